@@ -1,0 +1,36 @@
+/**
+ * `imgfs cat`: file bytes to stdout, file after file, streamed (never a whole file in memory).
+ * Symlinks are followed inside the image root. A reader that closes the pipe ends the command
+ * quietly: the Output turns EPIPE into PipeClosed, which main() treats as a normal end.
+ */
+
+import type { CommandSpec, Context } from '../context.js';
+import { CliPathError } from '../errors.js';
+
+export const cat: CommandSpec = {
+  name: 'cat',
+  summary: 'write file contents to stdout',
+  usage: 'IMAGE PATH...',
+  options: [],
+  paths: { min: 1, max: Infinity },
+  async run(ctx) {
+    for (const path of ctx.paths) {
+      try {
+        await copyFile(ctx, path);
+      } catch (error) {
+        ctx.pathFailed(path, error);
+      }
+    }
+  },
+};
+
+async function copyFile(ctx: Context, path: string): Promise<void> {
+  const stats = await ctx.img.stat(path);
+  if (stats.isDirectory()) throw new CliPathError('EISDIR');
+  const stream = ctx.img.createReadStream(path);
+  try {
+    for await (const chunk of stream) await ctx.out.write(chunk as Buffer);
+  } finally {
+    stream.destroy();
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * `imgfs COMMAND [options] IMAGE [PATH...]`: dispatch, exit statuses and error printing.
+ *
+ * Exit 0 on success; 1 when a named path failed (the others are still served); 2 for a usage error or
+ * an image that cannot be read. Errors are one line on stderr (`imgfs: IMAGE: why`), with the stack
+ * only when IMGFS_DEBUG=1. stdout carries command output only: progress and warnings go to stderr.
+ */
+
+import { existsSync, readFileSync } from 'node:fs';
+import { openImage, type ImageFS, type OpenOptions } from '../index.js';
+import { describeOptions, lastValue, parseArgs, UsageError, type OptionSpec, type ParsedArgs } from './args.js';
+import { cat } from './commands/cat.js';
+import { diff } from './commands/diff.js';
+import { exportCommand } from './commands/export.js';
+import { find } from './commands/find.js';
+import { history } from './commands/history.js';
+import { layers } from './commands/layers.js';
+import { ls } from './commands/ls.js';
+import { readlink, realpath } from './commands/readlink.js';
+import { stat } from './commands/stat.js';
+import { createContext, type CliIO, type CommandSpec } from './context.js';
+import { describeError, ImageFatal, isImgfsErrorLike, isPathError } from './errors.js';
+import { Output, PipeClosed } from './output.js';
+import { ProgressBar } from './progress.js';
+
+export const commands: readonly CommandSpec[] = [ls, cat, stat, readlink, realpath, find, layers, history, diff, exportCommand];
+
+export const globalOptions: readonly OptionSpec[] = [
+  { long: 'ref', value: true, valueName: 'REF', help: 'image to use when the archive holds several (RepoTags or OCI ref name)' },
+  { long: 'platform', value: true, valueName: 'OS/ARCH[/VARIANT]', help: 'platform to use from a multi-platform index' },
+  { long: 'no-cache', help: 'do not read or write the index cache' },
+  { long: 'cache-dir', value: true, valueName: 'DIR', help: 'keep the index cache in DIR' },
+  { long: 'verify', help: 'check layer digests while indexing' },
+  { long: 'quiet', short: 'q', help: 'no progress bar and no warnings' },
+  { long: 'help', short: 'h', help: 'show help (for a command: imgfs COMMAND --help)' },
+  { long: 'version', help: 'print the version' },
+];
+
+const EXIT_OK = 0;
+const EXIT_PATH = 1;
+const EXIT_USAGE = 2;
+
+/** Runs one command line; resolves to the exit status. Never throws. */
+export async function main(argv: readonly string[], io: CliIO): Promise<number> {
+  const debug = io.env.IMGFS_DEBUG === '1';
+  const errorLine = (text: string): void => {
+    io.stderr.write(`${text}\n`);
+  };
+  const printStack = (error: unknown): void => {
+    if (debug && error instanceof Error && error.stack !== undefined) errorLine(error.stack);
+  };
+
+  let command: CommandSpec | undefined;
+  let args: ParsedArgs;
+  try {
+    const split = splitCommand(argv);
+    if (split.name === undefined) {
+      const globals = parseArgs(split.before, globalOptions);
+      if (globals.flags.has('version')) return printVersion(io);
+      if (globals.flags.has('help')) {
+        io.stdout.write(mainHelp());
+        return EXIT_OK;
+      }
+      throw new UsageError('missing COMMAND');
+    }
+    if (split.name === 'help') {
+      const topic = split.after.find((arg) => !arg.startsWith('-'));
+      const spec = commands.find((c) => c.name === topic);
+      io.stdout.write(spec === undefined ? mainHelp() : commandHelp(spec));
+      return EXIT_OK;
+    }
+    command = commands.find((c) => c.name === split.name);
+    if (command === undefined) throw new UsageError(`unknown command '${split.name}'`);
+    args = parseArgs([...split.before, ...split.after], [...globalOptions, ...command.options]);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    const where = command === undefined ? '' : `${command.name}: `;
+    const hint = command === undefined ? 'imgfs --help' : `imgfs ${command.name} --help`;
+    errorLine(`imgfs: ${where}${error.message} (see '${hint}')`);
+    return EXIT_USAGE;
+  }
+
+  if (args.flags.has('version')) return printVersion(io);
+  if (args.flags.has('help')) {
+    io.stdout.write(commandHelp(command));
+    return EXIT_OK;
+  }
+
+  const usage = (message: string): number => {
+    errorLine(`imgfs: ${command.name}: ${message} (see 'imgfs ${command.name} --help')`);
+    return EXIT_USAGE;
+  };
+  const [image, ...paths] = args.positionals;
+  if (image === undefined) return usage('missing IMAGE');
+  if (paths.length < command.paths.min) return usage(command.paths.min === 1 ? 'missing PATH' : 'too few PATHs');
+  if (paths.length > command.paths.max) {
+    return usage(command.paths.max === 0 ? `unexpected operand '${paths[0] ?? ''}'` : `extra operand '${paths[command.paths.max] ?? ''}'`);
+  }
+
+  const quiet = args.flags.has('quiet');
+  const progress = new ProgressBar(io.stderr, { enabled: io.stderrIsTTY && !quiet, columns: io.columns, now: io.now });
+  const openOptions = buildOpenOptions(args, progress, (message) => {
+    if (!quiet) {
+      progress.done();
+      errorLine(`imgfs: warning: ${message}`);
+    }
+  });
+  const source = imageSource(image);
+
+  let img: ImageFS;
+  try {
+    img = await openImage(source, openOptions);
+  } catch (error) {
+    progress.done();
+    errorLine(`imgfs: ${image}: ${imageProblem(error)}`);
+    printStack(error);
+    return EXIT_USAGE;
+  }
+  progress.done();
+
+  const out = new Output(io.stdout);
+  const ctx = createContext({ command: command.name, image, source, openOptions, img, args, paths, out, io, quiet });
+  let status: number = EXIT_OK;
+  try {
+    await command.run(ctx);
+    await out.flush();
+    if (ctx.failed) status = EXIT_PATH;
+  } catch (error) {
+    if (error instanceof PipeClosed) {
+      // The reader has what it wanted (`| head`): end quietly, as if the output were complete.
+      status = ctx.failed ? EXIT_PATH : EXIT_OK;
+    } else {
+      await out.flush().catch(() => undefined);
+      if (error instanceof UsageError) {
+        status = usage(error.message);
+      } else if (isImgfsErrorLike(error) || error instanceof ImageFatal) {
+        errorLine(`imgfs: ${image}: ${imageProblem(error)}`);
+        printStack(error);
+        status = EXIT_USAGE;
+      } else {
+        errorLine(`imgfs: ${command.name}: ${describeError(error)}`);
+        printStack(error);
+        status = isPathError(error) ? EXIT_PATH : EXIT_USAGE;
+      }
+    }
+  } finally {
+    await img.close().catch(() => undefined);
+  }
+  return status;
+}
+
+/** Wires `main` to the real process. Used by bin/imgfs.js. */
+export async function runCli(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  // stderr may be a closed pipe too; losing a message then is better than a crash.
+  process.stderr.on('error', () => undefined);
+  const code = await main(argv, {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdoutIsTTY: process.stdout.isTTY === true,
+    stderrIsTTY: process.stderr.isTTY === true,
+    columns: process.stdout.isTTY ? process.stdout.columns : process.stderr.isTTY ? process.stderr.columns : undefined,
+    env: process.env,
+    now: Date.now,
+  });
+  process.exitCode = code;
+  // Everything is closed by now, so the process ends by itself; should some handle linger, the
+  // status is still delivered instead of a hang.
+  setTimeout(() => process.exit(code), 2000).unref();
+}
+
+/** Global options may come before the command: `imgfs --quiet ls IMAGE`. */
+function splitCommand(argv: readonly string[]): { name: string | undefined; before: string[]; after: string[] } {
+  const valued = new Set(globalOptions.filter((o) => o.value === true).map((o) => `--${o.long}`));
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') break;
+    if (arg.startsWith('-') && arg !== '-') {
+      if (valued.has(arg)) i++;
+      continue;
+    }
+    return { name: arg, before: argv.slice(0, i), after: argv.slice(i + 1) };
+  }
+  return { name: undefined, before: [...argv], after: [] };
+}
+
+function buildOpenOptions(args: ParsedArgs, progress: ProgressBar, warn: (message: string) => void): OpenOptions {
+  const options: OpenOptions = { onProgress: progress.update, onWarning: warn };
+  const ref = lastValue(args, 'ref');
+  const platform = lastValue(args, 'platform');
+  const cacheDir = lastValue(args, 'cache-dir');
+  if (ref !== undefined) options.ref = ref;
+  if (platform !== undefined) options.platform = platform;
+  if (args.flags.has('no-cache')) options.cache = false;
+  else if (cacheDir !== undefined) options.cache = cacheDir;
+  if (args.flags.has('verify')) options.verify = true;
+  return options;
+}
+
+/**
+ * IMAGE as typed, or several layer tars joined with `:` (bottom first), as PATH-like lists are. A
+ * path that exists is always taken whole, so a file name holding a colon still works.
+ */
+export function imageSource(image: string): string | string[] {
+  if (existsSync(image) || !image.includes(':')) return image;
+  const parts = image.split(':').filter((part) => part !== '');
+  return parts.length > 1 ? parts : image;
+}
+
+/** The "why" of `imgfs: IMAGE: why`. */
+function imageProblem(error: unknown): string {
+  if (isImgfsErrorLike(error)) return error.message;
+  return describeError(error);
+}
+
+function printVersion(io: CliIO): number {
+  io.stdout.write(`imgfs ${version()}\n`);
+  return EXIT_OK;
+}
+
+export function version(): string {
+  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+  const parsed: unknown = JSON.parse(text);
+  if (typeof parsed === 'object' && parsed !== null && 'version' in parsed && typeof parsed.version === 'string') {
+    return parsed.version;
+  }
+  return 'unknown';
+}
+
+export function mainHelp(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'Usage: imgfs COMMAND [options] IMAGE [PATH...]',
+    '',
+    "Serves a container image's merged root filesystem read-only, straight from the archive.",
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Global options:',
+    describeOptions(globalOptions),
+    '',
+    'IMAGE is a docker save tar, an OCI layout (directory or tar), or a layer tar; several layer tars,',
+    "bottom first, are joined with ':' (base.tar:app.tar).",
+    '',
+    'Exit status: 0 success, 1 a PATH failed, 2 usage error or an image that cannot be read.',
+    "Run 'imgfs COMMAND --help' for a command's options.",
+    '',
+  ].join('\n');
+}
+
+export function commandHelp(spec: CommandSpec): string {
+  const lines = [`Usage: imgfs ${spec.name} ${spec.usage}`, '', `${spec.summary.charAt(0).toUpperCase()}${spec.summary.slice(1)}.`];
+  if (spec.details !== undefined) lines.push('', spec.details);
+  if (spec.options.length > 0) lines.push('', 'Options:', describeOptions(spec.options));
+  lines.push('', 'Global options:', describeOptions(globalOptions), '');
+  return lines.join('\n');
+}

@@ -1,0 +1,109 @@
+/**
+ * stdout for the commands: buffered lines, backpressure for streamed bytes, and a reader that goes
+ * away (`imgfs cat big | head`) turned into one `PipeClosed` that unwinds the command quietly.
+ */
+
+import type { Writable } from 'node:stream';
+
+/** Thrown by writes once the reader has closed the pipe; main() exits quietly on it. */
+export class PipeClosed extends Error {
+  override readonly name = 'PipeClosed';
+  constructor() {
+    super('output closed by its reader');
+  }
+}
+
+const FLUSH_AT = 64 * 1024;
+
+export class Output {
+  private pending: string[] = [];
+  private pendingLength = 0;
+  private failure: Error | undefined;
+  private closed = false;
+
+  constructor(private readonly stream: Writable) {
+    // Without a listener, an EPIPE on process.stdout would be an uncaught exception with a stack.
+    stream.on('error', (error: Error) => {
+      if (isPipeError(error)) this.closed = true;
+      else this.failure ??= error;
+    });
+  }
+
+  /** Queues one line (a newline is added); flushed in large writes. */
+  async line(text: string): Promise<void> {
+    this.pending.push(text, '\n');
+    this.pendingLength += text.length + 1;
+    if (this.pendingLength >= FLUSH_AT) await this.flush();
+  }
+
+  /** Writes bytes now (after any queued lines), waiting while the reader is slower than we are. */
+  async write(chunk: Buffer | string): Promise<void> {
+    await this.flush();
+    await this.raw(chunk);
+  }
+
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) {
+      this.check();
+      return;
+    }
+    const text = this.pending.join('');
+    this.pending = [];
+    this.pendingLength = 0;
+    await this.raw(text);
+  }
+
+  /**
+   * Hands queued lines to the stream without waiting, so that a message about to go to stderr
+   * appears after the output that preceded it when both streams share a terminal.
+   */
+  release(): void {
+    if (this.pending.length === 0 || this.closed || this.failure !== undefined || this.stream.destroyed) return;
+    const text = this.pending.join('');
+    this.pending = [];
+    this.pendingLength = 0;
+    this.stream.write(text);
+  }
+
+  /** Throws PipeClosed (or the stream's own error) once the stream has failed. */
+  check(): void {
+    if (this.closed) throw new PipeClosed();
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private async raw(chunk: Buffer | string): Promise<void> {
+    this.check();
+    if (this.stream.destroyed) await this.gone();
+    if (this.stream.write(chunk)) return;
+    if (this.stream.destroyed) await this.gone();
+    // Wait for room, or for the error that explains why there will never be any. The constructor's
+    // 'error' listener was added first, so it has recorded the failure when `done` runs.
+    const stream = this.stream;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        stream.off('drain', done);
+        stream.off('close', done);
+        stream.off('error', done);
+        resolve();
+      };
+      stream.on('drain', done);
+      stream.on('close', done);
+      stream.on('error', done);
+    });
+    this.check();
+    if (this.stream.destroyed) await this.gone();
+  }
+
+  /** The stream was destroyed: let its 'error' event arrive, then say why. */
+  private async gone(): Promise<never> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.check();
+    throw new PipeClosed();
+  }
+}
+
+export function isPipeError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return false;
+  const code = (error as { code: unknown }).code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || code === 'ECONNRESET';
+}

@@ -1,0 +1,311 @@
+import { Readable } from 'node:stream';
+import type { ByteSource } from '../source/byte-source.js';
+import type { ImageConfig, ImageFormat } from '../image/loaded-image.js';
+import { ImgfsError } from '../errors.js';
+import { joinPath, ROOT } from '../index/entry-name.js';
+import type { MergedNode, MergedView } from '../merge/merged-view.js';
+import { resolvePath } from '../merge/resolve-path.js';
+import { layerChanges, pathHistory, type LayerChanges } from '../merge/layer-changes.js';
+import { Dirent } from './dirent.js';
+import { createNodeFsAdapter, type NodeFsAdapter } from './node-fs-adapter.js';
+import { archiveOrder, scanFilter, type ScanCandidate, type ScannedFile, type ScanOptions } from './scan.js';
+import { FsError } from './fs-errors.js';
+import { ImageStats, type FileType } from './image-stats.js';
+import type { ImageDirent, ImageFS, LayerInfo, PathHistory, ReadStreamOptions, WalkEntry } from './types.js';
+
+/** A layer after indexing: its public description and where its uncompressed tar bytes come from. */
+export interface OpenedLayer {
+  info: LayerInfo;
+  content: ByteSource;
+}
+
+/** Inode numbers for directories no layer has a member for; far above `layer × 2³² + ordinal`. */
+const IMPLICIT_INO_BASE = 2 ** 50;
+
+/**
+ * The public `ImageFS`: turns API paths into merged-view nodes (through one resolver, like Yarn's
+ * ZipFS), nodes into `ImageStats`, and content reads into reads of the layer that holds the bytes.
+ * Everything about layers and overlay rules lives in lib/merge; this class only adapts it to fs shapes.
+ */
+export class ImageFileSystem implements ImageFS {
+  readonly layers: readonly LayerInfo[];
+  private readonly implicitInodes = new Map<string, number>();
+  private closed = false;
+
+  constructor(
+    readonly format: ImageFormat,
+    readonly config: ImageConfig | undefined,
+    private readonly opened: readonly OpenedLayer[],
+    private readonly view: MergedView,
+    private readonly release: () => Promise<void>,
+  ) {
+    this.layers = opened.map((layer) => layer.info);
+  }
+
+  // --- metadata --------------------------------------------------------------------------------
+
+  statSync(path: string): ImageStats {
+    return this.toStats(this.resolve(path, true, 'stat').node);
+  }
+  lstatSync(path: string): ImageStats {
+    return this.toStats(this.resolve(path, false, 'lstat').node);
+  }
+  async stat(path: string): Promise<ImageStats> {
+    return this.statSync(path);
+  }
+  async lstat(path: string): Promise<ImageStats> {
+    return this.lstatSync(path);
+  }
+
+  readdirSync(path: string): string[];
+  readdirSync(path: string, options: { withFileTypes: true }): ImageDirent[];
+  readdirSync(path: string, options?: { withFileTypes?: false }): string[];
+  readdirSync(path: string, options?: { withFileTypes?: boolean }): string[] | ImageDirent[] {
+    const { node, path: resolved } = this.resolve(path, true, 'scandir');
+    if (node.kind !== 'dir') throw new FsError('ENOTDIR', 'scandir', path);
+    const names = this.view.children(resolved);
+    if (options?.withFileTypes !== true) return [...names];
+    const parentPath = display(resolved);
+    return names.map((name) => {
+      const child = this.view.lookup(joinPath(resolved, name)) as MergedNode;
+      return new Dirent(name, parentPath, fileType(child));
+    });
+  }
+  readdir(path: string): Promise<string[]>;
+  readdir(path: string, options: { withFileTypes: true }): Promise<ImageDirent[]>;
+  readdir(path: string, options?: { withFileTypes?: false }): Promise<string[]>;
+  async readdir(path: string, options?: { withFileTypes?: boolean }): Promise<string[] | ImageDirent[]> {
+    return options?.withFileTypes === true ? this.readdirSync(path, { withFileTypes: true }) : this.readdirSync(path);
+  }
+
+  readlinkSync(path: string): string {
+    const { node } = this.resolve(path, false, 'readlink');
+    if (node.kind !== 'symlink') throw new FsError('EINVAL', 'readlink', path);
+    return node.entry?.linkname ?? '';
+  }
+  async readlink(path: string): Promise<string> {
+    return this.readlinkSync(path);
+  }
+
+  realpathSync(path: string): string {
+    return display(this.resolve(path, true, 'realpath').path);
+  }
+  async realpath(path: string): Promise<string> {
+    return this.realpathSync(path);
+  }
+
+  existsSync(path: string): boolean {
+    this.assertOpen();
+    return resolvePath(this.view, path, true).ok;
+  }
+  async exists(path: string): Promise<boolean> {
+    return this.existsSync(path);
+  }
+
+  // --- content ---------------------------------------------------------------------------------
+
+  readFile(path: string): Promise<Buffer>;
+  readFile(path: string, options: { encoding: BufferEncoding } | BufferEncoding): Promise<string>;
+  async readFile(path: string, options?: { encoding: BufferEncoding } | BufferEncoding): Promise<Buffer | string> {
+    const { node } = this.resolve(path, true, 'open');
+    if (node.kind === 'dir') throw new FsError('EISDIR', 'read', path);
+    const bytes = await this.readContent(node, 0, contentSize(node));
+    const encoding = typeof options === 'string' ? options : options?.encoding;
+    return encoding === undefined ? bytes : bytes.toString(encoding);
+  }
+
+  createReadStream(path: string, options: ReadStreamOptions = {}): Readable {
+    let node: MergedNode;
+    try {
+      node = this.resolve(path, true, 'open').node;
+      if (node.kind === 'dir') throw new FsError('EISDIR', 'read', path);
+    } catch (error) {
+      // As fs.createReadStream: the stream is returned, and the problem arrives as its 'error'.
+      return new Readable({
+        read() {
+          this.destroy(error as Error);
+        },
+      });
+    }
+    const size = contentSize(node);
+    const start = Math.max(0, options.start ?? 0);
+    const end = Math.min(size, options.end === undefined ? size : options.end + 1);
+    return this.streamContent(node, start, end);
+  }
+
+  /** Bytes [start, end) of a node's content, streamed from its layer. */
+  private streamContent(node: MergedNode, start: number, end: number): Readable {
+    if (node.entry === undefined || end <= start) return Readable.from([]);
+    const layer = this.layerOf(node);
+    return layer.content.createReadStream(node.entry.dataOffset + start, node.entry.dataOffset + end);
+  }
+
+  private async readContent(node: MergedNode, start: number, end: number): Promise<Buffer> {
+    if (node.entry === undefined || end <= start) return Buffer.alloc(0);
+    const layer = this.layerOf(node);
+    const bytes = await layer.content.read(node.entry.dataOffset + start, end - start);
+    if (bytes.length !== end - start) {
+      throw new ImgfsError('ETRUNCATED', `content of /${node.path} ends after ${bytes.length} of ${end - start} bytes`, {
+        archive: layer.content.name,
+        layer: { index: layer.info.index, digest: layer.info.digest },
+        offset: node.entry.dataOffset + start + bytes.length,
+      });
+    }
+    return bytes;
+  }
+
+  // --- traversal -------------------------------------------------------------------------------
+
+  async *walk(path = '/'): AsyncIterable<WalkEntry> {
+    for (const { path: current, node } of this.traverse(path)) {
+      yield { path: display(current), stats: this.toStats(node) };
+    }
+  }
+
+  async *scan(options: ScanOptions = {}): AsyncIterable<ScannedFile> {
+    const wanted = scanFilter(options);
+    const plan: Array<ScanCandidate & { node: MergedNode }> = [];
+    for (const { path, node } of this.traverse('/')) {
+      const candidate = { path: display(path), stats: this.toStats(node), layer: node.layer, dataOffset: node.entry?.dataOffset ?? 0, node };
+      if (wanted(candidate)) plan.push(candidate);
+    }
+    plan.sort(archiveOrder);
+    let current: Readable | undefined;
+    try {
+      for (const { path, stats, layer, node } of plan) {
+        options.signal?.throwIfAborted();
+        // The consumer moved on: whatever it left unread of the previous file is skipped.
+        if (current !== undefined && !current.readableEnded) current.destroy();
+        current = node.kind === 'file' ? this.streamContent(node, 0, stats.size) : Readable.from([]);
+        yield { path, stats, layer, stream: current };
+      }
+    } finally {
+      if (current !== undefined && !current.readableEnded) current.destroy();
+    }
+  }
+
+  /** Pre-order, children sorted by name bytes, the start itself excluded; no symlink followed below it. */
+  private *traverse(path: string): Generator<{ path: string; node: MergedNode }> {
+    const { node, path: start } = this.resolve(path, true, 'scandir');
+    if (node.kind !== 'dir') throw new FsError('ENOTDIR', 'scandir', path);
+    // An explicit stack, not recursion: a 5 000-deep tree must not exhaust the call stack.
+    const stack: string[] = [...this.view.children(start)].reverse().map((name) => joinPath(start, name));
+    while (stack.length > 0) {
+      this.assertOpen();
+      const current = stack.pop() as string;
+      const child = this.view.lookup(current) as MergedNode;
+      yield { path: current, node: child };
+      if (child.kind === 'dir') {
+        const names = this.view.children(current);
+        for (let i = names.length - 1; i >= 0; i--) stack.push(joinPath(current, names[i] as string));
+      }
+    }
+  }
+
+  history(path: string): PathHistory {
+    this.assertOpen();
+    const { path: shown, visible, steps } = pathHistory(this.view, path);
+    return {
+      path: shown,
+      visible,
+      layers: steps.map((step) => ({
+        index: step.index,
+        digest: this.layers[step.index]?.digest,
+        action: step.action,
+        type: step.kind,
+      })),
+    };
+  }
+
+  asNodeFs(): NodeFsAdapter {
+    return createNodeFsAdapter(this);
+  }
+
+  changes(index: number): LayerChanges {
+    this.assertOpen();
+    if (!Number.isInteger(index) || index < 0 || index >= this.layers.length) {
+      throw new RangeError(`layer ${index} does not exist (the image has ${this.layers.length})`);
+    }
+    return layerChanges(this.view, index);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.release();
+  }
+
+  // --- helpers ---------------------------------------------------------------------------------
+
+  private resolve(path: string, followLast: boolean, syscall: string): { node: MergedNode; path: string } {
+    this.assertOpen();
+    if (typeof path !== 'string') throw new TypeError(`path must be a string, got ${typeof path}`);
+    const result = resolvePath(this.view, path, followLast);
+    if (!result.ok) throw new FsError(result.code, syscall, path);
+    return result;
+  }
+
+  private layerOf(node: MergedNode): OpenedLayer {
+    return this.opened[node.layer] as OpenedLayer;
+  }
+
+  private toStats(node: MergedNode): ImageStats {
+    const entry = node.entry;
+    const type = fileType(node);
+    return new ImageStats({
+      type,
+      perm: entry?.mode ?? 0o755,
+      uid: entry?.uid ?? 0,
+      gid: entry?.gid ?? 0,
+      uname: entry?.uname ?? '',
+      gname: entry?.gname ?? '',
+      size: contentSize(node),
+      mtimeMs: entry?.mtimeMs ?? 0,
+      nlink: type === 'dir' ? 2 + this.subdirectoryCount(node.path) : this.view.linkCount(node),
+      ino: this.inodeOf(node),
+      devmajor: entry?.devmajor ?? 0,
+      devminor: entry?.devminor ?? 0,
+      xattrs: entry?.xattrs ?? {},
+      layer: node.layer,
+      target: type === 'symlink' ? entry?.linkname : undefined,
+    });
+  }
+
+  private subdirectoryCount(dir: string): number {
+    let count = 0;
+    for (const name of this.view.children(dir)) {
+      if (this.view.lookup(joinPath(dir, name))?.kind === 'dir') count++;
+    }
+    return count;
+  }
+
+  private inodeOf(node: MergedNode): number {
+    if (node.entry !== undefined) return node.layer * 2 ** 32 + node.entry.ordinal + 1;
+    let ino = this.implicitInodes.get(node.path);
+    if (ino === undefined) {
+      ino = node.path === ROOT ? IMPLICIT_INO_BASE : IMPLICIT_INO_BASE + this.implicitInodes.size + 1;
+      this.implicitInodes.set(node.path, ino);
+    }
+    return ino;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ImgfsError('ECLOSED', 'the image has been closed');
+  }
+}
+
+function display(path: string): string {
+  return `/${path}`;
+}
+
+/** Every merged kind is already a file type; hard links were resolved by the merge. */
+function fileType(node: MergedNode): FileType {
+  return node.kind;
+}
+
+/** File bytes for regular files; for a symlink, the length of its target, as lstat(2) reports. */
+function contentSize(node: MergedNode): number {
+  if (node.kind === 'file') return node.entry?.size ?? 0;
+  if (node.kind === 'symlink') return Buffer.byteLength(node.entry?.linkname ?? '');
+  return 0;
+}

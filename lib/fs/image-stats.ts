@@ -1,0 +1,131 @@
+import { constants } from 'node:fs';
+
+/** File types as they appear in the merged view (hard links are resolved to their target's type). */
+export type FileType = 'file' | 'dir' | 'symlink' | 'fifo' | 'char' | 'block' | 'socket';
+
+const typeBits: Record<FileType, number> = {
+  file: constants.S_IFREG,
+  dir: constants.S_IFDIR,
+  symlink: constants.S_IFLNK,
+  fifo: constants.S_IFIFO,
+  char: constants.S_IFCHR,
+  block: constants.S_IFBLK,
+  socket: constants.S_IFSOCK,
+};
+
+export interface ImageStatsInit {
+  type: FileType;
+  /** Permission bits including setuid/setgid/sticky, without type bits. */
+  perm: number;
+  uid: number;
+  gid: number;
+  uname: string;
+  gname: string;
+  size: number;
+  mtimeMs: number;
+  nlink: number;
+  ino: number;
+  devmajor: number;
+  devminor: number;
+  xattrs: Record<string, Buffer>;
+  layer: number;
+  target: string | undefined;
+}
+
+/**
+ * Shaped like `fs.Stats` so code written for Node's fs works unchanged, plus what only an image knows:
+ * owner names from the tar header, xattrs, and which layer provides the entry.
+ */
+export class ImageStats {
+  readonly dev = 0;
+  readonly ino: number;
+  /** Type bits | permission bits, as `fs.Stats.mode`. */
+  readonly mode: number;
+  readonly nlink: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Device number for character and block devices, encoded like Linux `makedev`. */
+  readonly rdev: number;
+  readonly size: number;
+  readonly blksize = 512;
+  readonly blocks: number;
+  readonly atimeMs: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  readonly birthtimeMs: number;
+  readonly atime: Date;
+  readonly mtime: Date;
+  readonly ctime: Date;
+  readonly birthtime: Date;
+  /** User and group names recorded in the tar header (may be empty). */
+  readonly uname: string;
+  readonly gname: string;
+  readonly xattrs: Readonly<Record<string, Buffer>>;
+  /** Index of the layer that provides this entry (0 = bottom); for hard links, the target's layer. */
+  readonly layer: number;
+  /** Symlink target as stored, for symlinks; otherwise undefined. */
+  readonly target: string | undefined;
+  readonly type: FileType;
+  readonly devmajor: number;
+  readonly devminor: number;
+
+  constructor(init: ImageStatsInit) {
+    this.type = init.type;
+    this.ino = init.ino;
+    this.mode = typeBits[init.type] | (init.perm & 0o7777);
+    this.nlink = init.nlink;
+    this.uid = init.uid;
+    this.gid = init.gid;
+    this.devmajor = init.devmajor;
+    this.devminor = init.devminor;
+    this.rdev = makedev(init.devmajor, init.devminor);
+    this.size = init.size;
+    this.blocks = Math.ceil(init.size / 512);
+    this.mtimeMs = init.mtimeMs;
+    this.atimeMs = init.mtimeMs;
+    this.ctimeMs = init.mtimeMs;
+    this.birthtimeMs = init.mtimeMs;
+    this.mtime = new Date(init.mtimeMs);
+    this.atime = this.mtime;
+    this.ctime = this.mtime;
+    this.birthtime = this.mtime;
+    this.uname = init.uname;
+    this.gname = init.gname;
+    this.xattrs = init.xattrs;
+    this.layer = init.layer;
+    this.target = init.target;
+  }
+
+  isFile(): boolean {
+    return this.type === 'file';
+  }
+  isDirectory(): boolean {
+    return this.type === 'dir';
+  }
+  isSymbolicLink(): boolean {
+    return this.type === 'symlink';
+  }
+  isFIFO(): boolean {
+    return this.type === 'fifo';
+  }
+  isCharacterDevice(): boolean {
+    return this.type === 'char';
+  }
+  isBlockDevice(): boolean {
+    return this.type === 'block';
+  }
+  isSocket(): boolean {
+    return this.type === 'socket';
+  }
+}
+
+/** glibc's makedev, so `rdev` matches what `fs.stat` reports on Linux for the same device. */
+function makedev(major: number, minor: number): number {
+  return (
+    ((major & 0xfff) << 8) |
+    (minor & 0xff) |
+    ((minor & ~0xff) << 12) |
+    // Bits above 32 cannot be expressed with JS bit operators; multiply instead.
+    ((major & ~0xfff) >>> 0) * 2 ** 32
+  );
+}

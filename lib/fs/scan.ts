@@ -1,0 +1,56 @@
+import type { Readable } from 'node:stream';
+import type { ImageStats } from './image-stats.js';
+import { compilePathGlob } from './path-glob.js';
+
+export interface ScanOptions {
+  /** Only paths matching one of these globs (see path-glob.ts); default: everything. */
+  include?: string[];
+  /** Skip paths matching any of these globs. */
+  exclude?: string[];
+  /** Skip regular files larger than this many bytes. */
+  maxFileSize?: number;
+  /** Also hand out symlinks (with an empty stream); default false. */
+  symlinks?: boolean;
+  /** Stops the scan; the iterator then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+export interface ScannedFile {
+  /** Absolute path in the merged view. */
+  path: string;
+  stats: ImageStats;
+  /** Layer whose bytes are fed (for a hard link, its target's layer). */
+  layer: number;
+  /**
+   * The content. Read it before asking for the next file: a stream left unread is destroyed and its
+   * bytes skipped when the iteration moves on.
+   */
+  stream: Readable;
+}
+
+/** A visible file as the scan plans it: where its bytes lie decides the order. */
+export interface ScanCandidate {
+  path: string;
+  stats: ImageStats;
+  layer: number;
+  dataOffset: number;
+}
+
+export function scanFilter(options: ScanOptions): (candidate: ScanCandidate) => boolean {
+  const include = (options.include ?? []).map(compilePathGlob);
+  const exclude = (options.exclude ?? []).map(compilePathGlob);
+  return ({ path, stats }) => {
+    if (stats.isSymbolicLink() ? options.symlinks !== true : !stats.isFile()) return false;
+    if (options.maxFileSize !== undefined && stats.size > options.maxFileSize) return false;
+    if (include.length > 0 && !include.some((matches) => matches(path))) return false;
+    return !exclude.some((matches) => matches(path));
+  };
+}
+
+/**
+ * Archive order: layer by layer from the bottom, and by data offset inside a layer, so each layer's
+ * (decompressed) stream is read once, front to back, whatever its compression.
+ */
+export function archiveOrder(a: ScanCandidate, b: ScanCandidate): number {
+  return a.layer - b.layer || a.dataOffset - b.dataOffset;
+}

@@ -1,0 +1,134 @@
+import type { Readable } from 'node:stream';
+import type { ImageConfig, ImageFormat } from '../image/loaded-image.js';
+import type { FileType, ImageStats } from './image-stats.js';
+import type { LayerAction, LayerChanges } from '../merge/layer-changes.js';
+import type { ScannedFile, ScanOptions } from './scan.js';
+import type { NodeFsAdapter } from './node-fs-adapter.js';
+
+export type Compression = 'none' | 'gzip' | 'zstd';
+
+export interface OpenOptions {
+  /** A `RepoTags` entry (docker save) or `org.opencontainers.image.ref.name` (OCI). */
+  ref?: string;
+  /** `os/arch[/variant]`; default: linux and the host's architecture, else the only one. */
+  platform?: string;
+  /** Index cache: `true` (default location), `false`, or a directory. */
+  cache?: boolean | string;
+  /** Check blob and diff-id digests while indexing; a mismatch rejects with ImgfsError EDIGEST. */
+  verify?: boolean;
+  /** Called while layers are indexed. */
+  onProgress?: (progress: IndexProgress) => void;
+  /** Called for recoverable problems (e.g. a hard link whose target is missing). Default: ignored. */
+  onWarning?: (message: string) => void;
+}
+
+export interface IndexProgress {
+  /** Layer being indexed (0 = bottom). */
+  layer: number;
+  /** Stored (compressed) bytes of all layers that are done. */
+  bytesDone: number;
+  /** Stored (compressed) bytes of all layers. */
+  bytesTotal: number;
+}
+
+export interface LayerInfo {
+  /** 0 = bottom. */
+  index: number;
+  digest: string | undefined;
+  diffId: string | undefined;
+  mediaType: string | undefined;
+  compression: Compression;
+  /** Stored (possibly compressed) size in bytes. */
+  size: number;
+  /** Uncompressed tar size in bytes. */
+  uncompressedSize: number;
+  /** Tar entries in the layer, whiteouts included. */
+  entries: number;
+  /** Whiteout and opaque-marker entries in the layer. */
+  whiteouts: number;
+  createdBy: string | undefined;
+}
+
+export interface ImageDirent {
+  name: string;
+  /** The directory that holds the entry (as Node ≥ 20.12's `Dirent.parentPath`). */
+  parentPath: string;
+  /** Same as parentPath (deprecated name kept by Node). */
+  path: string;
+  type: FileType;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+  isFIFO(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isSocket(): boolean;
+}
+
+export interface WalkEntry {
+  /** Absolute path inside the image, e.g. `/etc/passwd`. */
+  path: string;
+  stats: ImageStats;
+}
+
+export type { LayerAction, LayerChanges } from '../merge/layer-changes.js';
+export type { ScannedFile, ScanOptions } from './scan.js';
+
+export interface PathHistory {
+  path: string;
+  /** Whether the path exists in the merged view. */
+  visible: boolean;
+  /** One element per layer, bottom first. */
+  layers: Array<{ index: number; digest: string | undefined; action: LayerAction; type: FileType | undefined }>;
+}
+
+export interface ReadStreamOptions {
+  /** First byte to read (inclusive). */
+  start?: number;
+  /** Last byte to read (inclusive), as `fs.createReadStream`. */
+  end?: number;
+  highWaterMark?: number;
+}
+
+export interface ImageFS {
+  readonly format: ImageFormat;
+  readonly layers: readonly LayerInfo[];
+  readonly config: ImageConfig | undefined;
+
+  stat(path: string): Promise<ImageStats>;
+  lstat(path: string): Promise<ImageStats>;
+  statSync(path: string): ImageStats;
+  lstatSync(path: string): ImageStats;
+
+  readdir(path: string): Promise<string[]>;
+  readdir(path: string, options: { withFileTypes: true }): Promise<ImageDirent[]>;
+  readdir(path: string, options?: { withFileTypes?: false }): Promise<string[]>;
+  readdirSync(path: string): string[];
+  readdirSync(path: string, options: { withFileTypes: true }): ImageDirent[];
+  readdirSync(path: string, options?: { withFileTypes?: false }): string[];
+
+  readlink(path: string): Promise<string>;
+  readlinkSync(path: string): string;
+  realpath(path: string): Promise<string>;
+  realpathSync(path: string): string;
+  exists(path: string): Promise<boolean>;
+  existsSync(path: string): boolean;
+
+  readFile(path: string): Promise<Buffer>;
+  readFile(path: string, options: { encoding: BufferEncoding } | BufferEncoding): Promise<string>;
+  createReadStream(path: string, options?: ReadStreamOptions): Readable;
+
+  /** Pre-order, children sorted by name bytes, lstat semantics, `path` itself not yielded. */
+  walk(path?: string): AsyncIterable<WalkEntry>;
+  /**
+   * Every visible regular file once (symlinks too with `symlinks: true`), in archive order so that each
+   * layer is read and decompressed at most once; files hidden by upper layers never appear.
+   */
+  scan(options?: ScanOptions): AsyncIterable<ScannedFile>;
+  history(path: string): PathHistory;
+  /** The parts of `node:fs` that glob and walker libraries use, answering from this image. */
+  asNodeFs(): NodeFsAdapter;
+  /** What layer `index` added, modified and deleted relative to the layers below it (`docker diff`). */
+  changes(index: number): LayerChanges;
+  close(): Promise<void>;
+}

@@ -1,0 +1,133 @@
+/**
+ * The few file operations an OCI image layout needs, over a directory or over an archive, so that
+ * oci-layout.ts is written once. Paths are `/`-separated and relative to the layout root; callers pass
+ * only fixed names (`oci-layout`, `index.json`) and validated `blobs/<alg>/<hex>` paths, and each
+ * implementation still refuses anything that would leave the layout.
+ */
+import { realpath, stat } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import { ImgfsError } from '../errors.js';
+import type { ByteSource } from '../source/byte-source.js';
+import { FileSource } from '../source/file-source.js';
+import { readJsonDocument } from './json-document.js';
+import type { OuterTar } from './outer-tar.js';
+
+export interface LayoutFiles {
+  /** The directory or archive, for messages. */
+  readonly archive: string;
+  /** Size of the regular file at `path`, or undefined when there is none. */
+  size(path: string): Promise<number | undefined>;
+  /** The file as a source, kept open until `close()`. EIMGFORMAT when it is missing. */
+  open(path: string): Promise<ByteSource>;
+  /** Reads a JSON document whole (see json-document.ts). EIMGFORMAT when it is missing. */
+  readJson(path: string): Promise<unknown>;
+  /** Closes every source `open` returned. */
+  close(): Promise<void>;
+}
+
+/** A layout inside an outer tar: members are slices of it, links followed inside the archive only. */
+export class TarLayoutFiles implements LayoutFiles {
+  constructor(private readonly tar: OuterTar) {}
+
+  get archive(): string {
+    return this.tar.archive;
+  }
+
+  async size(path: string): Promise<number | undefined> {
+    return this.tar.hasFile(path) ? this.tar.resolve(path).size : undefined;
+  }
+
+  async open(path: string): Promise<ByteSource> {
+    return this.tar.open(path);
+  }
+
+  async readJson(path: string): Promise<unknown> {
+    return readJsonDocument(this.tar.open(path), { archive: this.archive, member: path });
+  }
+
+  async close(): Promise<void> {
+    // Slices own nothing; the outer file is closed by whoever opened it.
+  }
+}
+
+/**
+ * A layout directory. Every file is located through realpath and must stay inside the (real) layout
+ * directory: a blob that is a symlink to /etc/shadow is refused, not read.
+ */
+export class DirLayoutFiles implements LayoutFiles {
+  private readonly opened = new Set<ByteSource>();
+
+  private constructor(
+    readonly archive: string,
+    private readonly root: string,
+  ) {}
+
+  static async open(dir: string): Promise<DirLayoutFiles> {
+    return new DirLayoutFiles(dir, await realpath(dir));
+  }
+
+  async size(path: string): Promise<number | undefined> {
+    const real = await this.locate(path);
+    if (real === undefined) return undefined;
+    const stats = await stat(real);
+    return stats.isFile() ? stats.size : undefined;
+  }
+
+  async open(path: string): Promise<ByteSource> {
+    const real = await this.existing(path);
+    const source = await FileSource.open(real, join(this.archive, path));
+    this.opened.add(source);
+    return source;
+  }
+
+  async readJson(path: string): Promise<unknown> {
+    const real = await this.existing(path);
+    const source = await FileSource.open(real, join(this.archive, path));
+    try {
+      return await readJsonDocument(source, { archive: this.archive, member: path });
+    } finally {
+      await source.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    const sources = [...this.opened];
+    this.opened.clear();
+    await Promise.all(sources.map((source) => source.close()));
+  }
+
+  /** The real path of an existing regular file; EIMGFORMAT when missing or not a file. */
+  private async existing(path: string): Promise<string> {
+    const real = await this.locate(path);
+    if (real === undefined) throw new ImgfsError('EIMGFORMAT', `${path} is missing`, { archive: this.archive, member: path });
+    if (!(await stat(real)).isFile()) {
+      throw new ImgfsError('EIMGFORMAT', `${path} is not a regular file`, { archive: this.archive, member: path });
+    }
+    return real;
+  }
+
+  /** realpath of `path` under the root; undefined when nothing is there; EIMGFORMAT when outside. */
+  private async locate(path: string): Promise<string | undefined> {
+    if (path.split('/').some((part) => part === '..' || part === '') || path.startsWith('/')) {
+      throw new ImgfsError('EIMGFORMAT', `${path} is not a path inside the layout`, { archive: this.archive, member: path });
+    }
+    let real: string;
+    try {
+      real = await realpath(join(this.root, ...path.split('/')));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      if (code === 'ELOOP') {
+        throw new ImgfsError('EIMGFORMAT', `${path} is a symlink loop`, { archive: this.archive, member: path, cause: error });
+      }
+      throw error;
+    }
+    if (real !== this.root && !real.startsWith(this.root.endsWith(sep) ? this.root : this.root + sep)) {
+      throw new ImgfsError('EIMGFORMAT', `${path} resolves to ${real}, outside the layout directory`, {
+        archive: this.archive,
+        member: path,
+      });
+    }
+    return real;
+  }
+}

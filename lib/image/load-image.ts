@@ -1,0 +1,150 @@
+/**
+ * Opening an image where it lies: recognise its format (DESIGN.md F1–F4) from a directory's files or
+ * an archive's member names, and hand back its layers (bottom first), config and a way to close it.
+ * Only tar headers and small JSON documents are read here; layers stay where they are.
+ */
+import { stat } from 'node:fs/promises';
+import { ImgfsError } from '../errors.js';
+import type { ByteSource } from '../source/byte-source.js';
+import { detectCompression, openDecompressed } from '../source/codec.js';
+import { FileSource } from '../source/file-source.js';
+import { walkTar } from '../tar/walk-tar.js';
+import { bareLayer, openBareLayers } from './bare-layers.js';
+import { DOCKER_MANIFEST, loadDockerArchive } from './docker-archive.js';
+import { loadDockerLegacy, looksLikeDockerLegacy } from './docker-legacy.js';
+import { DirLayoutFiles, TarLayoutFiles } from './layout-files.js';
+import type { ImageConfig, ImageFormat, LayerBlob, LoadedImage, LoadOptions } from './loaded-image.js';
+import { loadOciLayout } from './oci-layout.js';
+import { normaliseMemberName, OuterTar } from './outer-tar.js';
+
+const OCI_LAYOUT_FILES = ['oci-layout', 'index.json'] as const;
+
+interface Closable {
+  close(): Promise<void>;
+}
+
+interface Recognised {
+  format: ImageFormat;
+  layers: LayerBlob[];
+  config: ImageConfig | undefined;
+}
+
+/**
+ * Opens `source`: an array is a list of bare layer files, bottom first (F4, even with one element);
+ * a directory is an OCI layout (F3); a file is a docker save (F1, F2), an OCI archive (F3) or, failing
+ * those, a single layer tar (F4). A gzip or zstd file whose first member looks like an image archive's
+ * is read as that archive, through its decompressed bytes.
+ */
+export async function loadImage(source: string | string[], options: LoadOptions = {}): Promise<LoadedImage> {
+  const archive = Array.isArray(source) ? source.join(', ') : source;
+  const opened: Closable[] = [];
+  const closeAll = once(async () => {
+    let failure: unknown;
+    for (const item of opened.reverse()) {
+      try {
+        await item.close();
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+    if (failure !== undefined) throw failure;
+  });
+  try {
+    const recognised = Array.isArray(source)
+      ? { format: 'layers' as const, layers: await openBareLayers(source, (s) => opened.push(s)), config: undefined }
+      : await recognise(source, options, opened);
+    return { ...recognised, archive, close: closeAll };
+  } catch (error) {
+    await closeAll().catch(() => undefined);
+    throw error instanceof ImgfsError ? error.locate({ archive }) : error;
+  }
+}
+
+async function recognise(path: string, options: LoadOptions, opened: Closable[]): Promise<Recognised> {
+  if ((await stat(path)).isDirectory()) return openLayoutDir(path, options, opened);
+
+  const file = await FileSource.open(path);
+  opened.push(file);
+  if (file.size === 0) throw new ImgfsError('EIMGFORMAT', 'the file is empty', { archive: path });
+  let outer: ByteSource = file;
+  if ((await detectCompression(file)) !== 'none') {
+    const { source: decompressed } = await openDecompressed(file);
+    if (!(await startsLikeImageArchive(decompressed))) {
+      await decompressed.close();
+      return single(file, path);
+    }
+    opened.push(decompressed);
+    outer = decompressed;
+  }
+
+  let tar: OuterTar;
+  try {
+    tar = await OuterTar.read(outer, path);
+  } catch (error) {
+    if (error instanceof ImgfsError && error.code === 'ETARCORRUPT' && (error.offset ?? 0) === 0) {
+      throw new ImgfsError('EIMGFORMAT', 'neither an image archive nor a layer tar', { archive: path, cause: error });
+    }
+    throw error;
+  }
+
+  if (tar.get(DOCKER_MANIFEST) !== undefined) {
+    return { format: 'docker-archive', ...(await loadDockerArchive(tar, options)) };
+  }
+  if (tar.get('oci-layout') !== undefined) {
+    return { format: 'oci-archive', ...(await loadOciLayout(new TarLayoutFiles(tar), options)) };
+  }
+  if (looksLikeDockerLegacy(tar)) {
+    return { format: 'docker-legacy', ...(await loadDockerLegacy(tar, options)) };
+  }
+  // No image metadata: the file is itself a layer tar.
+  return single(file, path);
+}
+
+async function openLayoutDir(dir: string, options: LoadOptions, opened: Closable[]): Promise<Recognised> {
+  const missing: string[] = [];
+  for (const name of OCI_LAYOUT_FILES) {
+    const found = await stat(`${dir}/${name}`).then(
+      (stats) => stats.isFile(),
+      () => false,
+    );
+    if (!found) missing.push(name);
+  }
+  if (missing.length > 0) {
+    throw new ImgfsError('EIMGFORMAT', `not an OCI image layout: ${missing.join(' and ')} missing`, {
+      archive: dir,
+      member: missing[0],
+    });
+  }
+  const files = await DirLayoutFiles.open(dir);
+  opened.push(files);
+  return { format: 'oci-dir', ...(await loadOciLayout(files, options)) };
+}
+
+function single(file: ByteSource, path: string): Recognised {
+  return { format: 'layers', layers: [bareLayer(file, path)], config: undefined };
+}
+
+/**
+ * Whether a decompressed stream's first member is one an image archive starts with (`blobs/`,
+ * `manifest.json`, `oci-layout`, `index.json`, `repositories`, a 64-hex id or digest), rather than a
+ * root filesystem path. Reads one header; a stream that is not a tar at all is not an archive.
+ */
+async function startsLikeImageArchive(source: ByteSource): Promise<boolean> {
+  try {
+    for await (const entry of walkTar(source)) {
+      const first = normaliseMemberName(entry.name)?.split('/')[0] ?? '';
+      return (
+        ['blobs', 'manifest.json', 'oci-layout', 'index.json', 'repositories'].includes(first) ||
+        /^[a-f0-9]{64}(\.tar|\.json)?$/.test(first)
+      );
+    }
+  } catch {
+    // Not a tar: let the layer indexer report it with its own offsets.
+  }
+  return false;
+}
+
+function once(run: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= run());
+}

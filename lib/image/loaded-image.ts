@@ -1,0 +1,69 @@
+import type { ByteSource } from '../source/byte-source.js';
+
+/** The formats of DESIGN.md F1–F4. */
+export type ImageFormat = 'docker-archive' | 'docker-legacy' | 'oci-dir' | 'oci-archive' | 'layers';
+
+/** One layer as the image format describes it; its bytes are not decompressed or indexed yet. */
+export interface LayerBlob {
+  /** 0 = bottom layer. */
+  index: number;
+  /** The stored blob, possibly compressed, read in place (a file, or a slice of the outer tar). */
+  blob: ByteSource;
+  /** Where the blob lives, for messages: a member name (`blobs/sha256/…`, `abc/layer.tar`) or a path. */
+  location: string;
+  /** Digest of the stored blob (`sha256:…`) when the format states one or it is implied by the name. */
+  digest: string | undefined;
+  /** Digest of the uncompressed tar (`rootfs.diff_ids[i]` of the config) when known. */
+  diffId: string | undefined;
+  /** Media type from the descriptor, when the format has one. Compression is still sniffed. */
+  mediaType: string | undefined;
+  /** Size of the stored blob in bytes. */
+  size: number;
+  /** `created_by` of the history entry that produced this layer, when the config says. */
+  createdBy: string | undefined;
+}
+
+/** The parts of the image config (OCI `config` / Docker container config) that imgfs exposes. */
+export interface ImageConfig {
+  architecture?: string | undefined;
+  os?: string | undefined;
+  variant?: string | undefined;
+  created?: string | undefined;
+  config?: {
+    User?: string;
+    Env?: string[];
+    Entrypoint?: string[] | null;
+    Cmd?: string[] | null;
+    WorkingDir?: string;
+    Labels?: Record<string, string> | null;
+    ExposedPorts?: Record<string, unknown> | null;
+    Volumes?: Record<string, unknown> | null;
+    StopSignal?: string;
+  };
+  rootfs?: { type: string; diff_ids: string[] };
+  history?: Array<{
+    created?: string;
+    created_by?: string;
+    author?: string;
+    comment?: string;
+    empty_layer?: boolean;
+  }>;
+}
+
+export interface LoadedImage {
+  format: ImageFormat;
+  /** The path(s) given to `openImage`, for messages. */
+  archive: string;
+  /** Bottom first. */
+  layers: LayerBlob[];
+  config: ImageConfig | undefined;
+  /** Closes every file the loader opened (layer blobs included). */
+  close(): Promise<void>;
+}
+
+export interface LoadOptions {
+  /** A `RepoTags` entry (docker) or `org.opencontainers.image.ref.name` (OCI). */
+  ref?: string | undefined;
+  /** `os/arch[/variant]`; default linux and the host's architecture, else the only one. */
+  platform?: string | undefined;
+}

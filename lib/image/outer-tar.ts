@@ -1,0 +1,138 @@
+/**
+ * The member table of an outer tar (a docker save or an OCI archive): normalised member name → where
+ * its data lies. Only headers are read; members are served as slices of the outer source, in place.
+ * Symlink and hard-link members are followed inside the archive, never outside it.
+ */
+import { ImgfsError } from '../errors.js';
+import type { ByteSource } from '../source/byte-source.js';
+import { SliceSource } from '../source/slice-source.js';
+import type { TarEntryType } from '../tar/tar-entry.js';
+import { walkTar } from '../tar/walk-tar.js';
+
+/** Links followed while resolving one member name (docker writes one; a chain of 40 is hostile). */
+export const MAX_MEMBER_LINK_HOPS = 40;
+
+export interface OuterMember {
+  /** Normalised name (no leading `./` or `/`, no trailing `/`). */
+  name: string;
+  /** Offset of the member's data in the outer source. */
+  offset: number;
+  size: number;
+  type: TarEntryType;
+  /** Link target as stored (symlinks: relative to the link's directory; hard links: a member name). */
+  linkname: string;
+}
+
+/**
+ * Normalises a member name: `./` and `/` prefixes, repeated and trailing `/` and `.` components go;
+ * `..` is resolved lexically. Returns undefined for a name that climbs above the archive root.
+ */
+export function normaliseMemberName(raw: string): string | undefined {
+  const parts: string[] = [];
+  for (const part of raw.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (parts.length === 0) return undefined;
+      parts.pop();
+      continue;
+    }
+    parts.push(part);
+  }
+  return parts.join('/');
+}
+
+export class OuterTar {
+  private constructor(
+    /** The outer archive's bytes. */
+    readonly source: ByteSource,
+    /** The archive, for messages. */
+    readonly archive: string,
+    private readonly members: ReadonlyMap<string, OuterMember>,
+  ) {}
+
+  /**
+   * Reads every header of `source` (data is skipped). Later members of the same name win, as when
+   * tar extracts. Members whose names climb above the root are left out: nothing can refer to them.
+   */
+  static async read(source: ByteSource, archive: string): Promise<OuterTar> {
+    const members = new Map<string, OuterMember>();
+    for await (const entry of walkTar(source)) {
+      const name = normaliseMemberName(entry.name);
+      if (name === undefined || name === '') continue;
+      members.set(name, { name, offset: entry.dataOffset, size: entry.size, type: entry.type, linkname: entry.linkname });
+    }
+    return new OuterTar(source, archive, members);
+  }
+
+  /** Number of members (after normalisation and de-duplication). */
+  get size(): number {
+    return this.members.size;
+  }
+
+  /** Normalised member names, in first-seen order. */
+  names(): IterableIterator<string> {
+    return this.members.keys();
+  }
+
+  /** The member stored under `name` (normalised), links not followed. */
+  get(name: string): OuterMember | undefined {
+    const normalised = normaliseMemberName(name);
+    return normalised === undefined ? undefined : this.members.get(normalised);
+  }
+
+  /** True when `name` resolves (links followed) to a regular file member. Escapes and loops throw. */
+  hasFile(name: string): boolean {
+    return this.lookup(name)?.type === 'file';
+  }
+
+  /**
+   * The regular-file member that `name` denotes, following symlink and hard-link members (in the name
+   * itself and in its parent directories). EIMGFORMAT when it is missing, not a file, escapes the
+   * archive root or takes more than MAX_MEMBER_LINK_HOPS links.
+   */
+  resolve(name: string): OuterMember {
+    const member = this.lookup(name);
+    if (member === undefined) throw this.error(`member ${name} is missing`, name);
+    if (member.type !== 'file') throw this.error(`member ${name} is a ${member.type}, not a file`, name);
+    return member;
+  }
+
+  /** The member's data as a slice of the outer source (links followed as `resolve` does). */
+  open(name: string): ByteSource {
+    const member = this.resolve(name);
+    return new SliceSource(this.source, member.offset, member.size, `${this.source.name}!${member.name}`);
+  }
+
+  /** Links followed; undefined when nothing is there. */
+  private lookup(name: string): OuterMember | undefined {
+    const pending = name.split('/');
+    const done: string[] = [];
+    let hops = 0;
+    while (pending.length > 0) {
+      const part = pending.shift() as string;
+      if (part === '' || part === '.') continue;
+      if (part === '..') {
+        if (done.length === 0) throw this.error(`member ${name} points outside the archive`, name);
+        done.pop();
+        continue;
+      }
+      done.push(part);
+      const member = this.members.get(done.join('/'));
+      if (member === undefined || (member.type !== 'symlink' && member.type !== 'hardlink')) continue;
+      if (++hops > MAX_MEMBER_LINK_HOPS) throw this.error(`member ${name}: more than ${MAX_MEMBER_LINK_HOPS} links`, name);
+      done.pop();
+      const target = member.linkname;
+      if (member.type === 'symlink' && target.startsWith('/')) {
+        throw this.error(`member ${name}: symlink ${member.name} -> ${target} points outside the archive`, name);
+      }
+      // A symlink is relative to its own directory; a hard link names a member from the archive root.
+      if (member.type === 'hardlink') done.length = 0;
+      pending.unshift(...target.split('/'));
+    }
+    return done.length === 0 ? undefined : this.members.get(done.join('/'));
+  }
+
+  private error(reason: string, member: string): ImgfsError {
+    return new ImgfsError('EIMGFORMAT', reason, { archive: this.archive, member });
+  }
+}

@@ -1,0 +1,22 @@
+/** The public entry of the imgfs package: open an image, then use the fs-shaped API it returns. */
+export { openImage } from './fs/open-image.js';
+export type {
+  ImageFS,
+  OpenOptions,
+  LayerInfo,
+  ImageDirent,
+  WalkEntry,
+  PathHistory,
+  LayerAction,
+  ReadStreamOptions,
+  IndexProgress,
+  Compression,
+  LayerChanges,
+  ScanOptions,
+  ScannedFile,
+} from './fs/types.js';
+export type { NodeFsAdapter } from './fs/node-fs-adapter.js';
+export { ImageStats, type FileType } from './fs/image-stats.js';
+export { ImgfsError, isImgfsError, type ImgfsErrorCode } from './errors.js';
+export { FsError } from './fs/fs-errors.js';
+export type { ImageConfig, ImageFormat } from './image/loaded-image.js';

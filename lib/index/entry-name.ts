@@ -1,0 +1,84 @@
+/**
+ * R1 of DESIGN.md: the one place where member names become paths. Paths inside imgfs are
+ * root-relative without a leading slash ('' is the root) so they can be used as map keys directly;
+ * the public API adds the '/' at its boundary.
+ */
+
+export const ROOT = '';
+
+/** Lexical normalisation of a tar member name: `./a//b/../c/` → `a/c`; `..` never climbs above root. */
+export function normalizeEntryName(raw: string): string {
+  const parts: string[] = [];
+  for (const part of raw.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      parts.pop();
+      continue;
+    }
+    parts.push(part);
+  }
+  return parts.join('/');
+}
+
+export function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? ROOT : path.slice(0, slash);
+}
+
+export function baseName(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+export function joinPath(dir: string, name: string): string {
+  return dir === ROOT ? name : `${dir}/${name}`;
+}
+
+/** Proper ancestors of a path, nearest first, root excluded: `a/b/c` → `a/b`, `a`. */
+export function* ancestorsOf(path: string): Generator<string> {
+  let end = path.lastIndexOf('/');
+  while (end > 0) {
+    yield path.slice(0, end);
+    end = path.lastIndexOf('/', end - 1);
+  }
+}
+
+const WHITEOUT_PREFIX = '.wh.';
+const OPAQUE_MARKER = '.wh..wh..opq';
+const AUFS_META_PREFIX = '.wh..wh.';
+
+/** What a member name means for the overlay: an ordinary path, a whiteout, an opaque marker, or aufs internals. */
+export type NameRole =
+  | { role: 'path' }
+  | { role: 'whiteout'; hides: string }
+  | { role: 'opaque'; dir: string }
+  | { role: 'aufs-meta' };
+
+export function classifyName(path: string): NameRole {
+  const base = baseName(path);
+  if (!base.startsWith(WHITEOUT_PREFIX)) return { role: 'path' };
+  if (base === OPAQUE_MARKER) return { role: 'opaque', dir: parentOf(path) };
+  // `.wh..wh.plnk`, `.wh..wh.aufs` … are aufs bookkeeping: never visible, hide nothing (R4).
+  if (base.startsWith(AUFS_META_PREFIX)) return { role: 'aufs-meta' };
+  const hidden = base.slice(WHITEOUT_PREFIX.length);
+  if (hidden === '' || hidden === '.' || hidden === '..') return { role: 'aufs-meta' };
+  return { role: 'whiteout', hides: joinPath(parentOf(path), hidden) };
+}
+
+/**
+ * Compares names by their UTF-8 bytes, the order DESIGN.md fixes for readdir and walk, without
+ * encoding them: UTF-8 byte order is code point order, which differs from UTF-16 unit order only when
+ * a surrogate (a code point above U+FFFF) meets a BMP unit of U+E000 or more.
+ */
+export function compareNameBytes(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const xSurrogate = x >= 0xd800 && x <= 0xdfff;
+    const ySurrogate = y >= 0xd800 && y <= 0xdfff;
+    if (xSurrogate !== ySurrogate) return xSurrogate ? 1 : -1;
+    return x - y;
+  }
+  return a.length - b.length;
+}

@@ -1,0 +1,65 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { LayerIndex } from './layer-index.js';
+import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT_VERSION } from './snapshot-codec.js';
+
+/** `$XDG_CACHE_HOME/imgfs`, else `~/.cache/imgfs`. */
+export function defaultCacheDir(): string {
+  const xdg = process.env['XDG_CACHE_HOME'];
+  return join(xdg !== undefined && xdg !== '' ? xdg : join(homedir(), '.cache'), 'imgfs');
+}
+
+/**
+ * Layer indexes persisted between runs, keyed by what identifies a layer's tar stream: its digest
+ * when the image states one (a base layer shared by many images is then indexed once), else the
+ * identity of the file it lives in. A file that is corrupt, of another format version or unreadable
+ * is rebuilt with a warning, never trusted; writes are atomic (temporary file + rename), so
+ * concurrent openers of one cache each see a whole file or none.
+ */
+export class IndexCache {
+  private readonly dir: string;
+
+  constructor(
+    root: string,
+    private readonly warn: (message: string) => void,
+  ) {
+    this.dir = join(root, `v${SNAPSHOT_FORMAT_VERSION}`);
+  }
+
+  /** The cache file for a key made of the given identifying parts. */
+  fileFor(identity: string): string {
+    return join(this.dir, `${createHash('sha256').update(identity).digest('hex')}.idx`);
+  }
+
+  async load(identity: string): Promise<LayerIndex | undefined> {
+    const file = this.fileFor(identity);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch {
+      return undefined;
+    }
+    try {
+      return LayerIndex.fromSnapshot(decodeSnapshot(bytes));
+    } catch (error) {
+      this.warn(`index cache ${file} is unusable (${(error as Error).message}); rebuilding it`);
+      await rm(file, { force: true }).catch(() => {});
+      return undefined;
+    }
+  }
+
+  async store(identity: string, index: LayerIndex): Promise<void> {
+    const file = this.fileFor(identity);
+    const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      await mkdir(this.dir, { recursive: true });
+      await writeFile(temporary, encodeSnapshot(index.snapshot()), { flag: 'wx' });
+      await rename(temporary, file);
+    } catch (error) {
+      await rm(temporary, { force: true }).catch(() => {});
+      this.warn(`index cache: could not store ${file}: ${(error as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,186 @@
+import type { EntryKind, IndexEntry, LayerIndex } from '../index/layer-index.js';
+import { compareNameBytes, joinPath, ROOT } from '../index/entry-name.js';
+
+/** Kinds in the merged view: hard links are resolved to what they link to (R7). */
+export type NodeKind = Exclude<EntryKind, 'hardlink'>;
+
+/** One visible path of the merged view. */
+export interface MergedNode {
+  readonly path: string;
+  readonly kind: NodeKind;
+  /**
+   * The member that gives metadata and content: the path's own member, a hard link's target member,
+   * or, for a directory no layer has a member for, undefined (R6 defaults apply).
+   */
+  readonly entry: IndexEntry | undefined;
+  /** Layer of `entry`; for a fully implicit directory, the topmost layer that implies it. */
+  readonly layer: number;
+  /** The hard-link member that put this name here, when it is one. */
+  readonly via: IndexEntry | undefined;
+  /** Layer of `via`. */
+  readonly viaLayer?: number | undefined;
+}
+
+/** Identifies a member across layers: entries are materialised per lookup, so never compare objects. */
+export function memberKey(layer: number, entry: IndexEntry): number {
+  return layer * 2 ** 32 + entry.ordinal;
+}
+
+/** True when two nodes show the same member (or the same implicit directory) at their paths. */
+export function sameMember(a: MergedNode, b: MergedNode): boolean {
+  if (a.entry === undefined || b.entry === undefined) return a.entry === b.entry && a.kind === b.kind;
+  return a.layer === b.layer && a.entry.ordinal === b.entry.ordinal;
+}
+
+/** Hard-link chains (a link to a link) longer than this are treated as cycles. */
+const MAX_HARDLINK_HOPS = 16;
+
+/**
+ * The merged tree over all layer indexes, computed top-down and only as far as each question needs:
+ * a path that an upper layer decides never looks at lower layers. Results for the full stack are
+ * memoised; views of a prefix of the stack (hard links, history) are computed on demand.
+ */
+export class MergedView {
+  private readonly nodes = new Map<string, MergedNode | null>();
+  private readonly listings = new Map<string, readonly string[]>();
+  private linkCounts: Map<number, number> | undefined;
+  private readonly warned = new Set<string>();
+  readonly top: number;
+
+  constructor(
+    private readonly layers: readonly LayerIndex[],
+    private readonly onWarning: (message: string) => void = () => {},
+  ) {
+    this.top = layers.length - 1;
+  }
+
+  /** The node at a normalised path in the full view, without following symlinks. */
+  lookup(path: string): MergedNode | undefined {
+    const memo = this.nodes.get(path);
+    if (memo !== undefined) return memo ?? undefined;
+    const node = this.lookupUpTo(path, this.top);
+    this.nodes.set(path, node ?? null);
+    return node;
+  }
+
+  /** The node at `path` in the view of layers 0..`top` (inclusive). */
+  lookupUpTo(path: string, top: number, hops = 0): MergedNode | undefined {
+    if (path === ROOT) return this.root(top);
+    let implied: number | undefined;
+    for (let layer = top; layer >= 0; layer--) {
+      const index = this.layers[layer];
+      if (index === undefined) break;
+      const entry = index.get(path);
+      if (implied === undefined) {
+        if (entry !== undefined) {
+          if (entry.kind !== 'hardlink') return { path, kind: entry.kind, entry, layer, via: undefined };
+          const target = this.resolveHardlink(entry, layer, hops);
+          if (target !== undefined) return target;
+          // A link that cannot be made leaves the path as the layers below had it.
+        } else if (index.impliesDir(path)) {
+          implied = layer;
+        }
+      } else if (entry !== undefined) {
+        // R6: an implied directory takes its metadata from a lower directory member; a lower
+        // non-directory is replaced by it, and nothing below that can speak for the path.
+        if (entry.kind === 'dir') return { path, kind: 'dir', entry, layer, via: undefined };
+        break;
+      }
+      if (index.hidesBelow(path) !== undefined) break;
+    }
+    return implied === undefined ? undefined : { path, kind: 'dir', entry: undefined, layer: implied, via: undefined };
+  }
+
+  private root(top: number): MergedNode {
+    for (let layer = top; layer >= 0; layer--) {
+      const entry = this.layers[layer]?.get(ROOT);
+      if (entry !== undefined) return { path: ROOT, kind: 'dir', entry, layer, via: undefined };
+    }
+    return { path: ROOT, kind: 'dir', entry: undefined, layer: 0, via: undefined };
+  }
+
+  /** R7: a hard link in layer L is the member it names, as seen by layers 0..L. */
+  private resolveHardlink(link: IndexEntry, layer: number, hops: number): MergedNode | undefined {
+    const problem = (why: string): undefined => {
+      this.warn(`layer ${layer}: hard link /${link.path} -> /${link.linkname} dropped: ${why}`);
+      return undefined;
+    };
+    if (hops >= MAX_HARDLINK_HOPS) return problem('hard links form a cycle');
+    if (link.linkname === link.path) return problem('it links to itself');
+    const target = this.lookupUpTo(link.linkname, layer, hops + 1);
+    if (target === undefined) return problem('target not found');
+    if (target.kind === 'dir' || target.entry === undefined) return problem('target is a directory');
+    return { path: link.path, kind: target.kind, entry: target.entry, layer: target.layer, via: link, viaLayer: layer };
+  }
+
+  /**
+   * Sorted (by name bytes) names of the visible children of a directory, in the view of layers
+   * 0..`top` (default: all). Only the full view is memoised.
+   */
+  children(dir: string, top: number = this.top): readonly string[] {
+    const full = top === this.top;
+    const memo = full ? this.listings.get(dir) : undefined;
+    if (memo !== undefined) return memo;
+    const names = new Set<string>();
+    for (let layer = top; layer >= 0; layer--) {
+      const index = this.layers[layer];
+      if (index === undefined) break;
+      for (const name of index.childrenOf(dir)) names.add(name);
+      const own = index.get(dir);
+      // Below a layer that replaces, whites out or makes opaque this directory, nothing lower can show.
+      if (index.isOpaque(dir) || index.hidesBelow(dir) !== undefined) break;
+      if (own !== undefined && own.kind !== 'dir') break;
+    }
+    const visible = [...names]
+      .filter((name) => (full ? this.lookup(joinPath(dir, name)) : this.lookupUpTo(joinPath(dir, name), top)) !== undefined)
+      .sort(compareNameBytes);
+    if (full) this.listings.set(dir, visible);
+    return visible;
+  }
+
+  /**
+   * R7 `nlink`: how many visible names share the content member of a node. Computed once over every
+   * hard-link member of every layer, the first time a count is asked for.
+   */
+  linkCount(node: MergedNode): number {
+    if (node.entry === undefined) return 1;
+    if (this.linkCounts === undefined) this.linkCounts = this.countLinks();
+    return this.linkCounts.get(memberKey(node.layer, node.entry)) ?? 1;
+  }
+
+  private countLinks(): Map<number, number> {
+    const counts = new Map<number, number>();
+    const targets = new Map<number, MergedNode>();
+    this.layers.forEach((index, layer) => {
+      for (const member of index.allEntries()) {
+        if (member.kind !== 'hardlink') continue;
+        const node = this.lookup(member.path);
+        if (node?.via?.ordinal !== member.ordinal || node.viaLayer !== layer || node.entry === undefined) continue;
+        const key = memberKey(node.layer, node.entry);
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+        targets.set(key, node);
+      }
+    });
+    for (const [key, links] of counts) {
+      const target = targets.get(key) as MergedNode;
+      // The target's own name counts when it is still visible as that same member.
+      const own = this.lookup((target.entry as IndexEntry).path);
+      if (own !== undefined && own.via === undefined && sameMember(own, target)) counts.set(key, links + 1);
+    }
+    return counts;
+  }
+
+  layerCount(): number {
+    return this.layers.length;
+  }
+
+  layer(index: number): LayerIndex | undefined {
+    return this.layers[index];
+  }
+
+  private warn(message: string): void {
+    if (this.warned.has(message)) return;
+    this.warned.add(message);
+    this.onWarning(message);
+  }
+}

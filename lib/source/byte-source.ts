@@ -1,0 +1,28 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * A random-access view of some bytes: a file on disk, a slice of another source (a layer stored inside
+ * an outer tar), or the decompressed bytes of a gzip/zstd stream. Everything above this folder reads
+ * image bytes only through this interface, which is what lets reads come straight out of the original
+ * archive without extracting anything.
+ */
+export interface ByteSource {
+  /** Human-readable location for error messages, e.g. `image.tar` or `image.tar!blobs/sha256/ab…`. */
+  readonly name: string;
+  /**
+   * Length in bytes when known without reading everything (files and slices). Decompressed sources
+   * report `undefined` until they have been read to the end once.
+   */
+  readonly size: number | undefined;
+  /** True when reads cost one positional read each (no decompression): the tar walker may skip data. */
+  readonly seekable: boolean;
+  /**
+   * Reads `length` bytes starting at `offset`. Returns fewer bytes only when the source ends first
+   * (an empty buffer at or past the end). Never reads outside the source.
+   */
+  read(offset: number, length: number): Promise<Buffer>;
+  /** Streams bytes `[start, end)`; `end` defaults to the end of the source. Never buffers it all. */
+  createReadStream(start?: number, end?: number): Readable;
+  /** Releases file descriptors and caches. Further reads reject with ImgfsError ECLOSED. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,57 @@
+import type { Readable } from 'node:stream';
+import { ImgfsError } from '../errors.js';
+import type { ByteSource } from './byte-source.js';
+import { clampRead, clampStream } from './range.js';
+import { createRangeStream } from './range-stream.js';
+
+/**
+ * A window `[offset, offset + length)` of another source: a layer or blob stored inside an outer tar,
+ * read in place. Every read is clamped to the window. The slice does not own its parent: `close()` only
+ * closes the slice, whoever opened the parent closes it.
+ */
+export class SliceSource implements ByteSource {
+  readonly seekable: boolean;
+  readonly size: number;
+  private closed = false;
+
+  /** Throws ETRUNCATED when the parent's size is known and the window extends past it. */
+  constructor(
+    private readonly parent: ByteSource,
+    readonly offset: number,
+    length: number,
+    readonly name: string,
+  ) {
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`slice offset must be a non-negative integer, got ${offset}`);
+    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`slice length must be a non-negative integer, got ${length}`);
+    if (parent.size !== undefined && offset + length > parent.size) {
+      throw new ImgfsError(
+        'ETRUNCATED',
+        `${name} needs bytes ${offset}–${offset + length} but ${parent.name} has only ${parent.size}`,
+        { archive: parent.name, offset: parent.size },
+      );
+    }
+    this.seekable = parent.seekable;
+    this.size = length;
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    this.assertOpen();
+    const { start, end } = clampRead(offset, length, this.size);
+    if (end <= start) return Buffer.alloc(0);
+    return this.parent.read(this.offset + start, end - start);
+  }
+
+  createReadStream(start?: number, end?: number): Readable {
+    const range = clampStream(start, end, this.size);
+    return createRangeStream((o, l) => this.read(o, l), range.start, range.end);
+  }
+
+  /** Closes the slice only; the parent stays open. */
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ImgfsError('ECLOSED', 'byte source is closed', { archive: this.name });
+  }
+}

@@ -1,0 +1,92 @@
+import type { ByteSource } from '../source/byte-source.js';
+
+/**
+ * Largest single read. Big enough that a layer of many small files is walked in a few reads; small
+ * enough that skipping past a large file on a decompressed source never allocates a large buffer.
+ */
+export const WINDOW_SIZE = 64 * 1024;
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Serves header-sized reads out of one buffered window of the source, refilled at the requested
+ * offset when a read falls outside it. Reads only ever move forward in a tar walk, so on a
+ * decompressed source each refill just advances its cursor.
+ *
+ * It also learns where the source ends: `source.size` when known, else from the first short read.
+ */
+export class HeaderWindow {
+  private start = 0;
+  private buffer: Buffer = EMPTY;
+  /** Offsets below this are known to exist. */
+  private known = 0;
+  private exactEnd: number | undefined;
+
+  constructor(
+    private readonly source: ByteSource,
+    private readonly windowSize = WINDOW_SIZE,
+  ) {
+    this.exactEnd = source.size;
+    if (this.exactEnd !== undefined) this.known = this.exactEnd;
+  }
+
+  /** The source's length, once known. */
+  get end(): number | undefined {
+    return this.exactEnd ?? this.source.size;
+  }
+
+  /** How far the source is known to extend: a lower bound of its length. */
+  get extent(): number {
+    return this.known;
+  }
+
+  /**
+   * Up to `length` bytes at `offset`; fewer only where the source ends. Reads larger than the window
+   * (PAX headers, long names) are made in window-sized pieces.
+   */
+  async read(offset: number, length: number): Promise<Buffer> {
+    const bufferEnd = this.start + this.buffer.length;
+    const end = this.end;
+    if (offset >= this.start && (offset + length <= bufferEnd || (bufferEnd === end && offset < end))) {
+      return this.buffer.subarray(offset - this.start, offset - this.start + length);
+    }
+    if (end !== undefined && offset >= end) return EMPTY;
+    if (length <= this.windowSize) {
+      const want = end === undefined ? this.windowSize : Math.min(this.windowSize, end - offset);
+      this.buffer = await this.fetch(offset, want);
+      this.start = offset;
+      return this.buffer.subarray(0, length);
+    }
+    const pieces: Buffer[] = [];
+    let got = 0;
+    while (got < length) {
+      const want = Math.min(this.windowSize, length - got);
+      const piece = await this.fetch(offset + got, want);
+      pieces.push(piece);
+      got += piece.length;
+      if (piece.length < want) break;
+    }
+    return Buffer.concat(pieces, got);
+  }
+
+  /**
+   * Whether the byte at `offset` exists. Answered from what reads have shown when possible; otherwise
+   * one 1-byte read, which is how the end of a decompressed source of unknown length is checked.
+   */
+  async has(offset: number): Promise<boolean> {
+    if (offset < this.known) return true;
+    const end = this.end;
+    if (end !== undefined) return offset < end;
+    return (await this.fetch(offset, 1)).length === 1;
+  }
+
+  private async fetch(offset: number, length: number): Promise<Buffer> {
+    const bytes = await this.source.read(offset, length);
+    if (bytes.length > 0) this.known = Math.max(this.known, offset + bytes.length);
+    // A short read that returned something pins the end exactly; an empty one only bounds it.
+    if (bytes.length < length && (bytes.length > 0 || offset === this.known)) {
+      this.exactEnd = offset + bytes.length;
+    }
+    return bytes;
+  }
+}

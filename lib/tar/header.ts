@@ -1,0 +1,132 @@
+import { parseNumeric, parseOctal } from './large-numbers.js';
+import { tarCorrupt, type TarLocation } from './tar-errors.js';
+
+export const BLOCK_SIZE = 512;
+
+/**
+ * `ustar`: POSIX (also pax, whose extended headers are separate entries). `gnu`: GNU tar's own
+ * format, where the ustar prefix bytes hold atime/ctime/sparse data instead. `v7`: no magic at all.
+ */
+export type TarHeaderFormat = 'ustar' | 'gnu' | 'v7';
+
+/** One 512-byte header block as stored, before PAX or GNU long-name extensions are applied. */
+export interface TarHeader {
+  /** `prefix + '/' + name` for ustar headers that use the prefix field. */
+  name: string;
+  /** `mode & 0o7777`: some old writers put file-type bits in the mode field too. */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** Seconds since the epoch; may be negative (base-256). */
+  mtime: number;
+  /** The raw typeflag character; `'\0'` for old regular files. */
+  typeflag: string;
+  linkname: string;
+  format: TarHeaderFormat;
+  uname: string;
+  gname: string;
+  devmajor: number;
+  devminor: number;
+  /** GNU old-style sparse ('S') header followed by sparse extension blocks before the data. */
+  sparseExtended: boolean;
+}
+
+const USTAR_MAGIC = Buffer.from('ustar\0', 'latin1');
+const GNU_MAGIC = Buffer.from('ustar  \0', 'latin1');
+/** star's "xstar" trailer: its prefix is shortened to 131 bytes to make room for atime/ctime. */
+const STAR_TRAILER = Buffer.from('tar\0', 'latin1');
+
+export function isZeroBlock(block: Buffer): boolean {
+  for (let i = 0; i < BLOCK_SIZE; i++) if (block[i] !== 0) return false;
+  return true;
+}
+
+/** A NUL-terminated (or field-filling) string, bytes decoded as UTF-8. */
+export function cString(buf: Buffer, start = 0, end = buf.length): string {
+  const nul = buf.indexOf(0, start);
+  return buf.toString('utf8', start, nul === -1 || nul > end ? end : nul);
+}
+
+/**
+ * Decodes one header block. Callers check `isZeroBlock` first: a zero block is the end marker, not a
+ * header, and would fail the checksum. Throws ETARCORRUPT with `where.offset` for a block that fails
+ * its checksum (garbage, or a data block read as a header after a wrong size) or holds a bad number.
+ */
+export function decodeHeader(block: Buffer, where: TarLocation): TarHeader {
+  if (block.length < BLOCK_SIZE) throw tarCorrupt('header shorter than 512 bytes', where);
+  verifyChecksum(block, where);
+
+  const format = headerFormat(block);
+  const typeflag = String.fromCharCode(block[156] ?? 0);
+  const num = (start: number, length: number, what: string): number =>
+    parseNumeric(block.subarray(start, start + length), what, where);
+
+  const size = num(124, 12, 'size');
+  if (size < 0) throw tarCorrupt(`negative size ${size}`, where);
+  const uid = num(108, 8, 'uid');
+  const gid = num(116, 8, 'gid');
+  if (uid < 0 || gid < 0) throw tarCorrupt(`negative owner ${uid}:${gid}`, where);
+
+  let name = cString(block, 0, 100);
+  if (format === 'ustar') {
+    const prefixEnd = block.subarray(508, 512).equals(STAR_TRAILER) ? 476 : 500;
+    const prefix = cString(block, 345, prefixEnd);
+    if (prefix !== '') name = `${prefix}/${name}`;
+  }
+
+  // v7 headers end at byte 257; whatever is beyond is padding, not uname/devmajor.
+  const extended = format !== 'v7';
+  const devmajor = extended ? num(329, 8, 'devmajor') : 0;
+  const devminor = extended ? num(337, 8, 'devminor') : 0;
+  if (devmajor < 0 || devminor < 0) throw tarCorrupt(`negative device number ${devmajor},${devminor}`, where);
+
+  return {
+    name,
+    mode: num(100, 8, 'mode') & 0o7777,
+    uid,
+    gid,
+    size,
+    mtime: num(136, 12, 'mtime'),
+    typeflag,
+    linkname: cString(block, 157, 257),
+    format,
+    uname: extended ? cString(block, 265, 297) : '',
+    gname: extended ? cString(block, 297, 329) : '',
+    devmajor,
+    devminor,
+    sparseExtended: format === 'gnu' && typeflag === 'S' && block[482] !== 0,
+  };
+}
+
+/** In a GNU sparse extension block, whether yet another extension block follows it. */
+export function sparseContinues(extensionBlock: Buffer): boolean {
+  return extensionBlock[504] !== 0;
+}
+
+function headerFormat(block: Buffer): TarHeaderFormat {
+  if (block.subarray(257, 265).equals(GNU_MAGIC)) return 'gnu';
+  if (block.subarray(257, 263).equals(USTAR_MAGIC)) return 'ustar';
+  return 'v7';
+}
+
+/**
+ * POSIX says the sum is of unsigned bytes, but old BSD-derived tars (Sun, NeXT) summed signed chars;
+ * GNU tar accepts either and so do we, so that archives with non-ASCII names from those tars open.
+ */
+function verifyChecksum(block: Buffer, where: TarLocation): void {
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK_SIZE; i++) {
+    const byte = i >= 148 && i < 156 ? 0x20 : (block[i] ?? 0);
+    unsigned += byte;
+    signed += byte >= 0x80 ? byte - 0x100 : byte;
+  }
+  let recorded: number;
+  try {
+    recorded = parseOctal(block.subarray(148, 156), 'checksum', where);
+  } catch {
+    recorded = -1;
+  }
+  if (recorded !== unsigned && recorded !== signed) throw tarCorrupt('header checksum mismatch', where);
+}

@@ -1,0 +1,57 @@
+import { tarCorrupt, type TarLocation } from './tar-errors.js';
+
+/**
+ * Decodes a numeric header field: octal ASCII, or GNU base-256 when the first byte has its high bit
+ * set (how GNU tar, star and Go store uids ≥ 2097152, sizes ≥ 8 GiB and mtimes before 1970).
+ * `what` names the field in error messages.
+ */
+export function parseNumeric(field: Buffer, what: string, where: TarLocation): number {
+  const first = field[0];
+  if (first !== undefined && (first & 0x80) !== 0) return parseBase256(field, what, where);
+  return parseOctal(field, what, where);
+}
+
+/**
+ * Octal digits after optional leading spaces, ended by NUL, space or the end of the field (some
+ * writers fill all 12 bytes of `size` with digits). What follows the terminator is ignored, as GNU
+ * tar does. An empty or blank field is 0: v7 headers leave unused fields as NULs, some writers blanks.
+ */
+export function parseOctal(field: Buffer, what: string, where: TarLocation): number {
+  let i = 0;
+  while (i < field.length && field[i] === 0x20) i++;
+  let value = 0;
+  for (; i < field.length; i++) {
+    const c = field[i] ?? 0;
+    if (c < 0x30 || c > 0x37) break;
+    value = value * 8 + (c - 0x30);
+  }
+  const terminator = field[i];
+  if (terminator !== undefined && terminator !== 0 && terminator !== 0x20) {
+    throw tarCorrupt(`invalid octal number in ${what} field: ${JSON.stringify(printable(field))}`, where);
+  }
+  if (!Number.isSafeInteger(value)) throw tooLarge(what, where);
+  return value;
+}
+
+/**
+ * GNU base-256: with the marker bit (0x80 of the first byte) removed, the field is a big-endian two's
+ * complement number, so 0x40 of the first byte is the sign. GNU tar decodes it the same way:
+ * `(first & 0x3f) - (first & 0x40)`, then one byte at a time.
+ */
+export function parseBase256(field: Buffer, what: string, where: TarLocation): number {
+  const first = field[0] ?? 0;
+  let value = BigInt(first & 0x3f) - BigInt(first & 0x40);
+  for (let i = 1; i < field.length; i++) value = value * 256n + BigInt(field[i] ?? 0);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
+    throw tooLarge(what, where);
+  }
+  return Number(value);
+}
+
+function tooLarge(what: string, where: TarLocation): Error {
+  return tarCorrupt(`${what} field exceeds the largest exact integer (2^53 - 1)`, where);
+}
+
+function printable(field: Buffer): string {
+  return field.toString('latin1').replace(/\0+$/, '');
+}

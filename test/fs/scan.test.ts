@@ -1,0 +1,91 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { openLayers } from '../helpers/open-layers.js';
+import type { LayerEntrySpec } from '../helpers/layer-tar.js';
+import type { ScannedFile } from '../../lib/index.js';
+
+const big = randomBytes(3 * 1024 * 1024);
+const layers: LayerEntrySpec[][] = [
+  [
+    { type: 'dir', name: 'etc' },
+    { type: 'file', name: 'etc/passwd', content: 'root:x:0:0\n' },
+    { type: 'file', name: 'etc/shadow', content: 'secret-old' },
+    { type: 'file', name: 'etc/fixed', content: 'vulnerable 1.0' },
+    { type: 'dir', name: 'opt' },
+    { type: 'file', name: 'opt/old', content: 'hidden by opaque' },
+    { type: 'file', name: 'data.bin', content: big },
+    { type: 'file', name: 'linked', content: 'kept by a hard link' },
+  ],
+  [
+    { type: 'hardlink', name: 'keeper', target: 'linked' },
+    { type: 'file', name: 'etc/.wh.shadow' },
+    { type: 'file', name: 'etc/fixed', content: 'patched 1.1' },
+    { type: 'file', name: 'opt/.wh..wh..opq' },
+    { type: 'file', name: 'opt/new', content: 'fresh' },
+    { type: 'symlink', name: 'etc/alias', target: 'passwd' },
+  ],
+  [{ type: 'file', name: '.wh.linked' }],
+];
+
+const sha = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
+
+async function drain(file: ScannedFile): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of file.stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('scan', () => {
+  for (const gzip of [false, true]) {
+    it(`feeds every visible file once, with its bytes, in archive order (${gzip ? 'gzip' : 'plain'} layers)`, async () => {
+      const { fs } = await openLayers(layers, { gzip });
+      const seen: Array<[string, number, string]> = [];
+      for await (const file of fs.scan()) seen.push([file.path, file.layer, sha(await drain(file))]);
+      expect(seen).toEqual([
+        ['/etc/passwd', 0, sha('root:x:0:0\n')],
+        ['/data.bin', 0, sha(big)],
+        ['/keeper', 0, sha('kept by a hard link')],
+        ['/etc/fixed', 1, sha('patched 1.1')],
+        ['/opt/new', 1, sha('fresh')],
+      ]);
+    });
+  }
+
+  it('applies include, exclude, size limit and symlinks', async () => {
+    const { fs } = await openLayers(layers);
+    const paths = async (options: Parameters<typeof fs.scan>[0]): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const file of fs.scan(options)) out.push(file.path);
+      return out.sort();
+    };
+    expect(await paths({ include: ['/etc/**'] })).toEqual(['/etc/fixed', '/etc/passwd']);
+    expect(await paths({ exclude: ['*.bin', '/opt/**'] })).toEqual(['/etc/fixed', '/etc/passwd', '/keeper']);
+    expect(await paths({ maxFileSize: 1024, include: ['/etc/*', '/data.bin'] })).toEqual(['/etc/fixed', '/etc/passwd']);
+    expect(await paths({ symlinks: true, include: ['/etc/a*'] })).toEqual(['/etc/alias']);
+  });
+
+  it('skips a stream the consumer leaves unread, and the next file still has the right bytes', async () => {
+    const { fs } = await openLayers(layers, { gzip: true });
+    const hashes = new Map<string, string>();
+    for await (const file of fs.scan()) {
+      if (file.path === '/data.bin') continue; // never read
+      hashes.set(file.path, sha(await drain(file)));
+    }
+    expect(hashes.get('/keeper')).toBe(sha('kept by a hard link'));
+    expect(hashes.get('/opt/new')).toBe(sha('fresh'));
+  });
+
+  it('stops with the abort reason', async () => {
+    const { fs } = await openLayers(layers);
+    const controller = new AbortController();
+    const run = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const file of fs.scan({ signal: controller.signal })) {
+        out.push(file.path);
+        controller.abort(new Error('enough'));
+      }
+      return out;
+    };
+    await expect(run()).rejects.toThrow('enough');
+  });
+});

@@ -1,0 +1,126 @@
+import { execFileSync } from 'node:child_process';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { ImgfsError, isImgfsError } from '../../lib/errors.js';
+import { gzipInflater } from '../../lib/source/gzip-inflater.js';
+import { STREAM_START, type DecodeContext } from '../../lib/source/inflater.js';
+import { chunked, compressibleBytes } from './helpers.js';
+
+function context(onOutput: (length: number) => void = () => {}): DecodeContext {
+  return { name: 'layer.tar.gz', from: STREAM_START, onOutput };
+}
+
+async function inflate(compressed: Buffer, chunkSize = 65536): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const chunk of gzipInflater.decode(chunked(compressed, chunkSize), context())) out.push(chunk);
+  return Buffer.concat(out);
+}
+
+async function failure(compressed: Buffer): Promise<ImgfsError> {
+  const error: unknown = await inflate(compressed).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isImgfsError(error)) throw new Error(`expected an ImgfsError, got ${String(error)}`);
+  return error;
+}
+
+describe('gzipInflater', () => {
+  const data = compressibleBytes(3_000_000);
+
+  it('inflates one member', async () => {
+    expect((await inflate(gzipSync(data))).equals(data)).toBe(true);
+    const small = data.subarray(0, 20_000);
+    expect((await inflate(gzipSync(small), 1)).equals(small)).toBe(true); // one byte at a time
+  });
+
+  it('inflates what the gzip CLI writes', async () => {
+    const compressed = execFileSync('gzip', ['-c', '-n'], { input: data, maxBuffer: 1 << 28 });
+    expect((await inflate(compressed)).equals(data)).toBe(true);
+  });
+
+  it('inflates multi-member gzip (cat a.gz b.gz), members split anywhere across chunks', async () => {
+    const a = data.subarray(0, 1_000_000);
+    const b = data.subarray(1_000_000, 1_000_123);
+    const c = data.subarray(1_000_123);
+    const compressed = Buffer.concat([gzipSync(a), gzipSync(b), gzipSync(Buffer.alloc(0)), gzipSync(c)]);
+    expect((await inflate(compressed)).equals(data)).toBe(true);
+    expect((await inflate(compressed, 4099)).equals(data)).toBe(true);
+  });
+
+  it('ignores zero padding after the last member', async () => {
+    const compressed = Buffer.concat([gzipSync(data), gzipSync(Buffer.from('end')), Buffer.alloc(10_000)]);
+    expect((await inflate(compressed, 8192)).equals(Buffer.concat([data, Buffer.from('end')]))).toBe(true);
+  });
+
+  it('fails with ETRUNCATED when the stream ends inside a member', async () => {
+    const compressed = gzipSync(data);
+    for (const cut of [5, 100, compressed.length / 2, compressed.length - 1]) {
+      const error = await failure(compressed.subarray(0, Math.floor(cut)));
+      expect(error.code).toBe('ETRUNCATED');
+      expect(error.reason).toBe('gzip stream truncated');
+      expect(error.archive).toBe('layer.tar.gz');
+    }
+    const twoMembers = Buffer.concat([gzipSync(data.subarray(0, 1000)), gzipSync(data).subarray(0, 500)]);
+    expect((await failure(twoMembers)).code).toBe('ETRUNCATED');
+  });
+
+  it('fails with ECOMPRESSION on corrupt data, naming the source and a compressed offset', async () => {
+    const compressed = gzipSync(data);
+    const corrupt = Buffer.from(compressed);
+    for (let i = 200_000; i < 200_064; i += 1) corrupt[i] = 0xff;
+    const error = await failure(corrupt);
+    expect(error.code).toBe('ECOMPRESSION');
+    expect(error.archive).toBe('layer.tar.gz');
+    const near = Number(/near compressed offset (\d+)/.exec(error.reason)?.[1]);
+    // Deflate may decode garbage for a while before it notices; the offset is where zlib gave up.
+    expect(near).toBeGreaterThanOrEqual(200_000 - 65_536);
+    expect(near).toBeLessThanOrEqual(compressed.length);
+
+    const badCrc = Buffer.from(compressed);
+    badCrc[badCrc.length - 6] = (badCrc[badCrc.length - 6] ?? 0) ^ 1;
+    expect((await failure(badCrc)).code).toBe('ECOMPRESSION');
+
+    const garbageAfter = Buffer.concat([gzipSync(data.subarray(0, 100)), Buffer.from('garbage!')]);
+    expect((await failure(garbageAfter)).code).toBe('ECOMPRESSION');
+  });
+
+  it('lets errors of its input through unchanged', async () => {
+    async function* broken(): AsyncGenerator<Buffer, void, undefined> {
+      yield gzipSync(data).subarray(0, 1000);
+      throw new Error('disk on fire');
+    }
+    const decoded = gzipInflater.decode(broken(), context());
+    await expect((async () => { for await (const _ of decoded) { /* drain */ } })()).rejects.toThrow('disk on fire');
+  });
+
+  it('reports every output chunk to onOutput, and stops when it throws', async () => {
+    let total = 0;
+    for await (const _ of gzipInflater.decode(chunked(gzipSync(data)), context((n) => (total += n)))) {
+      /* drain */
+    }
+    expect(total).toBe(data.length);
+
+    const stop = new ImgfsError('ELIMIT', 'too much');
+    let seen = 0;
+    const limited = gzipInflater.decode(chunked(gzipSync(data)), context((n) => {
+      seen += n;
+      if (seen > 500_000) throw stop;
+    }));
+    await expect((async () => { for await (const _ of limited) { /* drain */ } })()).rejects.toBe(stop);
+  });
+
+  it('releases its input when the consumer stops early', async () => {
+    let released = false;
+    async function* input(): AsyncGenerator<Buffer, void, undefined> {
+      try {
+        yield* chunked(gzipSync(data), 1024);
+      } finally {
+        released = true;
+      }
+    }
+    for await (const _ of gzipInflater.decode(input(), context())) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(released).toBe(true);
+  });
+});

@@ -1,0 +1,203 @@
+import { describe, expect, it } from 'vitest';
+import { ImgfsError } from '../../lib/errors.js';
+import {
+  interpretPax,
+  mergeGlobalPax,
+  mergeLocalPax,
+  parsePaxRecords,
+  paxTimeMs,
+  type PaxRecords,
+} from '../../lib/tar/pax.js';
+import { paxData } from './raw-tar.js';
+
+const where = { archive: 'p.tar', offset: 512 };
+const records = (entries: Array<[string, string | Buffer]>): PaxRecords => parsePaxRecords(paxData(entries), where);
+
+function corruptAt(data: Buffer): ImgfsError {
+  try {
+    parsePaxRecords(data, where);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ImgfsError);
+    const e = error as ImgfsError;
+    expect(e.code).toBe('ETARCORRUPT');
+    return e;
+  }
+  throw new Error('expected ETARCORRUPT');
+}
+
+describe('parsePaxRecords', () => {
+  it('parses records as GNU tar writes them', () => {
+    const data = Buffer.from('30 mtime=1795649381.471279481\n21 path=dir/file.txt\n');
+    const parsed = parsePaxRecords(data, where);
+    expect([...parsed.keys()]).toEqual(['mtime', 'path']);
+    expect(parsed.get('path')?.toString()).toBe('dir/file.txt');
+  });
+
+  it('keeps values as exact bytes, including NUL, 0xff and newlines', () => {
+    const value = Buffer.from([0x00, 0xff, 0x0a, 0x3d, 0x80]);
+    const parsed = records([['SCHILY.xattr.user.bin', value]]);
+    expect(parsed.get('SCHILY.xattr.user.bin')).toEqual(value);
+  });
+
+  it('splits at the first "=" only', () => {
+    expect(records([['comment', 'a=b=c']]).get('comment')?.toString()).toBe('a=b=c');
+  });
+
+  it('lets a later record for the same keyword win', () => {
+    expect(records([['path', 'a'], ['path', 'b']]).get('path')?.toString()).toBe('b');
+  });
+
+  it('accepts NUL padding after the last record', () => {
+    const data = Buffer.concat([paxData([['path', 'x']]), Buffer.alloc(20)]);
+    expect(parsePaxRecords(data, where).get('path')?.toString()).toBe('x');
+  });
+
+  it('accepts an empty value', () => {
+    expect(parsePaxRecords(Buffer.from('8 path=\n'), where).get('path')).toEqual(Buffer.alloc(0));
+  });
+
+  it('rejects a length that is too long for the header, naming the record offset', () => {
+    const data = Buffer.concat([paxData([['path', 'ok']]), Buffer.from('99 path=x\n')]);
+    const e = corruptAt(data);
+    expect(e.offset).toBe(512 + paxData([['path', 'ok']]).length);
+    expect(e.reason).toMatch(/length 99/);
+  });
+
+  it('rejects an absurd length', () => {
+    expect(corruptAt(Buffer.from('99999999999999999999999999 path=x\n')).reason).toMatch(/absurd length/);
+    expect(corruptAt(Buffer.from('9007199254740993 path=x\n')).code).toBe('ETARCORRUPT');
+  });
+
+  it('rejects a length that is too short or off by one', () => {
+    expect(corruptAt(Buffer.from('3 a=\n')).code).toBe('ETARCORRUPT');
+    expect(corruptAt(Buffer.from('8 path=x\n')).reason).toMatch(/newline/);
+    expect(corruptAt(Buffer.from('11 path=x\n')).code).toBe('ETARCORRUPT');
+  });
+
+  it('rejects records without a length, a space, or a keyword', () => {
+    expect(corruptAt(Buffer.from('path=x\n')).reason).toMatch(/no length/);
+    expect(corruptAt(Buffer.from('10path=xy\n')).reason).toMatch(/no length/);
+    expect(corruptAt(Buffer.from('9 pathxy\n')).reason).toMatch(/no keyword/);
+    expect(corruptAt(Buffer.from('6 =xy\n')).reason).toMatch(/no keyword/);
+  });
+
+  it('rejects garbage after NUL that is not padding', () => {
+    expect(corruptAt(Buffer.from('\0junk')).code).toBe('ETARCORRUPT');
+  });
+});
+
+describe('interpretPax', () => {
+  it('decodes the fields imgfs uses', () => {
+    const local = records([
+      ['path', 'héllo/日本.txt'],
+      ['linkpath', 'target'],
+      ['size', '12345678901'],
+      ['uid', '3000000'],
+      ['gid', '4000000'],
+      ['uname', 'ünïcode'],
+      ['gname', 'staff'],
+      ['mtime', '1700000000.5'],
+      ['SCHILY.devmajor', '8'],
+      ['SCHILY.devminor', '1'],
+      ['SCHILY.xattr.user.mime', 'text/plain'],
+      ['SCHILY.xattr.security.capability', Buffer.from([1, 0, 0, 2, 0xff])],
+      ['atime', '1.0'],
+      ['comment', 'ignored'],
+    ]);
+    expect(interpretPax(new Map(), local, where)).toEqual({
+      path: 'héllo/日本.txt',
+      linkpath: 'target',
+      size: 12_345_678_901,
+      uid: 3_000_000,
+      gid: 4_000_000,
+      uname: 'ünïcode',
+      gname: 'staff',
+      mtimeMs: 1_700_000_000_500,
+      devmajor: 8,
+      devminor: 1,
+      xattrs: {
+        'user.mime': Buffer.from('text/plain'),
+        'security.capability': Buffer.from([1, 0, 0, 2, 0xff]),
+      },
+      sparse: false,
+    });
+  });
+
+  it('applies globals, with local records overriding them', () => {
+    const globals: PaxRecords = new Map();
+    mergeGlobalPax(globals, records([['uname', 'global'], ['gname', 'gg'], ['SCHILY.xattr.user.a', '1']]));
+    const local = records([['uname', 'local']]);
+    expect(interpretPax(globals, local, where)).toMatchObject({ uname: 'local', gname: 'gg', xattrs: { 'user.a': Buffer.from('1') } });
+    expect(interpretPax(globals, undefined, where)).toMatchObject({ uname: 'global', gname: 'gg' });
+  });
+
+  it('lets an empty local value restore the header field over a global value', () => {
+    const globals: PaxRecords = new Map();
+    mergeGlobalPax(globals, records([['uname', 'global']]));
+    expect(interpretPax(globals, records([['uname', '']]), where).uname).toBeUndefined();
+  });
+
+  it('removes a global with an empty global value, but keeps empty xattr values', () => {
+    const globals: PaxRecords = new Map();
+    mergeGlobalPax(globals, records([['uname', 'global'], ['SCHILY.xattr.user.empty', '']]));
+    mergeGlobalPax(globals, records([['uname', '']]));
+    const result = interpretPax(globals, records([['SCHILY.xattr.user.local', '']]), where);
+    expect(result.uname).toBeUndefined();
+    expect(result.xattrs).toEqual({ 'user.empty': Buffer.alloc(0), 'user.local': Buffer.alloc(0) });
+  });
+
+  it('never applies a global size', () => {
+    const globals: PaxRecords = new Map();
+    mergeGlobalPax(globals, records([['size', '1024']]));
+    expect(interpretPax(globals, undefined, where).size).toBeUndefined();
+  });
+
+  it('merges successive local headers, later wins', () => {
+    const merged = mergeLocalPax(records([['path', 'a'], ['uid', '1']]), records([['path', 'b']]));
+    expect(interpretPax(new Map(), merged, where)).toMatchObject({ path: 'b', uid: 1 });
+    const fresh = records([['gid', '2']]);
+    expect(mergeLocalPax(undefined, fresh)).toBe(fresh);
+  });
+
+  it('marks GNU PAX sparse files and takes their real name from GNU.sparse.name', () => {
+    const local = records([['GNU.sparse.major', '1'], ['GNU.sparse.name', 'real/name'], ['path', 'GNUSparseFile.0/name']]);
+    expect(interpretPax(new Map(), local, where)).toMatchObject({ path: 'real/name', sparse: true });
+  });
+
+  it('rejects invalid numbers with ETARCORRUPT at the entry offset', () => {
+    for (const [keyword, value] of [['size', '-1'], ['uid', '1e3'], ['gid', 'x'], ['size', '99999999999999999999'], ['mtime', '1.2.3']]) {
+      try {
+        interpretPax(new Map(), records([[keyword ?? '', value ?? '']]), where);
+        throw new Error(`accepted ${keyword}=${value}`);
+      } catch (error) {
+        expect((error as ImgfsError).code).toBe('ETARCORRUPT');
+        expect((error as ImgfsError).offset).toBe(512);
+      }
+    }
+  });
+});
+
+describe('paxTimeMs', () => {
+  const ms = (text: string): number => paxTimeMs(Buffer.from(text), where);
+
+  it('converts seconds with fractions to milliseconds, keeping sub-millisecond digits', () => {
+    expect(ms('1700000000')).toBe(1_700_000_000_000);
+    expect(ms('1700000000.1')).toBe(1_700_000_000_100);
+    expect(ms('1700000000.123')).toBe(1_700_000_000_123);
+    expect(ms('1700000000.123456789')).toBeCloseTo(1_700_000_000_123.456789, 3);
+    expect(ms('1700000000.123456789') % 1).toBeGreaterThan(0.456);
+    expect(ms('0.000001')).toBe(0.001);
+    expect(ms('5.')).toBe(5000);
+  });
+
+  it('handles negative times as negative milliseconds', () => {
+    expect(ms('-1.5')).toBe(-1500);
+    expect(ms('-86400')).toBe(-86_400_000);
+  });
+
+  it('rejects malformed times', () => {
+    for (const bad of ['', 'abc', '1e9', '--1', '1.2.3', '99999999999999999999']) {
+      expect(() => ms(bad)).toThrow(ImgfsError);
+    }
+  });
+});
