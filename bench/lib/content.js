@@ -124,7 +124,7 @@ export function textBytes(seed, key, size) {
 /**
  * `size` bytes shaped like an executable or shared library: runs of incompressible bytes (code),
  * zeros (padding, .bss), text (string tables) and small strided integers (relocation and symbol
- * tables). gzip gets it to roughly half, about what it does with real ELF files.
+ * tables). gzip gets it to about 40 %, about what it does with real ELF files.
  * @param {string} seed @param {string} key @param {number} size
  */
 export function binaryBytes(seed, key, size) {
@@ -136,9 +136,9 @@ export function binaryBytes(seed, key, size) {
   while (off < size) {
     const n = Math.min(size - off, rng.int(64, 2048));
     const kind = rng.float();
-    if (kind < 0.5) noise.copy(out, off, off, off + n);
-    else if (kind < 0.65) out.fill(0, off, off + n);
-    else if (kind < 0.85) {
+    if (kind < 0.3) noise.copy(out, off, off, off + n);
+    else if (kind < 0.55) out.fill(0, off, off + n);
+    else if (kind < 0.8) {
       let o = off;
       while (o < off + n) o += rng.pick(pool).copy(out, o, 0, Math.min(off + n - o, 80));
     } else {

@@ -40,7 +40,7 @@ const EXIT_OK = 0;
 const EXIT_PATH = 1;
 const EXIT_USAGE = 2;
 
-/** Runs one command line; resolves to the exit status. Never throws. */
+/** Runs one command line; resolves to the exit status. Throws only on a bug of its own. */
 export async function main(argv: readonly string[], io: CliIO): Promise<number> {
   const debug = io.env.IMGFS_DEBUG === '1';
   const errorLine = (text: string): void => {
@@ -153,15 +153,23 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
 export async function runCli(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
   // stderr may be a closed pipe too; losing a message then is better than a crash.
   process.stderr.on('error', () => undefined);
-  const code = await main(argv, {
-    stdout: process.stdout,
-    stderr: process.stderr,
-    stdoutIsTTY: process.stdout.isTTY === true,
-    stderrIsTTY: process.stderr.isTTY === true,
-    columns: process.stdout.isTTY ? process.stdout.columns : process.stderr.isTTY ? process.stderr.columns : undefined,
-    env: process.env,
-    now: Date.now,
-  });
+  let code: number;
+  try {
+    code = await main(argv, {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      stdoutIsTTY: process.stdout.isTTY === true,
+      stderrIsTTY: process.stderr.isTTY === true,
+      columns: process.stdout.isTTY ? process.stdout.columns : process.stderr.isTTY ? process.stderr.columns : undefined,
+      env: process.env,
+      now: Date.now,
+    });
+  } catch (error) {
+    // A bug in the CLI itself: still one line, and the stack on request.
+    process.stderr.write(`imgfs: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (process.env.IMGFS_DEBUG === '1' && error instanceof Error) process.stderr.write(`${error.stack ?? ''}\n`);
+    code = EXIT_USAGE;
+  }
   process.exitCode = code;
   // Everything is closed by now, so the process ends by itself; should some handle linger, the
   // status is still delivered instead of a hang.

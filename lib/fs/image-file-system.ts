@@ -4,7 +4,7 @@ import type { ImageConfig, ImageFormat } from '../image/loaded-image.js';
 import { ImgfsError } from '../errors.js';
 import { joinPath, ROOT } from '../index/entry-name.js';
 import type { MergedNode, MergedView } from '../merge/merged-view.js';
-import { resolvePath } from '../merge/resolve-path.js';
+import { resolvePath, type Resolution } from '../merge/resolve-path.js';
 import { layerChanges, pathHistory, type LayerChanges } from '../merge/layer-changes.js';
 import { Dirent } from './dirent.js';
 import { createNodeFsAdapter, type NodeFsAdapter } from './node-fs-adapter.js';
@@ -21,6 +21,8 @@ export interface OpenedLayer {
 
 /** Inode numbers for directories no layer has a member for; far above `layer × 2³² + ordinal`. */
 const IMPLICIT_INO_BASE = 2 ** 50;
+/** Path resolutions remembered per image before the memo starts over. */
+const MAX_REMEMBERED_RESOLUTIONS = 200_000;
 
 /**
  * The public `ImageFS`: turns API paths into merged-view nodes (through one resolver, like Yarn's
@@ -30,6 +32,7 @@ const IMPLICIT_INO_BASE = 2 ** 50;
 export class ImageFileSystem implements ImageFS {
   readonly layers: readonly LayerInfo[];
   private readonly implicitInodes = new Map<string, number>();
+  private readonly resolutions = new Map<string, Resolution>();
   private closed = false;
 
   constructor(
@@ -240,7 +243,15 @@ export class ImageFileSystem implements ImageFS {
   private resolve(path: string, followLast: boolean, syscall: string): { node: MergedNode; path: string } {
     this.assertOpen();
     if (typeof path !== 'string') throw new TypeError(`path must be a string, got ${typeof path}`);
-    const result = resolvePath(this.view, path, followLast);
+    const key = followLast ? `+${path}` : `-${path}`;
+    let result = this.resolutions.get(key);
+    if (result === undefined) {
+      // The view never changes once opened, so a resolution stays true; the bound keeps a process
+      // that asks about millions of distinct paths from growing without limit.
+      if (this.resolutions.size >= MAX_REMEMBERED_RESOLUTIONS) this.resolutions.clear();
+      result = resolvePath(this.view, path, followLast);
+      this.resolutions.set(key, result);
+    }
     if (!result.ok) throw new FsError(result.code, syscall, path);
     return result;
   }

@@ -53,10 +53,6 @@ export class ImageStats {
   readonly mtimeMs: number;
   readonly ctimeMs: number;
   readonly birthtimeMs: number;
-  readonly atime: Date;
-  readonly mtime: Date;
-  readonly ctime: Date;
-  readonly birthtime: Date;
   /** User and group names recorded in the tar header (may be empty). */
   readonly uname: string;
   readonly gname: string;
@@ -85,15 +81,26 @@ export class ImageStats {
     this.atimeMs = init.mtimeMs;
     this.ctimeMs = init.mtimeMs;
     this.birthtimeMs = init.mtimeMs;
-    this.mtime = new Date(init.mtimeMs);
-    this.atime = this.mtime;
-    this.ctime = this.mtime;
-    this.birthtime = this.mtime;
     this.uname = init.uname;
     this.gname = init.gname;
     this.xattrs = init.xattrs;
     this.layer = init.layer;
     this.target = init.target;
+  }
+
+  // Dates are made on demand, as Node's own Stats do: most callers never look at them, and four Date
+  // objects per stat would dominate the cost of a lookup. A tar keeps one time, so all four share it.
+  get mtime(): Date {
+    return new Date(this.mtimeMs);
+  }
+  get atime(): Date {
+    return new Date(this.atimeMs);
+  }
+  get ctime(): Date {
+    return new Date(this.ctimeMs);
+  }
+  get birthtime(): Date {
+    return new Date(this.birthtimeMs);
   }
 
   isFile(): boolean {

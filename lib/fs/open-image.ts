@@ -5,7 +5,7 @@ import type { ByteSource } from '../source/byte-source.js';
 import { openDecompressed } from '../source/codec.js';
 import { walkTar } from '../tar/walk-tar.js';
 import { loadImage } from '../image/load-image.js';
-import type { LayerBlob } from '../image/loaded-image.js';
+import type { LayerBlob, LoadedImage } from '../image/loaded-image.js';
 import { LayerIndex } from '../index/layer-index.js';
 import { defaultCacheDir, IndexCache } from '../index/index-cache.js';
 import { stat } from 'node:fs/promises';
@@ -30,7 +30,7 @@ export async function openImage(source: string | string[], options: OpenOptions 
     let bytesDone = 0;
     const indexed = await Promise.all(
       image.layers.map(async (blob) => {
-        const layer = await indexLayer(blob, image.archive, options, cache, openedSources);
+        const layer = await indexLayer(blob, image, options, cache, openedSources);
         bytesDone += blob.size;
         options.onProgress?.({ layer: blob.index, bytesDone, bytesTotal });
         return layer;
@@ -54,7 +54,7 @@ export async function openImage(source: string | string[], options: OpenOptions 
 
 async function indexLayer(
   blob: LayerBlob,
-  archive: string,
+  image: LoadedImage,
   options: OpenOptions,
   cache: IndexCache | undefined,
   openedSources: ByteSource[],
@@ -63,7 +63,7 @@ async function indexLayer(
   try {
     const { source: content, compression } = await openDecompressed(blob.blob);
     if (content !== blob.blob) openedSources.push(content);
-    const identity = cache === undefined ? undefined : await layerIdentity(blob, archive);
+    const identity = cache === undefined ? undefined : await layerIdentity(blob, image);
     let index = identity === undefined ? undefined : await cache?.load(identity);
     if (index === undefined) {
       index = await LayerIndex.build(walkTar(content), { onWarning: options.onWarning, label: `layer ${blob.index}` });
@@ -97,10 +97,11 @@ async function indexLayer(
  * What names a layer's tar stream for the index cache: its uncompressed digest (or the blob's) when the
  * image states one, else the identity of the file holding it, so that a replaced file is a miss.
  */
-async function layerIdentity(blob: LayerBlob, archive: string): Promise<string | undefined> {
+async function layerIdentity(blob: LayerBlob, image: LoadedImage): Promise<string | undefined> {
   if (blob.diffId !== undefined) return `diff-id ${blob.diffId}`;
   if (blob.digest !== undefined) return `blob ${blob.digest}`;
-  for (const candidate of [blob.location, archive]) {
+  // Bare layers are files of their own; any other layer lives inside the archive file.
+  for (const candidate of image.format === 'layers' ? [blob.location] : [image.archive]) {
     const info = await stat(candidate).catch(() => undefined);
     if (info?.isFile() === true) {
       return `file ${candidate} ${info.dev}:${info.ino} ${info.size} ${info.mtimeMs} ${blob.location} ${blob.size}`;

@@ -5,7 +5,8 @@ import type { LayerAction, LayerChanges } from '../merge/layer-changes.js';
 import type { ScannedFile, ScanOptions } from './scan.js';
 import type { NodeFsAdapter } from './node-fs-adapter.js';
 
-export type Compression = 'none' | 'gzip' | 'zstd';
+export type { Compression } from '../source/codec.js';
+import type { Compression } from '../source/codec.js';
 
 export interface OpenOptions {
   /** A `RepoTags` entry (docker save) or `org.opencontainers.image.ref.name` (OCI). */
@@ -87,7 +88,6 @@ export interface ReadStreamOptions {
   start?: number;
   /** Last byte to read (inclusive), as `fs.createReadStream`. */
   end?: number;
-  highWaterMark?: number;
 }
 
 export interface ImageFS {

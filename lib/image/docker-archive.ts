@@ -10,6 +10,7 @@ import { asObject, asString, asStringArray, readJsonDocument, type JsonObject } 
 import type { ImageConfig, LayerBlob, LoadOptions } from './loaded-image.js';
 import { blobPath } from './oci-layout.js';
 import type { OuterTar } from './outer-tar.js';
+import { formatPlatform, parsePlatform, platformMatches } from './platform.js';
 
 export const DOCKER_MANIFEST = 'manifest.json';
 
@@ -31,9 +32,8 @@ export async function loadDockerArchive(tar: OuterTar, options: LoadOptions = {}
   const document = await readJsonDocument(tar.open(DOCKER_MANIFEST), { archive, member: DOCKER_MANIFEST });
   if (!Array.isArray(document)) throw new ImgfsError('EIMGFORMAT', 'manifest.json is not a JSON array', { archive, member: DOCKER_MANIFEST });
   const entries = document.map((item: unknown, position) => parseEntry(item, position, archive));
-  const entry = chooseEntry(entries, options.ref, archive);
+  const { entry, config } = await chooseEntry(tar, entries, options);
 
-  const config = await readImageConfig(tar.open(entry.config), { archive, member: entry.config });
   const diffIds = config.rootfs?.diff_ids;
   if (diffIds !== undefined && diffIds.length !== entry.layers.length) {
     throw new ImgfsError('EIMGFORMAT', `config has ${diffIds.length} rootfs.diff_ids for ${entry.layers.length} layers`, {
@@ -102,17 +102,49 @@ function parseEntry(item: unknown, position: number, archive: string): ManifestE
   return { config, repoTags: asStringArray(object['RepoTags']) ?? [], layers, layerSources };
 }
 
-function chooseEntry(entries: ManifestEntry[], ref: string | undefined, archive: string): ManifestEntry {
-  const where = { archive, member: DOCKER_MANIFEST };
+/**
+ * The entry `ref` names (a RepoTags entry, verbatim or in its full form), narrowed by `platform` when
+ * one is asked for (read from each config); the only one when neither is given.
+ */
+async function chooseEntry(tar: OuterTar, entries: ManifestEntry[], options: LoadOptions): Promise<{ entry: ManifestEntry; config: ImageConfig }> {
+  const where = { archive: tar.archive, member: DOCKER_MANIFEST };
+  const { ref, platform } = options;
   if (entries.length === 0) throw new ImgfsError('EIMGFORMAT', 'manifest.json lists no image', where);
-  if (ref === undefined) {
-    if (entries.length === 1) return entries[0] as ManifestEntry;
-    throw new ImgfsError('ENOREF', `the archive holds ${entries.length} images; choose one with a ref: ${listTags(entries)}`, where);
+  let pool = entries;
+  if (ref !== undefined) {
+    const exact = entries.filter((entry) => entry.repoTags.includes(ref));
+    pool = exact.length > 0 ? exact : entries.filter((entry) => entry.repoTags.some((tag) => sameDockerRef(tag, ref)));
+    if (pool.length === 0) throw new ImgfsError('ENOREF', `no image tagged '${ref}'; the archive has ${listTags(entries)}`, where);
   }
-  const exact = entries.filter((entry) => entry.repoTags.includes(ref));
-  const matching = exact.length > 0 ? exact : entries.filter((entry) => entry.repoTags.some((tag) => sameDockerRef(tag, ref)));
-  if (matching.length === 0) throw new ImgfsError('ENOREF', `no image tagged '${ref}'; the archive has ${listTags(entries)}`, where);
-  return matching[0] as ManifestEntry;
+  const configs = new Map<ManifestEntry, ImageConfig>();
+  const configOf = async (entry: ManifestEntry): Promise<ImageConfig> => {
+    let config = configs.get(entry);
+    if (config === undefined) {
+      config = await readImageConfig(tar.open(entry.config), { archive: tar.archive, member: entry.config });
+      configs.set(entry, config);
+    }
+    return config;
+  };
+  if (platform !== undefined) {
+    const want = parsePlatform(platform);
+    const described: string[] = [];
+    const matching: ManifestEntry[] = [];
+    for (const entry of pool) {
+      const config = await configOf(entry);
+      const have = config.os !== undefined && config.architecture !== undefined ? { os: config.os, architecture: config.architecture, variant: config.variant } : undefined;
+      if (have !== undefined && platformMatches(have, want)) matching.push(entry);
+      described.push(`${listTags([entry])} ${have === undefined ? 'unknown platform' : formatPlatform(have)}`);
+    }
+    if (matching.length === 0) {
+      throw new ImgfsError('ENOREF', `no image for platform ${formatPlatform(want)}; the archive has ${described.join('; ')}`, where);
+    }
+    pool = matching;
+  }
+  if (pool.length > 1 && ref === undefined) {
+    throw new ImgfsError('ENOREF', `the archive holds ${pool.length} images; choose one with a ref: ${listTags(pool)}`, where);
+  }
+  const entry = pool[0] as ManifestEntry;
+  return { entry, config: await configOf(entry) };
 }
 
 function listTags(entries: ManifestEntry[]): string {

@@ -10,6 +10,7 @@ import { sameDockerRef } from './image-ref.js';
 import { asObject, asString, asStringArray, readJsonDocument, type JsonObject } from './json-document.js';
 import type { ImageConfig, LayerBlob, LoadOptions } from './loaded-image.js';
 import type { OuterTar } from './outer-tar.js';
+import { formatPlatform, parsePlatform, platformMatches } from './platform.js';
 
 export const LEGACY_REPOSITORIES = 'repositories';
 
@@ -53,6 +54,17 @@ export async function loadDockerLegacy(tar: OuterTar, options: LoadOptions = {})
 
   const topJson = (chain.at(-1) as { json: JsonObject }).json;
   const config = legacyConfig(topJson, chain.map((layer) => layer.json));
+  if (options.platform !== undefined) {
+    const want = parsePlatform(options.platform);
+    const have = config.os !== undefined && config.architecture !== undefined ? { os: config.os, architecture: config.architecture } : undefined;
+    if (have === undefined || !platformMatches(have, want)) {
+      const stated = have === undefined ? 'an unknown platform' : formatPlatform(have);
+      throw new ImgfsError('ENOREF', `no image for platform ${formatPlatform(want)}; the archive has ${stated}`, {
+        archive: tar.archive,
+        member: `${top}/json`,
+      });
+    }
+  }
   const layers = chain.map(({ id: layerId }, index): LayerBlob => {
     const location = `${layerId}/layer.tar`;
     let size: number;

@@ -56,7 +56,7 @@ export async function loadImage(source: string | string[], options: LoadOptions 
     return { ...recognised, archive, close: closeAll };
   } catch (error) {
     await closeAll().catch(() => undefined);
-    throw error instanceof ImgfsError ? error.locate({ archive }) : error;
+    throw error instanceof ImgfsError && archive !== '' ? error.locate({ archive }) : error;
   }
 }
 

@@ -28,6 +28,8 @@ export const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name';
 
 /** Nested indexes followed below index.json before the layout is called hostile. */
 export const MAX_INDEX_DEPTH = 8;
+/** Descriptors visited across all indexes (a small index can list one big nested index many times). */
+export const MAX_INDEX_DESCRIPTORS = 100_000;
 
 const indexTypes: ReadonlySet<string> = new Set([MediaType.ociIndex, MediaType.dockerManifestList]);
 const manifestTypes: ReadonlySet<string> = new Set([MediaType.ociManifest, MediaType.dockerManifest]);
@@ -115,6 +117,9 @@ export function parseDescriptor(value: unknown, archive: string, member: string)
 
 class OciLayoutReader {
   private readonly manifests = new Map<string, Promise<ImageManifest>>();
+  /** Nested index documents by digest: each is read once however often it is listed. */
+  private readonly indexes = new Map<string, JsonObject>();
+  private descriptorsVisited = 0;
 
   constructor(private readonly files: LayoutFiles) {}
 
@@ -158,6 +163,9 @@ class OciLayoutReader {
     out: Candidate[],
   ): Promise<void> {
     for (const item of index['manifests'] as unknown[]) {
+      if (++this.descriptorsVisited > MAX_INDEX_DESCRIPTORS) {
+        throw new ImgfsError('ELIMIT', `indexes list more than ${MAX_INDEX_DESCRIPTORS} descriptors`, { archive: this.files.archive, member });
+      }
       const descriptor = parseDescriptor(item, this.files.archive, member);
       const ownRefs = [...refs];
       const ownNames = [...names];
@@ -180,7 +188,11 @@ class OciLayoutReader {
         const path = blobPath(descriptor.digest) as string;
         if (depth + 1 > MAX_INDEX_DEPTH) throw this.error(`indexes nested deeper than ${MAX_INDEX_DEPTH}`, path);
         if (chain.has(descriptor.digest)) throw this.error(`index ${descriptor.digest} contains itself`, path);
-        const nested = await this.readIndex(path, document ?? (await this.readBlobJson(descriptor, member)));
+        let nested = this.indexes.get(descriptor.digest);
+        if (nested === undefined) {
+          nested = await this.readIndex(path, document ?? (await this.readBlobJson(descriptor, member)));
+          this.indexes.set(descriptor.digest, nested);
+        }
         await this.collect(nested, path, ownRefs, ownNames, depth + 1, new Set([...chain, descriptor.digest]), out);
       } else if (mediaType !== undefined && (manifestTypes.has(mediaType) || schema1Types.has(mediaType))) {
         if (isAttestation(descriptor)) continue;

@@ -54,6 +54,13 @@ export type NameRole =
   | { role: 'aufs-meta' };
 
 export function classifyName(path: string): NameRole {
+  // aufs keeps its hard-link store and orphans in `.wh..wh.*` directories: nothing under them is
+  // image content either.
+  if (path.includes('/.wh..wh.') || path.startsWith('.wh..wh.')) {
+    const base = baseName(path);
+    if (base === OPAQUE_MARKER && !parentOf(path).includes('.wh..wh.')) return { role: 'opaque', dir: parentOf(path) };
+    return { role: 'aufs-meta' };
+  }
   const base = baseName(path);
   if (!base.startsWith(WHITEOUT_PREFIX)) return { role: 'path' };
   if (base === OPAQUE_MARKER) return { role: 'opaque', dir: parentOf(path) };

@@ -1,7 +1,7 @@
 import type { TarEntry, TarEntryType } from '../tar/tar-entry.js';
 import { ImgfsError } from '../errors.js';
-import { ancestorsOf, baseName, classifyName, normalizeEntryName, parentOf, ROOT } from './entry-name.js';
-import { LayerColumns, type LayerSnapshot } from './layer-columns.js';
+import { ancestorsOf, classifyName, normalizeEntryName, parentOf, ROOT } from './entry-name.js';
+import { LayerColumns, LayerColumnsBuilder, type LayerSnapshot } from './layer-columns.js';
 
 /** Entry kinds of a layer; hard links stay links here, the merge resolves them (R7). */
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
@@ -55,14 +55,11 @@ const kindOfType: Partial<Record<TarEntryType, EntryKind>> = {
 /**
  * One layer's table: what the layer adds (R2: the last member for a path wins), which lower paths it
  * whites out (R3), which directories it makes opaque (R4), and the directories it implies by having
- * descendants under them (R6). It knows nothing of other layers. Member metadata is kept in columns
- * (see layer-columns.ts) so that a 100 k-member layer stays small and persists as a few buffers.
+ * descendants under them (R6). It knows nothing of other layers. Members live in path-sorted columns
+ * (layer-columns.ts), so implied directories and listings are ranges of the path column, found by
+ * binary search: nothing is derived at load time, which is what makes a cached index cheap to open.
  */
 export class LayerIndex {
-  private readonly slots = new Map<string, number>();
-  private readonly implicitDirs = new Set<string>();
-  private readonly childNames = new Map<string, string[]>();
-
   private constructor(
     private readonly columns: LayerColumns,
     private readonly whiteouts: Set<string>,
@@ -78,7 +75,7 @@ export class LayerIndex {
   static async build(members: AsyncIterable<TarEntry>, options: LayerIndexOptions = {}): Promise<LayerIndex> {
     const maxEntries = options.maxEntries ?? 5_000_000;
     const label = options.label ?? 'layer';
-    const columns = new LayerColumns();
+    const builder = new LayerColumnsBuilder();
     const whiteouts = new Set<string>();
     const opaques = new Set<string>();
     let memberCount = 0;
@@ -108,89 +105,58 @@ export class LayerIndex {
       // The root can only ever be a directory; a non-directory member named `./` is meaningless.
       if (path === ROOT && kind !== 'dir') continue;
       const link = kind === 'hardlink' ? normalizeEntryName(member.linkname) : kind === 'symlink' ? member.linkname : '';
-      columns.push(path, kind, member, link, ordinal);
+      builder.push(path, kind, member, link, ordinal);
     }
-    const index = new LayerIndex(columns.seal(), whiteouts, opaques, memberCount, whiteoutCount, tarEnd);
-    index.derive((message) => options.onWarning?.(`${label}: ${message}`));
-    return index;
+    const columns = dropUnreachable(builder.seal(), (message) => options.onWarning?.(`${label}: ${message}`));
+    return new LayerIndex(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd);
   }
 
   /** Rebuilds an index from what `snapshot()` produced (the persisted index cache). */
   static fromSnapshot(snapshot: LayerSnapshot): LayerIndex {
-    const index = new LayerIndex(
-      LayerColumns.fromSnapshot(snapshot),
+    return new LayerIndex(
+      new LayerColumns(snapshot),
       new Set(snapshot.whiteouts),
       new Set(snapshot.opaques),
       snapshot.memberCount,
       snapshot.whiteoutCount,
       snapshot.tarEnd,
     );
-    index.derive(() => {});
-    return index;
   }
 
-  /** Everything needed to rebuild this index without reading the layer again; live members only. */
+  /** Everything needed to rebuild this index without reading the layer again. */
   snapshot(): LayerSnapshot {
-    return this.columns.snapshot([...this.slots.values()], {
+    return {
+      ...this.columns.columnData(),
       whiteouts: [...this.whiteouts],
       opaques: [...this.opaques],
       memberCount: this.memberCount,
       whiteoutCount: this.whiteoutCount,
       tarEnd: this.tarEnd,
-    });
-  }
-
-  /**
-   * R2 (the later member wins), then drops members that could not exist on a real filesystem, then
-   * derives implicit parents (R6) and per-directory listings.
-   */
-  private derive(warn: (message: string) => void): void {
-    for (let slot = 0; slot < this.columns.length; slot++) this.slots.set(this.columns.path(slot), slot);
-    for (const path of [...this.slots.keys()]) {
-      for (const ancestor of ancestorsOf(path)) {
-        const holder = this.slots.get(ancestor);
-        if (holder !== undefined && this.columns.kind(holder) !== 'dir') {
-          // Extracting this member would need a directory where this same layer put something else.
-          warn(`/${path} dropped: /${ancestor} is a ${this.columns.kind(holder)} in the same layer`);
-          this.slots.delete(path);
-          break;
-        }
-      }
-    }
-    const listed = new Map<string, Set<string>>();
-    const register = (path: string): void => {
-      const parent = parentOf(path);
-      let names = listed.get(parent);
-      if (names === undefined) listed.set(parent, (names = new Set()));
-      names.add(baseName(path));
     };
-    for (const path of this.slots.keys()) {
-      if (path === ROOT) continue;
-      register(path);
-      for (const ancestor of ancestorsOf(path)) {
-        if (this.implicitDirs.has(ancestor)) break; // its own ancestors were registered with it
-        if (!this.slots.has(ancestor)) this.implicitDirs.add(ancestor);
-        register(ancestor);
-      }
-    }
-    for (const [dir, names] of listed) this.childNames.set(dir, [...names]);
   }
 
   /** The member this layer has for `path`, if any (never a whiteout). */
   get(path: string): IndexEntry | undefined {
-    const slot = this.slots.get(path);
-    return slot === undefined ? undefined : this.columns.entry(slot);
+    const slot = this.columns.find(path);
+    return slot < 0 ? undefined : this.columns.entry(slot);
   }
 
   /** The kind of the member at `path` without materialising it; the merge's hot path. */
   kindAt(path: string): EntryKind | undefined {
-    const slot = this.slots.get(path);
-    return slot === undefined ? undefined : this.columns.kind(slot);
+    const slot = this.columns.find(path);
+    return slot < 0 ? undefined : this.columns.kind(slot);
   }
 
   /** True when the layer has no member for `path` but has members below it (R6). */
   impliesDir(path: string): boolean {
-    return path === ROOT ? this.slots.size > 0 : this.implicitDirs.has(path);
+    if (path === ROOT) return this.columns.length > 0;
+    return this.columns.find(path) < 0 && this.hasDescendants(path);
+  }
+
+  private hasDescendants(path: string): boolean {
+    const prefix = `${path}/`;
+    const first = this.columns.lowerBound(prefix);
+    return first < this.columns.length && this.columns.path(first).startsWith(prefix);
   }
 
   isOpaque(dir: string): boolean {
@@ -215,9 +181,33 @@ export class LayerIndex {
     return undefined;
   }
 
-  /** Names this layer puts directly in `dir` (members and implied directories), unordered. */
+  /**
+   * Names this layer puts directly in `dir` (members and implied directories), unordered. A child's
+   * subtree is one contiguous run of the sorted path column, skipped with one binary search.
+   */
   childrenOf(dir: string): readonly string[] {
-    return this.childNames.get(dir) ?? [];
+    const prefix = dir === ROOT ? '' : `${dir}/`;
+    const names = new Set<string>();
+    const count = this.columns.length;
+    let slot = this.columns.lowerBound(prefix);
+    while (slot < count) {
+      const path = this.columns.path(slot);
+      if (!path.startsWith(prefix)) break;
+      const rest = path.slice(prefix.length);
+      const slash = rest.indexOf('/');
+      if (rest === '') {
+        slot++; // the root member itself
+      } else if (slash < 0) {
+        names.add(rest);
+        slot++;
+      } else {
+        const name = rest.slice(0, slash);
+        names.add(name);
+        // '0' follows '/' in code unit order: this skips every path under `name/` at once.
+        slot = this.columns.lowerBound(`${prefix}${name}0`);
+      }
+    }
+    return [...names];
   }
 
   /** Paths this layer whites out (R3). */
@@ -230,11 +220,47 @@ export class LayerIndex {
   }
 
   *allEntries(): Generator<IndexEntry> {
-    for (const slot of this.slots.values()) yield this.columns.entry(slot);
+    for (let slot = 0; slot < this.columns.length; slot++) yield this.columns.entry(slot);
   }
 
-  /** Visible-in-layer members (after R2), not counting whiteouts. */
-  get entryCount(): number {
-    return this.slots.size;
+  /** Hard-link members only, found through the kind column without materialising the others. */
+  *hardlinks(): Generator<IndexEntry> {
+    for (let slot = 0; slot < this.columns.length; slot++) {
+      if (this.columns.kind(slot) === 'hardlink') yield this.columns.entry(slot);
+    }
   }
+
+  /** Members that are visible within the layer (after R2), not counting whiteouts. */
+  get entryCount(): number {
+    return this.columns.length;
+  }
+}
+
+/**
+ * Drops members that could not exist in a real tree: anything below a non-directory that the same
+ * layer also has (extracting it would need a directory where the layer put a file). Rare, so the
+ * common case costs one binary search per non-directory and copies nothing.
+ */
+function dropUnreachable(columns: LayerColumns, warn: (message: string) => void): LayerColumns {
+  // Whether a directory path lies at or below a non-directory member; asked once per distinct parent.
+  const blockedBy = new Map<string, string | null>();
+  const blocker = (dir: string): string | null => {
+    if (dir === ROOT) return null;
+    let verdict = blockedBy.get(dir);
+    if (verdict === undefined) {
+      const slot = columns.find(dir);
+      verdict = slot >= 0 && columns.kind(slot) !== 'dir' ? dir : blocker(parentOf(dir));
+      blockedBy.set(dir, verdict);
+    }
+    return verdict;
+  };
+  const dropped = new Set<number>();
+  for (let slot = 0; slot < columns.length; slot++) {
+    const path = columns.path(slot);
+    const holder = path === ROOT ? null : blocker(parentOf(path));
+    if (holder === null) continue;
+    warn(`/${path} dropped: /${holder} is a ${columns.kind(columns.find(holder))} in the same layer`);
+    dropped.add(slot);
+  }
+  return dropped.size === 0 ? columns : columns.without(dropped);
 }

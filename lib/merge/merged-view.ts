@@ -152,8 +152,7 @@ export class MergedView {
     const counts = new Map<number, number>();
     const targets = new Map<number, MergedNode>();
     this.layers.forEach((index, layer) => {
-      for (const member of index.allEntries()) {
-        if (member.kind !== 'hardlink') continue;
+      for (const member of index.hardlinks()) {
         const node = this.lookup(member.path);
         if (node?.via?.ordinal !== member.ordinal || node.viaLayer !== layer || node.entry === undefined) continue;
         const key = memberKey(node.layer, node.entry);

@@ -1,7 +1,10 @@
 import { joinPath, ROOT } from '../index/entry-name.js';
 import type { MergedNode, MergedView } from './merged-view.js';
 
-/** Linux's MAXSYMLINKS: a resolution may follow this many symlinks; one more is ELOOP (R8). */
+/**
+ * R8: "40 links in one resolution give ELOOP", so at most 39 are followed. (Linux's MAXSYMLINKS is
+ * also 40 but lets the 40th through; DESIGN.md's wording is followed here.)
+ */
 export const MAX_SYMLINK_HOPS = 40;
 
 export type ResolveFailure = 'ENOENT' | 'ENOTDIR' | 'ELOOP';
@@ -38,7 +41,7 @@ export function resolvePath(view: MergedView, input: string, followLast: boolean
     if (node === undefined) return { ok: false, code: 'ENOENT' };
     const last = pending.length === 0;
     if (node.kind === 'symlink' && (!last || followLast || mustBeDir)) {
-      if (++hops > MAX_SYMLINK_HOPS) return { ok: false, code: 'ELOOP' };
+      if (++hops >= MAX_SYMLINK_HOPS) return { ok: false, code: 'ELOOP' };
       const target = node.entry?.linkname ?? '';
       if (target === '') return { ok: false, code: 'ENOENT' };
       if (target.startsWith('/')) resolved.length = 0;

@@ -10,15 +10,20 @@ import { SpanCursor } from './span-cursor.js';
 /** Decompressed bytes are cached in spans of this size. */
 export const SPAN_SIZE = 1024 * 1024;
 export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
-export const DEFAULT_MAX_RATIO = 1000;
-/** Allowed on top of `maxRatio × compressed size`, so tiny streams are not judged by their ratio. */
-const RATIO_SLACK = 1024 * 1024;
+/**
+ * Above deflate's own ceiling (about 1032:1), so no honest gzip layer, not even one holding a huge
+ * file of zeros (a sparse /var/log/lastlog), can trip it; zstd reaches 30 000:1 and more, which is
+ * where a bomb comes from.
+ */
+export const DEFAULT_MAX_RATIO = 1100;
+/** Allowed on top of `maxRatio × compressed size`, so small streams are not judged by their ratio. */
+const RATIO_SLACK = 64 * 1024 * 1024;
 
 export interface DecompressOptions {
   /** Bytes of decompressed spans kept in memory (LRU), default 64 MiB. 0 keeps only the latest span. */
   cacheBytes?: number;
   /**
-   * Largest allowed decompressed size as a multiple of the compressed size (plus 1 MiB), default 1000;
+   * Largest allowed decompressed size as a multiple of the compressed size (plus 64 MiB), default 1100;
    * `Infinity` disables the check. Beyond it reads reject with ELIMIT.
    */
   maxRatio?: number;
@@ -73,7 +78,9 @@ export class DecompressedSource implements ByteSource {
   ) {
     const cacheBytes = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
     const maxRatio = options.maxRatio ?? DEFAULT_MAX_RATIO;
-    if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) throw new RangeError(`cacheBytes must be a non-negative integer, got ${cacheBytes}`);
+    if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
+      throw new RangeError(`cacheBytes must be a non-negative integer, got ${cacheBytes}`);
+    }
     if (!(maxRatio > 0)) throw new RangeError(`maxRatio must be positive, got ${maxRatio}`);
     this.name = raw.name;
     this.compression = inflater.compression;

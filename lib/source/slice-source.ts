@@ -21,8 +21,11 @@ export class SliceSource implements ByteSource {
     length: number,
     readonly name: string,
   ) {
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`slice offset must be a non-negative integer, got ${offset}`);
-    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`slice length must be a non-negative integer, got ${length}`);
+    for (const [what, value] of [['offset', offset], ['length', length]] as const) {
+      if (!Number.isSafeInteger(value) || value < 0) {
+        throw new RangeError(`slice ${what} must be a non-negative integer, got ${value}`);
+      }
+    }
     if (parent.size !== undefined && offset + length > parent.size) {
       throw new ImgfsError(
         'ETRUNCATED',

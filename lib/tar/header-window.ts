@@ -5,6 +5,8 @@ import type { ByteSource } from '../source/byte-source.js';
  * enough that skipping past a large file on a decompressed source never allocates a large buffer.
  */
 export const WINDOW_SIZE = 64 * 1024;
+/** Smallest window: a header with a PAX header before it still fits. */
+export const MIN_WINDOW_SIZE = 4 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -13,19 +15,23 @@ const EMPTY = Buffer.alloc(0);
  * offset when a read falls outside it. Reads only ever move forward in a tar walk, so on a
  * decompressed source each refill just advances its cursor.
  *
+ * On a seekable source the window adapts: it halves each time the walk jumps past its end (file data
+ * larger than the window, which a bigger window would only read in vain) and doubles each time the
+ * walk runs off its end contiguously (dense small files). A layer of 100 KB binaries then costs a few
+ * KiB per header rather than 64 KiB. A decompressed source produces the skipped bytes anyway, so there
+ * the window stays at its largest.
+ *
  * It also learns where the source ends: `source.size` when known, else from the first short read.
  */
 export class HeaderWindow {
   private start = 0;
   private buffer: Buffer = EMPTY;
+  private windowSize = WINDOW_SIZE;
   /** Offsets below this are known to exist. */
   private known = 0;
   private exactEnd: number | undefined;
 
-  constructor(
-    private readonly source: ByteSource,
-    private readonly windowSize = WINDOW_SIZE,
-  ) {
+  constructor(private readonly source: ByteSource) {
     this.exactEnd = source.size;
     if (this.exactEnd !== undefined) this.known = this.exactEnd;
   }
@@ -51,8 +57,10 @@ export class HeaderWindow {
       return this.buffer.subarray(offset - this.start, offset - this.start + length);
     }
     if (end !== undefined && offset >= end) return EMPTY;
-    if (length <= this.windowSize) {
-      const want = end === undefined ? this.windowSize : Math.min(this.windowSize, end - offset);
+    if (length <= WINDOW_SIZE) {
+      this.adapt(offset, bufferEnd);
+      const size = Math.max(length, this.windowSize);
+      const want = end === undefined ? size : Math.min(size, end - offset);
       this.buffer = await this.fetch(offset, want);
       this.start = offset;
       return this.buffer.subarray(0, length);
@@ -60,7 +68,7 @@ export class HeaderWindow {
     const pieces: Buffer[] = [];
     let got = 0;
     while (got < length) {
-      const want = Math.min(this.windowSize, length - got);
+      const want = Math.min(WINDOW_SIZE, length - got);
       const piece = await this.fetch(offset + got, want);
       pieces.push(piece);
       got += piece.length;
@@ -78,6 +86,12 @@ export class HeaderWindow {
     const end = this.end;
     if (end !== undefined) return offset < end;
     return (await this.fetch(offset, 1)).length === 1;
+  }
+
+  private adapt(offset: number, bufferEnd: number): void {
+    if (!this.source.seekable || this.buffer.length === 0) return;
+    if (offset > bufferEnd) this.windowSize = Math.max(MIN_WINDOW_SIZE, this.windowSize / 2);
+    else if (offset === bufferEnd) this.windowSize = Math.min(WINDOW_SIZE, this.windowSize * 2);
   }
 
   private async fetch(offset: number, length: number): Promise<Buffer> {

@@ -93,10 +93,12 @@ export async function* walkTar(source: ByteSource, options: TarWalkOptions = {})
       meta = undefined;
       const next = await window.read(offset + BLOCK_SIZE, BLOCK_SIZE);
       if (next.every((byte) => byte === 0)) return;
+      const nextOffset = offset + BLOCK_SIZE;
       if (next.length < BLOCK_SIZE) {
-        throw tarTruncated(archive, offset + BLOCK_SIZE + next.length, `header at offset ${offset + BLOCK_SIZE} is cut short`);
+        throw tarTruncated(archive, nextOffset + next.length, `header at offset ${nextOffset} is cut short`);
       }
-      offset += BLOCK_SIZE;
+      // A lone zero block with a header after it: GNU tar warns and reads on, and so do we.
+      offset = nextOffset;
       continue;
     }
 
@@ -142,7 +144,9 @@ export async function* walkTar(source: ByteSource, options: TarWalkOptions = {})
     checkName(linkname, 'link name', entryWhere);
 
     const type = entryType(typeflag, name, pax.sparse);
-    const dataOffset = header.sparseExtended ? await skipSparseExtensions(window, dataStart, archive, options.signal) : dataStart;
+    const dataOffset = header.sparseExtended
+      ? await skipSparseExtensions(window, dataStart, archive, options.signal)
+      : dataStart;
     const size = hasData(type) ? (pax.size ?? header.size) : 0;
 
     // Known length (files, slices, or a short window read): check before yielding anything built on it.

@@ -197,3 +197,25 @@ describe('digestFromName', () => {
     expect(digestFromName(name, diffId)).toBe(expected);
   });
 });
+
+describe('F1 platform option', () => {
+  it('narrows several images by their configs’ platform, and refuses one that is not there', async () => {
+    const entries: OuterEntry[] = [{ name: 'l.tar', data: sampleLayers[0] as Buffer }];
+    const manifest = [];
+    for (const [tag, architecture, variant] of [['app:arm', 'arm64', 'v8'], ['app:amd', 'amd64', undefined]] as const) {
+      entries.push({ name: `${tag.slice(4)}.json`, data: configJson({ architecture, variant }) });
+      manifest.push({ Config: `${tag.slice(4)}.json`, RepoTags: [tag], Layers: ['l.tar'] });
+    }
+    entries.push({ name: 'manifest.json', data: JSON.stringify(manifest) });
+    const path = await archiveOf(entries);
+    const arm = await loadImage(path, { platform: 'linux/arm64' });
+    expect(arm.config?.architecture).toBe('arm64');
+    await arm.close();
+    const amd = await loadImage(path, { platform: 'linux/amd64', ref: 'app:amd' });
+    expect(amd.config?.architecture).toBe('amd64');
+    await amd.close();
+    await expectImgfsError(loadImage(path, { platform: 'linux/s390x' }), 'ENOREF', /no image for platform linux\/s390x; the archive has 'app:arm' linux\/arm64\/v8; 'app:amd' linux\/amd64/);
+    await expectImgfsError(loadImage(path, { platform: 'linux/arm64', ref: 'app:amd' }), 'ENOREF', /no image for platform linux\/arm64/);
+    await expectImgfsError(loadImage(path), 'ENOREF', /2 images/);
+  });
+});

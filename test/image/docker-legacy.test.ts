@@ -144,3 +144,13 @@ describe('F2 docker-legacy (repositories, <id>/json parents)', () => {
     await expectImgfsError(loadImage(bad), 'EIMGFORMAT', /repositories is not valid JSON.*member repositories/);
   });
 });
+
+describe('F2 platform option', () => {
+  it('accepts the top layer’s platform and refuses another', async () => {
+    const path = await legacyArchive([{ id: id(1), extra: { os: 'linux', architecture: 'arm64' } }], { app: { latest: id(1) } });
+    const image = await loadImage(path, { platform: 'linux/arm64/v8' });
+    expect(image.config?.architecture).toBe('arm64');
+    await image.close();
+    await expectImgfsError(loadImage(path, { platform: 'linux/amd64' }), 'ENOREF', /no image for platform linux\/amd64; the archive has linux\/arm64/);
+  });
+});

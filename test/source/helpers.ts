@@ -17,7 +17,9 @@ export function randomBytes(length: number, seed = 1): Buffer {
   return out;
 }
 
-const WORDS = ['usr', 'bin', 'lib', 'etc', 'share', 'locale', 'python3', 'site-packages', 'README', '\n', ' ', '0000644', 'root'];
+const WORDS = [
+  'usr', 'bin', 'lib', 'etc', 'share', 'locale', 'python3', 'site-packages', 'README', '\n', ' ', '0000644', 'root',
+];
 
 /** Deterministic text-like bytes that compress about 4:1, like a layer full of files. */
 export function compressibleBytes(length: number, seed = 7): Buffer {

@@ -35,8 +35,10 @@ describe('zstdInflater', () => {
   const data = compressibleBytes(3_000_000, 9);
 
   it('inflates what the zstd CLI writes, at several levels and options', async () => {
-    for (const args of [[], ['-19'], ['--no-check'], ['--long=27'], ['-1', '--no-content-size']]) {
-      expect((await inflate(zstdCompress(data, ...args))).equals(data), args.join(' ')).toBe(true);
+    expect((await inflate(zstdCompress(data))).equals(data)).toBe(true);
+    const part = data.subarray(0, 400_000);
+    for (const args of [['-19'], ['--no-check'], ['--long=27'], ['-1', '--no-content-size']]) {
+      expect((await inflate(zstdCompress(part, ...args))).equals(part), args.join(' ')).toBe(true);
     }
     const small = data.subarray(0, 30_000);
     expect((await inflate(zstdCompress(small), 1)).equals(small)).toBe(true); // one byte at a time

@@ -1,6 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImgfsError } from '../../lib/errors.js';
 import { cString, decodeHeader, isZeroBlock, sparseContinues } from '../../lib/tar/header.js';
 import { gnuTar, scratchDir, touch } from './gnu-tar.js';
@@ -21,8 +21,11 @@ function decodeError(block: Buffer): ImgfsError {
 }
 
 describe('decodeHeader on headers written by GNU tar', () => {
-  writeFileSync(join(scratch.dir, 'hello.txt'), 'hello\n', { mode: 0o640 });
-  touch(join(scratch.dir, 'hello.txt'), '1700000000');
+  beforeAll(() => {
+    writeFileSync(join(scratch.dir, 'hello.txt'), 'hello\n');
+    chmodSync(join(scratch.dir, 'hello.txt'), 0o640); // explicit: the umask must not decide the test
+    touch(join(scratch.dir, 'hello.txt'), '1700000000');
+  });
   const args = ['--owner=alice:1234', '--group=staff:5678', '--mode=u+s'];
 
   it.each([

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, linkSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TarEntry, TarEntryType } from '../../lib/tar/tar-entry.js';
@@ -49,6 +49,7 @@ describe('walkTar over archives written by GNU tar', () => {
     linkSync(join(src, 'hello.txt'), join(src, 'hard'));
     execFileSync('mkfifo', ['-m', '0640', join(src, 'fifo')]);
     chmodSync(join(src, 'dir'), 0o750);
+    for (const dir of [long1, long2]) chmodSync(join(src, dir.split('/')[0] ?? ''), 0o755);
     canMknod = tryRun('mknod', ['-m', '0600', join(src, 'cdev'), 'c', '1', '3']);
     canXattr = tryRun('python3', [
       '-c',
@@ -183,6 +184,17 @@ describe('walkTar reads', () => {
     expect(entries).toHaveLength(2000);
     expect(entries[1999]).toMatchObject({ name: 'f1999', headerOffset: 1999 * 1024, dataOffset: 1999 * 1024 + 512, size: 100 });
     expect(source.reads.length).toBeLessThanOrEqual(Math.ceil(archive.length / WINDOW_SIZE) + 1);
+  });
+
+  it('shrinks the window on a seekable source when every header is followed by more data than it holds', async () => {
+    const data = Buffer.alloc(200 * 1024, 1);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 100; i++) parts.push(member({ name: `bin${i}` }, data));
+    const archive = Buffer.concat([...parts, END]);
+    const source = seekable(archive);
+    expect(await collect(source)).toHaveLength(100);
+    expect(source.bytesRead).toBeLessThan(archive.length / 20);
+    expect(source.reads.length).toBe(101);
   });
 });
 
@@ -434,7 +446,7 @@ describe('walkTar limits and cancellation', () => {
     const archive = Buffer.concat([paxMember([['SCHILY.xattr.user.big', xattr]]), member({ name: 'x' }, 'z'), END]);
     const source = stream(archive);
     const [entry] = await collect(source);
-    expect(entry?.xattrs['user.big']).toEqual(xattr);
+    expect(entry?.xattrs['user.big']?.equals(xattr)).toBe(true); // toEqual walks 192 KiB byte by byte
     expect(source.largestRequest).toBeLessThanOrEqual(WINDOW_SIZE);
   });
 

@@ -104,10 +104,31 @@ async function addEntries(ctx: Context, pack: Pack): Promise<void> {
   }
 }
 
-function addEntry(pack: Pack, header: Header): Promise<void> {
-  return new Promise((resolve, reject) => {
-    pack.entry(header, (error) => (error ? reject(error) : resolve()));
+/** tar-stream's entry: a streamx Writable. */
+type Sink = ReturnType<Pack['entry']>;
+
+/**
+ * Starts one archive entry. `done` settles by tar-stream's callback, which also reports a destroyed
+ * entry (the reader went away, or the pack failed); the entry's own 'error' event says the same
+ * thing again and is silenced, as an unheard 'error' would crash the process.
+ */
+function startEntry(pack: Pack, header: Header, data?: Buffer): { sink: Sink; done: Promise<void> } {
+  let settle: (error?: Error | null) => void = () => undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    settle = (error) => (error ? reject(error) : resolve());
   });
+  // Handled here so that an entry abandoned by a failing caller is no unhandled rejection;
+  // callers that await `done` still see the error.
+  done.catch(() => undefined);
+  const sink = data === undefined ? pack.entry(header, settle) : pack.entry(header, data, settle);
+  sink.on('error', () => undefined);
+  return { sink, done };
+}
+
+/** An entry without data: a directory, link, device, fifo, or an empty file. */
+function addEntry(pack: Pack, header: Header): Promise<void> {
+  // tar-stream waits for the data of any 'file' entry, even an empty one: hand it zero bytes.
+  return startEntry(pack, header, header.type === 'file' ? Buffer.alloc(0) : undefined).done;
 }
 
 /**
@@ -115,36 +136,32 @@ function addEntry(pack: Pack, header: Header): Promise<void> {
  * not fully understand, so the copy is written out: write, wait for 'drain' when told to, end.
  */
 async function addFile(ctx: Context, pack: Pack, header: Header, path: string): Promise<void> {
-  let settle: (error?: Error | null) => void = () => undefined;
-  const written = new Promise<void>((resolve, reject) => {
-    settle = (error) => (error ? reject(error) : resolve());
-  });
-  const entry = pack.entry(header, (error) => settle(error));
+  const { sink, done } = startEntry(pack, header);
   const source = ctx.img.createReadStream(path);
   try {
     for await (const chunk of source) {
-      if (!entry.write(chunk as Buffer)) {
+      if (sink.destroyed) break;
+      if (!sink.write(chunk as Buffer)) {
         await new Promise<void>((resolve) => {
-          const done = (): void => {
-            entry.off('drain', done);
-            entry.off('close', done);
+          const wake = (): void => {
+            sink.off('drain', wake);
+            sink.off('close', wake);
             resolve();
           };
-          entry.on('drain', done);
-          entry.on('close', done);
+          sink.on('drain', wake);
+          sink.on('close', wake);
         });
-        if (entry.destroyed) break;
       }
     }
   } catch (error) {
-    entry.destroy(error instanceof Error ? error : new Error(String(error)));
-    await written.catch(() => undefined);
+    sink.destroy(error instanceof Error ? error : new Error(String(error)));
+    await done.catch(() => undefined);
     throw error;
   } finally {
     source.destroy();
   }
-  entry.end(undefined);
-  await written;
+  if (!sink.destroyed) sink.end(undefined);
+  await done;
 }
 
 const tarTypes = {
