@@ -482,9 +482,10 @@ function sum(xs) {
   return xs.reduce((a, b) => a + b, 0);
 }
 
-/** @param {string} text */
+/** The line of a child's stderr that says what went wrong (Node puts a source excerpt first). @param {string} text */
 function firstLine(text) {
-  return text.trim().split('\n')[0] ?? '';
+  const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
+  return lines.find((line) => /^([A-Za-z]*Error\b|imgfs:|[\w.-]+: )/.test(line)) ?? lines[0] ?? '';
 }
 
 /** Entries under a directory (itself excluded), without following links. @param {string} dir */

@@ -14,6 +14,7 @@ export type ImgfsErrorCode =
   | 'ELIMIT' // a configured safety limit was exceeded
   | 'ENOREF' // the requested --ref / platform is not in the image
   | 'ECLOSED' // the image was closed
+  | 'ENOTINDEXED' // a Sync method of a lazily opened image needed a layer that is not indexed yet
   | 'ECACHE'; // the index cache could not be used
 
 export interface LayerRef {

@@ -3,6 +3,7 @@ export { openImage } from './fs/open-image.js';
 export type {
   ImageFS,
   OpenOptions,
+  OpenLimits,
   LayerInfo,
   ImageDirent,
   WalkEntry,

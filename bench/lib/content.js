@@ -46,7 +46,10 @@ export class Rng {
     return /** @type {T} */ (items[Math.floor(this.float() * items.length)]);
   }
 
-  /** A log-normal size around `median`, clamped to [min, max]. */
+  /**
+   * A log-normal size around `median`, clamped to [min, max].
+   * @param {number} median @param {number} min @param {number} max
+   */
   size(median, min, max, sigma = 1) {
     const u1 = Math.max(this.float(), 1e-12);
     const u2 = this.float();

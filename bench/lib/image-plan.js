@@ -56,9 +56,12 @@ export function buildPlan() {
 function base(rng, pkgs) {
   /** @type {Map<string, PlanEntry>} */
   const e = new Map();
-  const file = (path, kind, size, extra = {}) => e.set(path, { type: 'file', kind, size, ...extra });
-  const dir = (path, extra = {}) => e.set(path, { type: 'dir', ...extra });
-  const link = (path, target) => e.set(path, { type: 'symlink', target });
+  /** @type {(path: string, kind: PlanEntry['kind'], size: number, extra?: Partial<PlanEntry>) => void} */
+  const file = (path, kind, size, extra = {}) => void e.set(path, { type: 'file', kind, size, ...extra });
+  /** @type {(path: string, extra?: Partial<PlanEntry>) => void} */
+  const dir = (path, extra = {}) => void e.set(path, { type: 'dir', ...extra });
+  /** @type {(path: string, target: string) => void} */
+  const link = (path, target) => void e.set(path, { type: 'symlink', target });
 
   for (const d of ['dev', 'proc', 'sys', 'run', 'mnt', 'media', 'srv', 'opt', 'home', 'var/log', 'var/mail', 'usr/local/bin', 'usr/local/lib']) dir(d);
   dir('tmp', { mode: 0o1777 });
@@ -145,7 +148,8 @@ function base(rng, pkgs) {
 function pythonLayer(rng) {
   /** @type {Map<string, PlanEntry>} */
   const e = new Map();
-  const file = (path, kind, size, extra = {}) => e.set(path, { type: 'file', kind, size, ...extra });
+  /** @type {(path: string, kind: PlanEntry['kind'], size: number, extra?: Partial<PlanEntry>) => void} */
+  const file = (path, kind, size, extra = {}) => void e.set(path, { type: 'file', kind, size, ...extra });
   const pyModules = Array.from({ length: 180 }, (_, i) => `${rng.word(1, 3)}${i}`);
   const stdlib = ['json', 'email', 'http', 'xml', 'asyncio', 'concurrent', 'importlib', 'unittest', 'logging', 'urllib'];
   for (let i = 0; i < 2400; i++) {
@@ -187,7 +191,8 @@ function pythonLayer(rng) {
 function cleanupLayer(rng, pkgs, baseLayer, python) {
   /** @type {Map<string, PlanEntry>} */
   const e = new Map();
-  const whiteout = (dir, name) => e.set(`${dir}/.wh.${name}`, { type: 'file', kind: 'whiteout', size: 0, mode: 0 });
+  /** @type {(dir: string, name: string) => void} */
+  const whiteout = (dir, name) => void e.set(`${dir}/.wh.${name}`, { type: 'file', kind: 'whiteout', size: 0, mode: 0 });
   e.set('var/lib/apt/lists/.wh..wh..opq', { type: 'file', kind: 'whiteout', size: 0, mode: 0 });
   for (const deb of python.debs) whiteout('var/cache/apt/archives', deb);
   for (let i = 0; i < 150; i++) whiteout('usr/share/doc', /** @type {string} */ (pkgs[i * 2]));
@@ -213,7 +218,8 @@ function cleanupLayer(rng, pkgs, baseLayer, python) {
 function appLayer(rng) {
   /** @type {Map<string, PlanEntry>} */
   const e = new Map();
-  const file = (path, kind, size, extra = {}) => e.set(path, { type: 'file', kind, size, ...APP, ...extra });
+  /** @type {(path: string, kind: PlanEntry['kind'], size: number, extra?: Partial<PlanEntry>) => void} */
+  const file = (path, kind, size, extra = {}) => void e.set(path, { type: 'file', kind, size, ...APP, ...extra });
   const modules = Array.from({ length: 260 }, (_, i) => `${rng.word(1, 3)}${i % 13 === 0 ? `-${rng.word(1, 2)}` : ''}${i}`);
   for (const mod of modules) {
     e.set(`app/node_modules/${mod}`, { type: 'dir', ...APP });

@@ -63,7 +63,7 @@ export function measure(command, options) {
       else text.push(chunk);
     });
     let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (chunk) => {
+    child.stderr?.setEncoding('utf8').on('data', (chunk) => {
       if (stderr.length < 2000) stderr += chunk;
     });
     child.on('error', reject);

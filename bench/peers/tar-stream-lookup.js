@@ -33,8 +33,9 @@ for await (const entry of createReadStream(image, { highWaterMark: 1 << 20 }).pi
   const { header } = entry;
   members.set(normalise(header.name), { start: entry.offset + 512, size: header.size ?? 0, type: header.type ?? 'file', linkname: header.linkname ?? null });
   if (header.name === 'manifest.json') {
+    /** @type {Buffer[]} */
     const chunks = [];
-    for await (const chunk of entry) chunks.push(chunk);
+    for await (const chunk of entry) chunks.push(/** @type {Buffer} */ (chunk));
     manifest = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } else entry.resume();
 }
@@ -56,7 +57,7 @@ for (const layerName of [...manifest[0].Layers].reverse()) {
   const extract = layer.pipe(tarStream.extract());
   for await (const entry of extract) {
     if (normalise(entry.header.name) === target && entry.header.type === 'file') {
-      for await (const chunk of entry) process.stdout.write(chunk);
+      for await (const chunk of entry) process.stdout.write(/** @type {Buffer} */ (chunk));
       layer.destroy();
       process.exit(0);
     }

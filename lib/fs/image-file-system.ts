@@ -1,9 +1,10 @@
 import { Readable } from 'node:stream';
 import type { ByteSource } from '../source/byte-source.js';
-import type { ImageConfig, ImageFormat } from '../image/loaded-image.js';
+import type { ImageConfig, ImageFormat, LayerBlob } from '../image/loaded-image.js';
+import type { LayerIndex } from '../index/layer-index.js';
 import { ImgfsError } from '../errors.js';
 import { joinPath, ROOT } from '../index/entry-name.js';
-import type { MergedNode, MergedView } from '../merge/merged-view.js';
+import { LayerNeeded, type MergedNode, type MergedView } from '../merge/merged-view.js';
 import { resolvePath, type Resolution } from '../merge/resolve-path.js';
 import { layerChanges, pathHistory, type LayerChanges } from '../merge/layer-changes.js';
 import { Dirent } from './dirent.js';
@@ -13,10 +14,13 @@ import { FsError } from './fs-errors.js';
 import { ImageStats, type FileType } from './image-stats.js';
 import type { ImageDirent, ImageFS, LayerInfo, PathHistory, ReadStreamOptions, WalkEntry } from './types.js';
 
-/** A layer after indexing: its public description and where its uncompressed tar bytes come from. */
-export interface OpenedLayer {
-  info: LayerInfo;
+/** A layer as the image knows it before and after indexing: where its tar bytes come from. */
+export interface LayerSlot {
+  blob: LayerBlob;
+  /** The layer's uncompressed tar stream, read in place. */
   content: ByteSource;
+  /** Public description; its counts are filled in when the layer is indexed. */
+  info: LayerInfo;
 }
 
 /** Inode numbers for directories no layer has a member for; far above `layer × 2³² + ordinal`. */
@@ -33,76 +37,131 @@ export class ImageFileSystem implements ImageFS {
   readonly layers: readonly LayerInfo[];
   private readonly implicitInodes = new Map<string, number>();
   private readonly resolutions = new Map<string, Resolution>();
+  private readonly loading = new Map<number, Promise<void>>();
   private closed = false;
 
   constructor(
     readonly format: ImageFormat,
     readonly config: ImageConfig | undefined,
-    private readonly opened: readonly OpenedLayer[],
+    private readonly slots: readonly LayerSlot[],
     private readonly view: MergedView,
+    private readonly loadLayer: (slot: LayerSlot) => Promise<LayerIndex>,
     private readonly release: () => Promise<void>,
   ) {
-    this.layers = opened.map((layer) => layer.info);
+    this.layers = slots.map((slot) => slot.info);
+  }
+
+  // --- layer loading ---------------------------------------------------------------------------
+
+  async indexAll(): Promise<void> {
+    await Promise.all(this.slots.map((_, layer) => this.ensureLayer(layer)));
+  }
+
+  private ensureLayer(layer: number): Promise<void> {
+    if (this.view.isLoaded(layer)) return Promise.resolve();
+    let pending = this.loading.get(layer);
+    if (pending === undefined) {
+      pending = this.loadLayer(this.slots[layer] as LayerSlot).then((index) => this.view.provide(layer, index));
+      // A failed load may be retried by a later question (the error is not cached).
+      pending.catch(() => this.loading.delete(layer));
+      this.loading.set(layer, pending);
+    }
+    return pending;
+  }
+
+  /** Runs a question over the view, loading the layers it turns out to need, top-down, one at a time. */
+  private async ready<T>(question: () => T): Promise<T> {
+    for (;;) {
+      this.assertOpen();
+      try {
+        return question();
+      } catch (error) {
+        if (!(error instanceof LayerNeeded)) throw error;
+        await this.ensureLayer(error.layer);
+      }
+    }
+  }
+
+  /** Runs a question for a Sync method: a layer that is not indexed yet is an error, not a wait. */
+  private now<T>(question: () => T): T {
+    try {
+      return question();
+    } catch (error) {
+      if (!(error instanceof LayerNeeded)) throw error;
+      throw new ImgfsError('ENOTINDEXED', `${error.message}: use the async method, or await indexAll() first`, {
+        layer: { index: error.layer, digest: this.layers[error.layer]?.digest },
+      });
+    }
   }
 
   // --- metadata --------------------------------------------------------------------------------
 
   statSync(path: string): ImageStats {
-    return this.toStats(this.resolve(path, true, 'stat').node);
+    return this.now(() => this.toStats(this.resolve(path, true, 'stat').node));
   }
   lstatSync(path: string): ImageStats {
-    return this.toStats(this.resolve(path, false, 'lstat').node);
+    return this.now(() => this.toStats(this.resolve(path, false, 'lstat').node));
   }
-  async stat(path: string): Promise<ImageStats> {
-    return this.statSync(path);
+  stat(path: string): Promise<ImageStats> {
+    return this.ready(() => this.toStats(this.resolve(path, true, 'stat').node));
   }
-  async lstat(path: string): Promise<ImageStats> {
-    return this.lstatSync(path);
+  lstat(path: string): Promise<ImageStats> {
+    return this.ready(() => this.toStats(this.resolve(path, false, 'lstat').node));
   }
 
   readdirSync(path: string): string[];
   readdirSync(path: string, options: { withFileTypes: true }): ImageDirent[];
   readdirSync(path: string, options?: { withFileTypes?: false }): string[];
   readdirSync(path: string, options?: { withFileTypes?: boolean }): string[] | ImageDirent[] {
+    return this.now(() => this.list(path, options?.withFileTypes === true));
+  }
+  readdir(path: string): Promise<string[]>;
+  readdir(path: string, options: { withFileTypes: true }): Promise<ImageDirent[]>;
+  readdir(path: string, options?: { withFileTypes?: false }): Promise<string[]>;
+  readdir(path: string, options?: { withFileTypes?: boolean }): Promise<string[] | ImageDirent[]> {
+    return this.ready(() => this.list(path, options?.withFileTypes === true));
+  }
+
+  private list(path: string, withFileTypes: boolean): string[] | ImageDirent[] {
     const { node, path: resolved } = this.resolve(path, true, 'scandir');
     if (node.kind !== 'dir') throw new FsError('ENOTDIR', 'scandir', path);
     const names = this.view.children(resolved);
-    if (options?.withFileTypes !== true) return [...names];
+    if (!withFileTypes) return [...names];
     const parentPath = display(resolved);
     return names.map((name) => {
       const child = this.view.lookup(joinPath(resolved, name)) as MergedNode;
       return new Dirent(name, parentPath, fileType(child));
     });
   }
-  readdir(path: string): Promise<string[]>;
-  readdir(path: string, options: { withFileTypes: true }): Promise<ImageDirent[]>;
-  readdir(path: string, options?: { withFileTypes?: false }): Promise<string[]>;
-  async readdir(path: string, options?: { withFileTypes?: boolean }): Promise<string[] | ImageDirent[]> {
-    return options?.withFileTypes === true ? this.readdirSync(path, { withFileTypes: true }) : this.readdirSync(path);
-  }
 
   readlinkSync(path: string): string {
+    return this.now(() => this.linkTarget(path));
+  }
+  readlink(path: string): Promise<string> {
+    return this.ready(() => this.linkTarget(path));
+  }
+  private linkTarget(path: string): string {
     const { node } = this.resolve(path, false, 'readlink');
     if (node.kind !== 'symlink') throw new FsError('EINVAL', 'readlink', path);
     return node.entry?.linkname ?? '';
   }
-  async readlink(path: string): Promise<string> {
-    return this.readlinkSync(path);
-  }
 
   realpathSync(path: string): string {
-    return display(this.resolve(path, true, 'realpath').path);
+    return this.now(() => display(this.resolve(path, true, 'realpath').path));
   }
-  async realpath(path: string): Promise<string> {
-    return this.realpathSync(path);
+  realpath(path: string): Promise<string> {
+    return this.ready(() => display(this.resolve(path, true, 'realpath').path));
   }
 
   existsSync(path: string): boolean {
+    return this.now(() => this.found(path));
+  }
+  exists(path: string): Promise<boolean> {
+    return this.ready(() => this.found(path));
+  }
+  private found(path: string): boolean {
     this.assertOpen();
     return resolvePath(this.view, path, true).ok;
-  }
-  async exists(path: string): Promise<boolean> {
-    return this.existsSync(path);
   }
 
   // --- content ---------------------------------------------------------------------------------
@@ -110,7 +169,7 @@ export class ImageFileSystem implements ImageFS {
   readFile(path: string): Promise<Buffer>;
   readFile(path: string, options: { encoding: BufferEncoding } | BufferEncoding): Promise<string>;
   async readFile(path: string, options?: { encoding: BufferEncoding } | BufferEncoding): Promise<Buffer | string> {
-    const { node } = this.resolve(path, true, 'open');
+    const { node } = await this.ready(() => this.resolve(path, true, 'open'));
     if (node.kind === 'dir') throw new FsError('EISDIR', 'read', path);
     const bytes = await this.readContent(node, 0, contentSize(node));
     const encoding = typeof options === 'string' ? options : options?.encoding;
@@ -123,6 +182,11 @@ export class ImageFileSystem implements ImageFS {
       node = this.resolve(path, true, 'open').node;
       if (node.kind === 'dir') throw new FsError('EISDIR', 'read', path);
     } catch (error) {
+      if (error instanceof LayerNeeded) {
+        // Lazily opened: index what the path needs first, then stream, all behind the stream returned now.
+        const later = this.ready(() => this.resolve(path, true, 'open')).then(() => this.createReadStream(path, options));
+        return Readable.from(forward(later), { objectMode: false });
+      }
       // As fs.createReadStream: the stream is returned, and the problem arrives as its 'error'.
       return new Readable({
         read() {
@@ -160,12 +224,14 @@ export class ImageFileSystem implements ImageFS {
   // --- traversal -------------------------------------------------------------------------------
 
   async *walk(path = '/'): AsyncIterable<WalkEntry> {
+    await this.indexAll();
     for (const { path: current, node } of this.traverse(path)) {
       yield { path: display(current), stats: this.toStats(node) };
     }
   }
 
   async *scan(options: ScanOptions = {}): AsyncIterable<ScannedFile> {
+    await this.indexAll();
     const wanted = scanFilter(options);
     const plan: Array<ScanCandidate & { node: MergedNode }> = [];
     for (const { path, node } of this.traverse('/')) {
@@ -207,7 +273,7 @@ export class ImageFileSystem implements ImageFS {
 
   history(path: string): PathHistory {
     this.assertOpen();
-    const { path: shown, visible, steps } = pathHistory(this.view, path);
+    const { path: shown, visible, steps } = this.now(() => pathHistory(this.view, path));
     return {
       path: shown,
       visible,
@@ -229,7 +295,7 @@ export class ImageFileSystem implements ImageFS {
     if (!Number.isInteger(index) || index < 0 || index >= this.layers.length) {
       throw new RangeError(`layer ${index} does not exist (the image has ${this.layers.length})`);
     }
-    return layerChanges(this.view, index);
+    return this.now(() => layerChanges(this.view, index));
   }
 
   async close(): Promise<void> {
@@ -256,8 +322,8 @@ export class ImageFileSystem implements ImageFS {
     return result;
   }
 
-  private layerOf(node: MergedNode): OpenedLayer {
-    return this.opened[node.layer] as OpenedLayer;
+  private layerOf(node: MergedNode): LayerSlot {
+    return this.slots[node.layer] as LayerSlot;
   }
 
   private toStats(node: MergedNode): ImageStats {
@@ -303,6 +369,11 @@ export class ImageFileSystem implements ImageFS {
   private assertOpen(): void {
     if (this.closed) throw new ImgfsError('ECLOSED', 'the image has been closed');
   }
+}
+
+/** The bytes of a stream that is only known later. */
+async function* forward(stream: Promise<Readable>): AsyncGenerator<Buffer> {
+  for await (const chunk of await stream) yield chunk as Buffer;
 }
 
 function display(path: string): string {

@@ -1,23 +1,24 @@
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import type { ByteSource } from '../source/byte-source.js';
-import { openDecompressed } from '../source/codec.js';
+import { openDecompressed, type Compression } from '../source/codec.js';
 import { walkTar } from '../tar/walk-tar.js';
 import { loadImage } from '../image/load-image.js';
 import type { LayerBlob, LoadedImage } from '../image/loaded-image.js';
 import { LayerIndex } from '../index/layer-index.js';
 import { defaultCacheDir, IndexCache } from '../index/index-cache.js';
-import { stat } from 'node:fs/promises';
 import { MergedView } from '../merge/merged-view.js';
 import { ImgfsError, isImgfsError } from '../errors.js';
-import { ImageFileSystem, type OpenedLayer } from './image-file-system.js';
-import type { ImageFS, OpenOptions } from './types.js';
+import { ImageFileSystem, type LayerSlot } from './image-file-system.js';
+import type { ImageFS, LayerInfo, OpenOptions } from './types.js';
 
 /**
  * Opens an image where it lies — a `docker save` tarball, an OCI layout (directory or tar), or a list
- * of layer tars (bottom first) — and indexes its layers' tar headers. No byte is extracted: file
- * contents are read later, on demand, from the original archive.
+ * of layer tars (bottom first) — and indexes its layers' tar headers: all of them now, or with
+ * `lazy`, each one the first time a question reaches it, from the top down. No byte is extracted:
+ * file contents are read later, on demand, from the original archive.
  */
 export async function openImage(source: string | string[], options: OpenOptions = {}): Promise<ImageFS> {
   const image = await loadImage(source, { ref: options.ref, platform: options.platform });
@@ -25,72 +26,91 @@ export async function openImage(source: string | string[], options: OpenOptions 
   const cache =
     options.cache === false ? undefined : new IndexCache(typeof options.cache === 'string' ? options.cache : defaultCacheDir(), warn);
   const openedSources: ByteSource[] = [];
-  try {
-    const bytesTotal = image.layers.reduce((sum, layer) => sum + layer.size, 0);
-    let bytesDone = 0;
-    const indexed = await Promise.all(
-      image.layers.map(async (blob) => {
-        const layer = await indexLayer(blob, image, options, cache, openedSources);
-        bytesDone += blob.size;
-        options.onProgress?.({ layer: blob.index, bytesDone, bytesTotal });
-        return layer;
-      }),
-    );
-    const view = new MergedView(
-      indexed.map((layer) => layer.index),
-      options.onWarning,
-    );
-    const release = async (): Promise<void> => {
-      await Promise.allSettled(openedSources.map((opened) => opened.close()));
-      await image.close();
-    };
-    return new ImageFileSystem(image.format, image.config, indexed, view, release);
-  } catch (error) {
+  const release = async (): Promise<void> => {
     await Promise.allSettled(openedSources.map((opened) => opened.close()));
     await image.close();
+  };
+  try {
+    const slots = await Promise.all(image.layers.map((blob) => openLayer(blob, options, openedSources)));
+    const bytesTotal = image.layers.reduce((sum, layer) => sum + layer.size, 0);
+    let bytesDone = 0;
+    const load = async (slot: LayerSlot): Promise<LayerIndex> => {
+      const index = await indexLayer(slot, image, options, cache);
+      bytesDone += slot.blob.size;
+      options.onProgress?.({ layer: slot.blob.index, bytesDone, bytesTotal });
+      return index;
+    };
+    const view = new MergedView(
+      slots.map(() => undefined),
+      warn,
+    );
+    const fs = new ImageFileSystem(image.format, image.config, slots, view, load, release);
+    if (options.lazy !== true) await fs.indexAll();
+    return fs;
+  } catch (error) {
+    await release();
     throw error;
   }
 }
 
-async function indexLayer(
-  blob: LayerBlob,
-  image: LoadedImage,
-  options: OpenOptions,
-  cache: IndexCache | undefined,
-  openedSources: ByteSource[],
-): Promise<OpenedLayer & { index: LayerIndex }> {
-  const where = { archive: blob.blob.name, member: blob.location, layer: { index: blob.index, digest: blob.digest } };
+/** Sniffs a layer's compression and prepares its decompressed view; nothing is indexed yet. */
+async function openLayer(blob: LayerBlob, options: OpenOptions, openedSources: ByteSource[]): Promise<LayerSlot> {
   try {
-    const { source: content, compression } = await openDecompressed(blob.blob);
+    const maxRatio = options.limits?.maxRatio;
+    const { source: content, compression } = await openDecompressed(blob.blob, maxRatio === undefined ? {} : { maxRatio });
     if (content !== blob.blob) openedSources.push(content);
+    return { blob, content, info: describeLayer(blob, compression) };
+  } catch (error) {
+    throw locateLayerError(error, blob);
+  }
+}
+
+function describeLayer(blob: LayerBlob, compression: Compression): LayerInfo {
+  return {
+    index: blob.index,
+    // An uncompressed blob is its own tar stream: its digest is the diff_id.
+    digest: blob.digest ?? (compression === 'none' ? blob.diffId : undefined),
+    diffId: blob.diffId,
+    mediaType: blob.mediaType,
+    compression,
+    size: blob.size,
+    uncompressedSize: undefined,
+    entries: undefined,
+    whiteouts: undefined,
+    createdBy: blob.createdBy,
+  };
+}
+
+/** The layer's table, from the index cache when it has it, else by walking the layer's tar headers. */
+async function indexLayer(slot: LayerSlot, image: LoadedImage, options: OpenOptions, cache: IndexCache | undefined): Promise<LayerIndex> {
+  const { blob, content, info } = slot;
+  try {
     const identity = cache === undefined ? undefined : await layerIdentity(blob, image);
     let index = identity === undefined ? undefined : await cache?.load(identity);
     if (index === undefined) {
-      index = await LayerIndex.build(walkTar(content), { onWarning: options.onWarning, label: `layer ${blob.index}` });
+      const { maxEntries, maxPaxSize, maxNameLength } = options.limits ?? {};
+      index = await LayerIndex.build(walkTar(content, { maxPaxSize, maxNameLength }), {
+        maxEntries,
+        onWarning: options.onWarning,
+        label: `layer ${blob.index}`,
+      });
       if (identity !== undefined) await cache?.store(identity, index);
     }
     if (options.verify === true) await verifyLayer(blob, content);
-    return {
-      index,
-      content,
-      info: {
-        index: blob.index,
-        // An uncompressed blob is its own tar stream: its digest is the diff_id.
-        digest: blob.digest ?? (compression === 'none' ? blob.diffId : undefined),
-        diffId: blob.diffId,
-        mediaType: blob.mediaType,
-        compression,
-        size: blob.size,
-        uncompressedSize: content.size ?? index.tarEnd,
-        entries: index.memberCount,
-        whiteouts: index.whiteoutCount,
-        createdBy: blob.createdBy,
-      },
-    };
+    info.uncompressedSize = content.size ?? index.tarEnd;
+    info.entries = index.memberCount;
+    info.whiteouts = index.whiteoutCount;
+    return index;
   } catch (error) {
-    if (isImgfsError(error)) throw error.locate(where);
-    throw new ImgfsError('EIMGFORMAT', `cannot index layer: ${(error as Error).message}`, { ...where, cause: error });
+    throw locateLayerError(error, blob);
   }
+}
+
+/** Every problem met while opening or indexing a layer names the archive, the member and the layer. */
+function locateLayerError(error: unknown, blob: LayerBlob): ImgfsError {
+  const where = { archive: blob.blob.name, member: blob.location, layer: { index: blob.index, digest: blob.digest } };
+  if (isImgfsError(error)) return error.locate(where);
+  return new ImgfsError('EIMGFORMAT', `cannot index layer: ${(error as Error).message}`, { ...where, cause: error });
 }
 
 /**

@@ -19,8 +19,32 @@ export interface OpenOptions {
   verify?: boolean;
   /** Called while layers are indexed. */
   onProgress?: (progress: IndexProgress) => void;
+  /**
+   * Index layers only when a question reaches them, from the top down: a path that upper layers
+   * decide never costs the lower layers' indexing. The async methods load what they need; the Sync
+   * forms throw ImgfsError ENOTINDEXED when they would need a layer not indexed yet (call
+   * `indexAll()` first). Default false: every layer is indexed by `openImage`.
+   */
+  lazy?: boolean;
   /** Called for recoverable problems (e.g. a hard link whose target is missing). Default: ignored. */
   onWarning?: (message: string) => void;
+  /** Safety limits against hostile images; each one exceeded rejects with ImgfsError ELIMIT naming it. */
+  limits?: OpenLimits;
+}
+
+/** Raise a limit for an unusual but honest image; `Infinity` turns one off. */
+export interface OpenLimits {
+  /** Tar members in one layer, whiteouts included (default 5 000 000). */
+  maxEntries?: number;
+  /** Bytes of one PAX extended header (default 1 MiB). */
+  maxPaxSize?: number;
+  /** UTF-8 bytes of one member or link name (default 64 KiB). */
+  maxNameLength?: number;
+  /**
+   * Decompressed size of a gzip or zstd layer as a multiple of its compressed size (default 1100, plus
+   * 64 MiB of slack): a gzip or zstd bomb stops here.
+   */
+  maxRatio?: number;
 }
 
 export interface IndexProgress {
@@ -41,12 +65,12 @@ export interface LayerInfo {
   compression: Compression;
   /** Stored (possibly compressed) size in bytes. */
   size: number;
-  /** Uncompressed tar size in bytes. */
-  uncompressedSize: number;
-  /** Tar entries in the layer, whiteouts included. */
-  entries: number;
-  /** Whiteout and opaque-marker entries in the layer. */
-  whiteouts: number;
+  /** Uncompressed tar size in bytes; undefined until the layer is indexed (see `lazy`). */
+  uncompressedSize: number | undefined;
+  /** Tar entries in the layer, whiteouts included; undefined until the layer is indexed. */
+  entries: number | undefined;
+  /** Whiteout and opaque-marker entries in the layer; undefined until the layer is indexed. */
+  whiteouts: number | undefined;
   createdBy: string | undefined;
 }
 
@@ -130,5 +154,7 @@ export interface ImageFS {
   asNodeFs(): NodeFsAdapter;
   /** What layer `index` added, modified and deleted relative to the layers below it (`docker diff`). */
   changes(index: number): LayerChanges;
+  /** Indexes every layer not indexed yet (only useful with `lazy`). */
+  indexAll(): Promise<void>;
   close(): Promise<void>;
 }

@@ -60,6 +60,8 @@ const kindOfType: Partial<Record<TarEntryType, EntryKind>> = {
  * binary search: nothing is derived at load time, which is what makes a cached index cheap to open.
  */
 export class LayerIndex {
+  private linksByTarget: Map<string, IndexEntry[]> | undefined;
+
   private constructor(
     private readonly columns: LayerColumns,
     private readonly whiteouts: Set<string>,
@@ -223,11 +225,19 @@ export class LayerIndex {
     for (let slot = 0; slot < this.columns.length; slot++) yield this.columns.entry(slot);
   }
 
-  /** Hard-link members only, found through the kind column without materialising the others. */
-  *hardlinks(): Generator<IndexEntry> {
-    for (let slot = 0; slot < this.columns.length; slot++) {
-      if (this.columns.kind(slot) === 'hardlink') yield this.columns.entry(slot);
+  /** Hard-link members by the (normalised) path they link to; built on first use from the kind column. */
+  hardlinksTo(target: string): readonly IndexEntry[] {
+    if (this.linksByTarget === undefined) {
+      this.linksByTarget = new Map();
+      for (let slot = 0; slot < this.columns.length; slot++) {
+        if (this.columns.kind(slot) !== 'hardlink') continue;
+        const link = this.columns.entry(slot);
+        const list = this.linksByTarget.get(link.linkname);
+        if (list === undefined) this.linksByTarget.set(link.linkname, [link]);
+        else list.push(link);
+      }
     }
+    return this.linksByTarget.get(target) ?? [];
   }
 
   /** Members that are visible within the layer (after R2), not counting whiteouts. */

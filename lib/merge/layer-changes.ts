@@ -38,7 +38,7 @@ function compare(
   after: MergedNode | undefined,
 ): LayerAction {
   if (before === undefined) return after === undefined ? 'untouched' : 'added';
-  if (after === undefined) return view.layer(layer)?.hidesBelow(path) === 'opaque' ? 'hidden' : 'deleted';
+  if (after === undefined) return view.layer(layer).hidesBelow(path) === 'opaque' ? 'hidden' : 'deleted';
   if (sameMember(after, before)) return 'untouched';
   const was = before.entry;
   const now = after.entry;
@@ -74,7 +74,6 @@ export function layerChanges(view: MergedView, layer: number): LayerChanges {
   const added: string[] = [];
   const modified: string[] = [];
   const deleted = new Set<string>();
-  if (index === undefined) return { index: layer, added, modified, deleted: [] };
   for (const member of index.allEntries()) {
     const after = view.lookupUpTo(member.path, layer);
     const provided = after?.viaLayer === layer ? after.via : after?.layer === layer ? after.entry : undefined;

@@ -32,6 +32,16 @@ export function sameMember(a: MergedNode, b: MergedNode): boolean {
   return a.layer === b.layer && a.entry.ordinal === b.entry.ordinal;
 }
 
+/**
+ * Thrown by a question that reaches a layer whose index is not loaded yet (lazy opening). Nothing is
+ * memoised on the way, so the caller loads the layer and asks again.
+ */
+export class LayerNeeded extends Error {
+  constructor(readonly layer: number) {
+    super(`layer ${layer} is not indexed yet`);
+  }
+}
+
 /** Hard-link chains (a link to a link) longer than this are treated as cycles. */
 const MAX_HARDLINK_HOPS = 16;
 
@@ -43,15 +53,35 @@ const MAX_HARDLINK_HOPS = 16;
 export class MergedView {
   private readonly nodes = new Map<string, MergedNode | null>();
   private readonly listings = new Map<string, readonly string[]>();
-  private linkCounts: Map<number, number> | undefined;
+  private readonly linkCounts = new Map<number, number>();
   private readonly warned = new Set<string>();
   readonly top: number;
 
+  /** Layer indexes bottom first; `undefined` where a lazily opened layer is not indexed yet. */
+  private readonly layers: Array<LayerIndex | undefined>;
+
   constructor(
-    private readonly layers: readonly LayerIndex[],
+    layers: ReadonlyArray<LayerIndex | undefined>,
     private readonly onWarning: (message: string) => void = () => {},
   ) {
+    this.layers = [...layers];
     this.top = layers.length - 1;
+  }
+
+  /** Hands over a layer's index once it is loaded. */
+  provide(layer: number, index: LayerIndex): void {
+    this.layers[layer] = index;
+  }
+
+  isLoaded(layer: number): boolean {
+    return this.layers[layer] !== undefined;
+  }
+
+  /** The index of a layer, or LayerNeeded when it is not loaded yet. */
+  private at(layer: number): LayerIndex {
+    const index = this.layers[layer];
+    if (index === undefined) throw new LayerNeeded(layer);
+    return index;
   }
 
   /** The node at a normalised path in the full view, without following symlinks. */
@@ -68,8 +98,7 @@ export class MergedView {
     if (path === ROOT) return this.root(top);
     let implied: number | undefined;
     for (let layer = top; layer >= 0; layer--) {
-      const index = this.layers[layer];
-      if (index === undefined) break;
+      const index = this.at(layer);
       const entry = index.get(path);
       if (implied === undefined) {
         if (entry !== undefined) {
@@ -93,7 +122,7 @@ export class MergedView {
 
   private root(top: number): MergedNode {
     for (let layer = top; layer >= 0; layer--) {
-      const entry = this.layers[layer]?.get(ROOT);
+      const entry = this.at(layer).get(ROOT);
       if (entry !== undefined) return { path: ROOT, kind: 'dir', entry, layer, via: undefined };
     }
     return { path: ROOT, kind: 'dir', entry: undefined, layer: 0, via: undefined };
@@ -123,8 +152,7 @@ export class MergedView {
     if (memo !== undefined) return memo;
     const names = new Set<string>();
     for (let layer = top; layer >= 0; layer--) {
-      const index = this.layers[layer];
-      if (index === undefined) break;
+      const index = this.at(layer);
       for (const name of index.childrenOf(dir)) names.add(name);
       const own = index.get(dir);
       // Below a layer that replaces, whites out or makes opaque this directory, nothing lower can show.
@@ -139,42 +167,46 @@ export class MergedView {
   }
 
   /**
-   * R7 `nlink`: how many visible names share the content member of a node. Computed once over every
-   * hard-link member of every layer, the first time a count is asked for.
+   * R7 `nlink`: how many visible names share the content member of a node. A hard link can only name
+   * a member of its own layer or a lower one, so only the node's layer and those above it are asked:
+   * the links whose target path is the member's path, then links to those links, and so on.
    */
   linkCount(node: MergedNode): number {
-    if (node.entry === undefined) return 1;
-    if (this.linkCounts === undefined) this.linkCounts = this.countLinks();
-    return this.linkCounts.get(memberKey(node.layer, node.entry)) ?? 1;
-  }
-
-  private countLinks(): Map<number, number> {
-    const counts = new Map<number, number>();
-    const targets = new Map<number, MergedNode>();
-    this.layers.forEach((index, layer) => {
-      for (const member of index.hardlinks()) {
-        const node = this.lookup(member.path);
-        if (node?.via?.ordinal !== member.ordinal || node.viaLayer !== layer || node.entry === undefined) continue;
-        const key = memberKey(node.layer, node.entry);
-        counts.set(key, (counts.get(key) ?? 0) + 1);
-        targets.set(key, node);
+    const target = node.entry;
+    if (target === undefined) return 1;
+    const key = memberKey(node.layer, target);
+    const memo = this.linkCounts.get(key);
+    if (memo !== undefined) return memo;
+    const own = this.lookup(target.path);
+    let count = own !== undefined && own.via === undefined && sameMember(own, node) ? 1 : 0;
+    const pending = [target.path];
+    const visited = new Set<string>(pending);
+    while (pending.length > 0) {
+      const linkedPath = pending.pop() as string;
+      for (let layer = node.layer; layer <= this.top; layer++) {
+        for (const link of this.at(layer).hardlinksTo(linkedPath)) {
+          const name = this.lookup(link.path);
+          if (name?.viaLayer !== layer || name.via?.ordinal !== link.ordinal || !sameMember(name, node)) continue;
+          count++;
+          if (!visited.has(link.path)) {
+            visited.add(link.path);
+            pending.push(link.path);
+          }
+        }
       }
-    });
-    for (const [key, links] of counts) {
-      const target = targets.get(key) as MergedNode;
-      // The target's own name counts when it is still visible as that same member.
-      const own = this.lookup((target.entry as IndexEntry).path);
-      if (own !== undefined && own.via === undefined && sameMember(own, target)) counts.set(key, links + 1);
     }
-    return counts;
+    const result = Math.max(count, 1);
+    this.linkCounts.set(key, result);
+    return result;
   }
 
   layerCount(): number {
     return this.layers.length;
   }
 
-  layer(index: number): LayerIndex | undefined {
-    return this.layers[index];
+  /** A layer's index (LayerNeeded when not loaded yet). */
+  layer(index: number): LayerIndex {
+    return this.at(index);
   }
 
   private warn(message: string): void {

@@ -1,4 +1,4 @@
-import { joinPath, ROOT } from '../index/entry-name.js';
+import { joinPath } from '../index/entry-name.js';
 import type { MergedNode, MergedView } from './merged-view.js';
 
 /**
@@ -26,14 +26,16 @@ export function resolvePath(view: MergedView, input: string, followLast: boolean
   // A trailing slash asks for a directory, so the last symlink is followed whatever `followLast` says.
   const mustBeDir = /\/\.?$/.test(input) && pending.length > 0;
   const resolved: string[] = [];
-  let current = view.lookup(ROOT) as MergedNode;
+  // The node of `resolved`, when known; after `..` or a symlink restart it is a directory that is looked
+  // up again only if the walk ends there (the root's metadata can need every layer: ask only if wanted).
+  let current: MergedNode | undefined;
   let hops = 0;
   while (pending.length > 0) {
     const part = pending.pop() as string;
     if (part === '.') continue;
     if (part === '..') {
       resolved.pop();
-      current = view.lookup(resolved.join('/')) as MergedNode;
+      current = undefined;
       continue;
     }
     const path = joinPath(resolved.join('/'), part);
@@ -46,15 +48,17 @@ export function resolvePath(view: MergedView, input: string, followLast: boolean
       if (target === '') return { ok: false, code: 'ENOENT' };
       if (target.startsWith('/')) resolved.length = 0;
       for (const next of components(target).reverse()) pending.push(next);
-      current = view.lookup(resolved.join('/')) as MergedNode;
+      current = undefined;
       continue;
     }
     if (!last && node.kind !== 'dir') return { ok: false, code: 'ENOTDIR' };
     resolved.push(part);
     current = node;
   }
-  if (mustBeDir && current.kind !== 'dir') return { ok: false, code: 'ENOTDIR' };
-  return { ok: true, node: current, path: resolved.join('/') };
+  const path = resolved.join('/');
+  const node = current ?? (view.lookup(path) as MergedNode);
+  if (mustBeDir && node.kind !== 'dir') return { ok: false, code: 'ENOTDIR' };
+  return { ok: true, node, path };
 }
 
 function components(path: string): string[] {

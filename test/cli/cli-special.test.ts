@@ -103,6 +103,11 @@ describe('cat', () => {
     expect(result.raw.equals(Buffer.concat([bigContent, bigContent]))).toBe(true);
   });
 
+  it('reports a symlink loop as ELOOP and goes on', async () => {
+    const result = await imgfs(['cat', image, '/names/loop', '/.hidden']);
+    expect(result).toMatchObject({ code: 1, stdout: 'h\n', stderr: 'imgfs: cat: /names/loop: Too many levels of symbolic links\n' });
+  });
+
   it('a reader that closes the pipe ends imgfs quietly', async () => {
     const result = await sh(`$IMGFS cat --no-cache '${image}' /big.bin /big.bin | head -c 10`);
     expect(result.stderr).toBe('');

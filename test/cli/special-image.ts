@@ -46,6 +46,7 @@ export function specialLayers(): Buffer[] {
       file('names/日本語.txt', 'utf-8\n', { mtime: MTIME }),
       symlink('names/long-target', `/${'t'.repeat(150)}`, { mtime: MTIME }),
       file('names/big-owner', '', { mtime: MTIME, uid: 3_000_000, gid: 3_000_001 }),
+      symlink('names/loop', 'loop', { mtime: MTIME }),
     ]),
     buildLayer([
       whiteout('gone', { mtime: MTIME }),

@@ -45,9 +45,9 @@ export function layerJson(layer: LayerInfo): Record<string, string | number | nu
     mediaType: layer.mediaType ?? null,
     compression: layer.compression,
     size: layer.size,
-    uncompressedSize: layer.uncompressedSize,
-    entries: layer.entries,
-    whiteouts: layer.whiteouts,
+    uncompressedSize: layer.uncompressedSize ?? null,
+    entries: layer.entries ?? null,
+    whiteouts: layer.whiteouts ?? null,
     createdBy: layer.createdBy ?? null,
   };
 }

@@ -1,0 +1,83 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { isImgfsError } from '../../lib/index.js';
+import { openLayers } from '../helpers/open-layers.js';
+import type { LayerEntrySpec } from '../helpers/layer-tar.js';
+
+const layers: LayerEntrySpec[][] = [
+  [
+    { type: 'dir', name: 'etc' },
+    { type: 'file', name: 'etc/base', content: 'from the bottom' },
+    { type: 'file', name: 'etc/doomed', content: 'deleted above' },
+  ],
+  [{ type: 'file', name: 'etc/middle', content: 'middle' }],
+  [
+    { type: 'dir', name: 'etc' },
+    { type: 'file', name: 'etc/top', content: 'from the top' },
+    { type: 'file', name: 'etc/.wh.doomed' },
+    { type: 'symlink', name: 'etc/alias', target: 'top' },
+  ],
+];
+
+const indexed = (fs: { layers: ReadonlyArray<{ entries: number | undefined }> }): boolean[] =>
+  fs.layers.map((layer) => layer.entries !== undefined);
+
+async function text(stream: NodeJS.ReadableStream): Promise<string> {
+  let out = '';
+  for await (const chunk of stream) out += String(chunk);
+  return out;
+}
+
+describe('lazy, top-down indexing', () => {
+  it('answers a path the top layer decides without indexing the layers below', async () => {
+    const { fs } = await openLayers(layers, { lazy: true });
+    expect(indexed(fs)).toEqual([false, false, false]);
+    expect(await fs.readFile('/etc/top', 'utf8')).toBe('from the top');
+    expect(await fs.readlink('/etc/alias')).toBe('top');
+    await expect(fs.stat('/etc/doomed')).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(indexed(fs)).toEqual([false, false, true]);
+  });
+
+  it('goes down only as far as a path needs', async () => {
+    const { fs } = await openLayers(layers, { lazy: true });
+    expect(await text(fs.createReadStream('/etc/middle'))).toBe('middle');
+    expect(indexed(fs)).toEqual([false, true, true]);
+    expect((await fs.stat('/etc/base')).layer).toBe(0);
+    expect(indexed(fs)).toEqual([true, true, true]);
+  });
+
+  it('Sync forms refuse an unindexed layer with ENOTINDEXED, and work after indexAll', async () => {
+    const { fs } = await openLayers(layers, { lazy: true });
+    let thrown: unknown;
+    try {
+      fs.statSync('/etc/top');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(isImgfsError(thrown) && thrown.code).toBe('ENOTINDEXED');
+    await fs.indexAll();
+    expect(fs.statSync('/etc/top').size).toBe('from the top'.length);
+    expect(fs.readdirSync('/etc')).toEqual(['alias', 'base', 'middle', 'top']);
+  });
+
+  it('gives the same tree as an eager open', async () => {
+    const lazy = await openLayers(layers, { lazy: true });
+    const eager = await openLayers(layers);
+    const tree = async (fs: typeof lazy.fs): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const { path, stats } of fs.walk('/')) out.push(`${path} ${stats.mode} ${stats.size} ${stats.layer} ${stats.nlink}`);
+      return out;
+    };
+    expect(await tree(lazy.fs)).toEqual(await tree(eager.fs));
+  });
+
+  it('never touches a corrupt lower layer that no question reaches', async () => {
+    const broken = await openLayers(layers, { lazy: true });
+    // Corrupt the bottom layer on disk: its first header checksum no longer matches.
+    const bottom = join(broken.dir, 'l0.tar');
+    writeFileSync(bottom, Buffer.alloc(4096, 0x41));
+    expect(await broken.fs.readFile('/etc/top', 'utf8')).toBe('from the top');
+    await expect(broken.fs.stat('/etc/base')).rejects.toMatchObject({ code: 'ETARCORRUPT', layer: { index: 0 } });
+  });
+});
