@@ -90,5 +90,10 @@ export interface CommandSpec {
   options: OptionSpec[];
   /** How many PATH operands the command takes after IMAGE. */
   paths: { min: number; max: number };
+  /**
+   * Whether the command asks about a few paths only, through the async API: the image is then opened
+   * lazily, so layers that no answer reaches are never indexed.
+   */
+  lazy?: boolean;
   run(ctx: Context): Promise<void>;
 }

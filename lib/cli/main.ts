@@ -99,7 +99,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
 
   const quiet = args.flags.has('quiet');
   const progress = new ProgressBar(io.stderr, { enabled: io.stderrIsTTY && !quiet, columns: io.columns, now: io.now });
-  const openOptions = buildOpenOptions(args, progress, (message) => {
+  const openOptions = buildOpenOptions(args, command, progress, (message) => {
     if (!quiet) {
       progress.done();
       errorLine(`imgfs: warning: ${message}`);
@@ -191,8 +191,15 @@ function splitCommand(argv: readonly string[]): { name: string | undefined; befo
   return { name: undefined, before: [...argv], after: [] };
 }
 
-function buildOpenOptions(args: ParsedArgs, progress: ProgressBar, warn: (message: string) => void): OpenOptions {
+function buildOpenOptions(
+  args: ParsedArgs,
+  command: CommandSpec,
+  progress: ProgressBar,
+  warn: (message: string) => void,
+): OpenOptions {
   const options: OpenOptions = { onProgress: progress.update, onWarning: warn };
+  // --verify promises every layer was checked, so it needs every layer indexed.
+  if (command.lazy === true && !args.flags.has('verify')) options.lazy = true;
   const ref = lastValue(args, 'ref');
   const platform = lastValue(args, 'platform');
   const cacheDir = lastValue(args, 'cache-dir');

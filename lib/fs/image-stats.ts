@@ -32,11 +32,38 @@ export interface ImageStatsInit {
   target: string | undefined;
 }
 
+/** The `isFile()` … `isSocket()` family of `fs.Stats` and `fs.Dirent`, from one `type` field. */
+export abstract class FileTypeTests {
+  abstract readonly type: FileType;
+
+  isFile(): boolean {
+    return this.type === 'file';
+  }
+  isDirectory(): boolean {
+    return this.type === 'dir';
+  }
+  isSymbolicLink(): boolean {
+    return this.type === 'symlink';
+  }
+  isFIFO(): boolean {
+    return this.type === 'fifo';
+  }
+  isCharacterDevice(): boolean {
+    return this.type === 'char';
+  }
+  isBlockDevice(): boolean {
+    return this.type === 'block';
+  }
+  isSocket(): boolean {
+    return this.type === 'socket';
+  }
+}
+
 /**
  * Shaped like `fs.Stats` so code written for Node's fs works unchanged, plus what only an image knows:
  * owner names from the tar header, xattrs, and which layer provides the entry.
  */
-export class ImageStats {
+export class ImageStats extends FileTypeTests {
   readonly dev = 0;
   readonly ino: number;
   /** Type bits | permission bits, as `fs.Stats.mode`. */
@@ -66,6 +93,7 @@ export class ImageStats {
   readonly devminor: number;
 
   constructor(init: ImageStatsInit) {
+    super();
     this.type = init.type;
     this.ino = init.ino;
     this.mode = typeBits[init.type] | (init.perm & 0o7777);
@@ -102,37 +130,15 @@ export class ImageStats {
   get birthtime(): Date {
     return new Date(this.birthtimeMs);
   }
-
-  isFile(): boolean {
-    return this.type === 'file';
-  }
-  isDirectory(): boolean {
-    return this.type === 'dir';
-  }
-  isSymbolicLink(): boolean {
-    return this.type === 'symlink';
-  }
-  isFIFO(): boolean {
-    return this.type === 'fifo';
-  }
-  isCharacterDevice(): boolean {
-    return this.type === 'char';
-  }
-  isBlockDevice(): boolean {
-    return this.type === 'block';
-  }
-  isSocket(): boolean {
-    return this.type === 'socket';
-  }
 }
 
-/** glibc's makedev, so `rdev` matches what `fs.stat` reports on Linux for the same device. */
-function makedev(major: number, minor: number): number {
-  return (
-    ((major & 0xfff) << 8) |
-    (minor & 0xff) |
-    ((minor & ~0xff) << 12) |
-    // Bits above 32 cannot be expressed with JS bit operators; multiply instead.
-    ((major & ~0xfff) >>> 0) * 2 ** 32
-  );
+/**
+ * glibc's makedev, so `rdev` matches what `fs.stat` reports on Linux for the same device. Written
+ * with arithmetic, not bit operators, which would cut the result to 32 bits.
+ */
+export function makedev(major: number, minor: number): number {
+  const low = (major & 0xfff) * 0x100 + (minor & 0xff); // bits 0-19
+  const middle = ((minor >>> 8) & 0xffffff) * 2 ** 20; // bits 20-43
+  const high = ((major >>> 12) & 0xfffff) * 2 ** 44; // bits 44-63 (exact up to 2^53)
+  return low + middle + high;
 }

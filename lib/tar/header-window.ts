@@ -5,6 +5,11 @@ import type { ByteSource } from '../source/byte-source.js';
  * enough that skipping past a large file on a decompressed source never allocates a large buffer.
  */
 export const WINDOW_SIZE = 64 * 1024;
+/**
+ * Largest window on a seekable source (a file). Each refill is a round trip to the I/O thread pool,
+ * dearer than copying a megabyte from the page cache, so a run of small files is best read through.
+ */
+export const SEEKABLE_WINDOW_SIZE = 1024 * 1024;
 /** Smallest window: a header with a PAX header before it still fits. */
 export const MIN_WINDOW_SIZE = 4 * 1024;
 
@@ -15,10 +20,10 @@ const EMPTY = Buffer.alloc(0);
  * offset when a read falls outside it. Reads only ever move forward in a tar walk, so on a
  * decompressed source each refill just advances its cursor.
  *
- * On a seekable source the window adapts: it halves each time the walk jumps past its end (file data
- * larger than the window, which a bigger window would only read in vain) and doubles each time the
- * walk runs off its end contiguously (dense small files). A layer of 100 KB binaries then costs a few
- * KiB per header rather than 64 KiB. A decompressed source produces the skipped bytes anyway, so there
+ * On a seekable source the window adapts: it halves each time the walk jumps further past its end
+ * than the window is long (file data a bigger window would only read in vain), and doubles, up to
+ * SEEKABLE_WINDOW_SIZE, each time the next header lies closer than that (dense small files, read
+ * through in a few large reads). A layer of 100 KB binaries then costs a few KiB per header. A decompressed source produces the skipped bytes anyway, so there
  * the window stays at its largest.
  *
  * It also learns where the source ends: `source.size` when known, else from the first short read.
@@ -57,7 +62,7 @@ export class HeaderWindow {
       return this.buffer.subarray(offset - this.start, offset - this.start + length);
     }
     if (end !== undefined && offset >= end) return EMPTY;
-    if (length <= WINDOW_SIZE) {
+    if (length <= this.windowSize || length <= WINDOW_SIZE) {
       this.adapt(offset, bufferEnd);
       const size = Math.max(length, this.windowSize);
       const want = end === undefined ? size : Math.min(size, end - offset);
@@ -90,8 +95,8 @@ export class HeaderWindow {
 
   private adapt(offset: number, bufferEnd: number): void {
     if (!this.source.seekable || this.buffer.length === 0) return;
-    if (offset > bufferEnd) this.windowSize = Math.max(MIN_WINDOW_SIZE, this.windowSize / 2);
-    else if (offset === bufferEnd) this.windowSize = Math.min(WINDOW_SIZE, this.windowSize * 2);
+    if (offset - bufferEnd > this.windowSize) this.windowSize = Math.max(MIN_WINDOW_SIZE, this.windowSize / 2);
+    else if (offset >= bufferEnd) this.windowSize = Math.min(SEEKABLE_WINDOW_SIZE, this.windowSize * 2);
   }
 
   private async fetch(offset: number, length: number): Promise<Buffer> {

@@ -229,3 +229,14 @@ describe('history and changes', () => {
     expect(layerChanges(v, 3).deleted).toEqual(['/d/f']);
   });
 });
+
+describe('makedev', () => {
+  it('encodes device numbers as glibc does, beyond 32 bits too', async () => {
+    const { makedev } = await import('../../lib/fs/image-stats.js');
+    expect(makedev(1, 3)).toBe(0x103); // /dev/null
+    expect(makedev(8, 17)).toBe(0x811);
+    expect(makedev(4095, 255)).toBe(0xfffff);
+    expect(makedev(0, 256)).toBe(2 ** 20);
+    expect(makedev(4096, 0)).toBe(2 ** 44);
+  });
+});

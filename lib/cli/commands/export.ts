@@ -8,7 +8,7 @@
 
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { pack as createPack, type Header, type Pack } from 'tar-stream';
+import type { Header, Pack } from 'tar-stream';
 import type { ImageStats } from '../../index.js';
 import { lastValue, UsageError } from '../args.js';
 import type { CommandSpec, Context } from '../context.js';
@@ -56,6 +56,8 @@ export const exportCommand: CommandSpec = {
 };
 
 async function writeArchive(ctx: Context, out: Output): Promise<void> {
+  // Loaded here, not at start-up: every other command would pay for it on each run.
+  const { pack: createPack } = await import('tar-stream');
   const pack = createPack();
   const producing = addEntries(ctx, pack).then(
     () => pack.finalize(),

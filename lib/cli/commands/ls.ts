@@ -49,6 +49,7 @@ export const ls: CommandSpec = {
     { long: 'json', help: 'one JSON object per entry (NDJSON)' },
   ],
   paths: { min: 0, max: Infinity },
+  lazy: true,
   async run(ctx) {
     const flag = (name: string): boolean => ctx.args.flags.has(name);
     const flags: LsFlags = {

@@ -12,6 +12,7 @@ export const readlink: CommandSpec = {
   usage: '[--json] IMAGE PATH...',
   options: [{ long: 'json', help: 'one JSON object per PATH: path, target, layer, digest' }],
   paths: { min: 1, max: Infinity },
+  lazy: true,
   async run(ctx) {
     const json = ctx.args.flags.has('json');
     for (const path of ctx.paths) {
@@ -37,6 +38,7 @@ export const realpath: CommandSpec = {
   usage: '[--json] IMAGE PATH...',
   options: [{ long: 'json', help: 'one JSON object per PATH: path, realpath, type, layer, digest' }],
   paths: { min: 1, max: Infinity },
+  lazy: true,
   async run(ctx) {
     const json = ctx.args.flags.has('json');
     for (const path of ctx.paths) {

@@ -19,6 +19,7 @@ export const stat: CommandSpec = {
     { long: 'json', help: 'one JSON object per PATH' },
   ],
   paths: { min: 1, max: Infinity },
+  lazy: true,
   async run(ctx) {
     const follow = ctx.args.flags.has('dereference');
     const json = ctx.args.flags.has('json');
