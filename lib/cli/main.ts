@@ -17,13 +17,14 @@ import { history } from './commands/history.js';
 import { layers } from './commands/layers.js';
 import { ls } from './commands/ls.js';
 import { readlink, realpath } from './commands/readlink.js';
+import { scan } from './commands/scan.js';
 import { stat } from './commands/stat.js';
 import { createContext, type CliIO, type CommandSpec } from './context.js';
 import { describeError, ImageFatal, isImgfsErrorLike, isPathError } from './errors.js';
 import { Output, PipeClosed } from './output.js';
 import { ProgressBar } from './progress.js';
 
-export const commands: readonly CommandSpec[] = [ls, cat, stat, readlink, realpath, find, layers, history, diff, exportCommand];
+export const commands: readonly CommandSpec[] = [ls, cat, stat, readlink, realpath, find, scan, layers, history, diff, exportCommand];
 
 export const globalOptions: readonly OptionSpec[] = [
   { long: 'ref', value: true, valueName: 'REF', help: 'image to use when the archive holds several (RepoTags or OCI ref name)' },

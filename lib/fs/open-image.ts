@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
 import type { ByteSource } from '../source/byte-source.js';
 import { openDecompressed, type Compression } from '../source/codec.js';
 import { walkTar } from '../tar/walk-tar.js';
@@ -148,14 +146,6 @@ async function verifyLayer(blob: LayerBlob, content: ByteSource): Promise<void> 
 
 async function sha256Of(source: ByteSource): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(
-    source.createReadStream(),
-    new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        done();
-      },
-    }),
-  );
+  for await (const chunk of source.createReadStream()) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
