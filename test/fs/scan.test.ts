@@ -89,3 +89,31 @@ describe('scan', () => {
     await expect(run()).rejects.toThrow('enough');
   });
 });
+
+describe('scan backpressure', () => {
+  it('a consumer that pauses does not make memory grow: a 96 MiB file in a gzip layer is never buffered whole', async () => {
+    const huge = Buffer.alloc(96 * 1024 * 1024);
+    for (let i = 0; i < huge.length; i += 4096) huge.writeUInt32LE(i * 2654435761 >>> 0, i); // not all zeros
+    const { fs } = await openLayers([[{ type: 'file', name: 'big.img', content: huge }, { type: 'file', name: 'after', content: 'next' }]], { gzip: true });
+    global.gc?.();
+    const baseline = process.memoryUsage().arrayBuffers;
+    let peak = 0;
+    let chunks = 0;
+    const hash = createHash('sha256');
+    for await (const file of fs.scan()) {
+      if (file.path !== '/big.img') continue;
+      for await (const chunk of file.stream) {
+        hash.update(chunk as Buffer);
+        chunks++;
+        // A slow consumer: every few chunks it stops for a moment, letting any eager producer run ahead.
+        if (chunks % 16 === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+        peak = Math.max(peak, process.memoryUsage().arrayBuffers - baseline);
+      }
+    }
+    expect(hash.digest('hex')).toBe(sha(huge));
+    expect(chunks).toBeGreaterThan(40);
+    // Only the decompressed-span cache (64 MiB by default) may hold the file's bytes: memory stays under
+    // that bound plus a little, well below the 96 MiB file.
+    expect(peak).toBeLessThan(80 * 1024 * 1024);
+  });
+});
