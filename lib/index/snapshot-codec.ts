@@ -7,7 +7,8 @@ import { NUMBER_FIELDS, SMALL_FIELDS, type LayerSnapshot } from './layer-columns
  * parse of 100 k objects.
  */
 const MAGIC = Buffer.from('IMGFSIDX', 'latin1');
-export const SNAPSHOT_FORMAT_VERSION = 1;
+/** Bump on any change of what the columns mean (v2: paths sorted, duplicates resolved). */
+export const SNAPSHOT_FORMAT_VERSION = 2;
 const HEADER_BYTES = MAGIC.length + 4 + 32;
 
 export class SnapshotFormatError extends Error {}
@@ -88,6 +89,10 @@ export function decodeSnapshot(file: Buffer): LayerSnapshot {
   const paths = split(take(meta.pathBytes));
   const linknames = split(take(meta.linkBytes));
   if (paths.length !== count || linknames.length !== count) throw new SnapshotFormatError('string tables do not match the entry count');
+  // Lookups are binary searches: an unsorted path column would answer ENOENT for files that exist.
+  for (let i = 1; i < count; i++) {
+    if ((paths[i - 1] as string) >= (paths[i] as string)) throw new SnapshotFormatError('paths are not sorted');
+  }
   const kinds = Uint8Array.from(take(count));
   const numbers = new Float64Array(count * NUMBER_FIELDS);
   Buffer.from(numbers.buffer).set(take(numbers.byteLength));

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openImage, type ImageFS } from '../../lib/index.js';
 import { buildLayer, type LayerEntrySpec } from '../helpers/layer-tar.js';
+import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT_VERSION } from '../../lib/index/snapshot-codec.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -54,7 +55,8 @@ async function open(paths: string[], cache: string): Promise<{ fs: ImageFS; warn
 
 function cacheFiles(cache: string): string[] {
   try {
-    return readdirSync(join(cache, 'v1')).map((name) => join(cache, 'v1', name));
+    const dir = join(cache, `v${SNAPSHOT_FORMAT_VERSION}`);
+    return readdirSync(dir).map((name) => join(dir, name));
   } catch {
     return [];
   }
@@ -97,6 +99,34 @@ describe('index cache', () => {
     const third = await open(paths, cache);
     await third.fs.close();
     expect(third.warnings).toEqual([]);
+  });
+
+  it('rejects an intact file whose path column is not sorted (an index of another layout), and rebuilds it', async () => {
+    // Regression: indexes written before the columns were sorted carried the same format version, and
+    // binary searches over them answered ENOENT for files that exist.
+    const dir = tempDir();
+    const cache = tempDir();
+    const paths = writeLayers(dir, [lower]);
+    const first = await open(paths, cache);
+    const expected = await describeImage(first.fs);
+    await first.fs.close();
+    const [file] = cacheFiles(cache) as [string];
+    const snapshot = decodeSnapshot(readFileSync(file));
+    const order = snapshot.paths.map((_, i) => i).reverse();
+    const unsorted = {
+      ...snapshot,
+      paths: order.map((i) => snapshot.paths[i] as string),
+      linknames: order.map((i) => snapshot.linknames[i] as string),
+      kinds: Uint8Array.from(order.map((i) => snapshot.kinds[i] as number)),
+      numbers: Float64Array.from(order.flatMap((i) => [...snapshot.numbers.subarray(i * 7, i * 7 + 7)])),
+      small: Uint32Array.from(order.flatMap((i) => [...snapshot.small.subarray(i * 4, i * 4 + 4)])),
+      xattrs: snapshot.xattrs.map(([slot, values]): [number, Record<string, Buffer>] => [order.indexOf(slot), values]),
+    };
+    writeFileSync(file, encodeSnapshot(unsorted));
+    const second = await open(paths, cache);
+    expect(await describeImage(second.fs)).toEqual(expected);
+    await second.fs.close();
+    expect(second.warnings.some((m) => /unusable \(paths are not sorted\); rebuilding/.test(m))).toBe(true);
   });
 
   it('treats a replaced layer file (no digest) as a miss, never serving the stale index', async () => {
