@@ -117,9 +117,9 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     printStack(error);
     return EXIT_USAGE;
   }
-  progress.done();
-
-  const out = new Output(io.stdout);
+  // With a lazily opened image, indexing goes on while the command runs: the bar stays until the
+  // first output, or until the command ends.
+  const out = new Output(io.stdout, () => progress.done());
   const ctx = createContext({ command: command.name, image, source, openOptions, img, args, paths, out, io, quiet });
   let status: number = EXIT_OK;
   try {
@@ -127,6 +127,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     await out.flush();
     if (ctx.failed) status = EXIT_PATH;
   } catch (error) {
+    progress.done();
     if (error instanceof PipeClosed) {
       // The reader has what it wanted (`| head`): end quietly, as if the output were complete.
       status = ctx.failed ? EXIT_PATH : EXIT_OK;
@@ -145,6 +146,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       }
     }
   } finally {
+    progress.done();
     await img.close().catch(() => undefined);
   }
   return status;

@@ -21,7 +21,15 @@ export class Output {
   private failure: Error | undefined;
   private closed = false;
 
-  constructor(private readonly stream: Writable) {
+  /**
+   * `beforeWrite` runs before anything reaches the stream (or a message reaches stderr through
+   * `release`): the progress bar erases itself there, since layers may still be indexed lazily while
+   * a command already prints.
+   */
+  constructor(
+    private readonly stream: Writable,
+    private readonly beforeWrite: () => void = () => {},
+  ) {
     // Without a listener, an EPIPE on process.stdout would be an uncaught exception with a stack.
     stream.on('error', (error: Error) => {
       if (isPipeError(error)) this.closed = true;
@@ -58,6 +66,7 @@ export class Output {
    * appears after the output that preceded it when both streams share a terminal.
    */
   release(): void {
+    this.beforeWrite();
     if (this.pending.length === 0 || this.closed || this.failure !== undefined || this.stream.destroyed) return;
     const text = this.pending.join('');
     this.pending = [];
@@ -73,6 +82,7 @@ export class Output {
 
   private async raw(chunk: Buffer | string): Promise<void> {
     this.check();
+    this.beforeWrite();
     if (this.stream.destroyed) await this.gone();
     if (this.stream.write(chunk)) return;
     if (this.stream.destroyed) await this.gone();

@@ -77,11 +77,8 @@ export class ImageFileSystem implements ImageFS {
         return question();
       } catch (error) {
         if (!(error instanceof LayerNeeded)) throw error;
-        const needed = this.ensureLayer(error.layer);
-        // A question that reaches layer L usually goes on below it: index L-1 meanwhile, so that its
-        // I/O overlaps L's parsing. Its failure is not this question's: it surfaces if and when asked.
-        if (error.layer > 0) this.ensureLayer(error.layer - 1).catch(() => {});
-        await needed;
+        // No speculative indexing of the layer below: a path the upper layers decide must not touch it.
+        await this.ensureLayer(error.layer);
       }
     }
   }
