@@ -1,6 +1,6 @@
 import type { TarEntry, TarEntryType } from '../tar/tar-entry.js';
 import { ImgfsError } from '../errors.js';
-import { ancestorsOf, classifyName, normalizeEntryName, parentOf, ROOT } from './entry-name.js';
+import { classifyName, normalizeEntryName, parentOf, ROOT } from './entry-name.js';
 import { LayerColumns, LayerColumnsBuilder, type LayerSnapshot } from './layer-columns.js';
 
 /** Entry kinds of a layer; hard links stay links here, the merge resolves them (R7). */
@@ -42,6 +42,9 @@ export interface LayerIndexOptions {
   label?: string | undefined;
 }
 
+/** Directories whose `hidesBelow` answer a layer remembers before it starts over. */
+const MAX_REMEMBERED_DIRS = 100_000;
+
 const kindOfType: Partial<Record<TarEntryType, EntryKind>> = {
   file: 'file',
   directory: 'dir',
@@ -61,6 +64,14 @@ const kindOfType: Partial<Record<TarEntryType, EntryKind>> = {
  */
 export class LayerIndex {
   private linksByTarget: Map<string, IndexEntry[]> | undefined;
+  /**
+   * Whether the layer has any member below a directory, per directory asked. The lookups of a walk
+   * share their parent, and most layers hold nothing in most directories: a map lookup then answers
+   * instead of a binary search over the whole path column.
+   */
+  private readonly populatedDirs = new Map<string, boolean>();
+  /** `hidesUnder` answers by directory (null: hides nothing). */
+  private readonly hiddenUnder = new Map<string, HideReason | null>();
 
   private constructor(
     private readonly columns: LayerColumns,
@@ -139,26 +150,42 @@ export class LayerIndex {
 
   /** The member this layer has for `path`, if any (never a whiteout). */
   get(path: string): IndexEntry | undefined {
-    const slot = this.columns.find(path);
+    const slot = this.slotOf(path);
     return slot < 0 ? undefined : this.columns.entry(slot);
   }
 
   /** The kind of the member at `path` without materialising it; the merge's hot path. */
   kindAt(path: string): EntryKind | undefined {
-    const slot = this.columns.find(path);
+    const slot = this.slotOf(path);
     return slot < 0 ? undefined : this.columns.kind(slot);
+  }
+
+  private slotOf(path: string): number {
+    if (path !== ROOT && !this.populated(parentOf(path))) return -1;
+    return this.columns.find(path);
   }
 
   /** True when the layer has no member for `path` but has members below it (R6). */
   impliesDir(path: string): boolean {
     if (path === ROOT) return this.columns.length > 0;
-    return this.columns.find(path) < 0 && this.hasDescendants(path);
+    return this.populated(path) && this.columns.find(path) < 0;
   }
 
-  private hasDescendants(path: string): boolean {
-    const prefix = `${path}/`;
-    const first = this.columns.lowerBound(prefix);
-    return first < this.columns.length && this.columns.path(first).startsWith(prefix);
+  /** Whether the layer has any member strictly below `dir`. */
+  private populated(dir: string): boolean {
+    let answer = this.populatedDirs.get(dir);
+    if (answer === undefined) {
+      if (dir === ROOT) {
+        answer = this.columns.length > 0;
+      } else {
+        const prefix = `${dir}/`;
+        const first = this.columns.lowerBound(prefix);
+        answer = first < this.columns.length && this.columns.path(first).startsWith(prefix);
+      }
+      if (this.populatedDirs.size >= MAX_REMEMBERED_DIRS) this.populatedDirs.clear();
+      this.populatedDirs.set(dir, answer);
+    }
+    return answer;
   }
 
   isOpaque(dir: string): boolean {
@@ -173,14 +200,49 @@ export class LayerIndex {
   hidesBelow(path: string): HideReason | undefined {
     if (path === ROOT) return undefined;
     if (this.whiteouts.has(path)) return 'whiteout';
-    for (const ancestor of ancestorsOf(path)) {
-      if (this.whiteouts.has(ancestor)) return 'whiteout';
-      if (this.opaques.has(ancestor)) return 'opaque';
-      const kind = this.kindAt(ancestor);
-      if (kind !== undefined && kind !== 'dir') return 'replaced';
+    return this.hidesUnder(parentOf(path)) ?? undefined;
+  }
+
+  /**
+   * What this layer does to everything below directory `dir`: the nearest of its ancestors-or-self
+   * that is whited out, opaque or a non-directory decides. Remembered per directory and computed from
+   * the parent's answer, so a lookup costs O(1) map operations however deep the path (a hostile layer
+   * 5 000 levels deep would otherwise cost O(depth²) per lookup); iterative, so no depth exhausts the
+   * stack.
+   */
+  private hidesUnder(dir: string): HideReason | null {
+    const memo = this.hiddenUnder.get(dir);
+    if (memo !== undefined) return memo;
+    // Climb to the nearest remembered ancestor, then answer downwards.
+    const chain: string[] = [];
+    let current = dir;
+    let verdict: HideReason | null | undefined;
+    for (;;) {
+      verdict = this.hiddenUnder.get(current);
+      if (verdict !== undefined) break;
+      chain.push(current);
+      if (current === ROOT) {
+        verdict = null;
+        break;
+      }
+      current = parentOf(current);
     }
-    if (this.opaques.has(ROOT)) return 'opaque';
-    return undefined;
+    if (this.hiddenUnder.size + chain.length > MAX_REMEMBERED_DIRS) this.hiddenUnder.clear();
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const at = chain[i] as string;
+      verdict = this.ownHide(at) ?? verdict;
+      this.hiddenUnder.set(at, verdict);
+    }
+    return verdict;
+  }
+
+  /** What directory `dir` itself does to the paths under it in this layer's view of lower layers. */
+  private ownHide(dir: string): HideReason | null {
+    if (dir === ROOT) return this.opaques.has(ROOT) ? 'opaque' : null;
+    if (this.whiteouts.has(dir)) return 'whiteout';
+    if (this.opaques.has(dir)) return 'opaque';
+    const kind = this.kindAt(dir);
+    return kind !== undefined && kind !== 'dir' ? 'replaced' : null;
   }
 
   /**
@@ -253,14 +315,25 @@ export class LayerIndex {
  */
 function dropUnreachable(columns: LayerColumns, warn: (message: string) => void): LayerColumns {
   // Whether a directory path lies at or below a non-directory member; asked once per distinct parent.
-  const blockedBy = new Map<string, string | null>();
+  // Iterative (climb to a known answer, then fill in downwards): a path 20 000 levels deep must not
+  // exhaust the call stack.
+  const blockedBy = new Map<string, string | null>([[ROOT, null]]);
   const blocker = (dir: string): string | null => {
-    if (dir === ROOT) return null;
-    let verdict = blockedBy.get(dir);
-    if (verdict === undefined) {
-      const slot = columns.find(dir);
-      verdict = slot >= 0 && columns.kind(slot) !== 'dir' ? dir : blocker(parentOf(dir));
-      blockedBy.set(dir, verdict);
+    const chain: string[] = [];
+    let current = dir;
+    let verdict = blockedBy.get(current);
+    while (verdict === undefined) {
+      chain.push(current);
+      current = parentOf(current);
+      verdict = blockedBy.get(current);
+    }
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const at = chain[i] as string;
+      const slot = columns.find(at);
+      // The nearest blocker wins, as the recursive definition had it: a non-directory here, else the
+      // parent's answer.
+      verdict = slot >= 0 && columns.kind(slot) !== 'dir' ? at : verdict;
+      blockedBy.set(at, verdict);
     }
     return verdict;
   };
