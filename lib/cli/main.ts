@@ -236,12 +236,24 @@ function printVersion(io: CliIO): number {
 }
 
 export function version(): string {
-  const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
-  const parsed: unknown = JSON.parse(text);
+  // The nearest package.json above this module: dist/cli/main.js, the bundle dist/imgfs-cli.js and
+  // lib/cli/main.ts (tests) sit at different depths.
+  const candidates = ['../package.json', '../../package.json'].map((relative) => new URL(relative, import.meta.url));
+  const found = candidates.find((url) => existsSync(url) && isImgfsPackage(url));
+  if (found === undefined) return 'unknown';
+  const parsed: unknown = JSON.parse(readFileSync(found, 'utf8'));
   if (typeof parsed === 'object' && parsed !== null && 'version' in parsed && typeof parsed.version === 'string') {
     return parsed.version;
   }
   return 'unknown';
+}
+
+function isImgfsPackage(url: URL): boolean {
+  try {
+    return (JSON.parse(readFileSync(url, 'utf8')) as { name?: unknown }).name === 'imgfs';
+  } catch {
+    return false;
+  }
 }
 
 export function mainHelp(): string {

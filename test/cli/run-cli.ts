@@ -71,10 +71,7 @@ export function ensureBuilt(): void {
   }
   try {
     if (!isStale()) return;
-    const build = spawnSync(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
-      cwd: repoRoot,
-      encoding: 'utf8',
-    });
+    const build = spawnSync('npm', ['run', 'build'], { cwd: repoRoot, encoding: 'utf8' });
     // tsc still emits when some other file has a type error; only a missing CLI is fatal here.
     if (build.status !== 0 && isStale()) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
   } finally {
@@ -85,7 +82,7 @@ export function ensureBuilt(): void {
 function isStale(): boolean {
   let built: number;
   try {
-    built = statSync(join(repoRoot, 'dist/cli/main.js')).mtimeMs;
+    built = statSync(join(repoRoot, 'dist/imgfs-cli.js')).mtimeMs;
   } catch {
     return true;
   }
