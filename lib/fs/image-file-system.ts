@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import type { ByteSource } from '../source/byte-source.js';
 import type { ImageConfig, ImageFormat, LayerBlob } from '../image/loaded-image.js';
 import type { LayerIndex } from '../index/layer-index.js';
@@ -201,25 +201,45 @@ export class ImageFileSystem implements ImageFS {
     return this.streamContent(node, start, end);
   }
 
-  /** Bytes [start, end) of a node's content, streamed from its layer. */
+  /**
+   * Bytes [start, end) of a node's content, streamed from its layer. A source that ends early (the
+   * archive was truncated after it was indexed) errors with ETRUNCATED, as `readContent` does, rather
+   * than ending the stream short.
+   */
   private streamContent(node: MergedNode, start: number, end: number): Readable {
-    if (node.entry === undefined || end <= start) return Readable.from([]);
+    const entry = node.entry;
+    if (entry === undefined || end <= start) return Readable.from([]);
     const layer = this.layerOf(node);
-    return layer.content.createReadStream(node.entry.dataOffset + start, node.entry.dataOffset + end);
+    const source = layer.content.createReadStream(entry.dataOffset + start, entry.dataOffset + end);
+    let seen = 0;
+    const checked = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        seen += chunk.length;
+        done(null, chunk);
+      },
+      flush: (done) => {
+        done(seen === end - start ? null : this.truncated(node, layer, start, end, seen));
+      },
+    });
+    // Errors reach the consumer through `checked`; destroying `checked` stops the source.
+    pipeline(source, checked, () => {});
+    return checked;
   }
 
   private async readContent(node: MergedNode, start: number, end: number): Promise<Buffer> {
     if (node.entry === undefined || end <= start) return Buffer.alloc(0);
     const layer = this.layerOf(node);
     const bytes = await layer.content.read(node.entry.dataOffset + start, end - start);
-    if (bytes.length !== end - start) {
-      throw new ImgfsError('ETRUNCATED', `content of /${node.path} ends after ${bytes.length} of ${end - start} bytes`, {
-        archive: layer.content.name,
-        layer: { index: layer.info.index, digest: layer.info.digest },
-        offset: node.entry.dataOffset + start + bytes.length,
-      });
-    }
+    if (bytes.length !== end - start) throw this.truncated(node, layer, start, end, bytes.length);
     return bytes;
+  }
+
+  private truncated(node: MergedNode, layer: LayerSlot, start: number, end: number, got: number): ImgfsError {
+    return new ImgfsError('ETRUNCATED', `content of /${node.path} ends after ${got} of ${end - start} bytes`, {
+      archive: layer.content.name,
+      layer: { index: layer.info.index, digest: layer.info.digest },
+      offset: (node.entry?.dataOffset ?? 0) + start + got,
+    });
   }
 
   // --- traversal -------------------------------------------------------------------------------

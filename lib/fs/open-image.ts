@@ -1,8 +1,10 @@
-import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ByteSource } from '../source/byte-source.js';
 import { openDecompressed, type Compression } from '../source/codec.js';
+import { DEFAULT_CACHE_BYTES, DecompressedSource, SPAN_SIZE } from '../source/decompressed-source.js';
 import { walkTar } from '../tar/walk-tar.js';
+import { assertDigest, digestOf, hashFor } from '../image/digest.js';
 import { loadImage } from '../image/load-image.js';
 import type { LayerBlob, LoadedImage } from '../image/loaded-image.js';
 import { LayerIndex } from '../index/layer-index.js';
@@ -10,7 +12,7 @@ import { defaultCacheDir, IndexCache } from '../index/index-cache.js';
 import { MergedView } from '../merge/merged-view.js';
 import { ImgfsError, isImgfsError } from '../errors.js';
 import { ImageFileSystem, type LayerSlot } from './image-file-system.js';
-import type { ImageFS, LayerInfo, OpenOptions } from './types.js';
+import type { ImageFS, LayerInfo, OpenLimits, OpenOptions } from './types.js';
 
 /**
  * Opens an image where it lies — a `docker save` tarball, an OCI layout (directory or tar), or a list
@@ -19,7 +21,8 @@ import type { ImageFS, LayerInfo, OpenOptions } from './types.js';
  * file contents are read later, on demand, from the original archive.
  */
 export async function openImage(source: string | string[], options: OpenOptions = {}): Promise<ImageFS> {
-  const image = await loadImage(source, { ref: options.ref, platform: options.platform });
+  checkLimits(options.limits);
+  const image = await loadImage(source, { ref: options.ref, platform: options.platform, verify: options.verify, limits: options.limits });
   const warn = options.onWarning ?? (() => {});
   const cache =
     options.cache === false ? undefined : new IndexCache(typeof options.cache === 'string' ? options.cache : defaultCacheDir(), warn);
@@ -29,7 +32,8 @@ export async function openImage(source: string | string[], options: OpenOptions 
     await image.close();
   };
   try {
-    const slots = await Promise.all(image.layers.map((blob) => openLayer(blob, options, openedSources)));
+    const cacheBytes = layerCacheBytes(image.layers.length);
+    const slots = await Promise.all(image.layers.map((blob) => openLayer(blob, options, cacheBytes, openedSources)));
     const bytesTotal = image.layers.reduce((sum, layer) => sum + layer.size, 0);
     let bytesDone = 0;
     const load = async (slot: LayerSlot): Promise<LayerIndex> => {
@@ -51,11 +55,30 @@ export async function openImage(source: string | string[], options: OpenOptions 
   }
 }
 
+/** Limits are numbers above 0 (`Infinity` turns one off); anything else is the caller's mistake. */
+function checkLimits(limits: OpenLimits | undefined): void {
+  for (const [name, value] of Object.entries(limits ?? {})) {
+    if (value !== undefined && !(typeof value === 'number' && value > 0)) {
+      throw new RangeError(`limits.${name} must be a number above 0 (Infinity turns it off), got ${String(value)}`);
+    }
+  }
+}
+
+/**
+ * The decompressed-span cache of each compressed layer: one image shares DEFAULT_CACHE_BYTES among its
+ * layers, so that memory does not grow with the layer count (a hundred tiny gzip layers of zeros would
+ * otherwise pin 64 MiB of decoded spans each).
+ */
+function layerCacheBytes(layers: number): number {
+  const share = Math.floor(DEFAULT_CACHE_BYTES / Math.max(1, layers));
+  return share - (share % SPAN_SIZE);
+}
+
 /** Sniffs a layer's compression and prepares its decompressed view; nothing is indexed yet. */
-async function openLayer(blob: LayerBlob, options: OpenOptions, openedSources: ByteSource[]): Promise<LayerSlot> {
+async function openLayer(blob: LayerBlob, options: OpenOptions, cacheBytes: number, openedSources: ByteSource[]): Promise<LayerSlot> {
   try {
     const maxRatio = options.limits?.maxRatio;
-    const { source: content, compression } = await openDecompressed(blob.blob, maxRatio === undefined ? {} : { maxRatio });
+    const { source: content, compression } = await openDecompressed(blob.blob, maxRatio === undefined ? { cacheBytes } : { maxRatio, cacheBytes });
     if (content !== blob.blob) openedSources.push(content);
     return { blob, content, info: describeLayer(blob, compression) };
   } catch (error) {
@@ -83,18 +106,30 @@ function describeLayer(blob: LayerBlob, compression: Compression): LayerInfo {
 async function indexLayer(slot: LayerSlot, image: LoadedImage, options: OpenOptions, cache: IndexCache | undefined): Promise<LayerIndex> {
   const { blob, content, info } = slot;
   try {
-    const identity = cache === undefined ? undefined : await layerIdentity(blob, image);
+    // Digests the image states are cache keys only once `verify` proves them (see layerIdentity).
+    const trusted = options.verify === true;
+    const identity = cache === undefined ? undefined : await layerIdentity(blob, image, trusted);
     let index = identity === undefined ? undefined : await cache?.load(identity);
+    const checkpoints = cache === undefined ? undefined : await useCachedCheckpoints(content, blob, image, cache, trusted);
     if (index === undefined) {
+      // Checkpoints recorded during this first pass are kept with the index: later reads start near
+      // their offset instead of decoding the compressed layer from its start.
+      if (checkpoints !== undefined) checkpoints.source.checkpointPolicy = 'eager';
       const { maxEntries, maxPaxSize, maxNameLength } = options.limits ?? {};
       index = await LayerIndex.build(walkTar(content, { maxPaxSize, maxNameLength }), {
         maxEntries,
         onWarning: options.onWarning,
         label: `layer ${blob.index}`,
       });
+      // Verified before anything is cached: a layer that fails its digests leaves nothing behind.
+      if (trusted) await verifyLayer(blob, content);
       if (identity !== undefined) await cache?.store(identity, index);
+      if (checkpoints !== undefined && checkpoints.source.stats.checkpointsRecorded > 0) {
+        await cache?.storeExtra(checkpoints.identity, CHECKPOINT_SUFFIX, checkpoints.source.exportCheckpoints());
+      }
+    } else if (trusted) {
+      await verifyLayer(blob, content);
     }
-    if (options.verify === true) await verifyLayer(blob, content);
     info.uncompressedSize = content.size ?? index.tarEnd;
     info.entries = index.memberCount;
     info.whiteouts = index.whiteoutCount;
@@ -111,41 +146,77 @@ function locateLayerError(error: unknown, blob: LayerBlob): ImgfsError {
   return new ImgfsError('EIMGFORMAT', `cannot index layer: ${(error as Error).message}`, { ...where, cause: error });
 }
 
+const CHECKPOINT_SUFFIX = 'ckpt';
+
 /**
- * What names a layer's tar stream for the index cache: its uncompressed digest (or the blob's) when the
- * image states one, else the identity of the file holding it, so that a replaced file is a miss.
+ * For a compressed layer, the checkpoints kept in the cache beside the indexes, imported into its
+ * decompressed view when it is first read (an open that reads nothing pays nothing). They depend on
+ * the compressed bytes, so they are keyed by the blob's digest (or the identity of the file holding
+ * it), not by the diff_id. An unusable file is removed with a warning.
  */
-async function layerIdentity(blob: LayerBlob, image: LoadedImage): Promise<string | undefined> {
-  if (blob.diffId !== undefined) return `diff-id ${blob.diffId}`;
-  if (blob.digest !== undefined) return `blob ${blob.digest}`;
-  // Bare layers are files of their own; any other layer lives inside the archive file.
-  for (const candidate of image.format === 'layers' ? [blob.location] : [image.archive]) {
-    const info = await stat(candidate).catch(() => undefined);
-    if (info?.isFile() === true) {
-      return `file ${candidate} ${info.dev}:${info.ino} ${info.size} ${info.mtimeMs} ${blob.location} ${blob.size}`;
-    }
+async function useCachedCheckpoints(
+  content: ByteSource,
+  blob: LayerBlob,
+  image: LoadedImage,
+  cache: IndexCache,
+  trusted: boolean,
+): Promise<{ source: DecompressedSource; identity: string } | undefined> {
+  if (!(content instanceof DecompressedSource)) return undefined;
+  const identity =
+    trusted && blob.digest !== undefined ? `blob ${blob.digest}` : await layerIdentity({ ...blob, diffId: undefined }, image, trusted);
+  if (identity === undefined) return undefined;
+  content.deferCheckpointImport(
+    () => cache.loadExtra(identity, CHECKPOINT_SUFFIX),
+    (error) => cache.dropExtra(identity, CHECKPOINT_SUFFIX, error.reason),
+  );
+  return { source: content, identity };
+}
+
+/**
+ * What names a layer's tar stream for the index cache. Its uncompressed digest (or the blob's) when the
+ * image states one and `trusted` (the layer is verified against it, so a base layer shared by many
+ * images is indexed once); else the identity of the file holding it, so that a replaced file is a
+ * miss. An unverified digest is only a claim: as a key, it would let a hostile image plant its index
+ * under the digest of a popular base layer for every later image that has the real one.
+ */
+async function layerIdentity(blob: LayerBlob, image: LoadedImage, trusted: boolean): Promise<string | undefined> {
+  if (trusted && blob.diffId !== undefined) return `diff-id ${blob.diffId}`;
+  if (trusted && blob.digest !== undefined) return `blob ${blob.digest}`;
+  // Bare layers and an OCI directory's blobs are files of their own; any other layer lives inside the
+  // archive file.
+  const candidate = image.format === 'layers' ? blob.location : image.format === 'oci-dir' ? join(image.archive, blob.location) : image.archive;
+  const info = await stat(candidate).catch(() => undefined);
+  if (info?.isFile() === true) {
+    return `file ${candidate} ${info.dev}:${info.ino} ${info.size} ${info.mtimeMs} ${blob.location} ${blob.size}`;
   }
   // Nothing names this stream reliably; caching it could serve a stale index.
   return undefined;
 }
 
-/** `verify`: the stored blob must hash to its digest, and its tar stream to the config's diff_id. */
+/**
+ * `verify`: the stored blob must hash to its digest, and its tar stream to the config's diff_id. An
+ * uncompressed blob is its own tar stream, so it is read once for both. A digest imgfs cannot compute
+ * is EDIGEST: asked to verify, it never passes what it did not check.
+ */
 async function verifyLayer(blob: LayerBlob, content: ByteSource): Promise<void> {
-  const checks: Array<[string | undefined, ByteSource, string]> = [
-    [blob.digest, blob.blob, 'blob digest'],
-    [blob.diffId, content, 'diff_id'],
+  const checks: Array<{ expected: string | undefined; bytes: ByteSource; what: string }> = [
+    { expected: blob.digest, bytes: blob.blob, what: 'blob digest' },
+    { expected: blob.diffId, bytes: content, what: 'diff_id' },
   ];
-  for (const [expected, bytes, what] of checks) {
-    if (expected === undefined || !expected.startsWith('sha256:')) continue;
-    const actual = `sha256:${await sha256Of(bytes)}`;
-    if (actual !== expected) {
-      throw new ImgfsError('EDIGEST', `${what} mismatch: expected ${expected}, content hashes to ${actual}`);
+  // By source and algorithm: an uncompressed blob is `content` too, and is read once.
+  const known = new Map<ByteSource, Map<string, string>>();
+  for (const { expected, bytes, what } of checks) {
+    if (expected === undefined) continue;
+    const hash = hashFor(expected, what);
+    const algorithm = expected.slice(0, expected.indexOf(':'));
+    const digests = known.get(bytes) ?? new Map<string, string>();
+    known.set(bytes, digests);
+    let actual = digests.get(algorithm);
+    if (actual === undefined) {
+      for await (const chunk of bytes.createReadStream()) hash.update(chunk as Buffer);
+      actual = digestOf(hash, expected);
+      digests.set(algorithm, actual);
     }
+    assertDigest(actual, expected, what);
   }
-}
-
-async function sha256Of(source: ByteSource): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of source.createReadStream()) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }

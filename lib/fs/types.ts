@@ -34,11 +34,13 @@ export interface OpenOptions {
 
 /** Raise a limit for an unusual but honest image; `Infinity` turns one off. */
 export interface OpenLimits {
-  /** Tar members in one layer, whiteouts included (default 5 000 000). */
+  /** Tar members in one layer, whiteouts included (default 5 000 000); members of an outer archive too. */
   maxEntries?: number;
+  /** Layers in one image (default 256, twice Docker's limit). */
+  maxLayers?: number;
   /** Bytes of one PAX extended header (default 1 MiB). */
   maxPaxSize?: number;
-  /** UTF-8 bytes of one member or link name (default 64 KiB). */
+  /** UTF-8 bytes of one member or link name (default 16 KiB). */
   maxNameLength?: number;
   /**
    * Decompressed size of a gzip or zstd layer as a multiple of its compressed size (default 1100, plus

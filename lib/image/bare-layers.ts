@@ -6,11 +6,13 @@ import { stat } from 'node:fs/promises';
 import { ImgfsError } from '../errors.js';
 import type { ByteSource } from '../source/byte-source.js';
 import { FileSource } from '../source/file-source.js';
+import { checkLayerCount } from './layer-limit.js';
 import type { LayerBlob } from './loaded-image.js';
 
 /** Opens each path as a layer. `track` receives every source opened, so the caller can close them. */
-export async function openBareLayers(paths: readonly string[], track: (source: ByteSource) => void): Promise<LayerBlob[]> {
+export async function openBareLayers(paths: readonly string[], track: (source: ByteSource) => void, maxLayers?: number): Promise<LayerBlob[]> {
   if (paths.length === 0) throw new ImgfsError('EIMGFORMAT', 'no layer files given');
+  checkLayerCount(paths.length, maxLayers, {});
   const layers: LayerBlob[] = [];
   for (const [index, path] of paths.entries()) {
     if ((await stat(path)).isDirectory()) {

@@ -9,6 +9,7 @@ import { sameDockerRef } from './image-ref.js';
 import { asObject, asString, asStringArray, readJsonDocument, type JsonObject } from './json-document.js';
 import type { ImageConfig, LayerBlob, LoadOptions } from './loaded-image.js';
 import { blobPath } from './oci-layout.js';
+import { checkLayerCount } from './layer-limit.js';
 import type { OuterTar } from './outer-tar.js';
 import { formatPlatform, parsePlatform, platformMatches } from './platform.js';
 
@@ -33,6 +34,7 @@ export async function loadDockerArchive(tar: OuterTar, options: LoadOptions = {}
   if (!Array.isArray(document)) throw new ImgfsError('EIMGFORMAT', 'manifest.json is not a JSON array', { archive, member: DOCKER_MANIFEST });
   const entries = document.map((item: unknown, position) => parseEntry(item, position, archive));
   const { entry, config } = await chooseEntry(tar, entries, options);
+  checkLayerCount(entry.layers.length, options.limits?.maxLayers, { archive, member: DOCKER_MANIFEST });
 
   const diffIds = config.rootfs?.diff_ids;
   if (diffIds !== undefined && diffIds.length !== entry.layers.length) {
@@ -84,6 +86,15 @@ export function digestFromName(name: string, diffId: string | undefined): string
   return undefined;
 }
 
+/**
+ * The config's digest when its (link-resolved) member name states it: `HEX.json` (docker save ≤ 24,
+ * podman) and `blobs/sha256/HEX` (Docker ≥ 25) are content-addressed.
+ */
+export function configDigestFromName(name: string): string | undefined {
+  const flat = /^([a-f0-9]{64})\.json$/.exec(name);
+  return flat ? `sha256:${flat[1]}` : digestFromName(name, undefined);
+}
+
 function parseEntry(item: unknown, position: number, archive: string): ManifestEntry {
   const object = asObject(item);
   const fail = (reason: string): ImgfsError =>
@@ -120,7 +131,12 @@ async function chooseEntry(tar: OuterTar, entries: ManifestEntry[], options: Loa
   const configOf = async (entry: ManifestEntry): Promise<ImageConfig> => {
     let config = configs.get(entry);
     if (config === undefined) {
-      config = await readImageConfig(tar.open(entry.config), { archive: tar.archive, member: entry.config });
+      const digest = options.verify === true ? configDigestFromName(tar.resolve(entry.config).name) : undefined;
+      config = await readImageConfig(
+        tar.open(entry.config),
+        { archive: tar.archive, member: entry.config },
+        digest === undefined ? undefined : { digest, what: 'config digest' },
+      );
       configs.set(entry, config);
     }
     return config;

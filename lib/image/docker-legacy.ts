@@ -9,6 +9,7 @@ import { parseContainerConfig } from './image-config.js';
 import { sameDockerRef } from './image-ref.js';
 import { asObject, asString, asStringArray, readJsonDocument, type JsonObject } from './json-document.js';
 import type { ImageConfig, LayerBlob, LoadOptions } from './loaded-image.js';
+import { checkLayerCount } from './layer-limit.js';
 import type { OuterTar } from './outer-tar.js';
 import { formatPlatform, parsePlatform, platformMatches } from './platform.js';
 
@@ -44,6 +45,7 @@ export async function loadDockerLegacy(tar: OuterTar, options: LoadOptions = {})
       throw new ImgfsError('EIMGFORMAT', `layer parents form a cycle at ${id}`, { archive: tar.archive, member: `${id}/json` });
     }
     seen.add(id);
+    checkLayerCount(seen.size, options.limits?.maxLayers, { archive: tar.archive, member: `${id}/json` });
     const json = await readLayerJson(tar, id, child);
     chain.push({ id, json });
     const parent = asString(json['parent']);

@@ -12,6 +12,7 @@ import {
   asStringRecord,
   readJsonDocument,
   type DocumentLocation,
+  type ExpectedDigest,
   type JsonObject,
 } from './json-document.js';
 import type { ImageConfig } from './loaded-image.js';
@@ -19,9 +20,12 @@ import type { ImageConfig } from './loaded-image.js';
 type ContainerConfig = NonNullable<ImageConfig['config']>;
 type HistoryEntry = NonNullable<ImageConfig['history']>[number];
 
-/** Reads and parses a config blob. EIMGFORMAT (naming the member) when it is not a JSON object. */
-export async function readImageConfig(source: ByteSource, where: DocumentLocation): Promise<ImageConfig> {
-  const document = await readJsonDocument(source, where);
+/**
+ * Reads and parses a config blob. EIMGFORMAT (naming the member) when it is not a JSON object; EDIGEST
+ * when `expected` is given and the bytes do not hash to it.
+ */
+export async function readImageConfig(source: ByteSource, where: DocumentLocation, expected?: ExpectedDigest): Promise<ImageConfig> {
+  const document = await readJsonDocument(source, where, expected);
   const object = asObject(document);
   if (object === undefined) throw new ImgfsError('EIMGFORMAT', `config ${where.member} is not a JSON object`, where);
   return parseImageConfig(object);

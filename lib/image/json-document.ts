@@ -4,6 +4,7 @@
  */
 import { ImgfsError } from '../errors.js';
 import type { ByteSource } from '../source/byte-source.js';
+import { checkDigest } from './digest.js';
 
 /** Largest JSON document the loader reads (8 MiB). */
 export const MAX_JSON_BYTES = 8 * 1024 * 1024;
@@ -14,13 +15,24 @@ export interface DocumentLocation {
   member: string;
 }
 
-/** Reads `source` whole and parses it as JSON. ELIMIT above MAX_JSON_BYTES, EIMGFORMAT if not JSON. */
-export async function readJsonDocument(source: ByteSource, where: DocumentLocation): Promise<unknown> {
+/** A digest the document's bytes must have (`verify`), and what to call it in messages. */
+export interface ExpectedDigest {
+  digest: string;
+  /** E.g. `config digest`, `manifest digest`. */
+  what: string;
+}
+
+/**
+ * Reads `source` whole and parses it as JSON. ELIMIT above MAX_JSON_BYTES, EIMGFORMAT if not JSON,
+ * EDIGEST when `expected` is given and the bytes do not hash to it (checked before parsing).
+ */
+export async function readJsonDocument(source: ByteSource, where: DocumentLocation, expected?: ExpectedDigest): Promise<unknown> {
   const { size } = source;
   if (size !== undefined && size > MAX_JSON_BYTES) throw tooBig(size, where);
   // One byte more than the limit tells a source of unknown size that is too long from one that fits.
   const bytes = await source.read(0, size ?? MAX_JSON_BYTES + 1);
   if (bytes.length > MAX_JSON_BYTES) throw tooBig(bytes.length, where);
+  if (expected !== undefined) checkDigest(bytes, expected.digest, expected.what, where);
   return parseJsonDocument(bytes, where);
 }
 

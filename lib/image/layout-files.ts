@@ -9,7 +9,7 @@ import { join, sep } from 'node:path';
 import { ImgfsError } from '../errors.js';
 import type { ByteSource } from '../source/byte-source.js';
 import { FileSource } from '../source/file-source.js';
-import { readJsonDocument } from './json-document.js';
+import { readJsonDocument, type ExpectedDigest } from './json-document.js';
 import type { OuterTar } from './outer-tar.js';
 
 export interface LayoutFiles {
@@ -19,8 +19,8 @@ export interface LayoutFiles {
   size(path: string): Promise<number | undefined>;
   /** The file as a source, kept open until `close()`. EIMGFORMAT when it is missing. */
   open(path: string): Promise<ByteSource>;
-  /** Reads a JSON document whole (see json-document.ts). EIMGFORMAT when it is missing. */
-  readJson(path: string): Promise<unknown>;
+  /** Reads a JSON document whole (see json-document.ts), checking its digest when given. EIMGFORMAT when it is missing. */
+  readJson(path: string, expected?: ExpectedDigest): Promise<unknown>;
   /** Closes every source `open` returned. */
   close(): Promise<void>;
 }
@@ -41,8 +41,8 @@ export class TarLayoutFiles implements LayoutFiles {
     return this.tar.open(path);
   }
 
-  async readJson(path: string): Promise<unknown> {
-    return readJsonDocument(this.tar.open(path), { archive: this.archive, member: path });
+  async readJson(path: string, expected?: ExpectedDigest): Promise<unknown> {
+    return readJsonDocument(this.tar.open(path), { archive: this.archive, member: path }, expected);
   }
 
   async close(): Promise<void> {
@@ -55,7 +55,8 @@ export class TarLayoutFiles implements LayoutFiles {
  * directory: a blob that is a symlink to /etc/shadow is refused, not read.
  */
 export class DirLayoutFiles implements LayoutFiles {
-  private readonly opened = new Set<ByteSource>();
+  /** By real path: a blob listed many times (or linked under several names) holds one descriptor. */
+  private readonly opened = new Map<string, ByteSource>();
 
   private constructor(
     readonly archive: string,
@@ -75,23 +76,25 @@ export class DirLayoutFiles implements LayoutFiles {
 
   async open(path: string): Promise<ByteSource> {
     const real = await this.existing(path);
+    const known = this.opened.get(real);
+    if (known !== undefined) return known;
     const source = await FileSource.open(real, join(this.archive, path));
-    this.opened.add(source);
+    this.opened.set(real, source);
     return source;
   }
 
-  async readJson(path: string): Promise<unknown> {
+  async readJson(path: string, expected?: ExpectedDigest): Promise<unknown> {
     const real = await this.existing(path);
     const source = await FileSource.open(real, join(this.archive, path));
     try {
-      return await readJsonDocument(source, { archive: this.archive, member: path });
+      return await readJsonDocument(source, { archive: this.archive, member: path }, expected);
     } finally {
       await source.close();
     }
   }
 
   async close(): Promise<void> {
-    const sources = [...this.opened];
+    const sources = [...this.opened.values()];
     this.opened.clear();
     await Promise.all(sources.map((source) => source.close()));
   }

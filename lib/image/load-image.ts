@@ -51,7 +51,7 @@ export async function loadImage(source: string | string[], options: LoadOptions 
   });
   try {
     const recognised = Array.isArray(source)
-      ? { format: 'layers' as const, layers: await openBareLayers(source, (s) => opened.push(s)), config: undefined }
+      ? { format: 'layers' as const, layers: await openBareLayers(source, (s) => opened.push(s), options.limits?.maxLayers), config: undefined }
       : await recognise(source, options, opened);
     return { ...recognised, archive, close: closeAll };
   } catch (error) {
@@ -68,7 +68,8 @@ async function recognise(path: string, options: LoadOptions, opened: Closable[])
   if (file.size === 0) throw new ImgfsError('EIMGFORMAT', 'the file is empty', { archive: path });
   let outer: ByteSource = file;
   if ((await detectCompression(file)) !== 'none') {
-    const { source: decompressed } = await openDecompressed(file);
+    const maxRatio = options.limits?.maxRatio;
+    const { source: decompressed } = await openDecompressed(file, maxRatio === undefined ? {} : { maxRatio });
     if (!(await startsLikeImageArchive(decompressed))) {
       await decompressed.close();
       return single(file, path);
@@ -79,7 +80,7 @@ async function recognise(path: string, options: LoadOptions, opened: Closable[])
 
   let tar: OuterTar;
   try {
-    tar = await OuterTar.read(outer, path);
+    tar = await OuterTar.read(outer, path, options.limits);
   } catch (error) {
     if (error instanceof ImgfsError && error.code === 'ETARCORRUPT' && (error.offset ?? 0) === 0) {
       throw new ImgfsError('EIMGFORMAT', 'neither an image archive nor a layer tar', { archive: path, cause: error });

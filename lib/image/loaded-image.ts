@@ -66,4 +66,23 @@ export interface LoadOptions {
   ref?: string | undefined;
   /** `os/arch[/variant]`; default linux and the host's architecture, else the only one. */
   platform?: string | undefined;
+  /** Check the digests of the manifests and the config read on the way to the layers (`verify`). */
+  verify?: boolean | undefined;
+  /**
+   * `openImage`'s limits, as far as loading concerns them: the number of layers, and for an outer
+   * archive (a docker save or OCI tar, possibly gzip or zstd) the same ones as for a layer, so that a
+   * hostile outer tar cannot cost more than a hostile layer.
+   */
+  limits?: OuterLimits | undefined;
+}
+
+export interface OuterLimits {
+  /** Members of the outer tar (default 5 000 000, as for a layer). */
+  maxEntries?: number | undefined;
+  /** Layers of the image (default DEFAULT_MAX_LAYERS). */
+  maxLayers?: number | undefined;
+  maxPaxSize?: number | undefined;
+  maxNameLength?: number | undefined;
+  /** For a compressed outer archive. */
+  maxRatio?: number | undefined;
 }

@@ -8,6 +8,7 @@ import { ImgfsError } from '../errors.js';
 import { createdByPerLayer, diffIdOf, parseImageConfig } from './image-config.js';
 import { sameDockerRef } from './image-ref.js';
 import { asObject, asString, asStringArray, asStringRecord, type JsonObject } from './json-document.js';
+import { checkLayerCount } from './layer-limit.js';
 import type { LayoutFiles } from './layout-files.js';
 import type { ImageConfig, LayerBlob, LoadOptions } from './loaded-image.js';
 import { formatPlatform, hostPlatform, normalisePlatform, parsePlatform, platformMatches, type Platform } from './platform.js';
@@ -69,7 +70,7 @@ interface ImageManifest {
 
 /** Loads the image of the layout that `options` choose. */
 export async function loadOciLayout(files: LayoutFiles, options: LoadOptions = {}): Promise<OciLayoutImage> {
-  return new OciLayoutReader(files).load(options);
+  return new OciLayoutReader(files, options.verify === true, options.limits?.maxLayers).load(options);
 }
 
 /**
@@ -121,7 +122,12 @@ class OciLayoutReader {
   private readonly indexes = new Map<string, JsonObject>();
   private descriptorsVisited = 0;
 
-  constructor(private readonly files: LayoutFiles) {}
+  constructor(
+    private readonly files: LayoutFiles,
+    /** Check every JSON blob read against its descriptor's digest. */
+    private readonly verify = false,
+    private readonly maxLayers?: number,
+  ) {}
 
   async load(options: LoadOptions): Promise<OciLayoutImage> {
     await this.checkLayoutFile();
@@ -178,7 +184,7 @@ class OciLayoutReader {
       let document: unknown;
       if (mediaType === undefined) {
         // Some writers leave mediaType out of descriptors: the document itself says what it is.
-        document = await this.readBlobJson(descriptor, member);
+        document = await this.readBlobJson(descriptor, member, 'blob digest');
         const object = asObject(document);
         mediaType =
           asString(object?.['mediaType']) ??
@@ -190,7 +196,7 @@ class OciLayoutReader {
         if (chain.has(descriptor.digest)) throw this.error(`index ${descriptor.digest} contains itself`, path);
         let nested = this.indexes.get(descriptor.digest);
         if (nested === undefined) {
-          nested = await this.readIndex(path, document ?? (await this.readBlobJson(descriptor, member)));
+          nested = await this.readIndex(path, document ?? (await this.readBlobJson(descriptor, member, 'index digest')));
           this.indexes.set(descriptor.digest, nested);
         }
         await this.collect(nested, path, ownRefs, ownNames, depth + 1, new Set([...chain, descriptor.digest]), out);
@@ -268,7 +274,7 @@ class OciLayoutReader {
 
   private async readManifest(descriptor: Descriptor): Promise<ImageManifest> {
     const member = blobPath(descriptor.digest) as string;
-    const document = asObject(await this.readBlobJson(descriptor, member));
+    const document = asObject(await this.readBlobJson(descriptor, member, 'manifest digest'));
     if (document === undefined) throw this.error('image manifest is not a JSON object', member);
     const mediaType = descriptor.mediaType ?? asString(document['mediaType']);
     if (mediaType !== undefined && schema1Types.has(mediaType)) {
@@ -285,7 +291,7 @@ class OciLayoutReader {
     if (!Array.isArray(document['layers'])) throw this.error('image manifest has no layers array', member);
     const layers = document['layers'].map((item: unknown) => parseDescriptor(item, this.files.archive, member));
     const configMember = blobPath(configDescriptor.digest) as string;
-    const configDocument = asObject(await this.readBlobJson(configDescriptor, member));
+    const configDocument = asObject(await this.readBlobJson(configDescriptor, member, 'config digest'));
     if (configDocument === undefined) throw this.error(`config ${configMember} is not a JSON object`, configMember);
     const config = parseImageConfig(configDocument);
     const diffIds = config.rootfs?.diff_ids;
@@ -296,49 +302,63 @@ class OciLayoutReader {
   }
 
   private async layers(manifest: ImageManifest): Promise<LayerBlob[]> {
+    checkLayerCount(manifest.layers.length, this.maxLayers, { archive: this.files.archive, member: manifest.member });
     const createdBy = createdByPerLayer(manifest.config, manifest.layers.length);
     const out: LayerBlob[] = [];
     for (const [index, descriptor] of manifest.layers.entries()) {
-      const path = blobPath(descriptor.digest) as string;
-      const layer = { index, digest: descriptor.digest };
-      const size = await this.files.size(path);
-      if (size === undefined) {
-        const foreign = descriptor.urls.length > 0 || isForeignMediaType(descriptor.mediaType);
-        const reason = foreign
-          ? `foreign layer not present${descriptor.urls.length > 0 ? ` (it is at ${descriptor.urls.join(', ')})` : ''}`
-          : 'layer blob is missing';
-        throw new ImgfsError('EIMGFORMAT', reason, { archive: this.files.archive, member: path, layer });
+      try {
+        out.push(await this.layer(manifest, descriptor, index, createdBy[index]));
+      } catch (error) {
+        // A blob that escapes the layout or loops is this layer's problem: say which layer.
+        throw error instanceof ImgfsError ? error.locate({ layer: { index, digest: descriptor.digest } }) : error;
       }
-      if (descriptor.size !== undefined && descriptor.size !== size) {
-        throw new ImgfsError('EIMGFORMAT', `blob is ${size} bytes but its descriptor says ${descriptor.size}`, {
-          archive: this.files.archive,
-          member: path,
-          layer,
-        });
-      }
-      out.push({
-        index,
-        blob: await this.files.open(path),
-        location: path,
-        digest: descriptor.digest,
-        diffId: diffIdOf(manifest.config, index),
-        mediaType: descriptor.mediaType,
-        size,
-        createdBy: createdBy[index],
-      });
     }
     return out;
   }
 
-  /** A JSON blob, after checking it exists and has the size its descriptor (found in `from`) states. */
-  private async readBlobJson(descriptor: Descriptor, from: string): Promise<unknown> {
+  /** One layer's blob, checked to exist with the size its descriptor states. */
+  private async layer(manifest: ImageManifest, descriptor: Descriptor, index: number, createdBy: string | undefined): Promise<LayerBlob> {
+    const path = blobPath(descriptor.digest) as string;
+    const layer = { index, digest: descriptor.digest };
+    const size = await this.files.size(path);
+    if (size === undefined) {
+      const foreign = descriptor.urls.length > 0 || isForeignMediaType(descriptor.mediaType);
+      const reason = foreign
+        ? `foreign layer not present${descriptor.urls.length > 0 ? ` (it is at ${descriptor.urls.join(', ')})` : ''}`
+        : 'layer blob is missing';
+      throw new ImgfsError('EIMGFORMAT', reason, { archive: this.files.archive, member: path, layer });
+    }
+    if (descriptor.size !== undefined && descriptor.size !== size) {
+      throw new ImgfsError('EIMGFORMAT', `blob is ${size} bytes but its descriptor says ${descriptor.size}`, {
+        archive: this.files.archive,
+        member: path,
+        layer,
+      });
+    }
+    return {
+      index,
+      blob: await this.files.open(path),
+      location: path,
+      digest: descriptor.digest,
+      diffId: diffIdOf(manifest.config, index),
+      mediaType: descriptor.mediaType,
+      size,
+      createdBy,
+    };
+  }
+
+  /**
+   * A JSON blob, after checking it exists and has the size its descriptor (found in `from`) states;
+   * with `verify`, its bytes must hash to the descriptor's digest (`what` names it in the message).
+   */
+  private async readBlobJson(descriptor: Descriptor, from: string, what: string): Promise<unknown> {
     const path = blobPath(descriptor.digest) as string;
     const size = await this.files.size(path);
     if (size === undefined) throw this.error(`blob ${descriptor.digest} (listed in ${from}) is missing`, path);
     if (descriptor.size !== undefined && descriptor.size !== size) {
       throw this.error(`blob is ${size} bytes but its descriptor in ${from} says ${descriptor.size}`, path);
     }
-    return this.files.readJson(path);
+    return this.files.readJson(path, this.verify ? { digest: descriptor.digest, what } : undefined);
   }
 
   private error(reason: string, member: string): ImgfsError {

@@ -8,6 +8,10 @@ import type { ByteSource } from '../source/byte-source.js';
 import { SliceSource } from '../source/slice-source.js';
 import type { TarEntryType } from '../tar/tar-entry.js';
 import { walkTar } from '../tar/walk-tar.js';
+import type { OuterLimits } from './loaded-image.js';
+
+/** Members of an outer archive accepted by default: as many as a layer may have. */
+export const DEFAULT_MAX_MEMBERS = 5_000_000;
 
 /** Links followed while resolving one member name (docker writes one; a chain of 40 is hostile). */
 export const MAX_MEMBER_LINK_HOPS = 40;
@@ -54,9 +58,17 @@ export class OuterTar {
    * Reads every header of `source` (data is skipped). Later members of the same name win, as when
    * tar extracts. Members whose names climb above the root are left out: nothing can refer to them.
    */
-  static async read(source: ByteSource, archive: string): Promise<OuterTar> {
+  static async read(source: ByteSource, archive: string, limits: OuterLimits = {}): Promise<OuterTar> {
     const members = new Map<string, OuterMember>();
-    for await (const entry of walkTar(source)) {
+    const maxEntries = limits.maxEntries ?? DEFAULT_MAX_MEMBERS;
+    let count = 0;
+    for await (const entry of walkTar(source, { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength })) {
+      if (++count > maxEntries) {
+        throw new ImgfsError('ELIMIT', `the archive has more than ${maxEntries} members; raise the limit with option maxEntries`, {
+          archive,
+          offset: entry.headerOffset,
+        });
+      }
       const name = normaliseMemberName(entry.name);
       if (name === undefined || name === '') continue;
       members.set(name, { name, offset: entry.dataOffset, size: entry.size, type: entry.type, linkname: entry.linkname });

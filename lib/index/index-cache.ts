@@ -51,11 +51,44 @@ export class IndexCache {
   }
 
   async store(identity: string, index: LayerIndex): Promise<void> {
-    const file = this.fileFor(identity);
+    await this.write(this.fileFor(identity), encodeSnapshot(index.snapshot()));
+  }
+
+  /**
+   * A companion file kept beside the index files, `<hash of identity>.<suffix>` (e.g. a compressed
+   * layer's checkpoints, keyed by its blob digest): its bytes, or undefined. The caller validates them.
+   */
+  async loadExtra(identity: string, suffix: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.extraFileFor(identity, suffix));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Stores a companion file atomically, like `store`; a failure is a warning. */
+  async storeExtra(identity: string, suffix: string, bytes: Buffer): Promise<void> {
+    await this.write(this.extraFileFor(identity, suffix), bytes);
+  }
+
+  /** Removes a companion file that turned out unusable, with a warning saying why. */
+  async dropExtra(identity: string, suffix: string, reason: string): Promise<void> {
+    const file = this.extraFileFor(identity, suffix);
+    this.warn(`index cache ${file} is unusable (${reason}); removing it`);
+    await rm(file, { force: true }).catch(() => {});
+  }
+
+  private extraFileFor(identity: string, suffix: string): string {
+    if (!/^[a-z0-9]+$/.test(suffix)) throw new RangeError(`bad cache file suffix: ${suffix}`);
+    return join(this.dir, `${createHash('sha256').update(identity).digest('hex')}.${suffix}`);
+  }
+
+  /** Temporary file + rename: concurrent readers see a whole file or none. */
+  private async write(file: string, bytes: Buffer): Promise<void> {
     const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
       await mkdir(this.dir, { recursive: true });
-      await writeFile(temporary, encodeSnapshot(index.snapshot()), { flag: 'wx' });
+      await writeFile(temporary, bytes, { flag: 'wx' });
       await rename(temporary, file);
     } catch (error) {
       await rm(temporary, { force: true }).catch(() => {});

@@ -2,7 +2,8 @@ import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { ImgfsError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
-import { STREAM_START, type Checkpoint, type Inflater } from './inflater.js';
+import { CheckpointIndex } from './checkpoint-index.js';
+import type { Checkpoint, Inflater, RawInput } from './inflater.js';
 import { clampRead, clampStream } from './range.js';
 import { createRangeStream } from './range-stream.js';
 import { SpanCursor } from './span-cursor.js';
@@ -11,13 +12,20 @@ import { SpanCursor } from './span-cursor.js';
 export const SPAN_SIZE = 1024 * 1024;
 export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 /**
+ * Decompressed distance between two checkpoints recorded by the first pass. A read from a checkpoint
+ * decodes at most this much before the span it wants, plus that span.
+ */
+export const DEFAULT_CHECKPOINT_SPACING = 2 * 1024 * 1024;
+/**
  * Above deflate's own ceiling (about 1032:1), so no honest gzip layer, not even one holding a huge
  * file of zeros (a sparse /var/log/lastlog), can trip it; zstd reaches 30 000:1 and more, which is
  * where a bomb comes from.
  */
 export const DEFAULT_MAX_RATIO = 1100;
 /** Allowed on top of `maxRatio × compressed size`, so small streams are not judged by their ratio. */
-const RATIO_SLACK = 64 * 1024 * 1024;
+export const DEFAULT_RATIO_SLACK = 64 * 1024 * 1024;
+
+export type CheckpointPolicy = 'eager' | 'lazy' | 'off';
 
 export interface DecompressOptions {
   /** Bytes of decompressed spans kept in memory (LRU), default 64 MiB. 0 keeps only the latest span. */
@@ -27,11 +35,31 @@ export interface DecompressOptions {
    * `Infinity` disables the check. Beyond it reads reject with ELIMIT.
    */
   maxRatio?: number;
+  /** Decompressed bytes always allowed on top of `maxRatio × compressed size`; default 64 MiB. */
+  ratioSlack?: number;
+  /**
+   * When to record checkpoints, so that reads start near their offset instead of at the start of the
+   * stream. Recording gzip costs about twice the time of native decoding (it runs pako); zstd records
+   * for free and always does, unless 'off'.
+   * - 'eager': from the first pass on (for a stream that is indexed once and read often, with the
+   *   checkpoints persisted);
+   * - 'lazy' (default): from the second time a read behind the cursor has to decode again what was
+   *   decoded before. Read once front to back, or with one read behind the cursor (a one-shot
+   *   `imgfs cat` without the cache), a stream costs what it did without checkpoints; after that,
+   *   recording pays for itself (ski rental: at most about 3× the best choice made in hindsight);
+   * - 'off': never; only the stream start and imported checkpoints.
+   */
+  checkpoints?: CheckpointPolicy;
+  /** Decompressed bytes between two recorded checkpoints, default 2 MiB. */
+  checkpointSpacing?: number;
 }
 
 /** Counters for tests and benchmarks. */
 export interface DecompressStats {
-  /** Decoders started after the first one (a read behind the cursor that the cache could not serve). */
+  /**
+   * Decoders started after the first one: a read behind the cursor that the cache could not serve, or
+   * far ahead of it, near a checkpoint.
+   */
   restarts: number;
   /** Compressed bytes the decoders have read, summed over all of them. */
   rawBytesRead: number;
@@ -39,6 +67,18 @@ export interface DecompressStats {
   inflatedBytes: number;
   /** Bytes currently held by the span cache. */
   cachedBytes: number;
+  /** Checkpoints known, counting the start of the stream. */
+  checkpoints: number;
+  /** Bytes held by the checkpoints' packed windows. */
+  checkpointBytes: number;
+  /** Checkpoints this source recorded itself (not imported): something new to export. */
+  checkpointsRecorded: number;
+}
+
+/** Checkpoints to import before the first decoding (see `deferCheckpointImport`). */
+interface PendingImport {
+  load: () => Promise<Buffer | undefined>;
+  rejected: (error: ImgfsError) => void | Promise<void>;
 }
 
 /** An error that decoding again would only reproduce: remembered, so later reads fail at once. */
@@ -52,9 +92,12 @@ const STICKY: ReadonlySet<string> = new Set(['ECOMPRESSION', 'ETRUNCATED', 'ELIM
 /**
  * A gzip or zstd stream seen as its decompressed bytes. Reads are served from an LRU cache of decompressed
  * spans; a miss runs one forward cursor (a decoder over `raw`) up to the spans it needs, caching every
- * span it passes, so reads at increasing offsets decode the stream once. A miss behind the cursor starts
- * a new cursor from the best checkpoint (`restartPoint`; today always the start of the stream). Reads are
- * serialised: there is one cursor. Closing does not close `raw`: whoever opened it closes it.
+ * span it passes, so reads at increasing offsets decode the stream once. The cursor that decodes past the
+ * last known checkpoint records new ones about every `checkpointSpacing` bytes (gzip: deflate block
+ * boundaries and member starts; zstd: frame starts). A miss behind the cursor, or far ahead of it, starts
+ * a new cursor from the nearest checkpoint at or before the span (`restartPoint`). Checkpoints can be
+ * exported and imported, so a later process starts with them. Reads are serialised: there is one cursor.
+ * Closing does not close `raw`: whoever opened it closes it.
  */
 export class DecompressedSource implements ByteSource {
   readonly seekable = false;
@@ -66,10 +109,17 @@ export class DecompressedSource implements ByteSource {
   /** The span produced last, kept outside the cache so a sequential reader never depends on the cache. */
   private recent: { index: number; buffer: Buffer } | undefined;
   private cursor: SpanCursor | undefined;
+  /** Whether `cursor` records checkpoints. */
+  private cursorRecords = false;
+  private checkpoints: CheckpointIndex;
+  private policy: CheckpointPolicy;
+  private readonly checkpointSpacing: number;
   private failure: Failure | undefined;
   private queue: Promise<void> = Promise.resolve();
   private readonly maxRatio: number;
-  private readonly counters = { cursors: 0, rawBytesRead: 0, inflatedBytes: 0 };
+  private readonly ratioSlack: number;
+  private readonly counters = { cursors: 0, rawBytesRead: 0, inflatedBytes: 0, recorded: 0 };
+  private pendingImport: PendingImport | undefined;
 
   constructor(
     readonly raw: ByteSource,
@@ -82,9 +132,18 @@ export class DecompressedSource implements ByteSource {
       throw new RangeError(`cacheBytes must be a non-negative integer, got ${cacheBytes}`);
     }
     if (!(maxRatio > 0)) throw new RangeError(`maxRatio must be positive, got ${maxRatio}`);
+    const spacing = options.checkpointSpacing ?? DEFAULT_CHECKPOINT_SPACING;
+    if (!Number.isSafeInteger(spacing) || spacing < 1) {
+      throw new RangeError(`checkpointSpacing must be a positive integer, got ${spacing}`);
+    }
+    this.checkpoints = new CheckpointIndex(inflater.compression);
+    this.policy = 'lazy';
+    this.checkpointPolicy = options.checkpoints ?? 'lazy';
+    this.checkpointSpacing = spacing;
     this.name = raw.name;
     this.compression = inflater.compression;
     this.maxRatio = maxRatio;
+    this.ratioSlack = options.ratioSlack ?? DEFAULT_RATIO_SLACK;
     this.cache =
       cacheBytes > 0
         ? new LRUCache<number, Buffer>({ maxSize: cacheBytes, sizeCalculation: (buffer) => Math.max(1, buffer.length) })
@@ -102,7 +161,59 @@ export class DecompressedSource implements ByteSource {
       rawBytesRead: this.counters.rawBytesRead,
       inflatedBytes: this.counters.inflatedBytes,
       cachedBytes: this.cache?.calculatedSize ?? 0,
+      checkpoints: this.checkpoints.count,
+      checkpointBytes: this.checkpoints.bytes,
+      checkpointsRecorded: this.counters.recorded,
     };
+  }
+
+  /**
+   * Imports checkpoints from `load` just before this source first has to decode, so that opening many
+   * layers costs nothing until one is read. `load` resolving to undefined means there are none; an
+   * export that `importCheckpoints` rejects goes to `rejected` (to remove it, say) and decoding goes on
+   * without it.
+   */
+  deferCheckpointImport(load: () => Promise<Buffer | undefined>, rejected: PendingImport['rejected']): void {
+    this.pendingImport = { load, rejected };
+  }
+
+  /** The `checkpoints` option; changing it affects cursors started afterwards. */
+  get checkpointPolicy(): CheckpointPolicy {
+    return this.policy;
+  }
+
+  set checkpointPolicy(policy: CheckpointPolicy) {
+    if (!['eager', 'lazy', 'off'].includes(policy)) throw new RangeError(`checkpoints must be eager, lazy or off, got ${String(policy)}`);
+    this.policy = policy;
+  }
+
+  /**
+   * The checkpoints known so far in a versioned, self-checking binary form, for an index cache to keep
+   * (they depend on the compressed bytes: key them by the blob's digest). Needs `raw.size`.
+   */
+  exportCheckpoints(): Buffer {
+    return this.checkpoints.serialise(this.rawSize());
+  }
+
+  /**
+   * Adopts checkpoints exported earlier for the same compressed stream, when they reach further than the
+   * ones known. Anything that is not a valid export for this stream (another codec or size, a bad
+   * checksum, offsets out of order) is rejected with ECACHE and changes nothing.
+   */
+  importCheckpoints(bytes: Buffer): void {
+    this.assertOpen();
+    let imported: CheckpointIndex;
+    try {
+      imported = CheckpointIndex.parse(bytes, this.compression, this.rawSize());
+    } catch (error) {
+      throw new ImgfsError('ECACHE', `unusable checkpoints: ${(error as Error).message}`, { archive: this.name, cause: error });
+    }
+    const better = imported.complete
+      ? !this.checkpoints.complete || imported.count > this.checkpoints.count
+      : !this.checkpoints.complete && imported.lastOffset > this.checkpoints.lastOffset;
+    if (!better) return;
+    this.checkpoints = imported;
+    if (imported.size !== undefined) this.knownSize = imported.size;
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -130,8 +241,8 @@ export class DecompressedSource implements ByteSource {
    * Where a cursor that must produce the span starting at `offset` begins. The single place that decides
    * restarts: checkpoints recorded during earlier passes plug in here.
    */
-  private restartPoint(_offset: number): Checkpoint {
-    return STREAM_START;
+  private restartPoint(offset: number): Checkpoint {
+    return this.checkpoints.find(offset);
   }
 
   /** The whole range from spans already in memory, without queueing; undefined if any span is missing. */
@@ -171,13 +282,20 @@ export class DecompressedSource implements ByteSource {
   /** Runs the cursor (starting a new one if needed) until it has produced span `index`. */
   private async decodeSpan(index: number): Promise<Buffer | undefined> {
     this.assertOpen();
+    if (this.pendingImport !== undefined) await this.takePendingImport();
     if (this.knownSize !== undefined && index * SPAN_SIZE >= this.knownSize) return undefined;
     if (this.failure !== undefined && index >= this.failure.span) throw this.failure.error;
-    if (this.cursor === undefined || this.cursor.nextIndex > index) {
-      this.cursor?.stop();
-      this.cursor = this.startCursor(this.restartPoint(index * SPAN_SIZE));
+    let cursor = this.cursor;
+    // Behind the cursor, or far ahead of it with a checkpoint closer than the cursor: start afresh.
+    if (
+      cursor === undefined ||
+      cursor.nextIndex > index ||
+      this.checkpoints.offsetBefore(index * SPAN_SIZE) > cursor.position + SPAN_SIZE
+    ) {
+      cursor?.stop();
+      cursor = this.startCursor(this.restartPoint(index * SPAN_SIZE));
+      this.cursor = cursor;
     }
-    const cursor = this.cursor;
     for (;;) {
       let span: Buffer | undefined;
       const spanIndex = cursor.nextIndex;
@@ -188,19 +306,40 @@ export class DecompressedSource implements ByteSource {
       }
       this.assertOpen();
       if (span === undefined) {
-        this.knownSize = cursor.position;
-        this.cursor = undefined;
+        this.ended(cursor, cursor.position);
         return undefined;
       }
       this.recent = { index: spanIndex, buffer: span };
       this.cache?.set(spanIndex, span);
       if (span.length < SPAN_SIZE) {
-        this.knownSize = spanIndex * SPAN_SIZE + span.length;
         cursor.stop();
-        this.cursor = undefined;
+        this.ended(cursor, spanIndex * SPAN_SIZE + span.length);
       }
       if (spanIndex === index) return span;
       if (this.cursor === undefined) return undefined; // the stream ended before span `index`
+    }
+  }
+
+  private async takePendingImport(): Promise<void> {
+    const pending = this.pendingImport;
+    this.pendingImport = undefined;
+    const bytes = await pending?.load().catch(() => undefined);
+    this.assertOpen();
+    if (pending === undefined || bytes === undefined) return;
+    try {
+      this.importCheckpoints(bytes);
+    } catch (error) {
+      if (!(error instanceof ImgfsError)) throw error;
+      await pending.rejected(error);
+    }
+  }
+
+  /** A cursor reached the end of the stream, which is `size` bytes long. */
+  private ended(cursor: SpanCursor, size: number): void {
+    this.knownSize = size;
+    if (this.cursor === cursor) {
+      if (this.cursorRecords) this.checkpoints.finish(size);
+      this.cursor = undefined;
     }
   }
 
@@ -219,30 +358,34 @@ export class DecompressedSource implements ByteSource {
     this.counters.cursors += 1;
     const counters = this.counters;
     const raw = this.raw;
-    let rawRead = 0;
+    /** How far into `raw` the decoder has read (it may open `raw` more than once). */
+    let rawEnd = from.rawOffset;
     let produced = from.outOffset;
     const isClosed = (): boolean => this.closed;
     const name = this.name;
     const maxRatio = this.maxRatio;
+    const ratioSlack = this.ratioSlack;
     const compression = this.compression;
 
-    async function* input(): AsyncGenerator<Buffer, void, undefined> {
-      const stream = raw.createReadStream(from.rawOffset);
+    const input: RawInput = async function* (rawOffset) {
+      const stream = raw.createReadStream(rawOffset);
+      let at = rawOffset;
       try {
         for await (const chunk of stream as AsyncIterable<Buffer>) {
           if (isClosed()) throw new ImgfsError('ECLOSED', 'byte source is closed', { archive: name });
-          rawRead += chunk.length;
+          at += chunk.length;
+          rawEnd = Math.max(rawEnd, at);
           counters.rawBytesRead += chunk.length;
           yield chunk;
         }
       } finally {
         stream.destroy();
       }
-    }
+    };
 
     const onOutput = (length: number): void => {
-      const compressed = raw.size ?? from.rawOffset + rawRead;
-      const limit = maxRatio * compressed + RATIO_SLACK;
+      const compressed = raw.size ?? rawEnd;
+      const limit = maxRatio * compressed + ratioSlack;
       if (produced + length > limit) {
         throw new ImgfsError(
           'ELIMIT',
@@ -254,8 +397,32 @@ export class DecompressedSource implements ByteSource {
       counters.inflatedBytes += length;
     };
 
-    const decoded = this.inflater.decode(input(), { name, from, onOutput });
+    // The cursor that starts at the last checkpoint is the one that gets past it: it records more.
+    this.cursorRecords = this.shouldRecord(from);
+    const checkpoints = this.checkpoints;
+    const recording = this.cursorRecords
+      ? {
+          spacing: this.checkpointSpacing,
+          onCheckpoint: (checkpoint: Checkpoint) => {
+            if (checkpoints.add(checkpoint)) counters.recorded += 1;
+          },
+        }
+      : undefined;
+    const decoded = this.inflater.decode(input, { name, from, onOutput, recording, rawSize: raw.size });
     return new SpanCursor(decoded, from, SPAN_SIZE);
+  }
+
+  /** Whether a cursor about to start at `from` records checkpoints (see the `checkpoints` option). */
+  private shouldRecord(from: Checkpoint): boolean {
+    if (this.policy === 'off' || this.checkpoints.complete || !this.checkpoints.isLast(from)) return false;
+    if (this.policy === 'eager' || this.inflater.recordsFreely) return true;
+    return this.counters.cursors > 2; // lazy: the first pass and the first restart do not record
+  }
+
+  private rawSize(): number {
+    const size = this.raw.size;
+    if (size === undefined) throw new ImgfsError('ECACHE', 'checkpoints need a compressed source of known size', { archive: this.name });
+    return size;
   }
 
   private serialised<T>(operation: () => Promise<T>): Promise<T> {

@@ -1,7 +1,9 @@
 import { pipeline, Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
-import { ImgfsError } from '../errors.js';
-import { assertPlainCheckpoint, type DecodeContext, type Inflater } from './inflater.js';
+import { createGunzip, createInflateRaw } from 'node:zlib';
+import { resumeHeadExtra, withResumeHead } from './deflate-resume.js';
+import { GZIP_TRAILER, gzipCorrupt, gzipTruncated } from './gzip-format.js';
+import { recordGzipOffThread } from './gzip-record-job.js';
+import { isMemberStart, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
 
 /** Output chunk size of the zlib engine. */
 const GUNZIP_CHUNK_SIZE = 64 * 1024;
@@ -21,37 +23,106 @@ function isZlibError(error: unknown): error is ZlibError {
 }
 
 /**
- * gzip through node:zlib. Node's Gunzip decodes concatenated members one after another and ignores zero
- * bytes after the last member (padding some writers add); anything else after a member is an error, as
- * in Go's gzip reader that containerd uses. A checkpoint must be at the start of a member.
+ * gzip. Node's Gunzip decodes concatenated members one after another and ignores zero bytes after the
+ * last member (padding some writers add); anything else after a member is an error, as in Go's gzip
+ * reader that containerd uses.
+ *
+ * Decoding is native (node:zlib) except when checkpoints are to be recorded: node:zlib reports neither
+ * deflate block boundaries nor bit positions, so that pass runs pako (gzip-recorder.ts), in a worker
+ * thread for a large stream when a core is idle (gzip-record-job.ts). A checkpoint
+ * inside a member is resumed natively: a raw inflater primed with the checkpoint's window as its
+ * dictionary and with the bit offset replayed by deflate-resume.ts, up to the end of the member, then
+ * Gunzip again for the members after it. The CRC of a member entered in the middle cannot be checked.
  */
 export const gzipInflater: Inflater = {
   compression: 'gzip',
+  recordsFreely: false,
 
-  async *decode(input: AsyncIterable<Buffer>, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
-    assertPlainCheckpoint('gzip', context.from);
-    const feed = Readable.from(input, { objectMode: false });
-    const gunzip = createGunzip({ chunkSize: GUNZIP_CHUNK_SIZE });
-    // Errors reach us through the iteration of `gunzip`; the callback only keeps them from going unhandled.
-    pipeline(feed, gunzip, () => {});
-    try {
-      for await (const chunk of gunzip as AsyncIterable<Buffer>) {
-        context.onOutput(chunk.length);
-        yield chunk;
-      }
-    } catch (error) {
-      if (!isZlibError(error)) throw error;
-      if (error.code === 'Z_BUF_ERROR') {
-        throw new ImgfsError('ETRUNCATED', 'gzip stream truncated', { archive: context.name, cause: error });
-      }
-      const near = context.from.rawOffset + gunzip.bytesWritten;
-      throw new ImgfsError('ECOMPRESSION', `corrupt gzip data: ${error.message} (near compressed offset ${near})`, {
-        archive: context.name,
-        cause: error,
-      });
-    } finally {
-      gunzip.destroy();
-      feed.destroy();
-    }
+  decode(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
+    if (context.recording !== undefined) return recordGzipOffThread(input, context, context.rawSize);
+    if (isMemberStart(context.from)) return gunzip(input(context.from.rawOffset), context.from.rawOffset, context);
+    return resumeMember(input, context);
   },
 };
+
+/** Members from `rawOffset` (the start of one) to the end of the input, through node:zlib's Gunzip. */
+async function* gunzip(
+  input: AsyncIterable<Buffer>,
+  rawOffset: number,
+  context: DecodeContext,
+): AsyncGenerator<Buffer, void, undefined> {
+  const feed = Readable.from(input, { objectMode: false });
+  const engine = createGunzip({ chunkSize: GUNZIP_CHUNK_SIZE });
+  // Errors reach us through the iteration of `engine`; the callback only keeps them from going unhandled.
+  pipeline(feed, engine, () => {});
+  try {
+    for await (const chunk of engine as AsyncIterable<Buffer>) {
+      context.onOutput(chunk.length);
+      yield chunk;
+    }
+  } catch (error) {
+    if (!isZlibError(error)) throw error;
+    if (error.code === 'Z_BUF_ERROR') throw gzipTruncated(context.name, error);
+    throw gzipCorrupt(context.name, error.message, rawOffset + engine.bytesWritten, error);
+  } finally {
+    engine.destroy();
+    feed.destroy();
+  }
+}
+
+/** From a checkpoint inside a member: the rest of that member natively, then the members after it. */
+async function* resumeMember(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
+  const { from } = context;
+  const bits = from.bits ?? 0;
+  const feed = Readable.from(withResumeHead(input(from.rawOffset), bits), { objectMode: false });
+  const window = from.window;
+  const engine = createInflateRaw({
+    chunkSize: GUNZIP_CHUNK_SIZE,
+    ...(window !== undefined && window.length > 0 ? { dictionary: window } : {}),
+  });
+  pipeline(feed, engine, () => {});
+  try {
+    // The raw inflater stops at the end of the deflate data and ends its output, ignoring what follows;
+    // input that ends before that is an error (Z_BUF_ERROR).
+    for await (const chunk of engine as AsyncIterable<Buffer>) {
+      context.onOutput(chunk.length);
+      yield chunk;
+    }
+  } catch (error) {
+    if (!isZlibError(error)) throw error;
+    if (error.code === 'Z_BUF_ERROR') throw gzipTruncated(context.name, error);
+    throw gzipCorrupt(context.name, error.message, from.rawOffset + engine.bytesWritten, error);
+  } finally {
+    engine.destroy();
+    feed.destroy();
+  }
+  const deflateEnd = from.rawOffset + engine.bytesWritten - resumeHeadExtra(bits);
+  yield* afterMember(input, deflateEnd, context);
+}
+
+/**
+ * What follows a member whose deflate data ends at `deflateEnd`: its 8-byte trailer, then the end of the
+ * input, zero padding (ignored to the end, like Gunzip), or another member.
+ */
+async function* afterMember(input: RawInput, deflateEnd: number, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
+  const iterator = input(deflateEnd)[Symbol.asyncIterator]();
+  try {
+    let head = Buffer.alloc(0);
+    let done = false;
+    while (head.length <= GZIP_TRAILER && !done) {
+      const next = await iterator.next();
+      if (next.done === true) done = true;
+      else head = Buffer.concat([head, next.value]);
+    }
+    if (head.length < GZIP_TRAILER) throw gzipTruncated(context.name);
+    if (head.length === GZIP_TRAILER || head[GZIP_TRAILER] === 0) return;
+    const first = head.subarray(GZIP_TRAILER);
+    async function* rest(): AsyncGenerator<Buffer, void, undefined> {
+      yield first;
+      for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield next.value;
+    }
+    yield* gunzip(rest(), deflateEnd + GZIP_TRAILER, context);
+  } finally {
+    await iterator.return?.();
+  }
+}

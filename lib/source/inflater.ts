@@ -1,50 +1,82 @@
 /**
  * The pluggable decoder behind a DecompressedSource: one implementation per codec (gzip-inflater.ts,
  * zstd-inflater.ts). An inflater turns compressed bytes into decompressed chunks and knows nothing of
- * spans, caches or restarts.
+ * spans or caches; it can start at a checkpoint and, when asked, record checkpoints as it goes.
  */
 
+/** The window a deflate stream may refer back into. */
+export const DEFLATE_WINDOW = 32 * 1024;
+
 /**
- * A place where decoding can start: the compressed bytes from `rawOffset` on decode to the decompressed
- * bytes from `outOffset` on. The start of the stream is one; so is the start of any gzip member or zstd
- * frame. A checkpoint inside a deflate stream would also need the 32 KiB window before it (`window`);
- * the inflaters here do not accept one yet.
+ * A place where decoding can start: the compressed bits from bit `bits` of byte `rawOffset` on decode to
+ * the decompressed bytes from `outOffset` on. The start of the stream is one; so is the start of any gzip
+ * member or zstd frame (`bits` 0, no window). Inside a gzip member a checkpoint sits on a deflate block
+ * boundary, which need not be a byte boundary (`bits` counts the low bits of the byte at `rawOffset` that
+ * belong to the block before), and carries `window`: the decompressed bytes before `outOffset` that
+ * back-references may reach (32 KiB, less only near the start of the member).
  */
 export interface Checkpoint {
   readonly rawOffset: number;
   readonly outOffset: number;
+  /** 0–7; absent means 0. */
+  readonly bits?: number | undefined;
   readonly window?: Buffer | undefined;
 }
 
 export const STREAM_START: Checkpoint = Object.freeze({ rawOffset: 0, outOffset: 0 });
 
+/** True for a checkpoint at the start of a gzip member or zstd frame: no decoder state to restore. */
+export function isMemberStart(checkpoint: Checkpoint): boolean {
+  return checkpoint.window === undefined && (checkpoint.bits ?? 0) === 0;
+}
+
+/** The compressed bytes from `rawOffset` to the end of the source, in chunks. */
+export type RawInput = (rawOffset: number) => AsyncIterable<Buffer>;
+
+/** Asks an inflater to report the checkpoints it passes. */
+export interface CheckpointRecording {
+  /** Smallest decompressed distance from one recorded checkpoint (or `from`) to the next. */
+  readonly spacing: number;
+  /**
+   * Called with each checkpoint after `from`, in increasing order, once the bytes before it have been
+   * yielded (or earlier). The window is a fresh buffer the callee may keep.
+   */
+  readonly onCheckpoint: (checkpoint: Checkpoint) => void;
+}
+
 export interface DecodeContext {
   /** The compressed source's name, for error messages. */
   readonly name: string;
-  /** Where `input` starts. */
+  /** Where decoding starts. */
   readonly from: Checkpoint;
   /**
    * Called with the length of every decompressed chunk before the inflater holds on to it. It throws to
    * stop decoding (the ratio limit), so an inflater must call it before buffering more output.
    */
   readonly onOutput: (length: number) => void;
+  /** Size of the whole compressed source, when known (an inflater may decide how to work by it). */
+  readonly rawSize?: number | undefined;
+  /** Present when the caller wants checkpoints recorded while decoding. */
+  readonly recording?: CheckpointRecording | undefined;
 }
 
 export interface Inflater {
   readonly compression: 'gzip' | 'zstd';
+  /** Whether recording checkpoints costs nothing measurable (zstd), rather than a slower decoder (gzip). */
+  readonly recordsFreely: boolean;
   /**
-   * Decodes `input` (the compressed bytes from `context.from.rawOffset` to the end of the source) and
-   * yields the decompressed bytes in order, as fresh buffers the caller may keep. Rejects with an
-   * ImgfsError: ECOMPRESSION for data that cannot be decoded, ETRUNCATED when the input ends inside a
-   * member/frame. Errors of `input` itself pass through unchanged. Returning early (`return()`) releases
-   * everything, including `input`.
+   * Decodes the compressed bytes from `context.from` to the end of the source (`input(rawOffset)` opens
+   * them; an inflater may open more than once) and yields the decompressed bytes in order, as fresh
+   * buffers the caller may keep. Rejects with an ImgfsError: ECOMPRESSION for data that cannot be
+   * decoded, ETRUNCATED when the input ends inside a member/frame. Errors of `input` itself pass through
+   * unchanged. Returning early (`return()`) releases everything, including the input.
    */
-  decode(input: AsyncIterable<Buffer>, context: DecodeContext): AsyncGenerator<Buffer, void, undefined>;
+  decode(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined>;
 }
 
 /** Rejects checkpoints that need decoder state this inflater cannot restore. */
-export function assertPlainCheckpoint(compression: string, from: Checkpoint): void {
-  if (from.window !== undefined) {
-    throw new Error(`${compression} inflater cannot resume from a checkpoint with a window yet`);
+export function assertMemberStart(compression: string, from: Checkpoint): void {
+  if (!isMemberStart(from)) {
+    throw new Error(`${compression} inflater can only start at the start of a member or frame`);
   }
 }

@@ -1,6 +1,8 @@
 import { Decompress } from 'fzstd';
 import { ImgfsError } from '../errors.js';
-import { assertPlainCheckpoint, type DecodeContext, type Inflater } from './inflater.js';
+import { assertMemberStart, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
+import { ZstdFrameGuard } from './zstd-frame-guard.js';
+import { ZstdFrameError, ZstdFrameScanner } from './zstd-frames.js';
 
 /**
  * Input is fed to fzstd in pieces this small because one push cannot be interrupted: a piece of highly
@@ -19,53 +21,103 @@ function zstdErrorCode(error: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
+function truncated(name: string, cause?: unknown): ImgfsError {
+  return new ImgfsError('ETRUNCATED', 'zstd stream truncated', { archive: name, cause });
+}
+
+function corrupt(name: string, message: string, near: number, cause?: unknown): ImgfsError {
+  return new ImgfsError('ECOMPRESSION', `corrupt zstd data: ${message} (near compressed offset ${near})`, {
+    archive: name,
+    cause,
+  });
+}
+
 /**
- * zstd through fzstd's streaming decoder: frames one after another and skippable frames are handled by
- * fzstd. A checkpoint must be at the start of a frame. fzstd does not verify content checksums.
+ * zstd through fzstd's streaming decoder, one decoder per frame: ZstdFrameScanner finds where each frame
+ * ends from the frame and block headers, so every frame start (skippable frames included) is a checkpoint
+ * that needs no decoder state. A checkpoint must be at the start of a frame: fzstd cannot resume inside
+ * one, so a single-frame layer has no checkpoint but its start. fzstd does not verify content checksums.
  */
 export const zstdInflater: Inflater = {
   compression: 'zstd',
+  recordsFreely: true,
 
-  async *decode(input: AsyncIterable<Buffer>, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
-    assertPlainCheckpoint('zstd', context.from);
+  async *decode(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
+    const { from, name, recording } = context;
+    assertMemberStart('zstd', from);
     let output: Buffer[] = [];
-    const decoder = new Decompress((data) => {
+    const onData = (data: Uint8Array): void => {
       if (data.length === 0) return;
       context.onOutput(data.length);
       output.push(Buffer.from(data)); // a copy: fzstd's buffers are its own business
-    });
-    let consumed = context.from.rawOffset;
+    };
+    let decoder = new Decompress(onData);
+    const scanner = new ZstdFrameScanner();
+    // Refuses a frame that declares a huge window before fzstd allocates it.
+    const guard = new ZstdFrameGuard(name, from.rawOffset);
+    let consumed = from.rawOffset;
+    let produced = from.outOffset;
+    let lastCheckpoint = from.outOffset;
+    /** Set at a frame end: the next frame starts here, once a byte of it is seen. */
+    let frameStart: number | undefined;
+
+    /** The output so far, counted. */
+    const take = (): Buffer[] => {
+      const ready = output;
+      output = [];
+      for (const buffer of ready) produced += buffer.length;
+      return ready;
+    };
 
     const push = (piece: Uint8Array, final: boolean): void => {
       try {
         decoder.push(piece, final);
       } catch (error) {
         if (error instanceof ImgfsError) throw error; // from onOutput
-        if (zstdErrorCode(error) === ZSTD_UNEXPECTED_EOF) {
-          throw new ImgfsError('ETRUNCATED', 'zstd stream truncated', { archive: context.name, cause: error });
-        }
-        if (zstdErrorCode(error) === undefined) throw error;
-        const message = error instanceof Error ? error.message : String(error);
-        throw new ImgfsError('ECOMPRESSION', `corrupt zstd data: ${message} (near compressed offset ${consumed})`, {
-          archive: context.name,
-          cause: error,
-        });
+        if (zstdErrorCode(error) === ZSTD_UNEXPECTED_EOF) throw truncated(name, error);
+        // fzstd trusts sizes in the data: a block larger than its frame says ends in a RangeError.
+        if (zstdErrorCode(error) === undefined && !(error instanceof RangeError)) throw error;
+        throw corrupt(name, error instanceof Error ? error.message : String(error), consumed, error);
       }
     };
 
-    for await (const chunk of input) {
-      for (let at = 0; at < chunk.length; at += PIECE_SIZE) {
-        const piece = chunk.subarray(at, Math.min(chunk.length, at + PIECE_SIZE));
-        consumed += piece.length;
-        push(piece, false);
-        if (output.length > 0) {
-          const ready = output;
-          output = [];
-          yield* ready;
+    for await (const chunk of input(from.rawOffset)) {
+      let ends: number[];
+      try {
+        ends = scanner.scan(chunk);
+      } catch (error) {
+        if (!(error instanceof ZstdFrameError)) throw error;
+        throw corrupt(name, error.message, from.rawOffset + error.offset, error);
+      }
+      const stops = ends.map((end) => ({ end, frameEnd: true }));
+      if (stops.at(-1)?.end !== chunk.length) stops.push({ end: chunk.length, frameEnd: false });
+      let at = 0;
+      for (const { end, frameEnd } of stops) {
+        while (at < end) {
+          if (frameStart !== undefined) {
+            if (recording !== undefined && produced - lastCheckpoint >= recording.spacing) {
+              lastCheckpoint = produced;
+              recording.onCheckpoint({ rawOffset: frameStart, outOffset: produced });
+            }
+            frameStart = undefined;
+          }
+          const piece = chunk.subarray(at, Math.min(end, at + PIECE_SIZE));
+          guard.scan(piece);
+          consumed += piece.length;
+          at += piece.length;
+          push(piece, false);
+          yield* take();
         }
+        if (!frameEnd) continue;
+        // A frame ended: flush it and start afresh, so that nothing of it is left inside the decoder.
+        push(new Uint8Array(0), true);
+        decoder = new Decompress(onData);
+        frameStart = consumed;
+        yield* take();
       }
     }
+    if (!scanner.atFrameStart) throw truncated(name);
     push(new Uint8Array(0), true);
-    yield* output;
+    yield* take();
   },
 };

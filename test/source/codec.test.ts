@@ -63,7 +63,7 @@ describe('openDecompressed', () => {
   });
 
   it('passes its options on', async () => {
-    const opened = await openDecompressed(source(gzipSync(Buffer.alloc(10 * 1024 * 1024))), { maxRatio: 2 });
+    const opened = await openDecompressed(source(gzipSync(Buffer.alloc(10 * 1024 * 1024))), { maxRatio: 2, ratioSlack: 1024 * 1024 });
     const error: unknown = await opened.source.read(5 * 1024 * 1024, 1).catch((e: unknown) => e);
     expect(isImgfsError(error) && error.code).toBe('ELIMIT');
   });

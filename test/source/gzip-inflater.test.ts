@@ -1,18 +1,26 @@
 import { execFileSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ImgfsError, isImgfsError } from '../../lib/errors.js';
 import { gzipInflater } from '../../lib/source/gzip-inflater.js';
 import { STREAM_START, type DecodeContext } from '../../lib/source/inflater.js';
-import { chunked, compressibleBytes } from './helpers.js';
+import { chunked, compressibleBytes, rawInput } from './helpers.js';
+
+/** Which decoder the tests run: native (node:zlib), or pako while recording checkpoints. */
+let recording = false;
 
 function context(onOutput: (length: number) => void = () => {}): DecodeContext {
-  return { name: 'layer.tar.gz', from: STREAM_START, onOutput };
+  return {
+    name: 'layer.tar.gz',
+    from: STREAM_START,
+    onOutput,
+    recording: recording ? { spacing: 100_000, onCheckpoint: () => {} } : undefined,
+  };
 }
 
 async function inflate(compressed: Buffer, chunkSize = 65536): Promise<Buffer> {
   const out: Buffer[] = [];
-  for await (const chunk of gzipInflater.decode(chunked(compressed, chunkSize), context())) out.push(chunk);
+  for await (const chunk of gzipInflater.decode(rawInput(compressed, chunkSize), context())) out.push(chunk);
   return Buffer.concat(out);
 }
 
@@ -25,8 +33,14 @@ async function failure(compressed: Buffer): Promise<ImgfsError> {
   return error;
 }
 
-describe('gzipInflater', () => {
+describe.each([
+  { mode: 'native', records: false },
+  { mode: 'recording checkpoints (pako)', records: true },
+])('gzipInflater, $mode', ({ records }) => {
   const data = compressibleBytes(3_000_000);
+  beforeEach(() => {
+    recording = records;
+  });
 
   it('inflates one member', async () => {
     expect((await inflate(gzipSync(data))).equals(data)).toBe(true);
@@ -90,20 +104,20 @@ describe('gzipInflater', () => {
       yield gzipSync(data).subarray(0, 1000);
       throw new Error('disk on fire');
     }
-    const decoded = gzipInflater.decode(broken(), context());
+    const decoded = gzipInflater.decode(() => broken(), context());
     await expect((async () => { for await (const _ of decoded) { /* drain */ } })()).rejects.toThrow('disk on fire');
   });
 
   it('reports every output chunk to onOutput, and stops when it throws', async () => {
     let total = 0;
-    for await (const _ of gzipInflater.decode(chunked(gzipSync(data)), context((n) => (total += n)))) {
+    for await (const _ of gzipInflater.decode(rawInput(gzipSync(data)), context((n) => (total += n)))) {
       /* drain */
     }
     expect(total).toBe(data.length);
 
     const stop = new ImgfsError('ELIMIT', 'too much');
     let seen = 0;
-    const limited = gzipInflater.decode(chunked(gzipSync(data)), context((n) => {
+    const limited = gzipInflater.decode(rawInput(gzipSync(data)), context((n) => {
       seen += n;
       if (seen > 500_000) throw stop;
     }));
@@ -119,7 +133,7 @@ describe('gzipInflater', () => {
         released = true;
       }
     }
-    for await (const _ of gzipInflater.decode(input(), context())) break;
+    for await (const _ of gzipInflater.decode(() => input(), context())) break;
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(released).toBe(true);
   });

@@ -73,3 +73,8 @@ export function prng(seed: number): () => number {
 export async function* chunked(data: Buffer, size = 65536): AsyncGenerator<Buffer, void, undefined> {
   for (let at = 0; at < data.length; at += size) yield data.subarray(at, Math.min(data.length, at + size));
 }
+
+/** An inflater's input over `data`: the bytes from any offset on, in chunks. */
+export function rawInput(data: Buffer, size = 65536): (rawOffset: number) => AsyncGenerator<Buffer, void, undefined> {
+  return (rawOffset) => chunked(data.subarray(rawOffset), size);
+}

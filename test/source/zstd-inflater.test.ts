@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ImgfsError, isImgfsError } from '../../lib/errors.js';
 import { STREAM_START, type DecodeContext } from '../../lib/source/inflater.js';
 import { zstdInflater } from '../../lib/source/zstd-inflater.js';
-import { chunked, compressibleBytes, zstdCompress } from './helpers.js';
+import { chunked, compressibleBytes, rawInput, zstdCompress } from './helpers.js';
 
 function context(onOutput: (length: number) => void = () => {}): DecodeContext {
   return { name: 'layer.tar.zst', from: STREAM_START, onOutput };
@@ -10,7 +10,7 @@ function context(onOutput: (length: number) => void = () => {}): DecodeContext {
 
 async function inflate(compressed: Buffer, chunkSize = 65536): Promise<Buffer> {
   const out: Buffer[] = [];
-  for await (const chunk of zstdInflater.decode(chunked(compressed, chunkSize), context())) out.push(chunk);
+  for await (const chunk of zstdInflater.decode(rawInput(compressed, chunkSize), context())) out.push(chunk);
   return Buffer.concat(out);
 }
 
@@ -91,7 +91,7 @@ describe('zstdInflater', () => {
     let sinceYield = 0;
     let largestBatch = 0;
     let total = 0;
-    const decoded = zstdInflater.decode(chunked(zeros), context((n) => (sinceYield += n)));
+    const decoded = zstdInflater.decode(rawInput(zeros), context((n) => (sinceYield += n)));
     for await (const chunk of decoded) {
       largestBatch = Math.max(largestBatch, sinceYield);
       sinceYield = 0;
@@ -104,7 +104,7 @@ describe('zstdInflater', () => {
   it('stops when onOutput throws', async () => {
     const stop = new ImgfsError('ELIMIT', 'too much');
     let seen = 0;
-    const decoded = zstdInflater.decode(chunked(zstdCompress(data)), context((n) => {
+    const decoded = zstdInflater.decode(rawInput(zstdCompress(data)), context((n) => {
       seen += n;
       if (seen > 500_000) throw stop;
     }));
