@@ -75,8 +75,8 @@ export const zstdInflater: Inflater = {
       } catch (error) {
         if (error instanceof ImgfsError) throw error; // from onOutput
         if (zstdErrorCode(error) === ZSTD_UNEXPECTED_EOF) throw truncated(name, error);
-        // fzstd trusts sizes in the data: a block larger than its frame says ends in a RangeError.
-        if (zstdErrorCode(error) === undefined && !(error instanceof RangeError)) throw error;
+        // Whatever else fzstd throws comes from the data (it trusts sizes in it: a block larger than its
+        // frame says ends in a RangeError, a bad table in a TypeError): corrupt input, never a crash.
         throw corrupt(name, error instanceof Error ? error.message : String(error), consumed, error);
       }
     };
