@@ -42,7 +42,7 @@ export interface LayerIndexOptions {
   label?: string | undefined;
 }
 
-/** Directories whose `hidesBelow` answer a layer remembers before it starts over. */
+/** Directories a layer remembers answers for (what it hides, whether it holds anything) before starting over. */
 const MAX_REMEMBERED_DIRS = 100_000;
 
 const kindOfType: Partial<Record<TarEntryType, EntryKind>> = {
@@ -300,11 +300,6 @@ export class LayerIndex {
       }
     }
     return this.linksByTarget.get(target) ?? [];
-  }
-
-  /** Members that are visible within the layer (after R2), not counting whiteouts. */
-  get entryCount(): number {
-    return this.columns.length;
   }
 }
 

@@ -106,6 +106,9 @@ export class DecompressedSource implements ByteSource {
   private knownSize: number | undefined;
   private closed = false;
   private readonly cache: LRUCache<number, Buffer> | undefined;
+  private readonly cacheBytes: number;
+  /** A background decode of the next span is queued (see readAhead). */
+  private readingAhead = false;
   /** The span produced last, kept outside the cache so a sequential reader never depends on the cache. */
   private recent: { index: number; buffer: Buffer } | undefined;
   private cursor: SpanCursor | undefined;
@@ -144,6 +147,7 @@ export class DecompressedSource implements ByteSource {
     this.compression = inflater.compression;
     this.maxRatio = maxRatio;
     this.ratioSlack = options.ratioSlack ?? DEFAULT_RATIO_SLACK;
+    this.cacheBytes = cacheBytes;
     this.cache =
       cacheBytes > 0
         ? new LRUCache<number, Buffer>({ maxSize: cacheBytes, sizeCalculation: (buffer) => Math.max(1, buffer.length) })
@@ -220,7 +224,31 @@ export class DecompressedSource implements ByteSource {
     this.assertOpen();
     const { start, end } = clampRead(offset, length, this.knownSize ?? Infinity);
     if (end <= start) return Buffer.alloc(0);
-    return this.fromCache(start, end) ?? this.serialised(() => this.readSpans(start, end));
+    const cached = this.fromCache(start, end);
+    if (cached !== undefined) return cached;
+    const bytes = await this.serialised(() => this.readSpans(start, end));
+    this.readAhead(Math.floor((start + Math.max(bytes.length, 1) - 1) / SPAN_SIZE) + 1);
+    return bytes;
+  }
+
+  /**
+   * After a read that had to decode, decodes the next span in the background (one at a time), so that
+   * a reader going front to back (a scan hashing files, `cat` of a large file) does its own work while
+   * the decoder works instead of after it. Only when the cache can keep both spans, and only right at
+   * the cursor; a failure is left for the read that needs that span.
+   */
+  private readAhead(index: number): void {
+    const cursor = this.cursor;
+    if (this.readingAhead || this.closed || this.cacheBytes < 2 * SPAN_SIZE || cursor === undefined) return;
+    if (cursor.nextIndex !== index || this.cachedSpan(index) !== undefined) return;
+    this.readingAhead = true;
+    this.serialised(async () => {
+      if (!this.closed && this.cursor === cursor && cursor.nextIndex === index) await this.decodeSpan(index);
+    })
+      .catch(() => {})
+      .finally(() => {
+        this.readingAhead = false;
+      });
   }
 
   /** Streams span by span through `read`: memory stays at one chunk, backpressure stops decoding. */

@@ -1,5 +1,5 @@
 import { pipeline, Readable } from 'node:stream';
-import { createGunzip, createInflateRaw } from 'node:zlib';
+import { createGunzip, createInflateRaw, type Gunzip, type InflateRaw } from 'node:zlib';
 import { resumeHeadExtra, withResumeHead } from './deflate-resume.js';
 import { GZIP_TRAILER, gzipCorrupt, gzipTruncated } from './gzip-format.js';
 import { recordGzipOffThread } from './gzip-record-job.js';
@@ -52,7 +52,20 @@ async function* gunzip(
   context: DecodeContext,
 ): AsyncGenerator<Buffer, void, undefined> {
   const feed = Readable.from(input, { objectMode: false });
-  const engine = createGunzip({ chunkSize: GUNZIP_CHUNK_SIZE });
+  yield* drain(feed, createGunzip({ chunkSize: GUNZIP_CHUNK_SIZE }), rawOffset, context);
+}
+
+/**
+ * Runs `feed` through a zlib engine and yields its output, counting it; zlib's errors become
+ * ETRUNCATED or ECOMPRESSION near `rawOffset` plus what the engine consumed. Returns the bytes the
+ * engine consumed.
+ */
+async function* drain(
+  feed: Readable,
+  engine: Gunzip | InflateRaw,
+  rawOffset: number,
+  context: DecodeContext,
+): AsyncGenerator<Buffer, number, undefined> {
   // Errors reach us through the iteration of `engine`; the callback only keeps them from going unhandled.
   pipeline(feed, engine, () => {});
   try {
@@ -60,6 +73,7 @@ async function* gunzip(
       context.onOutput(chunk.length);
       yield chunk;
     }
+    return engine.bytesWritten;
   } catch (error) {
     if (!isZlibError(error)) throw error;
     if (error.code === 'Z_BUF_ERROR') throw gzipTruncated(context.name, error);
@@ -80,23 +94,10 @@ async function* resumeMember(input: RawInput, context: DecodeContext): AsyncGene
     chunkSize: GUNZIP_CHUNK_SIZE,
     ...(window !== undefined && window.length > 0 ? { dictionary: window } : {}),
   });
-  pipeline(feed, engine, () => {});
-  try {
-    // The raw inflater stops at the end of the deflate data and ends its output, ignoring what follows;
-    // input that ends before that is an error (Z_BUF_ERROR).
-    for await (const chunk of engine as AsyncIterable<Buffer>) {
-      context.onOutput(chunk.length);
-      yield chunk;
-    }
-  } catch (error) {
-    if (!isZlibError(error)) throw error;
-    if (error.code === 'Z_BUF_ERROR') throw gzipTruncated(context.name, error);
-    throw gzipCorrupt(context.name, error.message, from.rawOffset + engine.bytesWritten, error);
-  } finally {
-    engine.destroy();
-    feed.destroy();
-  }
-  const deflateEnd = from.rawOffset + engine.bytesWritten - resumeHeadExtra(bits);
+  // The raw inflater stops at the end of the deflate data and ends its output, ignoring what follows;
+  // input that ends before that is an error (Z_BUF_ERROR).
+  const consumed = yield* drain(feed, engine, from.rawOffset, context);
+  const deflateEnd = from.rawOffset + consumed - resumeHeadExtra(bits);
   yield* afterMember(input, deflateEnd, context);
 }
 

@@ -316,3 +316,39 @@ describe('DecompressedSource: the ratio limit', () => {
     expect((await source.read(0, MiB)).length).toBe(900_000);
   });
 });
+
+describe('DecompressedSource: read-ahead', () => {
+  const data = compressibleBytes(6 * SPAN_SIZE);
+  const gz = gzipSync(data);
+  const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 200));
+
+  it('decodes the next span in the background after a read at the cursor, and serves it from memory', async () => {
+    const source = new DecompressedSource(new BufferSource(gz, 'layer.blob'), gzipInflater);
+    expect((await source.read(0, 1000)).equals(data.subarray(0, 1000))).toBe(true);
+    await settle();
+    expect(source.stats.inflatedBytes).toBeGreaterThanOrEqual(2 * SPAN_SIZE);
+    const inflated = source.stats.inflatedBytes;
+    // The next span is already there: reading it decodes nothing more before the following read-ahead.
+    expect((await source.read(SPAN_SIZE + 10, 100)).equals(data.subarray(SPAN_SIZE + 10, SPAN_SIZE + 110))).toBe(true);
+    expect(source.stats.restarts).toBe(0);
+    expect(source.stats.inflatedBytes - inflated).toBeLessThanOrEqual(SPAN_SIZE);
+    await source.close();
+  });
+
+  it('does not read ahead when the cache cannot keep two spans', async () => {
+    const source = new DecompressedSource(new BufferSource(gz, 'layer.blob'), gzipInflater, { cacheBytes: 0 });
+    await source.read(0, 1000);
+    await settle();
+    expect(source.stats.inflatedBytes).toBeLessThan(2 * SPAN_SIZE);
+    await source.close();
+  });
+
+  it('a sequential stream of the whole source still equals the data, byte for byte', async () => {
+    const source = new DecompressedSource(new BufferSource(gz, 'layer.blob'), gzipInflater, { cacheBytes: 2 * SPAN_SIZE });
+    const chunks: Buffer[] = [];
+    for await (const chunk of source.createReadStream()) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    expect(source.stats.restarts).toBe(0);
+    await source.close();
+  });
+});

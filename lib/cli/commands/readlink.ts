@@ -4,56 +4,60 @@
  * resolved entry (realpath).
  */
 
+import type { ImageFS, ImageStats } from '../../index.js';
 import type { CommandSpec } from '../context.js';
 
-export const readlink: CommandSpec = {
+/** The two commands differ only in the question asked and the JSON they print. */
+function pathCommand(spec: {
+  name: string;
+  summary: string;
+  jsonHelp: string;
+  answer(img: ImageFS, path: string): Promise<string>;
+  /** For --json: the path whose lstat names the layer, and the fields between `path` and `layer`. */
+  subject(path: string, answer: string): string;
+  fields(answer: string, stats: ImageStats): Record<string, string>;
+}): CommandSpec {
+  return {
+    name: spec.name,
+    summary: spec.summary,
+    usage: '[--json] IMAGE PATH...',
+    options: [{ long: 'json', help: spec.jsonHelp }],
+    paths: { min: 1, max: Infinity },
+    lazy: true,
+    async run(ctx) {
+      const json = ctx.args.flags.has('json');
+      for (const path of ctx.paths) {
+        try {
+          const answer = await spec.answer(ctx.img, path);
+          if (!json) {
+            await ctx.out.line(answer);
+            continue;
+          }
+          const stats = await ctx.img.lstat(spec.subject(path, answer));
+          const digest = ctx.img.layers[stats.layer]?.digest ?? null;
+          await ctx.out.line(JSON.stringify({ path, ...spec.fields(answer, stats), layer: stats.layer, digest }));
+        } catch (error) {
+          ctx.pathFailed(path, error);
+        }
+      }
+    },
+  };
+}
+
+export const readlink = pathCommand({
   name: 'readlink',
   summary: 'print the target of a symbolic link',
-  usage: '[--json] IMAGE PATH...',
-  options: [{ long: 'json', help: 'one JSON object per PATH: path, target, layer, digest' }],
-  paths: { min: 1, max: Infinity },
-  lazy: true,
-  async run(ctx) {
-    const json = ctx.args.flags.has('json');
-    for (const path of ctx.paths) {
-      try {
-        const target = await ctx.img.readlink(path);
-        if (!json) {
-          await ctx.out.line(target);
-          continue;
-        }
-        const stats = await ctx.img.lstat(path);
-        const digest = ctx.img.layers[stats.layer]?.digest ?? null;
-        await ctx.out.line(JSON.stringify({ path, target, layer: stats.layer, digest }));
-      } catch (error) {
-        ctx.pathFailed(path, error);
-      }
-    }
-  },
-};
+  jsonHelp: 'one JSON object per PATH: path, target, layer, digest',
+  answer: (img, path) => img.readlink(path),
+  subject: (path) => path,
+  fields: (target) => ({ target }),
+});
 
-export const realpath: CommandSpec = {
+export const realpath = pathCommand({
   name: 'realpath',
   summary: 'print the resolved path, symlinks followed inside the image root',
-  usage: '[--json] IMAGE PATH...',
-  options: [{ long: 'json', help: 'one JSON object per PATH: path, realpath, type, layer, digest' }],
-  paths: { min: 1, max: Infinity },
-  lazy: true,
-  async run(ctx) {
-    const json = ctx.args.flags.has('json');
-    for (const path of ctx.paths) {
-      try {
-        const real = await ctx.img.realpath(path);
-        if (!json) {
-          await ctx.out.line(real);
-          continue;
-        }
-        const stats = await ctx.img.lstat(real);
-        const digest = ctx.img.layers[stats.layer]?.digest ?? null;
-        await ctx.out.line(JSON.stringify({ path, realpath: real, type: stats.type, layer: stats.layer, digest }));
-      } catch (error) {
-        ctx.pathFailed(path, error);
-      }
-    }
-  },
-};
+  jsonHelp: 'one JSON object per PATH: path, realpath, type, layer, digest',
+  answer: (img, path) => img.realpath(path),
+  subject: (_path, real) => real,
+  fields: (real, stats) => ({ realpath: real, type: stats.type }),
+});
