@@ -111,6 +111,11 @@ export class DecompressedSource implements ByteSource {
   private readingAhead = false;
   /** The span produced last, kept outside the cache so a sequential reader never depends on the cache. */
   private recent: { index: number; buffer: Buffer } | undefined;
+  /**
+   * The span produced before `recent`, kept too: with read-ahead, `recent` is the span after the one a
+   * sequential reader is still working through, and that one must not depend on the cache either.
+   */
+  private previous: { index: number; buffer: Buffer } | undefined;
   private cursor: SpanCursor | undefined;
   /** Whether `cursor` records checkpoints. */
   private cursorRecords = false;
@@ -262,6 +267,7 @@ export class DecompressedSource implements ByteSource {
     this.cursor?.stop();
     this.cursor = undefined;
     this.recent = undefined;
+    this.previous = undefined;
     this.cache?.clear();
   }
 
@@ -304,6 +310,7 @@ export class DecompressedSource implements ByteSource {
 
   private cachedSpan(index: number): Buffer | undefined {
     if (this.recent?.index === index) return this.recent.buffer;
+    if (this.previous?.index === index) return this.previous.buffer;
     return this.cache?.get(index);
   }
 
@@ -337,6 +344,7 @@ export class DecompressedSource implements ByteSource {
         this.ended(cursor, cursor.position);
         return undefined;
       }
+      this.previous = this.recent;
       this.recent = { index: spanIndex, buffer: span };
       this.cache?.set(spanIndex, span);
       if (span.length < SPAN_SIZE) {
