@@ -106,7 +106,8 @@ export class DecompressedSource implements ByteSource {
   private knownSize: number | undefined;
   private closed = false;
   private readonly cache: LRUCache<number, Buffer> | undefined;
-  private readonly cacheBytes: number;
+  /** Whether the cache can hold the span read ahead beside the one being read (see readAhead). */
+  private readonly readsAhead: boolean;
   /** A background decode of the next span is queued (see readAhead). */
   private readingAhead = false;
   /** The span produced last, kept outside the cache so a sequential reader never depends on the cache. */
@@ -152,7 +153,7 @@ export class DecompressedSource implements ByteSource {
     this.compression = inflater.compression;
     this.maxRatio = maxRatio;
     this.ratioSlack = options.ratioSlack ?? DEFAULT_RATIO_SLACK;
-    this.cacheBytes = cacheBytes;
+    this.readsAhead = cacheBytes >= 2 * SPAN_SIZE;
     this.cache =
       cacheBytes > 0
         ? new LRUCache<number, Buffer>({ maxSize: cacheBytes, sizeCalculation: (buffer) => Math.max(1, buffer.length) })
@@ -244,7 +245,7 @@ export class DecompressedSource implements ByteSource {
    */
   private readAhead(index: number): void {
     const cursor = this.cursor;
-    if (this.readingAhead || this.closed || this.cacheBytes < 2 * SPAN_SIZE || cursor === undefined) return;
+    if (!this.readsAhead || this.readingAhead || this.closed || cursor === undefined) return;
     if (cursor.nextIndex !== index || this.cachedSpan(index) !== undefined) return;
     this.readingAhead = true;
     this.serialised(async () => {
@@ -344,7 +345,8 @@ export class DecompressedSource implements ByteSource {
         this.ended(cursor, cursor.position);
         return undefined;
       }
-      this.previous = this.recent;
+      // Only read-ahead needs the second slot; without it `cacheBytes: 0` keeps just the latest span.
+      if (this.readsAhead) this.previous = this.recent;
       this.recent = { index: spanIndex, buffer: span };
       this.cache?.set(spanIndex, span);
       if (span.length < SPAN_SIZE) {
