@@ -7,7 +7,7 @@
  */
 
 import { existsSync, readFileSync } from 'node:fs';
-import { openImage, type ImageFS, type OpenOptions } from '../index.js';
+import { openImage, type ImageFS, type OpenLimits, type OpenOptions } from '../index.js';
 import { describeOptions, lastValue, parseArgs, UsageError, type OptionSpec, type ParsedArgs } from './args.js';
 import { cat } from './commands/cat.js';
 import { diff } from './commands/diff.js';
@@ -32,6 +32,12 @@ export const globalOptions: readonly OptionSpec[] = [
   { long: 'no-cache', help: 'do not read or write the index cache' },
   { long: 'cache-dir', value: true, valueName: 'DIR', help: 'keep the index cache in DIR' },
   { long: 'verify', help: 'check layer digests while indexing' },
+  {
+    long: 'limit',
+    value: true,
+    valueName: 'NAME=N',
+    help: 'raise or lower a safety limit (maxEntries, maxLayers, maxPaxSize, maxNameLength, maxRatio; N or inf)',
+  },
   { long: 'quiet', short: 'q', help: 'no progress bar and no warnings' },
   { long: 'help', short: 'h', help: 'show help (for a command: imgfs COMMAND --help)' },
   { long: 'version', help: 'print the version' },
@@ -100,12 +106,18 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
 
   const quiet = args.flags.has('quiet');
   const progress = new ProgressBar(io.stderr, { enabled: io.stderrIsTTY && !quiet, columns: io.columns, now: io.now });
-  const openOptions = buildOpenOptions(args, command, progress, (message) => {
-    if (!quiet) {
-      progress.done();
-      errorLine(`imgfs: warning: ${message}`);
-    }
-  });
+  let openOptions: OpenOptions;
+  try {
+    openOptions = buildOpenOptions(args, command, progress, (message) => {
+      if (!quiet) {
+        progress.done();
+        errorLine(`imgfs: warning: ${message}`);
+      }
+    });
+  } catch (error) {
+    if (error instanceof UsageError) return usage(error.message);
+    throw error;
+  }
   const source = imageSource(image);
 
   let img: ImageFS;
@@ -211,7 +223,28 @@ function buildOpenOptions(
   if (args.flags.has('no-cache')) options.cache = false;
   else if (cacheDir !== undefined) options.cache = cacheDir;
   if (args.flags.has('verify')) options.verify = true;
+  const limits = parseLimits(args.values.get('limit') ?? []);
+  if (limits !== undefined) options.limits = limits;
   return options;
+}
+
+const LIMIT_NAMES: ReadonlyArray<keyof OpenLimits> = ['maxEntries', 'maxLayers', 'maxPaxSize', 'maxNameLength', 'maxRatio'];
+
+/** `--limit maxRatio=5000` (repeatable; `inf` turns a limit off), as OpenOptions.limits. */
+export function parseLimits(settings: readonly string[]): OpenLimits | undefined {
+  if (settings.length === 0) return undefined;
+  const limits: OpenLimits = {};
+  for (const setting of settings) {
+    const [name, value, extra] = setting.split('=');
+    const known = LIMIT_NAMES.find((limit) => limit === name);
+    if (known === undefined || value === undefined || extra !== undefined) {
+      throw new UsageError(`--limit: expected NAME=N with NAME one of ${LIMIT_NAMES.join(', ')}, got '${setting}'`);
+    }
+    const number = value === 'inf' ? Infinity : /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+    if (!(number > 0)) throw new UsageError(`--limit: ${known} must be a number above 0 or 'inf', got '${value}'`);
+    limits[known] = number;
+  }
+  return limits;
 }
 
 /**

@@ -164,3 +164,27 @@ function damageLargestBlob(archive: string): void {
     closeSync(fd);
   }
 }
+
+describe('--limit', () => {
+  it('lowers a safety limit, so a layer over it is ELIMIT with exit 2 and one line naming the option', async () => {
+    const result = await imgfs(['ls', '--limit', 'maxEntries=3', '--no-cache', demo, '/']);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/ELIMIT: .*more than 3 .*maxEntries/);
+  });
+
+  it('raises one (inf turns it off) and still answers', async () => {
+    const result = await imgfs(['ls', '--limit', 'maxRatio=inf', '--limit', 'maxEntries=100000', '--no-cache', demo, '/etc']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('passwd');
+  });
+
+  it('refuses unknown names and bad values as usage errors', async () => {
+    for (const bad of ['maxFoo=3', 'maxEntries=0', 'maxEntries=-1', 'maxEntries', 'maxEntries=3=4', 'maxEntries=lots']) {
+      const result = await imgfs(['ls', '--limit', bad, demo, '/']);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/^imgfs: ls: --limit: /);
+    }
+  });
+});
