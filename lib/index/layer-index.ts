@@ -65,7 +65,7 @@ const kindOfType: Partial<Record<TarEntryType, EntryKind>> = {
 export class LayerIndex {
   private linksByTarget: Map<string, IndexEntry[]> | undefined;
   /**
-   * Whether the layer has any member below a directory, per directory asked. The lookups of a walk
+   * Whether the layer holds a member below a directory, per directory asked. The lookups of a walk
    * share their parent, and most layers hold nothing in most directories: a map lookup then answers
    * instead of a binary search over the whole path column.
    */
@@ -171,7 +171,7 @@ export class LayerIndex {
     return this.populated(path) && this.columns.find(path) < 0;
   }
 
-  /** Whether the layer has any member strictly below `dir`. */
+  /** Whether the layer holds a member strictly below `dir`. */
   private populated(dir: string): boolean {
     let answer = this.populatedDirs.get(dir);
     if (answer === undefined) {
