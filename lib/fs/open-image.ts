@@ -4,6 +4,7 @@ import type { ByteSource } from '../source/byte-source.js';
 import { openDecompressed, type Compression } from '../source/codec.js';
 import { DEFAULT_CACHE_BYTES, DecompressedSource, SPAN_SIZE } from '../source/decompressed-source.js';
 import { walkTar } from '../tar/walk-tar.js';
+import type { TarEntry } from '../tar/tar-entry.js';
 import { assertDigest, digestOf, hashFor } from '../image/digest.js';
 import { loadImage } from '../image/load-image.js';
 import type { LayerBlob, LoadedImage } from '../image/loaded-image.js';
@@ -35,11 +36,18 @@ export async function openImage(source: string | string[], options: OpenOptions 
     const cacheBytes = layerCacheBytes(image.layers.length);
     const slots = await Promise.all(image.layers.map((blob) => openLayer(blob, options, cacheBytes, openedSources)));
     const bytesTotal = image.layers.reduce((sum, layer) => sum + layer.size, 0);
-    let bytesDone = 0;
+    // Stored bytes walked so far per layer: layers are indexed in parallel (or lazily), so progress is
+    // their sum, reported while a layer is walked and not only once it is done.
+    const walked = new Map<number, number>();
+    const progress = (layer: number, bytes: number): void => {
+      walked.set(layer, bytes);
+      let bytesDone = 0;
+      for (const done of walked.values()) bytesDone += done;
+      options.onProgress?.({ layer, bytesDone, bytesTotal });
+    };
     const load = async (slot: LayerSlot): Promise<LayerIndex> => {
-      const index = await indexLayer(slot, image, options, cache);
-      bytesDone += slot.blob.size;
-      options.onProgress?.({ layer: slot.blob.index, bytesDone, bytesTotal });
+      const index = await indexLayer(slot, image, options, cache, (bytes) => progress(slot.blob.index, bytes));
+      progress(slot.blob.index, slot.blob.size);
       return index;
     };
     const view = new MergedView(
@@ -52,6 +60,24 @@ export async function openImage(source: string | string[], options: OpenOptions 
   } catch (error) {
     await release();
     throw error;
+  }
+}
+
+/** How many members pass between two progress reports while a layer is walked. */
+const PROGRESS_EVERY = 512;
+
+/**
+ * Passes the members through, telling `onWalked` now and then how many of the layer's stored bytes
+ * have been walked: the compressed bytes read so far, or the offset reached in an uncompressed tar.
+ */
+async function* reportWalked(members: AsyncIterable<TarEntry>, slot: LayerSlot, onWalked: (storedBytes: number) => void): AsyncGenerator<TarEntry> {
+  let count = 0;
+  for await (const member of members) {
+    if (++count % PROGRESS_EVERY === 0) {
+      const read = slot.content instanceof DecompressedSource ? slot.content.stats.rawBytesRead : member.dataOffset;
+      onWalked(Math.min(read, slot.blob.size));
+    }
+    yield member;
   }
 }
 
@@ -103,7 +129,13 @@ function describeLayer(blob: LayerBlob, compression: Compression): LayerInfo {
 }
 
 /** The layer's table, from the index cache when it has it, else by walking the layer's tar headers. */
-async function indexLayer(slot: LayerSlot, image: LoadedImage, options: OpenOptions, cache: IndexCache | undefined): Promise<LayerIndex> {
+async function indexLayer(
+  slot: LayerSlot,
+  image: LoadedImage,
+  options: OpenOptions,
+  cache: IndexCache | undefined,
+  onWalked: (storedBytes: number) => void,
+): Promise<LayerIndex> {
   const { blob, content, info } = slot;
   try {
     // Digests the image states are cache keys only once `verify` proves them (see layerIdentity).
@@ -116,7 +148,8 @@ async function indexLayer(slot: LayerSlot, image: LoadedImage, options: OpenOpti
       // their offset instead of decoding the compressed layer from its start.
       if (checkpoints !== undefined) checkpoints.source.checkpointPolicy = 'eager';
       const { maxEntries, maxPaxSize, maxNameLength } = options.limits ?? {};
-      index = await LayerIndex.build(walkTar(content, { maxPaxSize, maxNameLength }), {
+      const members = walkTar(content, { maxPaxSize, maxNameLength });
+      index = await LayerIndex.build(options.onProgress === undefined ? members : reportWalked(members, slot, onWalked), {
         maxEntries,
         onWarning: options.onWarning,
         label: `layer ${blob.index}`,
