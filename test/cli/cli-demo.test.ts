@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, imgfs, repoRoot, sh } from './run-cli.js';
+import { ensureBuilt, imgfs, repoRoot, sh, ok } from './run-cli.js';
 
 let dir: string;
 let demo: string;
@@ -22,14 +22,6 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** Success: exit 0, nothing on stderr; returns stdout. */
-async function ok(args: string[]): Promise<string> {
-  const result = await imgfs(args);
-  expect(result.stderr).toBe('');
-  expect(result.code).toBe(0);
-  return result.stdout;
-}
 
 describe('ls', () => {
   it('lists the root, one name a line, sorted', async () => {

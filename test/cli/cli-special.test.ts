@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, imgfs, sh } from './run-cli.js';
+import { ensureBuilt, imgfs, sh, ok } from './run-cli.js';
 import { writeImage } from '../helpers/image-builder.js';
 import { bigContent, danglingHardlinkLayers, writeSpecialImage } from './special-image.js';
 
@@ -28,13 +28,6 @@ beforeAll(async () => {
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function ok(args: string[]): Promise<string> {
-  const result = await imgfs(args);
-  expect(result.stderr).toBe('');
-  expect(result.code).toBe(0);
-  return result.stdout;
-}
 
 describe('ls -l', () => {
   it('shows numeric ids when the image has no /etc/passwd, and every file type and mode bit', async () => {

@@ -4,7 +4,7 @@
  * and layers with very many entries (memory proportional to entries, maxEntries enforced).
  */
 import { describe, expect, it } from 'vitest';
-import { FsError } from '../../lib/index.js';
+import { FsError, type ImageFS } from '../../lib/index.js';
 import { buildLayer, dir, file, hardlink, symlink, type LayerEntrySpec } from '../helpers/layer-tar.js';
 import { openLayers, walkPaths } from '../helpers/open-layers.js';
 import { expectCode } from '../helpers/expect-fs-error.js';
@@ -168,16 +168,19 @@ describe('many entries', () => {
     return put(tmp, 'many.tar', emptyFiles(count));
   }
 
-  it('200 000 entries: indexed in bounded time, memory proportional to entries', async () => {
-    const count = 200_000;
-    const tmp = tempDir();
-    const layer = writeEmptyFiles(tmp, count);
+  /** Opens one layer of `count` empty files; the time it took and the heap it added per entry. */
+  async function openLarge(count: number): Promise<{ fs: ImageFS; elapsed: number; perEntry: number }> {
+    const layer = writeEmptyFiles(tempDir(), count);
     const before = heapUsed();
     const started = Date.now();
     const { openImage } = await import('../../lib/index.js');
     const fs = await openImage([layer], { cache: false });
-    const elapsed = Date.now() - started;
-    const perEntry = (heapUsed() - before) / count;
+    return { fs, elapsed: Date.now() - started, perEntry: (heapUsed() - before) / count };
+  }
+
+  it('200 000 entries: indexed in bounded time, memory proportional to entries', async () => {
+    const count = 200_000;
+    const { fs, elapsed, perEntry } = await openLarge(count);
     try {
       expect(fs.layers[0]?.entries).toBe(count);
       expect(await fs.readdir('/f')).toHaveLength(count);
@@ -192,14 +195,7 @@ describe('many entries', () => {
 
   it.runIf(process.env.IMGFS_LARGE === '1')('1 000 000 entries (IMGFS_LARGE=1): indexed, listed, memory proportional', async () => {
     const count = 1_000_000;
-    const tmp = tempDir();
-    const layer = writeEmptyFiles(tmp, count);
-    const before = heapUsed();
-    const started = Date.now();
-    const { openImage } = await import('../../lib/index.js');
-    const fs = await openImage([layer], { cache: false });
-    const elapsed = Date.now() - started;
-    const perEntry = (heapUsed() - before) / count;
+    const { fs, elapsed, perEntry } = await openLarge(count);
     try {
       expect(fs.layers[0]?.entries).toBe(count);
       expect(await fs.readdir('/f')).toHaveLength(count);
