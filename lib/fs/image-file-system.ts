@@ -2,9 +2,9 @@ import { Readable } from 'node:stream';
 import { createRangeStream } from '../source/range-stream.js';
 import type { ByteSource } from '../source/byte-source.js';
 import type { ImageConfig, ImageFormat, LayerBlob } from '../image/loaded-image.js';
-import type { LayerIndex } from '../index/layer-index.js';
+import type { LayerTable } from '../table/layer-table.js';
 import { ImgfsError } from '../errors.js';
-import { joinPath, ROOT } from '../index/entry-name.js';
+import { joinPath, ROOT } from '../table/entry-name.js';
 import { LayerNeeded, type MergedNode, type MergedView } from '../merge/merged-view.js';
 import { resolvePath, type Resolution } from '../merge/resolve-path.js';
 import { layerChanges, pathHistory, type LayerChanges } from '../merge/layer-changes.js';
@@ -46,7 +46,7 @@ export class ImageFileSystem implements ImageFS {
     readonly config: ImageConfig | undefined,
     private readonly slots: readonly LayerSlot[],
     private readonly view: MergedView,
-    private readonly loadLayer: (slot: LayerSlot) => Promise<LayerIndex>,
+    private readonly loadLayer: (slot: LayerSlot) => Promise<LayerTable>,
     private readonly release: () => Promise<void>,
   ) {
     this.layers = slots.map((slot) => slot.info);

@@ -8,8 +8,8 @@ import type { TarEntry } from '../tar/tar-entry.js';
 import { assertDigest, digestOf, hashFor } from '../image/digest.js';
 import { loadImage } from '../image/load-image.js';
 import type { LayerBlob, LoadedImage } from '../image/loaded-image.js';
-import { LayerIndex } from '../index/layer-index.js';
-import { defaultCacheDir, IndexCache } from '../index/index-cache.js';
+import { LayerTable } from '../table/layer-table.js';
+import { defaultCacheDir, TableCache } from '../table/table-cache.js';
 import { MergedView } from '../merge/merged-view.js';
 import { ImgfsError, isImgfsError } from '../errors.js';
 import { ImageFileSystem, type LayerSlot } from './image-file-system.js';
@@ -26,7 +26,7 @@ export async function openImage(source: string | string[], options: OpenOptions 
   const image = await loadImage(source, { ref: options.ref, platform: options.platform, verify: options.verify, limits: options.limits });
   const warn = options.onWarning ?? (() => {});
   const cache =
-    options.cache === false ? undefined : new IndexCache(typeof options.cache === 'string' ? options.cache : defaultCacheDir(), warn);
+    options.cache === false ? undefined : new TableCache(typeof options.cache === 'string' ? options.cache : defaultCacheDir(), warn);
   const openedSources: ByteSource[] = [];
   const release = async (): Promise<void> => {
     await Promise.allSettled(openedSources.map((opened) => opened.close()));
@@ -45,7 +45,7 @@ export async function openImage(source: string | string[], options: OpenOptions 
       for (const done of walked.values()) bytesDone += done;
       options.onProgress?.({ layer, bytesDone, bytesTotal });
     };
-    const load = async (slot: LayerSlot): Promise<LayerIndex> => {
+    const load = async (slot: LayerSlot): Promise<LayerTable> => {
       const index = await indexLayer(slot, image, options, cache, (bytes) => progress(slot.blob.index, bytes));
       progress(slot.blob.index, slot.blob.size);
       return index;
@@ -133,9 +133,9 @@ async function indexLayer(
   slot: LayerSlot,
   image: LoadedImage,
   options: OpenOptions,
-  cache: IndexCache | undefined,
+  cache: TableCache | undefined,
   onWalked: (storedBytes: number) => void,
-): Promise<LayerIndex> {
+): Promise<LayerTable> {
   const { blob, content, info } = slot;
   try {
     // Digests the image states are cache keys only once `verify` proves them (see layerIdentity).
@@ -149,7 +149,7 @@ async function indexLayer(
       if (checkpoints !== undefined) checkpoints.source.checkpointPolicy = 'eager';
       const { maxEntries, maxPaxSize, maxNameLength } = options.limits ?? {};
       const members = walkTar(content, { maxPaxSize, maxNameLength });
-      index = await LayerIndex.build(options.onProgress === undefined ? members : reportWalked(members, slot, onWalked), {
+      index = await LayerTable.build(options.onProgress === undefined ? members : reportWalked(members, slot, onWalked), {
         maxEntries,
         onWarning: options.onWarning,
         label: `layer ${blob.index}`,
@@ -191,7 +191,7 @@ async function useCachedCheckpoints(
   content: ByteSource,
   blob: LayerBlob,
   image: LoadedImage,
-  cache: IndexCache,
+  cache: TableCache,
   trusted: boolean,
 ): Promise<{ source: DecompressedSource; identity: string } | undefined> {
   if (!(content instanceof DecompressedSource)) return undefined;

@@ -1,5 +1,5 @@
-import type { IndexEntry } from '../index/layer-index.js';
-import { compareNameBytes, joinPath, normalizeEntryName } from '../index/entry-name.js';
+import type { TableEntry } from '../table/layer-table.js';
+import { compareNameBytes, joinPath, normalizeEntryName } from '../table/entry-name.js';
 import { sameMember, type MergedNode, type MergedView } from './merged-view.js';
 
 /** What one layer did to a path (the `history` command and `ImageFS.history`). */
@@ -48,11 +48,11 @@ function compare(
   return after.kind === 'dir' && sameMetadata(was, now) ? 'untouched' : 'metadata';
 }
 
-function sameContent(a: IndexEntry, b: IndexEntry): boolean {
+function sameContent(a: TableEntry, b: TableEntry): boolean {
   return a.size === b.size && a.linkname === b.linkname && a.devmajor === b.devmajor && a.devminor === b.devminor;
 }
 
-function sameMetadata(a: IndexEntry, b: IndexEntry): boolean {
+function sameMetadata(a: TableEntry, b: TableEntry): boolean {
   return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.mtimeMs === b.mtimeMs;
 }
 

@@ -1,5 +1,5 @@
-import type { EntryKind, IndexEntry, LayerIndex } from '../index/layer-index.js';
-import { compareNameBytes, joinPath, ROOT } from '../index/entry-name.js';
+import type { EntryKind, TableEntry, LayerTable } from '../table/layer-table.js';
+import { compareNameBytes, joinPath, ROOT } from '../table/entry-name.js';
 
 /** Kinds in the merged view: hard links are resolved to what they link to (R7). */
 export type NodeKind = Exclude<EntryKind, 'hardlink'>;
@@ -12,17 +12,17 @@ export interface MergedNode {
    * The member that gives metadata and content: the path's own member, a hard link's target member,
    * or, for a directory no layer has a member for, undefined (R6 defaults apply).
    */
-  readonly entry: IndexEntry | undefined;
+  readonly entry: TableEntry | undefined;
   /** Layer of `entry`; for a fully implicit directory, the topmost layer that implies it. */
   readonly layer: number;
   /** The hard-link member that put this name here, when it is one. */
-  readonly via: IndexEntry | undefined;
+  readonly via: TableEntry | undefined;
   /** Layer of `via`. */
   readonly viaLayer?: number | undefined;
 }
 
 /** Identifies a member across layers: entries are materialised per lookup, so never compare objects. */
-export function memberKey(layer: number, entry: IndexEntry): number {
+export function memberKey(layer: number, entry: TableEntry): number {
   return layer * 2 ** 32 + entry.ordinal;
 }
 
@@ -58,10 +58,10 @@ export class MergedView {
   readonly top: number;
 
   /** Layer indexes bottom first; `undefined` where a lazily opened layer is not indexed yet. */
-  private readonly layers: Array<LayerIndex | undefined>;
+  private readonly layers: Array<LayerTable | undefined>;
 
   constructor(
-    layers: ReadonlyArray<LayerIndex | undefined>,
+    layers: ReadonlyArray<LayerTable | undefined>,
     private readonly onWarning: (message: string) => void = () => {},
   ) {
     this.layers = [...layers];
@@ -69,7 +69,7 @@ export class MergedView {
   }
 
   /** Hands over a layer's index once it is loaded. */
-  provide(layer: number, index: LayerIndex): void {
+  provide(layer: number, index: LayerTable): void {
     this.layers[layer] = index;
   }
 
@@ -78,7 +78,7 @@ export class MergedView {
   }
 
   /** The index of a layer, or LayerNeeded when it is not loaded yet. */
-  private at(layer: number): LayerIndex {
+  private at(layer: number): LayerTable {
     const index = this.layers[layer];
     if (index === undefined) throw new LayerNeeded(layer);
     return index;
@@ -129,7 +129,7 @@ export class MergedView {
   }
 
   /** R7: a hard link in layer L is the member it names, as seen by layers 0..L. */
-  private resolveHardlink(link: IndexEntry, layer: number, hops: number): MergedNode | undefined {
+  private resolveHardlink(link: TableEntry, layer: number, hops: number): MergedNode | undefined {
     const problem = (why: string): undefined => {
       this.warn(`layer ${layer}: hard link /${link.path} -> /${link.linkname} dropped: ${why}`);
       return undefined;
@@ -205,7 +205,7 @@ export class MergedView {
   }
 
   /** A layer's index (LayerNeeded when not loaded yet). */
-  layer(index: number): LayerIndex {
+  layer(index: number): LayerTable {
     return this.at(index);
   }
 

@@ -1,4 +1,4 @@
-import { joinPath } from '../index/entry-name.js';
+import { joinPath } from '../table/entry-name.js';
 import type { MergedNode, MergedView } from './merged-view.js';
 
 /**

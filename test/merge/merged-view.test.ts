@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TarEntry, TarEntryType } from '../../lib/tar/tar-entry.js';
-import { LayerIndex } from '../../lib/index/layer-index.js';
+import { LayerTable } from '../../lib/table/layer-table.js';
 import { MergedView, sameMember } from '../../lib/merge/merged-view.js';
 import { resolvePath } from '../../lib/merge/resolve-path.js';
 import { layerChanges, pathHistory } from '../../lib/merge/layer-changes.js';
@@ -36,7 +36,7 @@ async function view(...layers: Spec[][]): Promise<{ view: MergedView; warnings: 
       async function* members(): AsyncGenerator<TarEntry> {
         for (const [i, spec] of specs.entries()) yield member(spec, i);
       }
-      return LayerIndex.build(members(), { onWarning: (m) => warnings.push(m) });
+      return LayerTable.build(members(), { onWarning: (m) => warnings.push(m) });
     }),
   );
   return { view: new MergedView(indexes, (m) => warnings.push(m)), warnings };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openImage, type ImageFS } from '../../lib/index.js';
 import { buildLayer, type LayerEntrySpec } from '../helpers/layer-tar.js';
-import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT_VERSION } from '../../lib/index/snapshot-codec.js';
+import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT_VERSION } from '../../lib/table/snapshot-codec.js';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -1,5 +1,5 @@
 import type { TarEntry } from '../tar/tar-entry.js';
-import type { EntryKind, IndexEntry } from './layer-index.js';
+import type { EntryKind, TableEntry } from './layer-table.js';
 
 const KINDS: readonly EntryKind[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
 const KIND_CODE = new Map(KINDS.map((kind, code) => [kind, code]));
@@ -144,7 +144,7 @@ export class LayerColumns {
     return KINDS[this.data.kinds[slot] as number] as EntryKind;
   }
 
-  entry(slot: number): IndexEntry {
+  entry(slot: number): TableEntry {
     const n = slot * NUMBER_FIELDS;
     const s = slot * SMALL_FIELDS;
     const { numbers, small, names } = this.data;

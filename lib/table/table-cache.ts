@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { LayerIndex } from './layer-index.js';
+import { LayerTable } from './layer-table.js';
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT_VERSION } from './snapshot-codec.js';
 
 /** `$XDG_CACHE_HOME/imgfs`, else `~/.cache/imgfs`. */
@@ -18,7 +18,7 @@ export function defaultCacheDir(): string {
  * is rebuilt with a warning, never trusted; writes are atomic (temporary file + rename), so
  * concurrent openers of one cache each see a whole file or none.
  */
-export class IndexCache {
+export class TableCache {
   private readonly dir: string;
 
   constructor(
@@ -33,7 +33,7 @@ export class IndexCache {
     return join(this.dir, `${createHash('sha256').update(identity).digest('hex')}.idx`);
   }
 
-  async load(identity: string): Promise<LayerIndex | undefined> {
+  async load(identity: string): Promise<LayerTable | undefined> {
     const file = this.fileFor(identity);
     let bytes: Buffer;
     try {
@@ -42,7 +42,7 @@ export class IndexCache {
       return undefined;
     }
     try {
-      return LayerIndex.fromSnapshot(decodeSnapshot(bytes));
+      return LayerTable.fromSnapshot(decodeSnapshot(bytes));
     } catch (error) {
       this.warn(`index cache ${file} is unusable (${(error as Error).message}); rebuilding it`);
       await rm(file, { force: true }).catch(() => {});
@@ -50,7 +50,7 @@ export class IndexCache {
     }
   }
 
-  async store(identity: string, index: LayerIndex): Promise<void> {
+  async store(identity: string, index: LayerTable): Promise<void> {
     await this.write(this.fileFor(identity), encodeSnapshot(index.snapshot()));
   }
 

@@ -6,7 +6,7 @@ import { LayerColumns, LayerColumnsBuilder, type LayerSnapshot } from './layer-c
 /** Entry kinds of a layer; hard links stay links here, the merge resolves them (R7). */
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
 
-export interface IndexEntry {
+export interface TableEntry {
   /** Normalised (R1), root-relative, '' for the root. */
   readonly path: string;
   readonly kind: EntryKind;
@@ -62,8 +62,8 @@ const kindOfType: Partial<Record<TarEntryType, EntryKind>> = {
  * (layer-columns.ts), so implied directories and listings are ranges of the path column, found by
  * binary search: nothing is derived at load time, which is what makes a cached index cheap to open.
  */
-export class LayerIndex {
-  private linksByTarget: Map<string, IndexEntry[]> | undefined;
+export class LayerTable {
+  private linksByTarget: Map<string, TableEntry[]> | undefined;
   /**
    * Whether the layer holds a member below a directory, per directory asked. The lookups of a walk
    * share their parent, and most layers hold nothing in most directories: a map lookup then answers
@@ -85,7 +85,7 @@ export class LayerIndex {
     readonly tarEnd: number,
   ) {}
 
-  static async build(members: AsyncIterable<TarEntry>, options: LayerIndexOptions = {}): Promise<LayerIndex> {
+  static async build(members: AsyncIterable<TarEntry>, options: LayerIndexOptions = {}): Promise<LayerTable> {
     const maxEntries = options.maxEntries ?? 5_000_000;
     const label = options.label ?? 'layer';
     const builder = new LayerColumnsBuilder();
@@ -121,12 +121,12 @@ export class LayerIndex {
       builder.push(path, kind, member, link, ordinal);
     }
     const columns = dropUnreachable(builder.seal(), (message) => options.onWarning?.(`${label}: ${message}`));
-    return new LayerIndex(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd);
+    return new LayerTable(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd);
   }
 
   /** Rebuilds an index from what `snapshot()` produced (the persisted index cache). */
-  static fromSnapshot(snapshot: LayerSnapshot): LayerIndex {
-    return new LayerIndex(
+  static fromSnapshot(snapshot: LayerSnapshot): LayerTable {
+    return new LayerTable(
       new LayerColumns(snapshot),
       new Set(snapshot.whiteouts),
       new Set(snapshot.opaques),
@@ -149,7 +149,7 @@ export class LayerIndex {
   }
 
   /** The member this layer has for `path`, if any (never a whiteout). */
-  get(path: string): IndexEntry | undefined {
+  get(path: string): TableEntry | undefined {
     const slot = this.slotOf(path);
     return slot < 0 ? undefined : this.columns.entry(slot);
   }
@@ -283,12 +283,12 @@ export class LayerIndex {
     return this.opaques;
   }
 
-  *allEntries(): Generator<IndexEntry> {
+  *allEntries(): Generator<TableEntry> {
     for (let slot = 0; slot < this.columns.length; slot++) yield this.columns.entry(slot);
   }
 
   /** Hard-link members by the (normalised) path they link to; built on first use from the kind column. */
-  hardlinksTo(target: string): readonly IndexEntry[] {
+  hardlinksTo(target: string): readonly TableEntry[] {
     if (this.linksByTarget === undefined) {
       this.linksByTarget = new Map();
       for (let slot = 0; slot < this.columns.length; slot++) {
