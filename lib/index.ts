@@ -15,7 +15,10 @@ export type {
   LayerChanges,
   ScanOptions,
   ScannedFile,
+  ImgfsWarning,
+  ImgfsWarningCode,
 } from './fs/types.js';
+export { LIMITS, type LimitName, type LimitSpec } from './limits.js';
 export type { NodeFsAdapter } from './fs/node-fs-adapter.js';
 export { ImageStats, type FileType } from './fs/image-stats.js';
 export { ImgfsError, isImgfsError, type ImgfsErrorCode } from './errors.js';
