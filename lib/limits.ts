@@ -39,8 +39,9 @@ export const LIMITS: { readonly [name in LimitName]: LimitSpec } = {
     bounds: 'tar members in one layer (whiteouts included), and in an outer archive',
   },
   maxLayers: {
-    // Each layer costs a file handle and a decoder with its buffers, so an image listing thousands of
-    // tiny layers is refused before any of them is opened.
+    // Docker's own limit is 127 (the deepest overlay stack it builds or runs). Each layer costs a file
+    // handle and a decoder with its buffers, so an image listing thousands of tiny layers is refused
+    // before any of them is opened.
     default: 256,
     shown: "256 (twice Docker's own limit)",
     bounds: 'layers in one image, checked before any layer is opened',
