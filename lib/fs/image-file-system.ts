@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import { createRangeStream } from '../source/range-stream.js';
 import type { ByteSource } from '../source/byte-source.js';
 import type { ImageConfig, ImageFormat, LayerBlob } from '../image/loaded-image.js';
-import type { LayerTable } from '../table/layer-table.js';
+import type { LayerTable, TableEntry } from '../table/layer-table.js';
+import { SparseView } from '../source/sparse-view.js';
 import { ImgfsError } from '../errors.js';
 import { joinPath, ROOT } from '../table/entry-name.js';
 import { LayerNeeded, type MergedNode, type MergedView } from '../merge/merged-view.js';
@@ -211,24 +212,24 @@ export class ImageFileSystem implements ImageFS {
     const entry = node.entry;
     if (entry === undefined || end <= start) return Readable.from([]);
     const layer = this.layerOf(node);
-    const base = entry.dataOffset;
+    const bytes = entryBytes(layer.content, entry);
     // One Readable pulling chunk by chunk, no extra stage: a scan opens one per file, and a Transform
     // joined by pipeline() per file costs more than the reads of a small file.
     return createRangeStream(
       async (offset, length) => {
-        const chunk = await layer.content.read(offset, length);
-        if (chunk.length < length) throw this.truncated(node, layer, start, end, offset - base - start + chunk.length);
+        const chunk = await bytes(offset, length);
+        if (chunk.length < length) throw this.truncated(node, layer, start, end, offset - start + chunk.length);
         return chunk;
       },
-      base + start,
-      base + end,
+      start,
+      end,
     );
   }
 
   private async readContent(node: MergedNode, start: number, end: number): Promise<Buffer> {
     if (node.entry === undefined || end <= start) return Buffer.alloc(0);
     const layer = this.layerOf(node);
-    const bytes = await layer.content.read(node.entry.dataOffset + start, end - start);
+    const bytes = await entryBytes(layer.content, node.entry)(start, end - start);
     if (bytes.length !== end - start) throw this.truncated(node, layer, start, end, bytes.length);
     return bytes;
   }
@@ -389,6 +390,16 @@ export class ImageFileSystem implements ImageFS {
   private assertOpen(): void {
     if (this.closed) throw new ImgfsError('ECLOSED', 'the image has been closed');
   }
+}
+
+/**
+ * Reads bytes of an entry's content by offset within the file: straight from the layer, or, for a
+ * sparse file, through its map (holes read as zeros).
+ */
+function entryBytes(content: ByteSource, entry: TableEntry): (offset: number, length: number) => Promise<Buffer> {
+  if (entry.sparse === undefined) return (offset, length) => content.read(entry.dataOffset + offset, length);
+  const view = new SparseView(content, entry.dataOffset, entry.size, entry.sparse.regions);
+  return (offset, length) => view.read(offset, length);
 }
 
 /** The bytes of a stream that is only known later. */
