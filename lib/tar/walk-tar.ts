@@ -1,4 +1,6 @@
+import { ImgfsError } from '../errors.js';
 import type { ByteSource } from '../source/byte-source.js';
+import { foreignCompression } from './foreign-magic.js';
 import { entryType, GNU_LONG_LINK, GNU_LONG_NAME, hasData, PAX_GLOBAL, PAX_LOCAL } from './entry-type.js';
 import { BLOCK_SIZE, cString, decodeHeader, isZeroBlock } from './header.js';
 import { HeaderWindow } from './header-window.js';
@@ -82,6 +84,15 @@ export async function* walkTar(source: ByteSource, options: TarWalkOptions = {})
         throw missingData(archive, window, last);
       }
       return;
+    }
+    if (offset === 0) {
+      const compression = foreignCompression(block);
+      if (compression !== undefined) {
+        throw new ImgfsError('ECOMPRESSION', `${compression}-compressed tar: not supported (imgfs reads uncompressed, gzip and zstd tars)`, {
+          archive,
+          offset: 0,
+        });
+      }
     }
     if (block.length < BLOCK_SIZE) {
       throw tarTruncated(archive, offset + block.length, `header at offset ${offset} is cut short`);
