@@ -15,7 +15,10 @@ export type {
   LayerChanges,
   ScanOptions,
   ScannedFile,
+  ImagePath,
 } from './fs/types.js';
+export { nameFromBytes, nameToBytes, hasEscapedBytes } from './tar/name-bytes.js';
+export { compareNameBytes } from './table/entry-name.js';
 export type { NodeFsAdapter } from './fs/node-fs-adapter.js';
 export { ImageStats, type FileType } from './fs/image-stats.js';
 export { ImgfsError, isImgfsError, type ImgfsErrorCode } from './errors.js';

@@ -1,5 +1,10 @@
 /** Path helpers for operands: joining for display, and the byte order that `walk` and `readdir` use. */
 
+import { compareNameBytes as compareNames } from '../index.js';
+
+/** Names in the order readdir and walk give them: by the bytes they stand for. */
+export { compareNames };
+
 /** `dir` + `/` + `name`, without doubling a slash the user typed (`etc/` → `etc/passwd`). */
 export function joinPath(dir: string, name: string): string {
   return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
@@ -10,23 +15,6 @@ export function baseName(path: string): string {
   const trimmed = path.replace(/\/+$/, '');
   if (trimmed === '') return path === '' ? '' : '/';
   return trimmed.slice(trimmed.lastIndexOf('/') + 1);
-}
-
-/**
- * Compares two names by the bytes of their UTF-8 encoding, which is code point order. Plain `<` on
- * JS strings compares UTF-16 units and puts astral characters before U+E000–U+FFFF.
- */
-export function compareNames(a: string, b: string): number {
-  const length = Math.min(a.length, b.length);
-  for (let i = 0; i < length; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    const surrogate = (c: number): boolean => c >= 0xd800 && c <= 0xdfff;
-    if (surrogate(x) !== surrogate(y)) return surrogate(x) ? 1 : -1;
-    return x - y;
-  }
-  return a.length - b.length;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { tarCorrupt, type TarLocation } from './tar-errors.js';
+import { nameFromBytes } from './name-bytes.js';
 
 /**
  * PAX records of one extended header (or the accumulated global ones): keyword → raw value bytes.
@@ -97,16 +98,16 @@ export function interpretPax(globals: PaxRecords, local: PaxRecords | undefined,
     }
     if (keyword.startsWith('GNU.sparse.')) {
       result.sparse = true;
-      if (keyword === 'GNU.sparse.name' && value.length > 0) result.path = value.toString('utf8');
+      if (keyword === 'GNU.sparse.name' && value.length > 0) result.path = nameFromBytes(value);
       continue;
     }
     if (value.length === 0) continue;
     switch (keyword) {
       case 'path':
-        result.path ??= value.toString('utf8');
+        result.path ??= nameFromBytes(value);
         break;
       case 'linkpath':
-        result.linkpath = value.toString('utf8');
+        result.linkpath = nameFromBytes(value);
         break;
       case 'uname':
         result.uname = value.toString('utf8');
