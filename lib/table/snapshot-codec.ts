@@ -10,7 +10,8 @@ import { NUMBER_FIELDS, SMALL_FIELDS, type LayerSnapshot } from './layer-columns
 const MAGIC = Buffer.from('IMGFSIDX', 'latin1');
 /**
  * Bump on any change of what the columns mean (v2: paths sorted, duplicates resolved; v3: names
- * keep the bytes of invalid UTF-8, stored as those bytes).
+ * keep the bytes of invalid UTF-8, stored as those bytes; whiteouts and opaque markers carry their
+ * ordinal).
  */
 export const SNAPSHOT_FORMAT_VERSION = 3;
 const HEADER_BYTES = MAGIC.length + 4 + 32;
@@ -22,8 +23,8 @@ interface SnapshotMeta {
   memberCount: number;
   whiteoutCount: number;
   tarEnd: number;
-  whiteouts: string[];
-  opaques: string[];
+  whiteouts: Array<[string, number]>;
+  opaques: Array<[string, number]>;
   names: string[];
   xattrs: Array<[number, Record<string, string>]>;
   pathBytes: number;
