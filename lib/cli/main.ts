@@ -21,7 +21,8 @@ import { scan } from './commands/scan.js';
 import { stat } from './commands/stat.js';
 import { createContext, type CliIO, type CommandSpec } from './context.js';
 import { describeError, ImageFatal, isImgfsErrorLike, isPathError } from './errors.js';
-import { Output, PipeClosed } from './output.js';
+import { Output, PipeClosed, textBytes } from './output.js';
+import { byteArguments } from './byte-argv.js';
 import { ProgressBar } from './progress.js';
 
 export const commands: readonly CommandSpec[] = [ls, cat, stat, readlink, realpath, find, scan, layers, history, diff, exportCommand];
@@ -51,7 +52,7 @@ const EXIT_USAGE = 2;
 export async function main(argv: readonly string[], io: CliIO): Promise<number> {
   const debug = io.env.IMGFS_DEBUG === '1';
   const errorLine = (text: string): void => {
-    io.stderr.write(`${text}\n`);
+    io.stderr.write(textBytes(`${text}\n`));
   };
   const printStack = (error: unknown): void => {
     if (debug && error instanceof Error && error.stack !== undefined) errorLine(error.stack);
@@ -165,7 +166,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
 }
 
 /** Wires `main` to the real process. Used by bin/imgfs.js. */
-export async function runCli(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+export async function runCli(argv: readonly string[] = byteArguments()): Promise<void> {
   // stderr may be a closed pipe too; losing a message then is better than a crash.
   process.stderr.on('error', () => undefined);
   let code: number;
