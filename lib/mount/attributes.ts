@@ -18,7 +18,8 @@ export interface OwnerMapping {
 export function fuseStats(stats: ImageStats, owners: OwnerMapping = {}): FuseStats {
   const mtime = timespec(stats.mtimeMs);
   return {
-    mode: stats.mode,
+    // Linux ignores a symlink's own mode and always shows 0777; tar headers often carry another.
+    mode: stats.isSymbolicLink() ? constants.S_IFLNK | 0o777 : stats.mode,
     uid: owners.uid ?? stats.uid,
     gid: owners.gid ?? stats.gid,
     size: stats.size,
