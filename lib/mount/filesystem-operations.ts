@@ -3,6 +3,8 @@
  * images index the layers a question reaches, top-down) and turns the answer or the error into what
  * the kernel expects.
  */
+import { FsError } from '../fs/fs-errors.js';
+import { ImageStats } from '../fs/image-stats.js';
 import type { ImageFS } from '../fs/types.js';
 import { fuseStats, type OwnerMapping } from './attributes.js';
 import { DirectoryListings } from './directory-listings.js';
@@ -12,6 +14,24 @@ import type { FuseOperations } from './fuse-binding.js';
 import { readOnlyOperations } from './read-only.js';
 import { statfs } from './statfs.js';
 import { Xattrs } from './xattrs.js';
+
+const IMPLICIT_ROOT = new ImageStats({
+  type: 'dir',
+  perm: 0o755,
+  uid: 0,
+  gid: 0,
+  uname: '',
+  gname: '',
+  size: 0,
+  mtimeMs: 0,
+  nlink: 2,
+  ino: 1,
+  devmajor: 0,
+  devminor: 0,
+  xattrs: {},
+  layer: 0,
+  target: undefined,
+});
 
 export function filesystemOperations(img: ImageFS, owners: OwnerMapping, warn: (message: string) => void): FuseOperations {
   const problems = new ProblemReporter(warn);
@@ -28,7 +48,22 @@ export function filesystemOperations(img: ImageFS, owners: OwnerMapping, warn: (
   }
 
   const getattr = (path: string, cb: Parameters<FuseOperations['getattr']>[1]): void =>
-    answer(path, async () => fuseStats(await img.lstat(path), owners), cb);
+    answer(path, async () => fuseStats(await rootSafeLstat(path), owners), cb);
+
+  /**
+   * The root must always have attributes, or the mount cannot even come up (the kernel stats it
+   * first); when a broken layer keeps the view from answering, it is shown as an implicit directory
+   * (DESIGN.md R6) and the problem reported, while listing it still gives EIO.
+   */
+  async function rootSafeLstat(path: string): Promise<ImageStats> {
+    try {
+      return await img.lstat(path);
+    } catch (error) {
+      if (path !== '/' || error instanceof FsError) throw error;
+      problems.errnoOf(error, path);
+      return IMPLICIT_ROOT;
+    }
+  }
 
   return {
     getattr,

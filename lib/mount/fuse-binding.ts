@@ -102,6 +102,7 @@ export interface FuseMountOptions {
   attrTimeout: number;
   entryTimeout: number;
   defaultPermissions: boolean;
+  noforget: boolean;
   allowOther?: boolean;
   uid?: number;
   gid?: number;

@@ -71,6 +71,9 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
     kernelCache: true,
     attrTimeout: timeout,
     entryTimeout: timeout,
+    // libfuse numbers each name it is asked about; never forgetting keeps those numbers (st_ino)
+    // stable for the life of the mount, at a few dozen bytes per name looked up.
+    noforget: true,
     // Permission bits are the image's: the kernel checks them, as on any disk filesystem.
     defaultPermissions: true,
     maxConcurrency: CONCURRENT_REQUESTS,
