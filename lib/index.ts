@@ -28,3 +28,4 @@ export { ImageStats, type FileType } from './fs/image-stats.js';
 export { ImgfsError, isImgfsError, type ImgfsErrorCode } from './errors.js';
 export { FsError } from './fs/fs-errors.js';
 export type { ImageConfig, ImageFormat } from './image/loaded-image.js';
+export { mount, FuseUnavailable, type MountOptions, type MountHandle } from './mount/mount.js';

@@ -16,6 +16,7 @@ import { find } from './commands/find.js';
 import { history } from './commands/history.js';
 import { layers } from './commands/layers.js';
 import { ls } from './commands/ls.js';
+import { mountCommand, umountCommand } from './commands/mount.js';
 import { readlink, realpath } from './commands/readlink.js';
 import { scan } from './commands/scan.js';
 import { stat } from './commands/stat.js';
@@ -25,7 +26,7 @@ import { Output, PipeClosed, textBytes } from './output.js';
 import { byteArguments } from './byte-argv.js';
 import { ProgressBar } from './progress.js';
 
-export const commands: readonly CommandSpec[] = [ls, cat, stat, readlink, realpath, find, scan, layers, history, diff, exportCommand];
+export const commands: readonly CommandSpec[] = [ls, cat, stat, readlink, realpath, find, scan, layers, history, diff, exportCommand, mountCommand, umountCommand];
 
 export const globalOptions: readonly OptionSpec[] = [
   { long: 'ref', value: true, valueName: 'REF', help: 'image to use when the archive holds several (RepoTags or OCI ref name)' },
@@ -98,6 +99,15 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     errorLine(`imgfs: ${command.name}: ${message} (see 'imgfs ${command.name} --help')`);
     return EXIT_USAGE;
   };
+  if (command.before !== undefined) {
+    try {
+      const status = await command.before(args, io);
+      if (status !== undefined) return status;
+    } catch (error) {
+      if (error instanceof UsageError) return usage(error.message);
+      throw error;
+    }
+  }
   const [image, ...paths] = args.positionals;
   if (image === undefined) return usage('missing IMAGE');
   if (paths.length < command.paths.min) return usage(command.paths.min === 1 ? 'missing PATH' : 'too few PATHs');
