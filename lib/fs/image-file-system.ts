@@ -335,11 +335,27 @@ export class ImageFileSystem implements ImageFS {
       // The view never changes once opened, so a resolution stays true; the bound keeps a process
       // that asks about millions of distinct paths from growing without limit.
       if (this.resolutions.size >= MAX_REMEMBERED_RESOLUTIONS) this.resolutions.clear();
-      result = resolvePath(this.view, path, followLast);
+      result = this.resolveFresh(path, followLast);
       this.resolutions.set(key, result);
     }
     if (!result.ok) throw new FsError(result.code, syscall, path);
     return result;
+  }
+
+  /**
+   * Resolves from the nearest directory already resolved: a walk (ls -R, a FUSE lookup, a recursive
+   * copy through the fs adapter) asks for `dir/name` right after `dir`, so only `name` is left to look
+   * up. Without this, each child of a d-deep chain would be resolved from the root: O(d²) lookups for
+   * a listing that should cost O(d).
+   */
+  private resolveFresh(path: string, followLast: boolean): Resolution {
+    const slash = path.lastIndexOf('/');
+    const name = path.slice(slash + 1);
+    if (slash >= 0 && name !== '' && name !== '.' && name !== '..') {
+      const parent = this.resolutions.get(`+${slash === 0 ? '/' : path.slice(0, slash)}`);
+      if (parent?.ok === true && parent.node.kind === 'dir') return resolvePath(this.view, name, followLast, parent);
+    }
+    return resolvePath(this.view, path, followLast);
   }
 
   private layerOf(node: MergedNode): LayerSlot {
