@@ -325,8 +325,17 @@ export class LayerTable {
     for (let slot = 0; slot < this.columns.length; slot++) yield this.columns.entry(slot);
   }
 
+  /** Whether the layer has any hard-link member. */
+  hasHardlinks(): boolean {
+    return this.linksByTargetMap().size > 0;
+  }
+
   /** Hard-link members by the (normalised) path they link to; built on first use from the kind column. */
   hardlinksTo(target: string): readonly TableEntry[] {
+    return this.linksByTargetMap().get(target) ?? [];
+  }
+
+  private linksByTargetMap(): Map<string, TableEntry[]> {
     if (this.linksByTarget === undefined) {
       this.linksByTarget = new Map();
       for (let slot = 0; slot < this.columns.length; slot++) {
@@ -337,7 +346,7 @@ export class LayerTable {
         else list.push(link);
       }
     }
-    return this.linksByTarget.get(target) ?? [];
+    return this.linksByTarget;
   }
 }
 

@@ -3,12 +3,13 @@
  * chains and loops (ELOOP, never a hang), paths thousands of components deep (no recursion limit hit),
  * and layers with very many entries (memory proportional to entries, maxEntries enforced).
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { FsError, type ImageFS } from '../../lib/index.js';
 import { buildLayer, dir, file, hardlink, symlink, type LayerEntrySpec } from '../helpers/layer-tar.js';
 import { openLayers, walkPaths } from '../helpers/open-layers.js';
 import { expectCode } from '../helpers/expect-fs-error.js';
 import { expectOpenFails, heapUsed, put, rejection, tempDir, withinTime } from './hostile-helpers.js';
+import { ensureBuilt, imgfs } from '../cli/run-cli.js';
 
 describe('hard links', () => {
   it('a self-link is dropped with a warning naming the layer and both paths', async () => {
@@ -142,6 +143,60 @@ describe('deep paths', () => {
     const layer = put(tmp, 'l0.tar', buildLayer([file(`${deep(9_000)}/leaf`, 'x')]));
     const error = await expectOpenFails([layer], { code: 'ELIMIT', layer: 0, offset: 0, message: 'member name of 18004 bytes exceeds maxNameLength (16384)' });
     expect(error.message).toContain('raise the maxNameLength option');
+  });
+});
+
+describe('a 3 000-deep directory chain through every walker', () => {
+  // Deep enough that resolving every child from the root (O(depth²) lookups per level) cannot finish
+  // within the test timeout; the bench's `ls -R` row times 5 000 levels.
+  const depth = 3_000;
+  const chain = (levels: number): string => Array.from({ length: levels }, () => 'c').join('/');
+  const entries = (): LayerEntrySpec[] => {
+    const list: LayerEntrySpec[] = [];
+    for (let level = 1; level <= depth; level++) list.push(dir(`${chain(level)}/`));
+    list.push(file(`${chain(depth)}/leaf`, 'bottom'), symlink(`${chain(depth)}/up`, '../../..'));
+    return list;
+  };
+
+  beforeAll(() => ensureBuilt(), 240_000);
+
+  it('ls -R and find list every level; the CLI resolves each child from its parent, not from the root', async () => {
+    const layer = put(tempDir(), 'deep.tar', buildLayer(entries()));
+    const listed = await imgfs(['ls', '-R', layer, '/']);
+    expect(listed.stderr).toBe('');
+    expect(listed.code).toBe(0);
+    // One `DIR:` header per directory (the root and 5 000 levels); each level lists its one child.
+    const headers = listed.stdout.split('\n').filter((line) => line.endsWith(':'));
+    expect(headers).toHaveLength(depth + 1);
+    expect(headers[depth]).toBe(`/${chain(depth)}:`);
+    expect(listed.stdout.endsWith(`/${chain(depth)}:\nleaf\nup\n`)).toBe(true);
+    const found = await imgfs(['find', '--type', 'f,l', layer, '/']);
+    expect(found.code).toBe(0);
+    expect(found.stdout).toBe(`/${chain(depth)}/leaf\n/${chain(depth)}/up\n`);
+  });
+
+  it('walk and the fs adapter reach the bottom; a symlink at the bottom resolves relative to it', async () => {
+    const { fs } = await openLayers([entries()]);
+    const walked = await walkPaths(fs);
+    expect(walked).toHaveLength(depth + 2);
+    expect(walked[depth + 1]).toBe(`/${chain(depth)}/up`);
+    // A recursive copy through the adapter: readdir with types, lstat of each child, level by level.
+    const adapter = fs.asNodeFs();
+    let at = '/';
+    let levels = 0;
+    for (;;) {
+      const children = await adapter.promises.readdir(at, { withFileTypes: true });
+      const sub = children.find((child) => child.isDirectory());
+      for (const child of children) expect((await adapter.promises.lstat(`${at === '/' ? '' : at}/${child.name}`)).isDirectory()).toBe(child.isDirectory());
+      if (sub === undefined) break;
+      at = `${at === '/' ? '' : at}/${sub.name}`;
+      levels++;
+    }
+    expect(levels).toBe(depth);
+    expect(await adapter.promises.readFile(`${at}/leaf`, 'utf8')).toBe('bottom');
+    // `up` climbs three levels from the bottom, to level depth - 3.
+    expect(await adapter.promises.realpath(`${at}/up`)).toBe(`/${chain(depth - 3)}`);
+    expect((await adapter.promises.stat(`${at}/up/c/c/c/leaf`)).size).toBe('bottom'.length);
   });
 });
 
