@@ -2,6 +2,17 @@
 import { execFileSync } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
+/**
+ * The random-read matrices run at a size that proves their point in `npm test`, and in full under
+ * `npm run fuzz` (which sets IMGFS_FULL_MATRIX=1).
+ */
+export const FULL_MATRIX = process.env['IMGFS_FULL_MATRIX'] === '1';
+
+/** `normal` in the normal suite, `full` under `npm run fuzz`. */
+export function scaled(normal: number, full: number): number {
+  return FULL_MATRIX ? full : normal;
+}
+
 /** Deterministic pseudo-random bytes (xorshift32), incompressible. */
 export function randomBytes(length: number, seed = 1): Buffer {
   const out = Buffer.allocUnsafe(length);
