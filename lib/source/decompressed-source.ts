@@ -50,6 +50,8 @@ export interface DecompressStats {
   checkpointBytes: number;
   /** Checkpoints this source recorded itself (not imported): something new to export. */
   checkpointsRecorded: number;
+  /** Background decodes of the span after a read (see `readAhead`) started so far. */
+  readAheads: number;
 }
 
 /** Checkpoints to import before the first decoding (see `deferCheckpointImport`). */
@@ -94,7 +96,7 @@ export class DecompressedSource implements ByteSource {
   private failure: Failure | undefined;
   private readonly queue = new SerialQueue();
   private readonly ratio: RatioLimit;
-  private readonly counters = { cursors: 0, rawBytesRead: 0, inflatedBytes: 0, recorded: 0 };
+  private readonly counters = { cursors: 0, rawBytesRead: 0, inflatedBytes: 0, recorded: 0, readAheads: 0 };
   private pendingImport: PendingImport | undefined;
 
   constructor(
@@ -129,6 +131,7 @@ export class DecompressedSource implements ByteSource {
       checkpoints: this.checkpoints.count,
       checkpointBytes: this.checkpoints.bytes,
       checkpointsRecorded: this.counters.recorded,
+      readAheads: this.counters.readAheads,
     };
   }
 
@@ -199,6 +202,7 @@ export class DecompressedSource implements ByteSource {
     if (!this.spans.holdsTwo || this.readingAhead || this.closed || cursor === undefined) return;
     if (cursor.nextIndex !== index || this.spans.get(index) !== undefined) return;
     this.readingAhead = true;
+    this.counters.readAheads += 1;
     this.queue.run(async () => {
       if (!this.closed && this.cursor === cursor && cursor.nextIndex === index) await this.decodeSpan(index);
     })

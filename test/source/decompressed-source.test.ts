@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGzip, gzipSync } from 'node:zlib';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { isImgfsError, type ImgfsError } from '../../lib/errors.js';
 import { BufferSource } from '../../lib/source/buffer-source.js';
 import type { ByteSource } from '../../lib/source/byte-source.js';
@@ -282,14 +282,12 @@ describe('DecompressedSource: the ratio limit', () => {
     bomb = Buffer.concat(chunks);
   });
 
-  it('stops a gzip bomb quickly, with bounded memory', async () => {
+  it('stops a gzip bomb, with bounded memory', async () => {
     const source = open(bomb, gzipInflater, { maxRatio: 10, ratioSlack: MiB });
-    const started = Date.now();
     const error = await rejection(source.read(0, 200 * MiB));
     expect(error.code).toBe('ELIMIT');
     expect(error.reason).toBe('decompressed size exceeds 10× the compressed size (gzip bomb?); raise with option maxRatio');
     expect(error.archive).toBe('layer.blob');
-    expect(Date.now() - started).toBeLessThan(2000);
     expect(source.stats.inflatedBytes).toBeLessThanOrEqual(10 * bomb.length + MiB);
     // The limit is remembered; the bytes below it are still served.
     expect((await rejection(source.read(150 * MiB, 1))).code).toBe('ELIMIT');
@@ -320,13 +318,12 @@ describe('DecompressedSource: the ratio limit', () => {
 describe('DecompressedSource: read-ahead', () => {
   const data = compressibleBytes(6 * SPAN_SIZE);
   const gz = gzipSync(data);
-  const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 200));
 
   it('decodes the next span in the background after a read at the cursor, and serves it from memory', async () => {
     const source = new DecompressedSource(new BufferSource(gz, 'layer.blob'), gzipInflater);
     expect((await source.read(0, 1000)).equals(data.subarray(0, 1000))).toBe(true);
-    await settle();
-    expect(source.stats.inflatedBytes).toBeGreaterThanOrEqual(2 * SPAN_SIZE);
+    expect(source.stats.readAheads).toBe(1);
+    await vi.waitFor(() => expect(source.stats.inflatedBytes).toBeGreaterThanOrEqual(2 * SPAN_SIZE), { timeout: 30_000, interval: 5 });
     const inflated = source.stats.inflatedBytes;
     // The next span is already there: reading it decodes nothing more before the following read-ahead.
     expect((await source.read(SPAN_SIZE + 10, 100)).equals(data.subarray(SPAN_SIZE + 10, SPAN_SIZE + 110))).toBe(true);
@@ -338,7 +335,7 @@ describe('DecompressedSource: read-ahead', () => {
   it('does not read ahead when the cache cannot keep two spans', async () => {
     const source = new DecompressedSource(new BufferSource(gz, 'layer.blob'), gzipInflater, { cacheBytes: 0 });
     await source.read(0, 1000);
-    await settle();
+    expect(source.stats.readAheads).toBe(0); // decided within the read: none was queued
     expect(source.stats.inflatedBytes).toBeLessThan(2 * SPAN_SIZE);
     await source.close();
   });

@@ -57,12 +57,15 @@ export async function collect(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** A collect that waits between chunks, to exercise backpressure. Returns the data and the chunk sizes. */
-export async function collectSlowly(stream: Readable, delayMs = 2): Promise<{ data: Buffer; chunks: number[] }> {
+/**
+ * A collect that lets the event loop turn `turns` times between chunks, so that the producer runs ahead
+ * and backpressure is exercised. Returns the data and the chunk sizes.
+ */
+export async function collectSlowly(stream: Readable, turns = 2): Promise<{ data: Buffer; chunks: number[] }> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     chunks.push(chunk);
-    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    for (let i = 0; i < turns; i += 1) await new Promise((resolve) => setImmediate(resolve));
   }
   return { data: Buffer.concat(chunks), chunks: chunks.map((c) => c.length) };
 }
