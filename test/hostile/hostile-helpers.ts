@@ -9,6 +9,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { expect, onTestFinished } from 'vitest';
 import { FsError, ImgfsError, openImage, type ImageFS, type ImgfsErrorCode, type OpenOptions } from '../../lib/index.js';
+import { checkImgfsError, type ExpectedImgfsError } from '../helpers/expect-imgfs-error.js';
+
+export { checkImgfsError, type ExpectedImgfsError };
 
 /** Codes an fs-shaped call may fail with. */
 export const FS_CODES: ReadonlySet<string> = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ELOOP', 'EINVAL']);
@@ -23,6 +26,10 @@ export const IMGFS_CODES: ReadonlySet<string> = new Set([
   'ECLOSED',
   'ECACHE',
   'ENOTINDEXED',
+  // Only with `strict`:
+  'EUNSUPPORTED',
+  'ECONFLICT',
+  'EHARDLINK',
 ]);
 
 /** A fresh temp dir, removed when the current test finishes. */
@@ -47,57 +54,6 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   return undefined;
-}
-
-export interface ExpectedImgfsError {
-  code: ImgfsErrorCode;
-  /** Layer index the error must name (and `layer ${index}` in the message). */
-  layer?: number;
-  /** The layer digest must be set and appear in the message (true), or equal this value. */
-  digest?: string | true;
-  /** The offset must be set (true), or equal this value, and appear in the message as `offset N`. */
-  offset?: number | true;
-  /** Substrings of the archive (`error.archive`). */
-  archive?: string;
-  /** Member the error must name. */
-  member?: string;
-  /** Text the message must contain. */
-  message?: string | RegExp;
-}
-
-/** Checks that `error` is an ImgfsError as expected: code, layer, digest, offset, named in the message. */
-export function checkImgfsError(error: unknown, expected: ExpectedImgfsError): ImgfsError {
-  if (!(error instanceof ImgfsError)) {
-    throw new Error(`expected ImgfsError ${expected.code}, got ${error instanceof Error ? `${error.name}: ${error.message}\n${error.stack ?? ''}` : String(error)}`);
-  }
-  expect(error.code, error.message).toBe(expected.code);
-  expect(error.message.split('\n')).toHaveLength(1);
-  expect(error.message.startsWith(`${expected.code}: `)).toBe(true);
-  if (expected.layer !== undefined) {
-    expect(error.layer?.index, error.message).toBe(expected.layer);
-    expect(error.message).toContain(`layer ${expected.layer}`);
-  }
-  if (expected.digest !== undefined) {
-    const digest = error.layer?.digest;
-    if (expected.digest === true) expect(digest, error.message).toMatch(/^sha256:[a-f0-9]{64}$/);
-    else expect(digest).toBe(expected.digest);
-    expect(error.message).toContain(String(digest));
-  }
-  if (expected.offset !== undefined) {
-    expect(error.offset, error.message).toBeTypeOf('number');
-    if (expected.offset !== true) expect(error.offset, error.message).toBe(expected.offset);
-    expect(error.message).toContain(`offset ${error.offset}`);
-  }
-  if (expected.archive !== undefined) {
-    expect(error.archive, error.message).toContain(expected.archive);
-    expect(error.message).toContain(expected.archive);
-  }
-  if (expected.member !== undefined) expect(error.member, error.message).toBe(expected.member);
-  if (expected.message !== undefined) {
-    if (typeof expected.message === 'string') expect(error.message).toContain(expected.message);
-    else expect(error.message).toMatch(expected.message);
-  }
-  return error;
 }
 
 /** Opening `source` rejects with the expected ImgfsError within `ms`. */
