@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, imgfs, sh, ok } from './run-cli.js';
+import { imgfs, sh, ok } from './run-cli.js';
 import { writeImage } from '../helpers/image-builder.js';
 import { bigContent, danglingHardlinkLayers, writeSpecialImage } from './special-image.js';
 
@@ -18,7 +18,6 @@ let layerPaths: string[];
 let ociGzip: string;
 
 beforeAll(async () => {
-  ensureBuilt();
   dir = mkdtempSync(join(tmpdir(), 'imgfs-cli-special-'));
   image = (await writeSpecialImage(dir)) as string;
   layerPaths = (await writeSpecialImage(dir, { format: 'layers' })) as string[];
