@@ -354,6 +354,10 @@ export class ImageFileSystem implements ImageFS {
   }
 }
 
+/**
+ * Reads bytes of an entry's content by offset within the file: straight from the layer, or, for a
+ * sparse file, through its map (holes read as zeros).
+ */
 /** The bytes of a stream that is only known later. */
 async function* forward(stream: Promise<Readable>): AsyncGenerator<Buffer> {
   for await (const chunk of await stream) yield chunk as Buffer;

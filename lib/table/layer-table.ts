@@ -1,3 +1,4 @@
+import type { SparseMap } from '../tar/sparse-map.js';
 import type { TarEntry, TarEntryType } from '../tar/tar-entry.js';
 import { ImgfsError, type LayerRef } from '../errors.js';
 import { LIMITS } from '../limits.js';
@@ -26,6 +27,11 @@ export interface TableEntry {
   readonly xattrs: Record<string, Buffer>;
   /** Where the content starts in the layer's uncompressed tar stream. */
   readonly dataOffset: number;
+  /**
+   * A sparse file: its stored regions follow one another from `dataOffset` and belong at these
+   * offsets; everything else reads as zeros. `size` is then the logical size (`sparse.realSize`).
+   */
+  readonly sparse?: SparseMap;
   /**
    * Position among the layer's members. Unique within the layer, so (layer, ordinal) identifies a
    * member: entries are materialised on demand and are not compared by object identity.

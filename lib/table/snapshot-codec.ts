@@ -7,8 +7,8 @@ import { NUMBER_FIELDS, SMALL_FIELDS, type LayerSnapshot } from './layer-columns
  * parse of 100 k objects.
  */
 const MAGIC = Buffer.from('IMGFSIDX', 'latin1');
-/** Bump on any change of what the columns mean (v2: paths sorted, duplicates resolved). */
-export const SNAPSHOT_FORMAT_VERSION = 2;
+/** Bump on any change of what the columns mean (v2: paths sorted, duplicates resolved; v3: sparse maps). */
+export const SNAPSHOT_FORMAT_VERSION = 3;
 const HEADER_BYTES = MAGIC.length + 4 + 32;
 
 export class SnapshotFormatError extends Error {}
@@ -22,6 +22,7 @@ interface SnapshotMeta {
   opaques: string[];
   names: string[];
   xattrs: Array<[number, Record<string, string>]>;
+  sparse: LayerSnapshot['sparse'];
   pathBytes: number;
   linkBytes: number;
 }
@@ -45,6 +46,7 @@ export function encodeSnapshot(snapshot: LayerSnapshot): Buffer {
       slot,
       Object.fromEntries(Object.entries(values).map(([name, value]) => [name, value.toString('base64')])),
     ]),
+    sparse: snapshot.sparse,
     pathBytes: paths.length,
     linkBytes: links.length,
   };
@@ -114,7 +116,30 @@ export function decodeSnapshot(file: Buffer): LayerSnapshot {
       slot,
       Object.fromEntries(Object.entries(values).map(([name, value]) => [name, Buffer.from(value, 'base64')])),
     ]),
+    sparse: checkedSparse(meta.sparse, count),
   };
+}
+
+/**
+ * Sparse maps steer reads, so a cache file must not smuggle in one that reads outside its entry: the
+ * shape is checked here (the checksum already rules out accidents; this rules out a planted file).
+ */
+function checkedSparse(sparse: unknown, count: number): LayerSnapshot['sparse'] {
+  if (!Array.isArray(sparse)) throw new SnapshotFormatError('sparse maps missing');
+  for (const item of sparse as unknown[]) {
+    const [slot, map] = Array.isArray(item) ? (item as unknown[]) : [];
+    const { realSize, regions } = (map ?? {}) as { realSize?: unknown; regions?: unknown };
+    const ok =
+      Number.isSafeInteger(slot) &&
+      (slot as number) >= 0 &&
+      (slot as number) < count &&
+      Number.isSafeInteger(realSize) &&
+      Array.isArray(regions) &&
+      regions.length % 2 === 0 &&
+      regions.every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
+    if (!ok) throw new SnapshotFormatError('malformed sparse map');
+  }
+  return sparse as LayerSnapshot['sparse'];
 }
 
 function u32(value: number): Buffer {
