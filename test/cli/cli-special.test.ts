@@ -202,6 +202,13 @@ describe('warnings', () => {
     expect(result.stderr).toMatch(/^imgfs: warning: [^\n]*broken[^\n]*\n$/);
     expect(await imgfs(['ls', '--quiet', dangling])).toEqual(expect.objectContaining({ code: 0, stdout: 'also-kept\nkept\n', stderr: '' }));
   });
+
+  it('with --strict, a warning about the image is a failure naming its code (exit 2)', async () => {
+    const dangling = await writeImage(join(dir, 'dangling-strict'), danglingHardlinkLayers(), { format: 'docker-archive' });
+    const result = await imgfs(['ls', '--strict', dangling]);
+    expect(result).toMatchObject({ code: 2, stdout: '' });
+    expect(result.stderr).toMatch(/^imgfs: [^\n]*: EHARDLINK: strict: layer \d+: hard link [^\n]*broken[^\n]*\n$/);
+  });
 });
 
 describe('diff', () => {
