@@ -83,8 +83,10 @@ export class LayerTable {
 
   private constructor(
     private readonly columns: LayerColumns,
-    private readonly whiteouts: Set<string>,
-    private readonly opaques: Set<string>,
+    /** Whited-out path → ordinal of its first whiteout member. */
+    private readonly whiteouts: Map<string, number>,
+    /** Opaque directory → ordinal of its first marker. */
+    private readonly opaques: Map<string, number>,
     /** Members read from the tar, whiteouts and markers included. */
     readonly memberCount: number,
     /** Whiteout and opaque-marker members. */
@@ -98,8 +100,8 @@ export class LayerTable {
     const { layer } = options;
     const label = layer === undefined ? 'layer' : `layer ${layer.index}`;
     const builder = new LayerColumnsBuilder();
-    const whiteouts = new Set<string>();
-    const opaques = new Set<string>();
+    const whiteouts = new Map<string, number>();
+    const opaques = new Map<string, number>();
     let memberCount = 0;
     let whiteoutCount = 0;
     let tarEnd = 0;
@@ -115,8 +117,8 @@ export class LayerTable {
       const role = classifyName(path);
       if (role.role !== 'path') {
         whiteoutCount++;
-        if (role.role === 'whiteout') whiteouts.add(role.hides);
-        else if (role.role === 'opaque') opaques.add(role.dir);
+        if (role.role === 'whiteout') setFirst(whiteouts, role.hides, ordinal);
+        else if (role.role === 'opaque') setFirst(opaques, role.dir, ordinal);
         continue;
       }
       const kind = kindOfType[member.type];
@@ -144,8 +146,8 @@ export class LayerTable {
   static fromSnapshot(snapshot: LayerSnapshot): LayerTable {
     return new LayerTable(
       new LayerColumns(snapshot),
-      new Set(snapshot.whiteouts),
-      new Set(snapshot.opaques),
+      new Map(snapshot.whiteouts),
+      new Map(snapshot.opaques),
       snapshot.memberCount,
       snapshot.whiteoutCount,
       snapshot.tarEnd,
@@ -292,11 +294,31 @@ export class LayerTable {
 
   /** Paths this layer whites out (R3). */
   whiteoutPaths(): Iterable<string> {
-    return this.whiteouts;
+    return this.whiteouts.keys();
   }
 
   opaqueDirs(): Iterable<string> {
-    return this.opaques;
+    return this.opaques.keys();
+  }
+
+  /**
+   * R7's tar order: whether this layer removed `path` from the view below it before its member
+   * `ordinal` came: by a whiteout of the path or an ancestor, an opaque marker on an ancestor, or a
+   * non-directory member at an ancestor, listed earlier. O(depth), and only for paths the layer hides
+   * at all (`hidesBelow`, O(1) amortised), so only hard links into removed places pay for it.
+   */
+  removedBefore(path: string, ordinal: number): boolean {
+    if (this.hidesBelow(path) === undefined) return false;
+    const before = (at: number | undefined): boolean => at !== undefined && at < ordinal;
+    for (let current = path; ; current = parentOf(current)) {
+      if (current !== ROOT && before(this.whiteouts.get(current))) return true;
+      if (current !== path) {
+        if (before(this.opaques.get(current))) return true;
+        const kind = this.kindAt(current);
+        if (kind !== undefined && kind !== 'dir' && before(this.get(current)?.ordinal)) return true;
+      }
+      if (current === ROOT) return false;
+    }
   }
 
   *allEntries(): Generator<TableEntry> {
@@ -317,6 +339,11 @@ export class LayerTable {
     }
     return this.linksByTarget.get(target) ?? [];
   }
+}
+
+/** Records the first ordinal seen for a key. */
+function setFirst(map: Map<string, number>, key: string, ordinal: number): void {
+  if (!map.has(key)) map.set(key, ordinal);
 }
 
 /**
