@@ -9,10 +9,13 @@ import { bareLayer } from '../../lib/image/bare-layers.js';
 import type { LayerBlob } from '../../lib/image/loaded-image.js';
 import { fileHolding, layerIdentity } from '../../lib/layer/cache-identity.js';
 import { Layer, type LayerContext } from '../../lib/layer/layer.js';
+import type { LayerReader, LayerReaderFactory } from '../../lib/layer/layer-reader.js';
 import { resolveLimits } from '../../lib/limits.js';
 import { FileSource } from '../../lib/source/file-source.js';
+import { SliceSource } from '../../lib/source/slice-source.js';
 import { TableCache } from '../../lib/table/table-cache.js';
-import type { TableEntry } from '../../lib/table/layer-table.js';
+import { LayerTable, type TableEntry } from '../../lib/table/layer-table.js';
+import { walkTar } from '../../lib/tar/walk-tar.js';
 import { expectImgfsError } from '../helpers/expect-imgfs-error.js';
 import { buildLayer, dir, file } from '../helpers/layer-tar.js';
 
@@ -117,5 +120,65 @@ describe('cache identity', () => {
     expect(fileHolding(blob, { format: 'layers', archive: 'ignored' })).toBe('blobs/sha256/ab');
     expect(fileHolding(blob, { format: 'oci-dir', archive: '/images/app' })).toBe('/images/app/blobs/sha256/ab');
     expect(fileHolding(blob, { format: 'docker-archive', archive: '/images/app.tar' })).toBe('/images/app.tar');
+  });
+});
+
+describe('a LayerReader plugged in', () => {
+  /**
+   * A made-up storage: `FAKE` followed by a plain tar. Its reader recognises the magic, builds the
+   * table from the tar behind it and counts what the Layer asks of it.
+   */
+  const calls = { build: 0, read: 0, persist: 0, verify: 0, close: 0 };
+  const fake: LayerReaderFactory = async (stored, context) => {
+    if (!(await stored.read(0, 4)).equals(Buffer.from('FAKE'))) return undefined;
+    const tarStream = new SliceSource(stored, 4, (stored.size ?? 4) - 4, 'fake tar');
+    const reader: LayerReader = {
+      compression: 'none',
+      tar: tarStream,
+      buildTable: (options) => {
+        calls.build++;
+        return LayerTable.build(walkTar(tarStream), { maxEntries: options.limits.maxEntries, onWarning: options.warn, layer: options.layer });
+      },
+      readData: (entry, offset, length) => {
+        calls.read++;
+        return tarStream.read(entry.dataOffset + offset, length);
+      },
+      persist: async () => {
+        calls.persist++;
+        expect(context.sidecar).toBeDefined();
+      },
+      verify: async () => {
+        calls.verify++;
+      },
+      close: async () => {
+        calls.close++;
+      },
+    };
+    return reader;
+  };
+
+  it('is used for the table and for entry bytes, with cache and verify around it from the Layer', async () => {
+    const path = join(scratch, 'fake-layer');
+    writeFileSync(path, Buffer.concat([Buffer.from('FAKE'), tar]));
+    const source = await FileSource.open(path);
+    onTestFinished(() => source.close());
+    const blob: LayerBlob = { ...bareLayer(source, path), diffId: sha256(tar) };
+    const cache = new TableCache(join(scratch, 'cache-fake'), () => {});
+    const first = await opened(blob, { cache, verify: true, holder: path, readers: [fake] });
+    const entry = (await first.index()).get('etc/fox.txt') as TableEntry;
+    expect((await first.read(entry, 4, 9)).toString()).toBe('quick');
+    expect(calls).toMatchObject({ build: 1, read: 1, persist: 1, verify: 1 });
+    await first.close();
+    expect(calls.close).toBe(1);
+
+    // A second open finds the table in the cache (verified, so keyed by the diff_id): not built again.
+    const second = await opened(blob, { cache, verify: true, holder: path, readers: [fake] });
+    expect((await second.index()).get('etc/fox.txt')?.size).toBe(content.length);
+    expect(calls).toMatchObject({ build: 1, persist: 1, verify: 2 });
+    expect(second.info).toMatchObject({ compression: 'none', entries: 3 });
+
+    // Any other layer falls through to the tar pass.
+    const plain = await opened(await storedLayer(), { readers: [fake] });
+    expect(plain.info.compression).toBe('gzip');
   });
 });
