@@ -5,7 +5,6 @@
  */
 import { truncateSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ImgfsError } from '../../lib/index.js';
 import { buildLayer, file } from '../helpers/layer-tar.js';
 import { checkImgfsError, open, put, rejection, tempDir } from './hostile-helpers.js';
 
@@ -37,8 +36,7 @@ describe('a layer file truncated after opening', () => {
     truncateSync(path, 100_000);
     const { bytes, error } = await streamed(fs.createReadStream('/big'));
     expect(bytes).toBeLessThan(big.length);
-    checkImgfsError(error, { code: 'ETRUNCATED', layer: 0, offset: 100_000 });
-    expect((error as ImgfsError).message).toContain('/big');
+    checkImgfsError(error, { code: 'ETRUNCATED', layer: 0, offset: 100_000, message: 'content of /big ends after' });
   });
 
   it('files before the cut still read', async () => {

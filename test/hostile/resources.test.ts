@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openImage, type ImageFS } from '../../lib/index.js';
 import { buildLayer, file, type LayerEntrySpec } from '../helpers/layer-tar.js';
 import { packTar, writeImage } from '../helpers/image-builder.js';
+import { checkImgfsError, expectImgfsError, expectImgfsErrorSync } from '../helpers/expect-imgfs-error.js';
 import { fdCount, patch, put, rejection, tempDir } from './hostile-helpers.js';
 
 const escaped: unknown[] = [];
@@ -98,9 +99,7 @@ describe('file descriptors', () => {
     const before = fdCount();
     for (let i = 0; i < 300; i++) {
       const source = hostile[i % hostile.length] as string;
-      const error = await rejection(openImage(i % 3 === 1 ? [source] : source, { cache: false }));
-      expect(error, source).toBeInstanceOf(Error);
-      expect((error as { name: string }).name).toBe('ImgfsError');
+      checkImgfsError(await rejection(openImage(i % 3 === 1 ? [source] : source, { cache: false })), {});
     }
     expect(fdCount()).toBeLessThanOrEqual(before);
   });
@@ -143,13 +142,10 @@ describe('close()', () => {
         for await (const entry of fs.walk()) void entry;
       }],
     ];
-    for (const [name, call] of calls) {
-      const error = await rejection(call());
-      expect((error as { code?: unknown }).code, name).toBe('ECLOSED');
-    }
-    expect(() => fs.statSync('/files/1')).toThrow(expect.objectContaining({ code: 'ECLOSED' }));
+    for (const [, call] of calls) await expectImgfsError(call, 'ECLOSED');
+    expectImgfsErrorSync(() => fs.statSync('/files/1'), 'ECLOSED');
     const streamError = await new Promise<unknown>((resolve) => fs.createReadStream('/files/1').on('error', resolve).resume());
-    expect((streamError as { code?: unknown }).code).toBe('ECLOSED');
+    checkImgfsError(streamError, 'ECLOSED');
   });
 
   it('settles reads in flight: each resolves with its bytes or rejects ECLOSED, none stays pending', async () => {
@@ -163,7 +159,7 @@ describe('close()', () => {
     const results = await Promise.all(reads);
     for (const result of results) {
       if (result.ok) expect(result.bytes.equals(contentOf(result.i))).toBe(true);
-      else expect((result.error as { code?: unknown }).code).toBe('ECLOSED');
+      else checkImgfsError(result.error, 'ECLOSED');
     }
   });
 });
