@@ -49,7 +49,7 @@ export interface OpenOptions {
 export interface IndexProgress {
   /** Layer being indexed (0 = bottom). */
   layer: number;
-  /** Stored (compressed) bytes of all layers that are done. */
+  /** Stored (compressed) bytes read so far, summed over all layers (a layer that is done counts whole). */
   bytesDone: number;
   /** Stored (compressed) bytes of all layers. */
   bytesTotal: number;
