@@ -50,7 +50,7 @@ export function pythonTree(members: readonly PythonMember[]): TreeView {
         mtimeNs: member.pax_mtime !== null ? secondsToNs(member.pax_mtime) : secondsToNs(String(Math.trunc(Number(member.mtime)))),
       };
       if (type === 'symlink') view.target = member.linkname;
-      if (type === 'file' && member.sha256 !== undefined) view.sha256 = member.sha256;
+      if (type === 'file') view.sha256 = member.sha256 ?? 'not read (big file)';
       if (type === 'char' || type === 'block') view.rdev = `${member.devmajor},${member.devminor}`;
       if (Object.keys(member.xattrs).length > 0) view.xattrs = member.xattrs;
     }
