@@ -103,10 +103,13 @@ export function gnuTarTree(archive: string): { tree: TreeView; error?: string } 
       error = String((failure as { stderr?: Buffer }).stderr ?? failure).trim();
     }
     const tree: TreeView = new Map();
-    const visit = (rel: string): void => {
-      for (const name of readdirSync(join(dir, rel)).sort()) {
-        const path = `${rel}/${name}`;
-        const full = join(dir, path);
+    // Names are read and used as bytes (an archive may hold names that are not UTF-8); the tree's keys
+    // decode them as UTF-8, as imgfs names them.
+    const visit = (rel: Buffer, key: string): void => {
+      for (const name of readdirSync(Buffer.concat([Buffer.from(`${dir}/`), rel]), { encoding: 'buffer' }).sort(Buffer.compare)) {
+        const relPath = Buffer.concat([rel, Buffer.from('/'), name]);
+        const path = `${key}/${name.toString('utf8')}`;
+        const full = Buffer.concat([Buffer.from(dir), relPath]);
         const stats = lstatSync(full, { bigint: true });
         const type = fileType(stats.mode);
         const view: PathView = {
@@ -117,14 +120,14 @@ export function gnuTarTree(archive: string): { tree: TreeView; error?: string } 
           size: type === 'file' ? Number(stats.size) : 0,
           mtimeNs: stats.mtimeNs.toString(),
         };
-        if (type === 'symlink') view.target = readlinkSync(full);
+        if (type === 'symlink') view.target = readlinkSync(full, { encoding: 'buffer' }).toString('utf8');
         if (type === 'file') view.sha256 = view.size <= BIG_FILE ? sha256(readFileSync(full)) : regionsDigest(full, bigRegions.get(path));
         if (type === 'char' || type === 'block') view.rdev = `${Number(stats.rdev >> 8n) & 0xfff},${Number(stats.rdev & 0xffn)}`;
         tree.set(path, view);
-        if (type === 'dir') visit(path);
+        if (type === 'dir') visit(relPath, path);
       }
     };
-    visit('');
+    visit(Buffer.alloc(0), '');
     return error === undefined ? { tree } : { tree, error };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -132,7 +135,7 @@ export function gnuTarTree(archive: string): { tree: TreeView; error?: string } 
 }
 
 /** The bytes at the given regions of a file on disk (what imgfsTree hashed for a big file). */
-function regionsDigest(file: string, regions: readonly number[] | undefined): string {
+function regionsDigest(file: Buffer, regions: readonly number[] | undefined): string {
   if (regions === undefined) return 'regions:unknown';
   const hash = createHash('sha256');
   const fd = openSync(file, 'r');
