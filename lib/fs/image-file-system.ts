@@ -356,6 +356,7 @@ export class ImageFileSystem implements ImageFS {
       xattrs: entry?.xattrs ?? {},
       layer: node.layer,
       target: type === 'symlink' ? entry?.linkname : undefined,
+      dataRegions: type === 'file' ? entry?.sparse?.regions : undefined,
     });
   }
 

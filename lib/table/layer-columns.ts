@@ -157,9 +157,8 @@ export class LayerColumns {
     const n = slot * NUMBER_FIELDS;
     const s = slot * SMALL_FIELDS;
     const { numbers, small, names } = this.data;
-    const sparse = this.sparseBySlot.get(slot);
     return {
-      ...(sparse === undefined ? {} : { sparse }),
+      sparse: this.sparseBySlot.get(slot),
       path: this.data.paths[slot] as string,
       kind: this.kind(slot),
       mode: small[s] as number,
