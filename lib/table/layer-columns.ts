@@ -17,6 +17,8 @@ export interface LayerSnapshot {
   /** Whited-out paths and opaque directories, each with the ordinal of its first marker (R7 tar order). */
   whiteouts: Array<[path: string, ordinal: number]>;
   opaques: Array<[dir: string, ordinal: number]>;
+  /** Directories the layer has no member for but reaches into (see LayerTable.reachedDirs). */
+  reachedDirs: string[];
   /** Owner names, referred to by id from `small`. */
   names: string[];
   /** Sorted by `compareCodeUnits`, unique. */

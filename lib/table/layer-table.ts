@@ -85,6 +85,12 @@ export class LayerTable {
     readonly whiteoutCount: number,
     /** End of the last member's data: the tar stream's length without its end blocks. */
     readonly tarEnd: number,
+    /**
+     * Directories the layer has no member for but holds members, whiteouts or opaque markers under,
+     * shallowest first. Only these can lead through a lower symlink (R6); found once when the layer
+     * is read and persisted, so that a layer without any (the usual case) costs nothing later.
+     */
+    readonly reachedDirs: readonly string[],
   ) {}
 
   static async build(members: AsyncIterable<TarEntry>, options: LayerIndexOptions = {}): Promise<LayerTable> {
@@ -123,7 +129,8 @@ export class LayerTable {
       builder.push(path, kind, member, link, ordinal);
     }
     const columns = dropUnreachable(builder.seal(), (message) => options.onWarning?.(`${label}: ${message}`));
-    return new LayerTable(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd);
+    const reached = reachedDirs(columns, [...whiteouts.keys()], [...opaques.keys()]);
+    return new LayerTable(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd, reached);
   }
 
   /** Rebuilds an index from what `snapshot()` produced (the persisted index cache). */
@@ -135,6 +142,7 @@ export class LayerTable {
       snapshot.memberCount,
       snapshot.whiteoutCount,
       snapshot.tarEnd,
+      snapshot.reachedDirs,
     );
   }
 
@@ -147,6 +155,7 @@ export class LayerTable {
       memberCount: this.memberCount,
       whiteoutCount: this.whiteoutCount,
       tarEnd: this.tarEnd,
+      reachedDirs: [...this.reachedDirs],
     };
   }
 
@@ -311,6 +320,15 @@ export class LayerTable {
 
   /** Hard-link members by the (normalised) path they link to; built on first use from the kind column. */
   hardlinksTo(target: string): readonly TableEntry[] {
+    return this.linkIndex().get(target) ?? [];
+  }
+
+  /** Every path a hard link of this layer names. */
+  hardlinkTargets(): Iterable<string> {
+    return this.linkIndex().keys();
+  }
+
+  private linkIndex(): Map<string, TableEntry[]> {
     if (this.linksByTarget === undefined) {
       this.linksByTarget = new Map();
       for (let slot = 0; slot < this.columns.length; slot++) {
@@ -321,8 +339,25 @@ export class LayerTable {
         else list.push(link);
       }
     }
-    return this.linksByTarget.get(target) ?? [];
+    return this.linksByTarget;
   }
+}
+
+/** The directories a layer reaches into without a member for them, shallowest first. */
+function reachedDirs(columns: LayerColumns, whiteouts: readonly string[], opaques: readonly string[]): string[] {
+  const seen = new Set<string>([ROOT]);
+  const found: string[] = [];
+  const climb = (dir: string): void => {
+    for (let current = dir; !seen.has(current); current = parentOf(current)) {
+      seen.add(current);
+      if (columns.find(current) < 0) found.push(current);
+    }
+  };
+  for (let slot = 0; slot < columns.length; slot++) climb(parentOf(columns.path(slot)));
+  for (const path of whiteouts) climb(parentOf(path));
+  for (const dir of opaques) climb(dir);
+  // A parent is shorter than its children: by length is parents first, and cheap for deep paths.
+  return found.sort((a, b) => a.length - b.length);
 }
 
 /** Records the first ordinal seen for a key. */

@@ -11,7 +11,7 @@ const MAGIC = Buffer.from('IMGFSIDX', 'latin1');
 /**
  * Bump on any change of what the columns mean (v2: paths sorted, duplicates resolved; v3: names
  * keep the bytes of invalid UTF-8, stored as those bytes; whiteouts and opaque markers carry their
- * ordinal).
+ * ordinal, and the directories a layer reaches into without a member are listed).
  */
 export const SNAPSHOT_FORMAT_VERSION = 3;
 const HEADER_BYTES = MAGIC.length + 4 + 32;
@@ -25,6 +25,7 @@ interface SnapshotMeta {
   tarEnd: number;
   whiteouts: Array<[string, number]>;
   opaques: Array<[string, number]>;
+  reachedDirs: string[];
   names: string[];
   xattrs: Array<[number, Record<string, string>]>;
   pathBytes: number;
@@ -46,6 +47,7 @@ export function encodeSnapshot(snapshot: LayerSnapshot): Buffer {
     tarEnd: snapshot.tarEnd,
     whiteouts: snapshot.whiteouts,
     opaques: snapshot.opaques,
+    reachedDirs: snapshot.reachedDirs,
     names: snapshot.names,
     xattrs: snapshot.xattrs.map(([slot, values]) => [
       slot,
@@ -110,6 +112,7 @@ export function decodeSnapshot(file: Buffer): LayerSnapshot {
     tarEnd: meta.tarEnd,
     whiteouts: meta.whiteouts,
     opaques: meta.opaques,
+    reachedDirs: meta.reachedDirs,
     names: meta.names,
     paths,
     linknames,
