@@ -95,5 +95,10 @@ export interface CommandSpec {
    * lazily, so layers that no answer reaches are never indexed.
    */
   lazy?: boolean;
+  /**
+   * Runs before IMAGE is looked at or opened; a number ends the command with that exit status. For
+   * commands that need no image (`umount`) or must check the machine first (`mount`).
+   */
+  before?(args: ParsedArgs, io: CliIO): Promise<number | undefined>;
   run(ctx: Context): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import type { EntryKind, TableEntry, LayerTable } from '../table/layer-table.js';
 import { baseName, compareNameBytes, joinPath, parentOf, ROOT } from '../table/entry-name.js';
+import type { ImgfsWarning, WarningSink } from '../warnings.js';
 import { joinUnder, LandedLayer, landedPath, type LayerView } from './landed-layer.js';
 import { resolveDirectory } from './resolve-directory.js';
 
@@ -68,7 +69,7 @@ export class MergedView {
 
   constructor(
     layers: ReadonlyArray<LayerTable | undefined>,
-    private readonly onWarning: (message: string) => void = () => {},
+    private readonly onWarning: WarningSink = () => {},
   ) {
     this.layers = [...layers];
     this.top = layers.length - 1;
@@ -165,7 +166,12 @@ export class MergedView {
    */
   private resolveHardlink(link: TableEntry, layer: number, hops: number): MergedNode | undefined {
     const problem = (why: string): undefined => {
-      this.warn(`layer ${layer}: hard link /${link.path} -> /${link.linkname} dropped: ${why}`);
+      this.warn({
+        code: 'EHARDLINK',
+        message: `layer ${layer}: hard link /${link.path} -> /${link.linkname} dropped: ${why}`,
+        layer: { index: layer },
+        path: `/${link.path}`,
+      });
       return undefined;
     };
     if (hops >= MAX_HARDLINK_HOPS) return problem('hard links form a cycle');
@@ -283,9 +289,10 @@ export class MergedView {
     return this.at(index);
   }
 
-  private warn(message: string): void {
-    if (this.warned.has(message)) return;
-    this.warned.add(message);
-    this.onWarning(message);
+  /** Each warning once; one that throws (`strict`) is not remembered, so it throws again next time. */
+  private warn(warning: ImgfsWarning): void {
+    if (this.warned.has(warning.message)) return;
+    this.onWarning(warning);
+    this.warned.add(warning.message);
   }
 }

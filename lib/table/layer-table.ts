@@ -1,5 +1,8 @@
+import type { SparseMap } from '../tar/sparse-map.js';
 import type { TarEntry, TarEntryType } from '../tar/tar-entry.js';
-import { ImgfsError } from '../errors.js';
+import { ImgfsError, type LayerRef } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import type { WarningSink } from '../warnings.js';
 import { classifyName, normalizeEntryName, parentOf, ROOT } from './entry-name.js';
 import { LayerColumns, LayerColumnsBuilder, type LayerSnapshot } from './layer-columns.js';
 
@@ -25,6 +28,11 @@ export interface TableEntry {
   /** Where the content starts in the layer's uncompressed tar stream. */
   readonly dataOffset: number;
   /**
+   * A sparse file: its stored regions follow one another from `dataOffset` and belong at these
+   * offsets; everything else reads as zeros. `size` is then the logical size (`sparse.realSize`).
+   */
+  readonly sparse?: SparseMap;
+  /**
    * Position among the layer's members. Unique within the layer, so (layer, ordinal) identifies a
    * member: entries are materialised on demand and are not compared by object identity.
    */
@@ -35,11 +43,11 @@ export interface TableEntry {
 export type HideReason = 'whiteout' | 'opaque' | 'replaced';
 
 export interface LayerIndexOptions {
-  /** ELIMIT beyond this many members (default 5 000 000). */
+  /** ELIMIT beyond this many members (default: LIMITS.maxEntries). */
   maxEntries?: number | undefined;
-  onWarning?: ((message: string) => void) | undefined;
-  /** Named in warnings and errors. */
-  label?: string | undefined;
+  onWarning?: WarningSink | undefined;
+  /** The layer, named in warnings. */
+  layer?: LayerRef | undefined;
 }
 
 /** Directories a layer remembers answers for (what it hides, whether it holds anything) before starting over. */
@@ -94,8 +102,9 @@ export class LayerTable {
   ) {}
 
   static async build(members: AsyncIterable<TarEntry>, options: LayerIndexOptions = {}): Promise<LayerTable> {
-    const maxEntries = options.maxEntries ?? 5_000_000;
-    const label = options.label ?? 'layer';
+    const maxEntries = options.maxEntries ?? LIMITS.maxEntries.default;
+    const { layer } = options;
+    const label = layer === undefined ? 'layer' : `layer ${layer.index}`;
     const builder = new LayerColumnsBuilder();
     const whiteouts = new Map<string, number>();
     const opaques = new Map<string, number>();
@@ -120,7 +129,12 @@ export class LayerTable {
       }
       const kind = kindOfType[member.type];
       if (kind === undefined) {
-        options.onWarning?.(`${label}: ${member.name}: unsupported tar entry type '${member.typeflag}' skipped`);
+        options.onWarning?.({
+          code: 'EUNSUPPORTED',
+          message: `${label}: ${member.name}: unsupported tar entry type '${member.typeflag}' skipped`,
+          layer,
+          path: `/${path}`,
+        });
         continue;
       }
       // The root can only ever be a directory; a non-directory member named `./` is meaningless.
@@ -128,7 +142,9 @@ export class LayerTable {
       const link = kind === 'hardlink' ? normalizeEntryName(member.linkname) : kind === 'symlink' ? member.linkname : '';
       builder.push(path, kind, member, link, ordinal);
     }
-    const columns = dropUnreachable(builder.seal(), (message) => options.onWarning?.(`${label}: ${message}`));
+    const columns = dropUnreachable(builder.seal(), (message, path) =>
+      options.onWarning?.({ code: 'ECONFLICT', message: `${label}: ${message}`, layer, path: `/${path}` }),
+    );
     const reached = reachedDirs(columns, [...whiteouts.keys()], [...opaques.keys()]);
     return new LayerTable(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd, reached);
   }
@@ -370,7 +386,7 @@ function setFirst(map: Map<string, number>, key: string, ordinal: number): void 
  * layer also has (extracting it would need a directory where the layer put a file). Rare, so the
  * common case costs one binary search per non-directory and copies nothing.
  */
-function dropUnreachable(columns: LayerColumns, warn: (message: string) => void): LayerColumns {
+function dropUnreachable(columns: LayerColumns, warn: (message: string, path: string) => void): LayerColumns {
   // Whether a directory path lies at or below a non-directory member; asked once per distinct parent.
   // Iterative (climb to a known answer, then fill in downwards): a path 20 000 levels deep must not
   // exhaust the call stack.
@@ -399,7 +415,7 @@ function dropUnreachable(columns: LayerColumns, warn: (message: string) => void)
     const path = columns.path(slot);
     const holder = path === ROOT ? null : blocker(parentOf(path));
     if (holder === null) continue;
-    warn(`/${path} dropped: /${holder} is a ${columns.kind(columns.find(holder))} in the same layer`);
+    warn(`/${path} dropped: /${holder} is a ${columns.kind(columns.find(holder))} in the same layer`, path);
     dropped.add(slot);
   }
   return dropped.size === 0 ? columns : columns.without(dropped);

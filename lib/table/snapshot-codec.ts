@@ -9,11 +9,11 @@ import { NUMBER_FIELDS, SMALL_FIELDS, type LayerSnapshot } from './layer-columns
  */
 const MAGIC = Buffer.from('IMGFSIDX', 'latin1');
 /**
- * Bump on any change of what the columns mean (v2: paths sorted, duplicates resolved; v3: names
- * keep the bytes of invalid UTF-8, stored as those bytes; whiteouts and opaque markers carry their
- * ordinal, and the directories a layer reaches into without a member are listed).
+ * Bump on any change of what the columns mean (v2: paths sorted, duplicates resolved; v3: sparse maps;
+ * v4: names keep the bytes of invalid UTF-8, stored as those bytes, and whiteouts and opaque markers
+ * carry their ordinal).
  */
-export const SNAPSHOT_FORMAT_VERSION = 3;
+export const SNAPSHOT_FORMAT_VERSION = 5;
 const HEADER_BYTES = MAGIC.length + 4 + 32;
 
 export class SnapshotFormatError extends Error {}
@@ -28,6 +28,7 @@ interface SnapshotMeta {
   reachedDirs: string[];
   names: string[];
   xattrs: Array<[number, Record<string, string>]>;
+  sparse: LayerSnapshot['sparse'];
   pathBytes: number;
   linkBytes: number;
 }
@@ -53,6 +54,7 @@ export function encodeSnapshot(snapshot: LayerSnapshot): Buffer {
       slot,
       Object.fromEntries(Object.entries(values).map(([name, value]) => [name, value.toString('base64')])),
     ]),
+    sparse: snapshot.sparse,
     pathBytes: paths.length,
     linkBytes: links.length,
   };
@@ -123,7 +125,30 @@ export function decodeSnapshot(file: Buffer): LayerSnapshot {
       slot,
       Object.fromEntries(Object.entries(values).map(([name, value]) => [name, Buffer.from(value, 'base64')])),
     ]),
+    sparse: checkedSparse(meta.sparse, count),
   };
+}
+
+/**
+ * Sparse maps steer reads, so a cache file must not smuggle in one that reads outside its entry: the
+ * shape is checked here (the checksum already rules out accidents; this rules out a planted file).
+ */
+function checkedSparse(sparse: unknown, count: number): LayerSnapshot['sparse'] {
+  if (!Array.isArray(sparse)) throw new SnapshotFormatError('sparse maps missing');
+  for (const item of sparse as unknown[]) {
+    const [slot, map] = Array.isArray(item) ? (item as unknown[]) : [];
+    const { realSize, regions } = (map ?? {}) as { realSize?: unknown; regions?: unknown };
+    const ok =
+      Number.isSafeInteger(slot) &&
+      (slot as number) >= 0 &&
+      (slot as number) < count &&
+      Number.isSafeInteger(realSize) &&
+      Array.isArray(regions) &&
+      regions.length % 2 === 0 &&
+      regions.every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
+    if (!ok) throw new SnapshotFormatError('malformed sparse map');
+  }
+  return sparse as LayerSnapshot['sparse'];
 }
 
 function u32(value: number): Buffer {

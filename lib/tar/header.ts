@@ -1,6 +1,6 @@
 import { parseNumeric, parseOctal } from './large-numbers.js';
 import { nameFromBytes } from './name-bytes.js';
-import { tarCorrupt, type TarLocation } from './tar-errors.js';
+import { NOT_A_HEADER, tarCorrupt, type TarLocation } from './tar-errors.js';
 
 export const BLOCK_SIZE = 512;
 
@@ -141,5 +141,5 @@ function verifyChecksum(block: Buffer, where: TarLocation): void {
   } catch {
     recorded = -1;
   }
-  if (recorded !== unsigned && recorded !== signed) throw tarCorrupt('header checksum mismatch', where);
+  if (recorded !== unsigned && recorded !== signed) throw tarCorrupt(NOT_A_HEADER, where);
 }
