@@ -194,10 +194,17 @@ export class MergedView {
     if (path === ROOT || layer === 0 || index.removedBefore(path, link.ordinal)) return undefined;
     const found = this.lookupUpTo(path, layer - 1, hops);
     if (found !== undefined) return found;
-    // link(2) resolves the target's parents through symlinks, as R6 lands entries.
-    const dir = resolveDirectory(parentOf(path), (at) => this.lookupUpTo(at, layer - 1));
-    if (dir === undefined || dir === parentOf(path)) return undefined;
-    return this.lookupUpTo(joinPath(dir, baseName(path)), layer - 1, hops);
+    const real = this.throughSymlinks(path, layer - 1);
+    return real === undefined ? undefined : this.lookupUpTo(real, layer - 1, hops);
+  }
+
+  /**
+   * Where `path` is in the view of layers 0..`top` when its parents lead through symlinks, as link(2)
+   * finds a hard link's target and as R6 lands entries; undefined when they lead nowhere, or nowhere else.
+   */
+  private throughSymlinks(path: string, top: number): string | undefined {
+    const dir = resolveDirectory(parentOf(path), (at) => this.lookupUpTo(at, top));
+    return dir === undefined || dir === parentOf(path) ? undefined : joinPath(dir, baseName(path));
   }
 
   /**
@@ -271,10 +278,8 @@ export class MergedView {
     const index = this.at(layer);
     for (const target of index.hardlinkTargets()) {
       if (layer === 0 || index.get(target) !== undefined || this.lookupUpTo(target, layer - 1) !== undefined) continue;
-      const dir = resolveDirectory(parentOf(target), (at) => this.lookupUpTo(at, layer - 1));
-      if (dir === undefined || dir === parentOf(target)) continue;
-      const real = joinPath(dir, baseName(target));
-      found.set(real, [...(found.get(real) ?? []), ...index.hardlinksTo(target)]);
+      const real = this.throughSymlinks(target, layer - 1);
+      if (real !== undefined) found.set(real, [...(found.get(real) ?? []), ...index.hardlinksTo(target)]);
     }
     this.indirectLinks.set(layer, found);
     return found;
