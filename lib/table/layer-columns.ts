@@ -50,6 +50,8 @@ export class LayerColumnsBuilder {
   private readonly names: string[] = [];
   private readonly nameIds = new Map<string, number>();
   private readonly xattrs = new Map<number, Record<string, Buffer>>();
+  /** After `seal`: paths with more than one member (R2), and the ordinal of the first of them. */
+  readonly replaced = new Map<string, number>();
   private readonly sparse = new Map<number, SparseMap>();
 
   push(path: string, kind: EntryKind, member: TarEntry, linkname: string, ordinal: number): void {
@@ -80,6 +82,12 @@ export class LayerColumnsBuilder {
     // Ties broken by position, so the last member of a group is the latest in the tar.
     order.sort((a, b) => compareCodeUnits(this.paths[a] as string, this.paths[b] as string) || a - b);
     const kept = order.filter((slot, i) => this.paths[slot] !== this.paths[order[i + 1] as number]);
+    for (let i = 0; i + 1 < order.length; i++) {
+      const path = this.paths[order[i] as number] as string;
+      if (path === this.paths[order[i + 1] as number] && !this.replaced.has(path)) {
+        this.replaced.set(path, this.small[(order[i] as number) * SMALL_FIELDS + 1] as number);
+      }
+    }
     return pick(
       {
         names: this.names,

@@ -145,6 +145,9 @@ export class LayerTable {
     const columns = dropUnreachable(builder.seal(), (message, path) =>
       options.onWarning?.({ code: 'ECONFLICT', message: `${label}: ${message}`, layer, path: `/${path}` }),
     );
+    warnLinksToReplacedVersions(columns, builder.replaced, (message, path) =>
+      options.onWarning?.({ code: 'EHARDLINK', message: `${label}: ${message}`, layer, path: `/${path}` }),
+    );
     const reached = reachedDirs(columns, [...whiteouts.keys()], [...opaques.keys()]);
     return new LayerTable(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd, reached);
   }
@@ -356,6 +359,24 @@ export class LayerTable {
       }
     }
     return this.linksByTarget;
+  }
+}
+
+/**
+ * R7 in tar order, where a layer keeps too little to follow it: a hard link listed between two members
+ * of one path names the earlier one, which R2 does not keep. The link is then resolved without it (the
+ * layers below give the target, or it is dropped), and this says so. Rare: only layers that repeat a
+ * path are looked at.
+ */
+function warnLinksToReplacedVersions(columns: LayerColumns, replaced: ReadonlyMap<string, number>, warn: (message: string, path: string) => void): void {
+  if (replaced.size === 0) return;
+  for (let slot = 0; slot < columns.length; slot++) {
+    if (columns.kind(slot) !== 'hardlink') continue;
+    const link = columns.entry(slot);
+    const first = replaced.get(link.linkname);
+    const last = first === undefined ? undefined : columns.find(link.linkname);
+    if (first === undefined || last === undefined || last < 0 || first > link.ordinal || columns.entry(last).ordinal < link.ordinal) continue;
+    warn(`hard link /${link.path} -> /${link.linkname}: the version of the target listed before it is replaced later in the same layer and not kept; the link is resolved without it`, link.path);
   }
 }
 

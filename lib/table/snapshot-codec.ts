@@ -11,7 +11,7 @@ const MAGIC = Buffer.from('IMGFSIDX', 'latin1');
 /**
  * Bump on any change of what the columns mean (v2: paths sorted, duplicates resolved; v3: sparse maps;
  * v4: names keep the bytes of invalid UTF-8, stored as those bytes, and whiteouts and opaque markers
- * carry their ordinal).
+ * carry their ordinal; v5: the directories a layer reaches into without a member, for R6).
  */
 export const SNAPSHOT_FORMAT_VERSION = 5;
 const HEADER_BYTES = MAGIC.length + 4 + 32;
