@@ -68,6 +68,29 @@ interface Failure {
 
 const STICKY: ReadonlySet<string> = new Set(['ECOMPRESSION', 'ETRUNCATED', 'ELIMIT']);
 
+/** Compressed bytes read at once from a seekable source: few round trips to the thread pool per layer. */
+const RAW_READ_SIZE = 1024 * 1024;
+
+/**
+ * The compressed bytes from `rawOffset` to the end: from a seekable source (a file, a slice of one) in
+ * positional reads of RAW_READ_SIZE, otherwise through its stream. Leaving early releases the stream.
+ */
+async function* rawChunks(raw: ByteSource, rawOffset: number): AsyncGenerator<Buffer, void, undefined> {
+  if (raw.seekable) {
+    for (let at = rawOffset, chunk = await raw.read(at, RAW_READ_SIZE); chunk.length > 0; chunk = await raw.read(at, RAW_READ_SIZE)) {
+      at += chunk.length;
+      yield chunk;
+    }
+    return;
+  }
+  const stream = raw.createReadStream(rawOffset);
+  try {
+    yield* stream as AsyncIterable<Buffer>;
+  } finally {
+    stream.destroy();
+  }
+}
+
 /**
  * A gzip or zstd stream seen as its decompressed bytes. Reads are served from an LRU cache of decompressed
  * spans; a miss runs one forward cursor (a decoder over `raw`) up to the spans it needs, caching every
@@ -331,18 +354,13 @@ export class DecompressedSource implements ByteSource {
     const compression = this.compression;
 
     const input: RawInput = async function* (rawOffset) {
-      const stream = raw.createReadStream(rawOffset);
       let at = rawOffset;
-      try {
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          if (isClosed()) throw new ImgfsError('ECLOSED', 'byte source is closed', { archive: name });
-          at += chunk.length;
-          rawEnd = Math.max(rawEnd, at);
-          counters.rawBytesRead += chunk.length;
-          yield chunk;
-        }
-      } finally {
-        stream.destroy();
+      for await (const chunk of rawChunks(raw, rawOffset)) {
+        if (isClosed()) throw new ImgfsError('ECLOSED', 'byte source is closed', { archive: name });
+        at += chunk.length;
+        rawEnd = Math.max(rawEnd, at);
+        counters.rawBytesRead += chunk.length;
+        yield chunk;
       }
     };
 
