@@ -15,8 +15,9 @@ export interface LayerSnapshot {
   memberCount: number;
   whiteoutCount: number;
   tarEnd: number;
-  whiteouts: string[];
-  opaques: string[];
+  /** Whited-out paths and opaque directories, each with the ordinal of its first marker (R7 tar order). */
+  whiteouts: Array<[path: string, ordinal: number]>;
+  opaques: Array<[dir: string, ordinal: number]>;
   /** Owner names, referred to by id from `small`. */
   names: string[];
   /** Sorted by `compareCodeUnits`, unique. */

@@ -1,4 +1,5 @@
 import { tarCorrupt, type TarLocation } from './tar-errors.js';
+import { nameFromBytes } from './name-bytes.js';
 
 /**
  * PAX records of one extended header (or the accumulated global ones): keyword → raw value bytes.
@@ -111,10 +112,10 @@ export function interpretPax(local: PaxRecords | undefined, where: TarLocation):
     }
     switch (keyword) {
       case 'path':
-        result.path = value.toString('utf8');
+        result.path = nameFromBytes(value);
         break;
       case 'linkpath':
-        result.linkpath = value.toString('utf8');
+        result.linkpath = nameFromBytes(value);
         break;
       case 'uname':
         result.uname = value.toString('utf8');
@@ -165,8 +166,8 @@ function paxSparse(records: PaxRecords, where: TarLocation): PaxSparse | undefin
   else return undefined;
 
   const sparse: PaxSparse = { version };
-  const name = text('GNU.sparse.name');
-  if (name !== '') sparse.name = name;
+  const name = records.get('GNU.sparse.name');
+  if (name !== undefined && name.length > 0) sparse.name = nameFromBytes(name);
   const size = records.get('GNU.sparse.size') ?? records.get('GNU.sparse.realsize');
   if (size !== undefined && size.length > 0) sparse.realSize = paxInteger('GNU.sparse.size', size, where);
   if (version === '0.x') {

@@ -1,5 +1,6 @@
 import { ImgfsError } from '../errors.js';
 import type { ByteSource } from '../source/byte-source.js';
+import { LIMITS } from '../limits.js';
 import { foreignCompression } from './foreign-magic.js';
 import { entryType, GNU_LONG_LINK, GNU_LONG_NAME, hasData, PAX_GLOBAL, PAX_LOCAL } from './entry-type.js';
 import { BLOCK_SIZE, cString, decodeHeader, isZeroBlock } from './header.js';
@@ -9,8 +10,8 @@ import { checkSparseMap, readOldGnuSparse, readSparseMap1x0, type SparseMap } fr
 import type { TarEntry } from './tar-entry.js';
 import { tarCorrupt, tarLimit, tarTruncated, type TarLocation } from './tar-errors.js';
 
-export const DEFAULT_MAX_PAX_SIZE = 1024 * 1024;
-export const DEFAULT_MAX_NAME_LENGTH = 16 * 1024;
+export const DEFAULT_MAX_PAX_SIZE = LIMITS.maxPaxSize.default;
+export const DEFAULT_MAX_NAME_LENGTH = LIMITS.maxNameLength.default;
 
 export interface TarWalkOptions {
   /** Largest PAX extended header accepted, in bytes (default 1 MiB); a larger one is ELIMIT. */
