@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import type { ImageFS, OpenOptions } from '../index.js';
 import type { OptionSpec, ParsedArgs } from './args.js';
 import { describeError, isPathError } from './errors.js';
-import type { Output } from './output.js';
+import { textBytes, type Output } from './output.js';
 import { loadNames, numericNames, type Names } from './passwd.js';
 
 /** The process around the CLI, injectable so that tests can run `main` in-process. */
@@ -51,7 +51,7 @@ export function createContext(init: Omit<Context, 'names' | 'warn' | 'pathFailed
   let failed = false;
   const line = (text: string): void => {
     init.out.release();
-    init.io.stderr.write(`${text}\n`);
+    init.io.stderr.write(textBytes(`${text}\n`));
   };
   return {
     ...init,
