@@ -15,7 +15,11 @@ export type ImgfsErrorCode =
   | 'ENOREF' // the requested --ref / platform is not in the image
   | 'ECLOSED' // the image was closed
   | 'ENOTINDEXED' // a Sync method of a lazily opened image needed a layer that is not indexed yet
-  | 'ECACHE'; // the index cache could not be used
+  | 'ECACHE' // the index cache could not be used
+  | 'ENOTFOUND' // a registry has no such repository, tag or blob (HTTP 404)
+  | 'EUNAUTHORIZED' // a registry refused the credentials, or asked for some and none were found (HTTP 401/403)
+  | 'ENETWORK' // a registry could not be reached, stopped answering, or kept failing (5xx, 429) past the retries
+  | 'EPROTOCOL'; // a registry answered against the distribution spec (wrong Content-Range, size, media type)
 
 export interface LayerRef {
   /** 0 = bottom layer. */

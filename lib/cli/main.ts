@@ -23,6 +23,7 @@ import { createContext, type CliIO, type CommandSpec } from './context.js';
 import { describeError, ImageFatal, isImgfsErrorLike, isPathError } from './errors.js';
 import { Output, PipeClosed } from './output.js';
 import { ProgressBar } from './progress.js';
+import { hasTransportPrefix } from '../image/transport-name.js';
 
 export const commands: readonly CommandSpec[] = [ls, cat, stat, readlink, realpath, find, scan, layers, history, diff, exportCommand];
 
@@ -32,6 +33,8 @@ export const globalOptions: readonly OptionSpec[] = [
   { long: 'no-cache', help: 'do not read or write the index cache' },
   { long: 'cache-dir', value: true, valueName: 'DIR', help: 'keep the index cache in DIR' },
   { long: 'verify', help: 'check layer digests while indexing' },
+  { long: 'creds', value: true, valueName: 'USER[:PASS]', help: 'registry credentials (default: auth.json / ~/.docker/config.json)' },
+  { long: 'tls-verify', value: true, valueName: 'BOOL', help: 'docker://: check TLS certificates (default true); false also allows plain HTTP' },
   {
     long: 'limit',
     value: true,
@@ -223,6 +226,13 @@ function buildOpenOptions(
   if (args.flags.has('no-cache')) options.cache = false;
   else if (cacheDir !== undefined) options.cache = cacheDir;
   if (args.flags.has('verify')) options.verify = true;
+  const creds = lastValue(args, 'creds');
+  if (creds !== undefined) options.auth = creds;
+  const tlsVerify = lastValue(args, 'tls-verify');
+  if (tlsVerify !== undefined) {
+    if (tlsVerify !== 'true' && tlsVerify !== 'false') throw new UsageError(`--tls-verify: expected true or false, got '${tlsVerify}'`);
+    options.tlsVerify = tlsVerify === 'true';
+  }
   const limits = parseLimits(args.values.get('limit') ?? []);
   if (limits !== undefined) options.limits = limits;
   return options;
@@ -252,7 +262,7 @@ export function parseLimits(settings: readonly string[]): OpenLimits | undefined
  * path that exists is always taken whole, so a file name holding a colon still works.
  */
 export function imageSource(image: string): string | string[] {
-  if (existsSync(image) || !image.includes(':')) return image;
+  if (existsSync(image) || !image.includes(':') || hasTransportPrefix(image)) return image;
   const parts = image.split(':').filter((part) => part !== '');
   return parts.length > 1 ? parts : image;
 }

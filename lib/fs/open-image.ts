@@ -7,7 +7,8 @@ import { walkTar } from '../tar/walk-tar.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import { assertDigest, digestOf, hashFor } from '../image/digest.js';
 import { loadImage } from '../image/load-image.js';
-import type { LayerBlob, LoadedImage } from '../image/loaded-image.js';
+import type { LayerBlob, LoadedImage, LoadOptions } from '../image/loaded-image.js';
+import { parseCreds } from '../registry/credentials.js';
 import { LayerTable } from '../table/layer-table.js';
 import { defaultCacheDir, TableCache } from '../table/table-cache.js';
 import { MergedView } from '../merge/merged-view.js';
@@ -23,7 +24,7 @@ import type { ImageFS, LayerInfo, OpenLimits, OpenOptions } from './types.js';
  */
 export async function openImage(source: string | string[], options: OpenOptions = {}): Promise<ImageFS> {
   checkLimits(options.limits);
-  const image = await loadImage(source, { ref: options.ref, platform: options.platform, verify: options.verify, limits: options.limits });
+  const image = await loadImage(source, { ref: options.ref, platform: options.platform, verify: options.verify, limits: options.limits, ...remoteOptions(options) });
   const warn = options.onWarning ?? (() => {});
   const cache =
     options.cache === false ? undefined : new TableCache(typeof options.cache === 'string' ? options.cache : defaultCacheDir(), warn);
@@ -61,6 +62,12 @@ export async function openImage(source: string | string[], options: OpenOptions 
     await release();
     throw error;
   }
+}
+
+/** OpenOptions for `docker://` images, as the loader takes them. */
+function remoteOptions(options: OpenOptions): Pick<LoadOptions, 'auth' | 'network'> {
+  const auth = typeof options.auth === 'string' ? parseCreds(options.auth) : options.auth;
+  return { auth, network: { ...options.network, tlsVerify: options.tlsVerify, signal: options.signal } };
 }
 
 /** How many members pass between two progress reports while a layer is walked. */
@@ -138,8 +145,13 @@ async function indexLayer(
 ): Promise<LayerTable> {
   const { blob, content, info } = slot;
   try {
-    // Digests the image states are cache keys only once `verify` proves them (see layerIdentity).
-    const trusted = options.verify === true;
+    // Digests the image states are cache keys only once `verify` proves them (see layerIdentity); a
+    // self-verifying blob (a registry layer) proves its own before anything is cached.
+    const trusted = options.verify === true || blob.selfVerifying !== undefined;
+    if (cache !== undefined && blob.digest !== undefined) {
+      const identity = `blob ${blob.digest}`;
+      blob.selfVerifying?.deferSpanImport(() => cache.loadExtra(identity, SPAN_SUFFIX));
+    }
     const identity = cache === undefined ? undefined : await layerIdentity(blob, image, trusted);
     let index = identity === undefined ? undefined : await cache?.load(identity);
     const checkpoints = cache === undefined ? undefined : await useCachedCheckpoints(content, blob, image, cache, trusted);
@@ -155,12 +167,15 @@ async function indexLayer(
         label: `layer ${blob.index}`,
       });
       // Verified before anything is cached: a layer that fails its digests leaves nothing behind.
-      if (trusted) await verifyLayer(blob, content);
+      await blob.selfVerifying?.finishVerification();
+      if (options.verify === true) await verifyLayer(blob, content);
       if (identity !== undefined) await cache?.store(identity, index);
+      const spans = blob.selfVerifying?.exportSpans();
+      if (spans !== undefined && blob.digest !== undefined) await cache?.storeExtra(`blob ${blob.digest}`, SPAN_SUFFIX, spans);
       if (checkpoints !== undefined && checkpoints.source.stats.checkpointsRecorded > 0) {
         await cache?.storeExtra(checkpoints.identity, CHECKPOINT_SUFFIX, checkpoints.source.exportCheckpoints());
       }
-    } else if (trusted) {
+    } else if (options.verify === true) {
       await verifyLayer(blob, content);
     }
     info.uncompressedSize = content.size ?? index.tarEnd;
@@ -180,6 +195,7 @@ function locateLayerError(error: unknown, blob: LayerBlob): ImgfsError {
 }
 
 const CHECKPOINT_SUFFIX = 'ckpt';
+const SPAN_SUFFIX = 'spans';
 
 /**
  * For a compressed layer, the checkpoints kept in the cache beside the indexes, imported into its
@@ -213,6 +229,9 @@ async function useCachedCheckpoints(
  * under the digest of a popular base layer for every later image that has the real one.
  */
 async function layerIdentity(blob: LayerBlob, image: LoadedImage, trusted: boolean): Promise<string | undefined> {
+  // A registry layer proves its blob digest, not its diff_id: a hostile config could name a popular
+  // base layer's diff_id for other bytes.
+  if (blob.selfVerifying !== undefined) return blob.digest === undefined ? undefined : `blob ${blob.digest}`;
   if (trusted && blob.diffId !== undefined) return `diff-id ${blob.diffId}`;
   if (trusted && blob.digest !== undefined) return `blob ${blob.digest}`;
   // Bare layers and an OCI directory's blobs are files of their own; any other layer lives inside the
@@ -233,7 +252,8 @@ async function layerIdentity(blob: LayerBlob, image: LoadedImage, trusted: boole
  */
 async function verifyLayer(blob: LayerBlob, content: ByteSource): Promise<void> {
   const checks: Array<{ expected: string | undefined; bytes: ByteSource; what: string }> = [
-    { expected: blob.digest, bytes: blob.blob, what: 'blob digest' },
+    // A self-verifying blob has checked its digest as it was first streamed.
+    { expected: blob.selfVerifying === undefined ? blob.digest : undefined, bytes: blob.blob, what: 'blob digest' },
     { expected: blob.diffId, bytes: content, what: 'diff_id' },
   ];
   // By source and algorithm: an uncompressed blob is `content` too, and is read once.

@@ -7,6 +7,7 @@ import type { NodeFsAdapter } from './node-fs-adapter.js';
 
 export type { Compression } from '../source/codec.js';
 import type { Compression } from '../source/codec.js';
+import type { NetworkOptions } from '../registry/http-transport.js';
 
 export interface OpenOptions {
   /** A `RepoTags` entry (docker save) or `org.opencontainers.image.ref.name` (OCI). */
@@ -30,6 +31,17 @@ export interface OpenOptions {
   onWarning?: (message: string) => void;
   /** Safety limits against hostile images; each one exceeded rejects with ImgfsError ELIMIT naming it. */
   limits?: OpenLimits;
+  /**
+   * `docker://` images: credentials as `USER:PASS` (skopeo's `--creds`) or an object; by default they
+   * are looked up in $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json.
+   */
+  auth?: string | { username: string; password: string };
+  /** `docker://` images: check TLS certificates (default true); false also allows plain HTTP. */
+  tlsVerify?: boolean;
+  /** `docker://` images: aborts every request in flight and every retry wait. */
+  signal?: AbortSignal;
+  /** `docker://` images: timeouts and retries (see NetworkOptions). */
+  network?: Omit<NetworkOptions, 'tlsVerify' | 'signal'>;
 }
 
 /** Raise a limit for an unusual but honest image; `Infinity` turns one off. */
