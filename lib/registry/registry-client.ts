@@ -136,6 +136,7 @@ export class RegistryClient {
           let piece = skip > 0 ? chunk.subarray(skip) : chunk;
           skip = 0;
           if (piece.length > end - position) piece = piece.subarray(0, end - position);
+          this.transport.stats.bytes += chunk.length;
           if (piece.length === 0) continue;
           position += piece.length;
           failures = 0;
@@ -285,6 +286,7 @@ export class RegistryClient {
     let bytes: Buffer;
     try {
       bytes = await readSmall(response, MAX_DOCUMENT_BYTES + 1);
+      this.transport.stats.bytes += bytes.length;
     } catch (error) {
       throw networkError(asConnection(error), this.display, what, member);
     }

@@ -1,0 +1,80 @@
+/**
+ * A registry image is the same image: the demo pushed by skopeo to a real registry (plain HTTP on
+ * 127.0.0.1) reads exactly as the local docker save it came from, fetched lazily by range.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openImage, type ImageFS } from '../../lib/index.js';
+import { repoRoot } from '../cli/run-cli.js';
+import { pushImage, startRegistry, type RunningRegistry } from './registry-server.js';
+
+const DEMO = join(repoRoot, 'fixtures/demo/demo.tar');
+
+let registry: RunningRegistry;
+let cacheDir: string;
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  pushImage(`docker-archive:${DEMO}`, registry.host, 'demo:latest');
+  cacheDir = mkdtempSync(join(tmpdir(), 'imgfs-cache-'));
+});
+
+afterAll(async () => {
+  await registry?.stop();
+  if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
+});
+
+/** Every path with its type, mode, size and (for files) content, as one comparable list. */
+async function tree(fs: ImageFS): Promise<string[]> {
+  const out: string[] = [];
+  for await (const { path, stats } of fs.walk('/')) {
+    let line = `${path} ${stats.mode.toString(8)} ${stats.size} ${stats.uid}:${stats.gid}`;
+    if (stats.isFile()) line += ` ${(await fs.readFile(path)).toString('base64')}`;
+    if (stats.isSymbolicLink()) line += ` -> ${await fs.readlink(path)}`;
+    out.push(line);
+  }
+  return out;
+}
+
+describe('docker:// on a plain-HTTP registry', () => {
+  it('serves the same tree and bytes as the local archive', async () => {
+    const local = await openImage(DEMO, { cache: false });
+    const remote = await openImage(`docker://${registry.host}/demo:latest`, { cache: false });
+    try {
+      expect(remote.format).toBe('registry');
+      expect(remote.layers.length).toBe(local.layers.length);
+      expect(await tree(remote)).toEqual(await tree(local));
+      expect(remote.config?.config?.Cmd).toEqual(local.config?.config?.Cmd);
+    } finally {
+      await remote.close();
+      await local.close();
+    }
+  });
+
+  it('names a missing tag and a missing repository with ENOTFOUND and the HTTP status', async () => {
+    await expect(openImage(`docker://${registry.host}/demo:nope`, { cache: false })).rejects.toMatchObject({
+      code: 'ENOTFOUND',
+      message: expect.stringMatching(new RegExp(`HTTP 404 MANIFEST_UNKNOWN.*docker://${registry.host}/demo:nope`)),
+    });
+    await expect(openImage(`docker://${registry.host}/nothing/here`, { cache: false })).rejects.toMatchObject({ code: 'ENOTFOUND' });
+  });
+
+  it('pins by digest, and refuses a digest the registry does not have', async () => {
+    const inspected = spawnSync('skopeo', ['inspect', '--tls-verify=false', '--format', '{{.Digest}}', `docker://${registry.host}/demo:latest`], { encoding: 'utf8' });
+    const digest = inspected.stdout.trim();
+    expect(digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+    const pinned = await openImage(`docker://${registry.host}/demo@${digest}`, { cache: false });
+    try {
+      expect((await pinned.readFile('/etc/os-release')).length).toBeGreaterThan(0);
+    } finally {
+      await pinned.close();
+    }
+    await expect(openImage(`docker://${registry.host}/demo@sha256:${'0'.repeat(64)}`, { cache: false })).rejects.toMatchObject({
+      code: 'ENOTFOUND',
+      message: expect.stringContaining(`sha256:${'0'.repeat(64)}`),
+    });
+  });
+});
