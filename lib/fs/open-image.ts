@@ -47,6 +47,10 @@ export async function openImage(source: string | string[], options: OpenOptions 
       options.onProgress?.({ layer, bytesDone, bytesTotal });
     };
     const load = async (slot: LayerSlot): Promise<LayerTable> => {
+      if (unopened.has(slot)) {
+        unopened.delete(slot);
+        await openRemoteLayer(slot, options, cache, cacheBytes, openedSources);
+      }
       const index = await indexLayer(slot, image, options, cache, (bytes) => progress(slot.blob.index, bytes));
       progress(slot.blob.index, slot.blob.size);
       return index;
@@ -107,8 +111,21 @@ function layerCacheBytes(layers: number): number {
   return share - (share % SPAN_SIZE);
 }
 
-/** Sniffs a layer's compression and prepares its decompressed view; nothing is indexed yet. */
+/** Registry layers whose compression is not sniffed yet: that reads bytes, so it waits for a question. */
+const unopened = new WeakSet<LayerSlot>();
+
+/**
+ * Sniffs a layer's compression and prepares its decompressed view; nothing is indexed yet. A registry
+ * layer is only described (its media type says what compression to expect): sniffing would fetch
+ * from every layer at open, and a question answered by the top layer must fetch nothing from the others.
+ */
 async function openLayer(blob: LayerBlob, options: OpenOptions, cacheBytes: number, openedSources: ByteSource[]): Promise<LayerSlot> {
+  if (blob.selfVerifying !== undefined) {
+    const expected = /zstd/.test(blob.mediaType ?? '') ? 'zstd' : /gzip/.test(blob.mediaType ?? '') ? 'gzip' : 'none';
+    const slot = { blob, content: blob.blob, info: describeLayer(blob, expected) };
+    unopened.add(slot);
+    return slot;
+  }
   try {
     const maxRatio = options.limits?.maxRatio;
     const { source: content, compression } = await openDecompressed(blob.blob, maxRatio === undefined ? { cacheBytes } : { maxRatio, cacheBytes });
@@ -117,6 +134,24 @@ async function openLayer(blob: LayerBlob, options: OpenOptions, cacheBytes: numb
   } catch (error) {
     throw locateLayerError(error, blob);
   }
+}
+
+/** The first question that reaches a registry layer: span digests from the cache, then the sniff. */
+async function openRemoteLayer(
+  slot: LayerSlot,
+  options: OpenOptions,
+  cache: TableCache | undefined,
+  cacheBytes: number,
+  openedSources: ByteSource[],
+): Promise<void> {
+  const { blob } = slot;
+  if (cache !== undefined && blob.digest !== undefined) {
+    const identity = `blob ${blob.digest}`;
+    blob.selfVerifying?.deferSpanImport(() => cache.loadExtra(identity, SPAN_SUFFIX));
+  }
+  const opened = await openLayer({ ...blob, selfVerifying: undefined }, options, cacheBytes, openedSources);
+  slot.content = opened.content;
+  slot.info.compression = opened.info.compression;
 }
 
 function describeLayer(blob: LayerBlob, compression: Compression): LayerInfo {
@@ -148,10 +183,6 @@ async function indexLayer(
     // Digests the image states are cache keys only once `verify` proves them (see layerIdentity); a
     // self-verifying blob (a registry layer) proves its own before anything is cached.
     const trusted = options.verify === true || blob.selfVerifying !== undefined;
-    if (cache !== undefined && blob.digest !== undefined) {
-      const identity = `blob ${blob.digest}`;
-      blob.selfVerifying?.deferSpanImport(() => cache.loadExtra(identity, SPAN_SUFFIX));
-    }
     const identity = cache === undefined ? undefined : await layerIdentity(blob, image, trusted);
     let index = identity === undefined ? undefined : await cache?.load(identity);
     const checkpoints = cache === undefined ? undefined : await useCachedCheckpoints(content, blob, image, cache, trusted);

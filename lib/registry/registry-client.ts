@@ -73,6 +73,10 @@ export class RegistryClient {
 
   /** A manifest or index, checked against the digest asked for or the one the registry states. */
   async manifest(reference: string): Promise<FetchedManifest> {
+    return this.retryingBody(() => this.fetchManifest(reference));
+  }
+
+  private async fetchManifest(reference: string): Promise<FetchedManifest> {
     const member = reference;
     const response = await this.get(`manifests/${reference}`, { accept: MANIFEST_ACCEPT }, 'manifest', member);
     const declared = Number(response.headers['content-length']);
@@ -90,10 +94,24 @@ export class RegistryClient {
 
   /** A small blob (a config) whole, checked against its digest. */
   async blob(digest: string): Promise<Buffer> {
-    const response = await this.get(`blobs/${digest}`, {}, 'blob', digest);
-    const bytes = await this.readDocument(response, 'blob', digest);
-    checkBytes(bytes, digest, 'blob digest', this.display, digest);
-    return bytes;
+    return this.retryingBody(async () => {
+      const response = await this.get(`blobs/${digest}`, {}, 'blob', digest);
+      const bytes = await this.readDocument(response, 'blob', digest);
+      checkBytes(bytes, digest, 'blob digest', this.display, digest);
+      return bytes;
+    });
+  }
+
+  /** A small document whose body was cut off (ETRUNCATED) is asked for again, with backoff. */
+  private async retryingBody<T>(fetch: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fetch();
+      } catch (error) {
+        if (!(error instanceof ImgfsError && error.code === 'ETRUNCATED') || attempt > this.retries) throw error;
+        await this.backoff(attempt);
+      }
+    }
   }
 
   /**
@@ -288,7 +306,9 @@ export class RegistryClient {
       bytes = await readSmall(response, MAX_DOCUMENT_BYTES + 1);
       this.transport.stats.bytes += bytes.length;
     } catch (error) {
-      throw networkError(asConnection(error), this.display, what, member);
+      const cause = asConnection(error);
+      if (!(cause instanceof ConnectionError)) throw cause;
+      throw new ImgfsError('ETRUNCATED', `${what}: the body was cut off (${cause.message})`, { archive: this.display, member, cause });
     }
     if (bytes.length > MAX_DOCUMENT_BYTES) {
       throw new ImgfsError('ELIMIT', `${what} larger than ${MAX_DOCUMENT_BYTES} bytes`, { archive: this.display, member });

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openImage, type ImageFS } from '../../lib/index.js';
+import { openImage } from '../../lib/index.js';
+import { imageTree } from './image-tree.js';
 import { repoRoot } from '../cli/run-cli.js';
 import { pushImage, startRegistry, type RunningRegistry } from './registry-server.js';
 
@@ -27,18 +28,6 @@ afterAll(async () => {
   if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
 });
 
-/** Every path with its type, mode, size and (for files) content, as one comparable list. */
-async function tree(fs: ImageFS): Promise<string[]> {
-  const out: string[] = [];
-  for await (const { path, stats } of fs.walk('/')) {
-    let line = `${path} ${stats.mode.toString(8)} ${stats.size} ${stats.uid}:${stats.gid}`;
-    if (stats.isFile()) line += ` ${(await fs.readFile(path)).toString('base64')}`;
-    if (stats.isSymbolicLink()) line += ` -> ${await fs.readlink(path)}`;
-    out.push(line);
-  }
-  return out;
-}
-
 describe('docker:// on a plain-HTTP registry', () => {
   it('serves the same tree and bytes as the local archive', async () => {
     const local = await openImage(DEMO, { cache: false });
@@ -46,7 +35,7 @@ describe('docker:// on a plain-HTTP registry', () => {
     try {
       expect(remote.format).toBe('registry');
       expect(remote.layers.length).toBe(local.layers.length);
-      expect(await tree(remote)).toEqual(await tree(local));
+      expect(await imageTree(remote)).toEqual(await imageTree(local));
       expect(remote.config?.config?.Cmd).toEqual(local.config?.config?.Cmd);
     } finally {
       await remote.close();
