@@ -146,3 +146,9 @@ export function isTlsMismatch(error: unknown): boolean {
   const code = error instanceof ConnectionError ? error.code : '';
   return code === 'EPROTO' || code.startsWith('ERR_SSL_') || code === 'ECONNRESET';
 }
+
+/** A certificate the TLS check refused: asking again cannot help. */
+export function isCertificateError(error: unknown): boolean {
+  const code = error instanceof ConnectionError ? error.code : '';
+  return /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT/.test(code);
+}

@@ -24,7 +24,7 @@ let scratch: string;
 
 beforeAll(async () => {
   registry = await startRegistry();
-  pushImage(`docker-archive:${DEMO}`, registry.host, 'demo:latest');
+  await pushImage(`docker-archive:${DEMO}`, registry.host, 'demo:latest');
   proxy = await FaultProxy.start(registry.port);
   const local = await openImage(DEMO, { cache: false });
   expected = await imageTree(local);

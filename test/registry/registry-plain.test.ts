@@ -19,7 +19,7 @@ let cacheDir: string;
 
 beforeAll(async () => {
   registry = await startRegistry();
-  pushImage(`docker-archive:${DEMO}`, registry.host, 'demo:latest');
+  await pushImage(`docker-archive:${DEMO}`, registry.host, 'demo:latest');
   cacheDir = mkdtempSync(join(tmpdir(), 'imgfs-cache-'));
 });
 

@@ -135,9 +135,17 @@ async function waitForHttp(port: number, tls: boolean, child: ChildProcess): Pro
   throw new Error('no answer within 20 s');
 }
 
-/** `skopeo copy SOURCE docker://HOST/DEST` into a test registry (no TLS check: its CA is the test's). */
-export function pushImage(source: string, host: string, dest: string, creds?: string): void {
+/**
+ * `skopeo copy SOURCE docker://HOST/DEST` into a test registry (no TLS check: its CA is the test's).
+ * Asynchronous: a token server in this process must go on answering while skopeo pushes.
+ */
+export async function pushImage(source: string, host: string, dest: string, creds?: string): Promise<void> {
   const args = ['copy', '--quiet', '--dest-tls-verify=false', ...(creds ? ['--dest-creds', creds] : []), source, `docker://${host}/${dest}`];
-  const result = spawnSync('skopeo', args, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, REGISTRY_AUTH_FILE: join(tmpdir(), 'imgfs-no-auth.json') } });
-  if (result.status !== 0) throw new Error(`skopeo ${args.join(' ')}: ${result.stderr}`);
+  const child = spawn('skopeo', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, REGISTRY_AUTH_FILE: join(tmpdir(), 'imgfs-no-auth.json') } });
+  const stderr: Buffer[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`skopeo ${args.join(' ')}: ${Buffer.concat(stderr).toString()}`);
 }
