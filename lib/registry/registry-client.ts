@@ -28,6 +28,8 @@ const MAX_REDIRECTS = 5;
 const MAX_BACKOFF_MS = 10_000;
 /** A Retry-After longer than this is not waited for: the registry is reported as unavailable. */
 const MAX_RETRY_AFTER_MS = 60_000;
+/** How long a ranged response may wait for its reader to pull before it is dropped (see `range`). */
+const PARK_MS = 1000;
 const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
 export interface RegistryClientOptions {
@@ -124,7 +126,6 @@ export class RegistryClient {
     let failures = 0;
     while (position < end) {
       const response = await this.get(`blobs/${digest}`, { range: `bytes=${position}-${end - 1}` }, 'blob', digest);
-      let skip = 0;
       if (response.status === 206) {
         const got = headerValue(response.headers['content-range']);
         const want = `bytes ${position}-${end - 1}/${size}`;
@@ -147,28 +148,40 @@ export class RegistryClient {
             offset: position,
           });
         }
-        skip = 0;
       }
+      // A reader that stops pulling (a decoder that has what it wanted) must not hold a socket: after
+      // PARK_MS the response is dropped, and the next pull asks again from where it stopped.
+      let parked = false;
       try {
         for await (const chunk of response.body as AsyncIterable<Buffer>) {
-          let piece = skip > 0 ? chunk.subarray(skip) : chunk;
-          skip = 0;
+          let piece = chunk;
           if (piece.length > end - position) piece = piece.subarray(0, end - position);
           this.transport.stats.bytes += chunk.length;
           if (piece.length === 0) continue;
           position += piece.length;
           failures = 0;
-          yield piece;
+          const park = setTimeout(() => {
+            parked = true;
+            response.body.destroy();
+          }, PARK_MS);
+          park.unref();
+          try {
+            yield piece;
+          } finally {
+            clearTimeout(park);
+          }
           if (position >= end) break;
         }
       } catch (error) {
         this.options.network?.signal?.throwIfAborted();
+        if (parked) continue;
         if (++failures > this.retries) throw networkError(asConnection(error), this.display, 'blob read', digest);
         await this.backoff(failures);
         continue;
       } finally {
         response.body.destroy();
       }
+      if (parked) continue;
       if (position < end) {
         // The body ended early on a connection that looked healthy: ask again for the rest.
         if (++failures > this.retries) {

@@ -8,22 +8,25 @@
  * to disk; recent spans stay in a bounded memory cache.
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { ImgfsError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import { clampRead, clampStream } from './range.js';
-import { createRangeStream } from './range-stream.js';
+import { STREAM_CHUNK_SIZE } from './range-stream.js';
 import { SpanDigests } from './span-digests.js';
 
 /** Bytes `[start, end)` of the blob, as they arrive (retries and resumption are the reader's). */
 export type RangeReader = (start: number, end: number) => AsyncIterable<Buffer>;
 
-/** Unit of ranged fetching and of checking: 256 KiB (a 1 GiB layer keeps 128 KiB of digests). */
-export const VERIFY_SPAN_SIZE = 256 * 1024;
-/** First read-ahead of a sequential reader, doubled at each sequential fetch up to the maximum. */
-const FIRST_READ_AHEAD = 512 * 1024;
-const MAX_READ_AHEAD = 16 * 1024 * 1024;
+/**
+ * Unit of ranged fetching and of checking: 64 KiB, so a random read costs little more than it asks
+ * for (a 1 GiB layer keeps 512 KiB of digests in the cache).
+ */
+export const VERIFY_SPAN_SIZE = 64 * 1024;
+/** First request of a stream, doubled at each following one up to the maximum. */
+const FIRST_STREAM_WINDOW = 1024 * 1024;
+const MAX_STREAM_WINDOW = 32 * 1024 * 1024;
 const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 
 export interface HttpBlobOptions {
@@ -53,8 +56,6 @@ export class HttpBlobSource implements ByteSource {
   private pendingImport: (() => Promise<Buffer | undefined>) | undefined;
   private readonly cache: LRUCache<number, Buffer>;
   private queue: Promise<void> = Promise.resolve();
-  private lastEnd = -1;
-  private readAhead = FIRST_READ_AHEAD;
   private closed = false;
 
   constructor(
@@ -126,10 +127,11 @@ export class HttpBlobSource implements ByteSource {
             if (span >= first) got.set(span, bytes);
           });
         } else {
-          await this.fetchSpans(first, last, start, got);
+          let from = first;
+          while (got.has(from)) from++;
+          for await (const [span, bytes] of this.verifiedSpans(from, last + 1)) if (span <= last) got.set(span, bytes);
         }
       }
-      this.lastEnd = end;
       const parts: Buffer[] = [];
       for (let span = first; span <= last; span++) {
         const bytes = got.get(span) as Buffer;
@@ -140,9 +142,39 @@ export class HttpBlobSource implements ByteSource {
     });
   }
 
+  /**
+   * Before the blob is verified, a stream reads through the first pass. After, it makes ranged requests
+   * of growing size (1 MiB, doubled up to 32 MiB), each streamed span by span and checked: a decoder
+   * that stops pulling has downloaded little more than it used.
+   */
   createReadStream(start?: number, end?: number): Readable {
     const range = clampStream(start, end, this.size);
-    return createRangeStream((o, l) => this.read(o, l), range.start, range.end);
+    if (range.end <= range.start) return Readable.from([]);
+    return Readable.from(this.streamBytes(range.start, range.end), { objectMode: false });
+  }
+
+  private async *streamBytes(start: number, end: number): AsyncGenerator<Buffer> {
+    await this.serialised(() => this.importPending());
+    if (!this.verified) {
+      for (let at = start; at < end; ) {
+        const chunk = await this.read(at, Math.min(end - at, STREAM_CHUNK_SIZE));
+        if (chunk.length === 0) return;
+        at += chunk.length;
+        yield chunk;
+      }
+      return;
+    }
+    let span = Math.floor(start / this.spanSize);
+    const last = Math.floor((end - 1) / this.spanSize);
+    for (let window = FIRST_STREAM_WINDOW; span <= last; window = Math.min(window * 2, MAX_STREAM_WINDOW)) {
+      const until = Math.min(last + 1, span + Math.max(1, Math.floor(window / this.spanSize)));
+      for await (const [index, bytes] of this.verifiedSpans(span, until)) {
+        this.assertOpen();
+        const spanStart = index * this.spanSize;
+        yield bytes.subarray(Math.max(0, start - spanStart), Math.min(bytes.length, end - spanStart));
+        span = index + 1;
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -153,44 +185,37 @@ export class HttpBlobSource implements ByteSource {
     await pass?.chunks.return?.(undefined).catch(() => undefined);
   }
 
-  /** One ranged fetch of the spans `[first, …]` that `got` lacks, plus read-ahead; each span checked. */
-  private async fetchSpans(first: number, last: number, start: number, got: Map<number, Buffer>): Promise<void> {
+  /** Spans `[first, until)` by one ranged request, as they arrive, each checked against its digest. */
+  private async *verifiedSpans(first: number, until: number): AsyncGenerator<[number, Buffer]> {
     const spans = this.spans as SpanDigests;
-    this.readAhead = start === this.lastEnd ? Math.min(this.readAhead * 2, MAX_READ_AHEAD) : FIRST_READ_AHEAD;
-    let from = first;
-    while (got.has(from)) from++;
-    const aheadSpans = Math.ceil(this.readAhead / this.spanSize);
-    const to = Math.min(this.spanCount() - 1, Math.max(last, from + aheadSpans - 1));
     this.stats.fetches += 1;
-    let span = from;
-    let buffer: Buffer[] = [];
+    let span = first;
+    let parts: Buffer[] = [];
     let filled = 0;
-    for await (const chunk of this.readRange(from * this.spanSize, Math.min(this.size, (to + 1) * this.spanSize))) {
+    for await (const chunk of this.readRange(first * this.spanSize, Math.min(this.size, until * this.spanSize))) {
       this.stats.bytesFetched += chunk.length;
       let rest = chunk;
       while (rest.length > 0) {
-        const want = spans.lengthOf(span) - filled;
-        const piece = rest.subarray(0, want);
-        buffer.push(piece);
+        const piece = rest.subarray(0, spans.lengthOf(span) - filled);
+        parts.push(piece);
         filled += piece.length;
         rest = rest.subarray(piece.length);
-        if (filled === spans.lengthOf(span)) {
-          const bytes = buffer.length === 1 ? (buffer[0] as Buffer) : Buffer.concat(buffer);
-          if (!spans.matches(span, bytes)) {
-            throw new ImgfsError('EDIGEST', `bytes ${span * this.spanSize}–${span * this.spanSize + bytes.length} of blob ${this.digest} differ from those verified against its digest`, {
-              archive: this.name,
-              offset: span * this.spanSize,
-            });
-          }
-          this.cache.set(span, bytes);
-          if (span <= last) got.set(span, bytes);
-          span += 1;
-          buffer = [];
-          filled = 0;
+        if (filled < spans.lengthOf(span)) continue;
+        const bytes = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+        if (!spans.matches(span, bytes)) {
+          throw new ImgfsError('EDIGEST', `bytes ${span * this.spanSize}–${span * this.spanSize + bytes.length} of blob ${this.digest} differ from those verified against its digest`, {
+            archive: this.name,
+            offset: span * this.spanSize,
+          });
         }
+        this.cache.set(span, bytes);
+        yield [span, bytes];
+        span += 1;
+        parts = [];
+        filled = 0;
       }
     }
-    if (span <= last) throw new ImgfsError('ETRUNCATED', `blob ended at span ${span} of ${this.spanCount()}`, { archive: this.name, offset: span * this.spanSize });
+    if (span < until) throw new ImgfsError('ETRUNCATED', `blob ended at byte ${span * this.spanSize + filled} of ${this.size}`, { archive: this.name, offset: span * this.spanSize + filled });
   }
 
   /** Runs the first pass up to (not including) span `until`, handing each span to `onSpan`. */
