@@ -25,7 +25,7 @@ export type RangeReader = (start: number, end: number) => AsyncIterable<Buffer>;
  */
 export const VERIFY_SPAN_SIZE = 64 * 1024;
 /** First request of a stream, doubled at each following one up to the maximum. */
-const FIRST_STREAM_WINDOW = 1024 * 1024;
+const FIRST_STREAM_WINDOW = 2 * 1024 * 1024;
 const MAX_STREAM_WINDOW = 32 * 1024 * 1024;
 const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
 
@@ -144,7 +144,7 @@ export class HttpBlobSource implements ByteSource {
 
   /**
    * Before the blob is verified, a stream reads through the first pass. After, it makes ranged requests
-   * of growing size (1 MiB, doubled up to 32 MiB), each streamed span by span and checked: a decoder
+   * of growing size (2 MiB, a checkpoint span, doubled up to 32 MiB), each streamed span by span and checked: a decoder
    * that stops pulling has downloaded little more than it used.
    */
   createReadStream(start?: number, end?: number): Readable {
@@ -166,12 +166,21 @@ export class HttpBlobSource implements ByteSource {
     }
     let span = Math.floor(start / this.spanSize);
     const last = Math.floor((end - 1) / this.spanSize);
+    const slice = (index: number, bytes: Buffer): Buffer => {
+      const spanStart = index * this.spanSize;
+      return bytes.subarray(Math.max(0, start - spanStart), Math.min(bytes.length, end - spanStart));
+    };
     for (let window = FIRST_STREAM_WINDOW; span <= last; window = Math.min(window * 2, MAX_STREAM_WINDOW)) {
+      // Spans still in memory (a decoder that reads the end of the blob again) cost no request.
+      for (let cached = this.cache.get(span); cached !== undefined && span <= last; cached = this.cache.get(span)) {
+        yield slice(span, cached);
+        span += 1;
+      }
+      if (span > last) return;
       const until = Math.min(last + 1, span + Math.max(1, Math.floor(window / this.spanSize)));
       for await (const [index, bytes] of this.verifiedSpans(span, until)) {
         this.assertOpen();
-        const spanStart = index * this.spanSize;
-        yield bytes.subarray(Math.max(0, start - spanStart), Math.min(bytes.length, end - spanStart));
+        yield slice(index, bytes);
         span = index + 1;
       }
     }
