@@ -29,7 +29,7 @@ const MAX_BACKOFF_MS = 10_000;
 /** A Retry-After longer than this is not waited for: the registry is reported as unavailable. */
 const MAX_RETRY_AFTER_MS = 60_000;
 /** How long a ranged response may wait for its reader to pull before it is dropped (see `range`). */
-const PARK_MS = 1000;
+const PARK_MS = 5000;
 const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
 export interface RegistryClientOptions {
@@ -150,7 +150,7 @@ export class RegistryClient {
         }
       }
       // A reader that stops pulling (a decoder that has what it wanted) must not hold a socket: after
-      // PARK_MS the response is dropped, and the next pull asks again from where it stopped.
+      // PARK_MS (5 s) the response is dropped, and the next pull asks again from where it stopped.
       let parked = false;
       try {
         for await (const chunk of response.body as AsyncIterable<Buffer>) {

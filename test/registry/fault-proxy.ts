@@ -26,6 +26,8 @@ export interface LoggedRequest {
   status: number;
   /** Body bytes sent. */
   bytes: number;
+  /** The fault injected, if any. */
+  fault: Fault['kind'] | undefined;
 }
 
 /** Chooses the fault for a blob GET; `n` counts blob GETs so far, from 1. */
@@ -92,24 +94,24 @@ export class FaultProxy {
     if (this.requireBasic && incoming.headers.authorization === undefined) {
       response.writeHead(401, { 'www-authenticate': 'Basic realm="imgfs-proxy"', 'content-length': '0' });
       response.end();
-      this.record('proxy', incoming, 401, 0);
+      this.record('proxy', incoming, 401, 0, undefined);
       return;
     }
     const fault = incoming.method === 'GET' && path.includes('/blobs/') ? this.rule(++this.blobGets, incoming) : undefined;
     if (fault?.kind === 'status') {
       response.writeHead(fault.status, { 'content-length': '0', ...(fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {}) });
       response.end();
-      this.record('proxy', incoming, fault.status, 0);
+      this.record('proxy', incoming, fault.status, 0, fault);
       return;
     }
     if (fault?.kind === 'hang') {
-      this.record('proxy', incoming, 0, 0);
+      this.record('proxy', incoming, 0, 0, fault);
       return; // never answered; the socket is destroyed by stop()
     }
     if (fault?.kind === 'redirect') {
       response.writeHead(307, { location: `${this.blobHostOrigin}${path}`, 'content-length': '0' });
       response.end();
-      this.record('proxy', incoming, 307, 0);
+      this.record('proxy', incoming, 307, 0, fault);
       return;
     }
     this.forward(incoming, response, 'proxy', fault);
@@ -147,7 +149,7 @@ export class FaultProxy {
     if (fault?.kind === 'drop-mid-body' || fault?.kind === 'short-body') {
       const cut = fault.kind === 'drop-mid-body' ? Math.floor(body.length / 2) : Math.max(0, body.length - 7);
       response.write(body.subarray(0, cut));
-      this.record(server, incoming, status, cut);
+      this.record(server, incoming, status, cut, fault);
       // Flushed, then the connection ends with the body incomplete.
       response.socket?.end();
       return;
@@ -161,10 +163,10 @@ export class FaultProxy {
     } else {
       response.end(sent);
     }
-    this.record(server, incoming, status, sent.length);
+    this.record(server, incoming, status, sent.length, fault);
   }
 
-  private record(server: LoggedRequest['server'], incoming: IncomingMessage, status: number, bytes: number): void {
+  private record(server: LoggedRequest['server'], incoming: IncomingMessage, status: number, bytes: number, fault: Fault | undefined): void {
     this.log.push({
       server,
       method: incoming.method ?? 'GET',
@@ -173,6 +175,7 @@ export class FaultProxy {
       authorization: incoming.headers.authorization !== undefined,
       status,
       bytes,
+      fault: fault?.kind,
     });
   }
 }
