@@ -1,6 +1,7 @@
 import type { Credentials } from '../registry/credentials.js';
 import type { NetworkOptions } from '../registry/http-transport.js';
 import type { ByteSource } from '../source/byte-source.js';
+import type { OpenLimits } from '../limits.js';
 
 /** The formats of DESIGN.md F1–F4, and an image in a registry (`docker://`). */
 export type ImageFormat = 'docker-archive' | 'docker-legacy' | 'oci-dir' | 'oci-archive' | 'layers' | 'registry';
@@ -97,13 +98,8 @@ export interface LoadOptions {
   network?: NetworkOptions | undefined;
 }
 
-export interface OuterLimits {
-  /** Members of the outer tar (default 5 000 000, as for a layer). */
-  maxEntries?: number | undefined;
-  /** Layers of the image (default DEFAULT_MAX_LAYERS). */
-  maxLayers?: number | undefined;
-  maxPaxSize?: number | undefined;
-  maxNameLength?: number | undefined;
-  /** For a compressed outer archive. */
-  maxRatio?: number | undefined;
-}
+/**
+ * The limits of lib/limits.ts, defaults there: `maxEntries` bounds the members of the outer tar too,
+ * `maxRatio` a compressed outer archive.
+ */
+export type OuterLimits = { [name in keyof OpenLimits]?: number | undefined };

@@ -1,5 +1,8 @@
+import type { SparseMap } from '../tar/sparse-map.js';
 import type { TarEntry, TarEntryType } from '../tar/tar-entry.js';
-import { ImgfsError } from '../errors.js';
+import { ImgfsError, type LayerRef } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import type { WarningSink } from '../warnings.js';
 import { classifyName, normalizeEntryName, parentOf, ROOT } from './entry-name.js';
 import { LayerColumns, LayerColumnsBuilder, type LayerSnapshot } from './layer-columns.js';
 
@@ -25,6 +28,11 @@ export interface TableEntry {
   /** Where the content starts in the layer's uncompressed tar stream. */
   readonly dataOffset: number;
   /**
+   * A sparse file: its stored regions follow one another from `dataOffset` and belong at these
+   * offsets; everything else reads as zeros. `size` is then the logical size (`sparse.realSize`).
+   */
+  readonly sparse?: SparseMap;
+  /**
    * Position among the layer's members. Unique within the layer, so (layer, ordinal) identifies a
    * member: entries are materialised on demand and are not compared by object identity.
    */
@@ -35,11 +43,11 @@ export interface TableEntry {
 export type HideReason = 'whiteout' | 'opaque' | 'replaced';
 
 export interface LayerIndexOptions {
-  /** ELIMIT beyond this many members (default 5 000 000). */
+  /** ELIMIT beyond this many members (default: LIMITS.maxEntries). */
   maxEntries?: number | undefined;
-  onWarning?: ((message: string) => void) | undefined;
-  /** Named in warnings and errors. */
-  label?: string | undefined;
+  onWarning?: WarningSink | undefined;
+  /** The layer, named in warnings. */
+  layer?: LayerRef | undefined;
 }
 
 /** Directories a layer remembers answers for (what it hides, whether it holds anything) before starting over. */
@@ -75,8 +83,10 @@ export class LayerTable {
 
   private constructor(
     private readonly columns: LayerColumns,
-    private readonly whiteouts: Set<string>,
-    private readonly opaques: Set<string>,
+    /** Whited-out path → ordinal of its first whiteout member. */
+    private readonly whiteouts: Map<string, number>,
+    /** Opaque directory → ordinal of its first marker. */
+    private readonly opaques: Map<string, number>,
     /** Members read from the tar, whiteouts and markers included. */
     readonly memberCount: number,
     /** Whiteout and opaque-marker members. */
@@ -86,11 +96,12 @@ export class LayerTable {
   ) {}
 
   static async build(members: AsyncIterable<TarEntry>, options: LayerIndexOptions = {}): Promise<LayerTable> {
-    const maxEntries = options.maxEntries ?? 5_000_000;
-    const label = options.label ?? 'layer';
+    const maxEntries = options.maxEntries ?? LIMITS.maxEntries.default;
+    const { layer } = options;
+    const label = layer === undefined ? 'layer' : `layer ${layer.index}`;
     const builder = new LayerColumnsBuilder();
-    const whiteouts = new Set<string>();
-    const opaques = new Set<string>();
+    const whiteouts = new Map<string, number>();
+    const opaques = new Map<string, number>();
     let memberCount = 0;
     let whiteoutCount = 0;
     let tarEnd = 0;
@@ -106,13 +117,18 @@ export class LayerTable {
       const role = classifyName(path);
       if (role.role !== 'path') {
         whiteoutCount++;
-        if (role.role === 'whiteout') whiteouts.add(role.hides);
-        else if (role.role === 'opaque') opaques.add(role.dir);
+        if (role.role === 'whiteout') setFirst(whiteouts, role.hides, ordinal);
+        else if (role.role === 'opaque') setFirst(opaques, role.dir, ordinal);
         continue;
       }
       const kind = kindOfType[member.type];
       if (kind === undefined) {
-        options.onWarning?.(`${label}: ${member.name}: unsupported tar entry type '${member.typeflag}' skipped`);
+        options.onWarning?.({
+          code: 'EUNSUPPORTED',
+          message: `${label}: ${member.name}: unsupported tar entry type '${member.typeflag}' skipped`,
+          layer,
+          path: `/${path}`,
+        });
         continue;
       }
       // The root can only ever be a directory; a non-directory member named `./` is meaningless.
@@ -120,7 +136,9 @@ export class LayerTable {
       const link = kind === 'hardlink' ? normalizeEntryName(member.linkname) : kind === 'symlink' ? member.linkname : '';
       builder.push(path, kind, member, link, ordinal);
     }
-    const columns = dropUnreachable(builder.seal(), (message) => options.onWarning?.(`${label}: ${message}`));
+    const columns = dropUnreachable(builder.seal(), (message, path) =>
+      options.onWarning?.({ code: 'ECONFLICT', message: `${label}: ${message}`, layer, path: `/${path}` }),
+    );
     return new LayerTable(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd);
   }
 
@@ -128,8 +146,8 @@ export class LayerTable {
   static fromSnapshot(snapshot: LayerSnapshot): LayerTable {
     return new LayerTable(
       new LayerColumns(snapshot),
-      new Set(snapshot.whiteouts),
-      new Set(snapshot.opaques),
+      new Map(snapshot.whiteouts),
+      new Map(snapshot.opaques),
       snapshot.memberCount,
       snapshot.whiteoutCount,
       snapshot.tarEnd,
@@ -276,11 +294,31 @@ export class LayerTable {
 
   /** Paths this layer whites out (R3). */
   whiteoutPaths(): Iterable<string> {
-    return this.whiteouts;
+    return this.whiteouts.keys();
   }
 
   opaqueDirs(): Iterable<string> {
-    return this.opaques;
+    return this.opaques.keys();
+  }
+
+  /**
+   * R7's tar order: whether this layer removed `path` from the view below it before its member
+   * `ordinal` came: by a whiteout of the path or an ancestor, an opaque marker on an ancestor, or a
+   * non-directory member at an ancestor, listed earlier. O(depth), and only for paths the layer hides
+   * at all (`hidesBelow`, O(1) amortised), so only hard links into removed places pay for it.
+   */
+  removedBefore(path: string, ordinal: number): boolean {
+    if (this.hidesBelow(path) === undefined) return false;
+    const before = (at: number | undefined): boolean => at !== undefined && at < ordinal;
+    for (let current = path; ; current = parentOf(current)) {
+      if (current !== ROOT && before(this.whiteouts.get(current))) return true;
+      if (current !== path) {
+        if (before(this.opaques.get(current))) return true;
+        const kind = this.kindAt(current);
+        if (kind !== undefined && kind !== 'dir' && before(this.get(current)?.ordinal)) return true;
+      }
+      if (current === ROOT) return false;
+    }
   }
 
   *allEntries(): Generator<TableEntry> {
@@ -303,12 +341,17 @@ export class LayerTable {
   }
 }
 
+/** Records the first ordinal seen for a key. */
+function setFirst(map: Map<string, number>, key: string, ordinal: number): void {
+  if (!map.has(key)) map.set(key, ordinal);
+}
+
 /**
  * Drops members that could not exist in a real tree: anything below a non-directory that the same
  * layer also has (extracting it would need a directory where the layer put a file). Rare, so the
  * common case costs one binary search per non-directory and copies nothing.
  */
-function dropUnreachable(columns: LayerColumns, warn: (message: string) => void): LayerColumns {
+function dropUnreachable(columns: LayerColumns, warn: (message: string, path: string) => void): LayerColumns {
   // Whether a directory path lies at or below a non-directory member; asked once per distinct parent.
   // Iterative (climb to a known answer, then fill in downwards): a path 20 000 levels deep must not
   // exhaust the call stack.
@@ -337,7 +380,7 @@ function dropUnreachable(columns: LayerColumns, warn: (message: string) => void)
     const path = columns.path(slot);
     const holder = path === ROOT ? null : blocker(parentOf(path));
     if (holder === null) continue;
-    warn(`/${path} dropped: /${holder} is a ${columns.kind(columns.find(holder))} in the same layer`);
+    warn(`/${path} dropped: /${holder} is a ${columns.kind(columns.find(holder))} in the same layer`, path);
     dropped.add(slot);
   }
   return dropped.size === 0 ? columns : columns.without(dropped);
