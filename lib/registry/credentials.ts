@@ -32,7 +32,7 @@ export function authFiles(env: NodeJS.ProcessEnv = process.env): string[] {
   const files: string[] = [];
   if (env['REGISTRY_AUTH_FILE']) files.push(env['REGISTRY_AUTH_FILE']);
   if (env['XDG_RUNTIME_DIR']) files.push(join(env['XDG_RUNTIME_DIR'], 'containers', 'auth.json'));
-  files.push(join(env['DOCKER_CONFIG'] ?? join(homedir(), '.docker'), 'config.json'));
+  files.push(join(env['DOCKER_CONFIG'] ?? join(env['HOME'] ?? homedir(), '.docker'), 'config.json'));
   return files;
 }
 
@@ -44,7 +44,7 @@ export async function findCredentials(registry: string, repository: string, env:
     const found = fromAuths(config, registry, repository, file);
     if (found !== undefined) return found;
     const helper = helperFor(config, registry);
-    if (helper !== undefined) return runHelper(helper, registry);
+    if (helper !== undefined) return runHelper(helper, registry, env);
   }
   return undefined;
 }
@@ -116,11 +116,11 @@ function helperFor(config: AuthFile, registry: string): string | undefined {
  * `docker-credential-NAME get` with the server on stdin; `{"Username","Secret"}` on stdout. A helper
  * that knows no credentials for the server exits non-zero: anonymous then, as docker does.
  */
-async function runHelper(name: string, registry: string): Promise<Credentials | undefined> {
+async function runHelper(name: string, registry: string, env: NodeJS.ProcessEnv): Promise<Credentials | undefined> {
   if (!/^[\w.-]+$/.test(name)) throw new ImgfsError('EUNAUTHORIZED', `invalid credential helper name '${name}'`, { archive: registry });
   const server = registry === DOCKER_HUB_API ? 'https://index.docker.io/v1/' : registry;
   return new Promise((resolve, reject) => {
-    const child = spawn(`docker-credential-${name}`, ['get'], { stdio: ['pipe', 'pipe', 'ignore'], timeout: HELPER_TIMEOUT_MS });
+    const child = spawn(`docker-credential-${name}`, ['get'], { stdio: ['pipe', 'pipe', 'ignore'], timeout: HELPER_TIMEOUT_MS, env });
     const out: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
     child.on('error', (error) => {
@@ -138,6 +138,7 @@ async function runHelper(name: string, registry: string): Promise<Credentials | 
         reject(new ImgfsError('EUNAUTHORIZED', `credential helper docker-credential-${name} answered something other than its JSON`, { archive: registry }));
       }
     });
+    child.stdin.on('error', () => {}); // a helper that exits without reading
     child.stdin.end(server);
   });
 }
