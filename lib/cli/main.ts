@@ -119,7 +119,12 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
   }
 
   const quiet = args.flags.has('quiet');
-  const progress = new ProgressBar(io.stderr, { enabled: io.stderrIsTTY && !quiet, columns: io.columns, now: io.now });
+  const progress = new ProgressBar(io.stderr, {
+    enabled: io.stderrIsTTY && !quiet,
+    columns: io.columns,
+    now: io.now,
+    perLayer: image.startsWith('docker://'),
+  });
   let openOptions: OpenOptions;
   try {
     openOptions = buildOpenOptions(args, command, progress, (warning) => {

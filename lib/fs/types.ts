@@ -63,6 +63,10 @@ export interface IndexProgress {
   bytesDone: number;
   /** Stored (compressed) bytes of all layers. */
   bytesTotal: number;
+  /** Stored bytes of `layer` read so far (for a registry image: downloaded). */
+  layerBytesDone?: number;
+  /** Stored size of `layer`. */
+  layerBytesTotal?: number;
 }
 
 export interface ImageDirent {
