@@ -201,13 +201,15 @@ export class RegistryClient {
     const base = await this.baseUrl();
     const url = new URL(`/v2/${this.ref.repository}/${path}`, base);
     let response: HttpResponse;
+    // Named in the reason (`manifest latest: HTTP 404 …`), not as an archive member.
+    const asked = `${what} ${member}`;
     try {
       response = await this.exchange(url, headers, { authorize: true, redirects: true });
     } catch (error) {
-      throw networkError(error, this.display, what, member);
+      throw networkError(error, this.display, asked, undefined);
     }
     if (response.status === 200 || response.status === 206) return response;
-    throw await statusError(response, this.display, what, member);
+    throw await statusError(response, this.display, asked, undefined);
   }
 
   /**

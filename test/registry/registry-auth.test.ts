@@ -71,7 +71,7 @@ describe('TLS with a test CA and htpasswd Basic auth (CLI)', () => {
     const result = await imgfs(['ls', '--creds', `${USER}:wrong-${PASSWORD}`, `docker://${tlsRegistry.host}/demo:latest`], env());
     expect(result.code).toBe(2);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
-    expect(result.stderr).toMatch(/EUNAUTHORIZED: manifest: HTTP 401/);
+    expect(result.stderr).toMatch(/EUNAUTHORIZED: manifest latest: HTTP 401/);
     expect(result.stderr).toContain(`docker://${tlsRegistry.host}/demo:latest`);
     expect(result.stderr).not.toContain(PASSWORD);
   });

@@ -46,7 +46,7 @@ describe('docker:// on a plain-HTTP registry', () => {
   it('names a missing tag and a missing repository with ENOTFOUND and the HTTP status', async () => {
     await expect(openImage(`docker://${registry.host}/demo:nope`, { cache: false })).rejects.toMatchObject({
       code: 'ENOTFOUND',
-      message: expect.stringMatching(new RegExp(`HTTP 404 MANIFEST_UNKNOWN.*docker://${registry.host}/demo:nope`)),
+      message: expect.stringMatching(new RegExp(`manifest nope: HTTP 404 MANIFEST_UNKNOWN.*docker://${registry.host}/demo:nope`)),
     });
     await expect(openImage(`docker://${registry.host}/nothing/here`, { cache: false })).rejects.toMatchObject({ code: 'ENOTFOUND' });
   });
