@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openImage } from '../../lib/index.js';
 import { imageTree } from './image-tree.js';
+import { writeImage } from '../helpers/image-builder.js';
+import { buildLayer, file } from '../helpers/layer-tar.js';
 import { repoRoot } from '../cli/run-cli.js';
 import { pushImage, startRegistry, type RunningRegistry } from './registry-server.js';
 
@@ -64,6 +66,26 @@ describe('docker:// on a plain-HTTP registry', () => {
     await expect(openImage(`docker://${registry.host}/demo@sha256:${'0'.repeat(64)}`, { cache: false })).rejects.toMatchObject({
       code: 'ENOTFOUND',
       message: expect.stringContaining(`sha256:${'0'.repeat(64)}`),
+    });
+  });
+
+  it('--platform chooses from an index pushed with its images', async () => {
+    const source = join(cacheDir, 'multi');
+    const layer = buildLayer([file('hello', 'multi')]);
+    const layout = await writeImage(source, [layer], { format: 'oci-dir', compression: 'gzip', platforms: ['linux/amd64', 'linux/arm64/v8'] });
+    await pushImage(`oci:${layout}:imgfs-test:latest`, registry.host, 'multi:latest', undefined, true);
+    for (const [platform, architecture] of [['linux/amd64', 'amd64'], ['linux/arm64', 'arm64']] as const) {
+      const fs = await openImage(`docker://${registry.host}/multi:latest`, { cache: false, platform });
+      try {
+        expect(fs.config?.architecture).toBe(architecture);
+        expect((await fs.readFile('/hello')).toString()).toBe('multi');
+      } finally {
+        await fs.close();
+      }
+    }
+    await expect(openImage(`docker://${registry.host}/multi:latest`, { cache: false, platform: 'linux/s390x' })).rejects.toMatchObject({
+      code: 'ENOREF',
+      message: expect.stringContaining('linux/amd64'),
     });
   });
 });

@@ -137,10 +137,11 @@ async function waitForHttp(port: number, tls: boolean, child: ChildProcess): Pro
 
 /**
  * `skopeo copy SOURCE docker://HOST/DEST` into a test registry (no TLS check: its CA is the test's).
- * Asynchronous: a token server in this process must go on answering while skopeo pushes.
+ * Asynchronous: a token server in this process must go on answering while skopeo pushes. `all`
+ * pushes every image of an index (skopeo's --all).
  */
-export async function pushImage(source: string, host: string, dest: string, creds?: string): Promise<void> {
-  const args = ['copy', '--quiet', '--dest-tls-verify=false', ...(creds ? ['--dest-creds', creds] : []), source, `docker://${host}/${dest}`];
+export async function pushImage(source: string, host: string, dest: string, creds?: string, all = false): Promise<void> {
+  const args = ['copy', '--quiet', '--dest-tls-verify=false', ...(all ? ['--all'] : []), ...(creds ? ['--dest-creds', creds] : []), source, `docker://${host}/${dest}`];
   const child = spawn('skopeo', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, REGISTRY_AUTH_FILE: join(tmpdir(), 'imgfs-no-auth.json') } });
   const stderr: Buffer[] = [];
   child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
