@@ -11,6 +11,7 @@ import { layerIdentity, type LayerIdentity } from './cache-identity.js';
 import type { LayerInfo } from './layer-info.js';
 import type { LayerReader, LayerReaderFactory, LayerSidecar } from './layer-reader.js';
 import { openLayerReader } from './open-layer-reader.js';
+import { announcedCompression, SelfVerifyingReader } from './self-verifying-reader.js';
 import { verifyDigests } from './verify-digests.js';
 
 /** What every layer of one opened image shares. */
@@ -68,7 +69,12 @@ export class Layer {
       const { cache } = context;
       const identity = cache === undefined ? NO_IDENTITY : await layerIdentity(descriptor, context.holder, context.verify);
       const sidecar = cache === undefined || identity.storedBytes === undefined ? undefined : sidecarIn(cache, identity.storedBytes);
-      const reader = await openLayerReader(descriptor.blob, { limits: context.limits, cacheBytes: context.cacheBytes, sidecar }, context.readers);
+      const readerContext = { limits: context.limits, cacheBytes: context.cacheBytes, sidecar };
+      const self = descriptor.selfVerifying;
+      const reader =
+        self === undefined
+          ? await openLayerReader(descriptor.blob, readerContext, context.readers)
+          : new SelfVerifyingReader(descriptor.blob, self, readerContext, announcedCompression(descriptor.mediaType));
       return new Layer(descriptor, reader, identity, context);
     } catch (error) {
       throw locate(error, descriptor);
@@ -100,6 +106,8 @@ export class Layer {
     const { cache, verify } = this.context;
     const key = this.identity.table;
     try {
+      await this.reader.prepare?.();
+      this.info.compression = this.reader.compression;
       let table = key === undefined ? undefined : await cache?.load(key);
       if (table === undefined) {
         table = await this.reader.buildTable({ limits: this.context.limits, warn: this.context.warn, layer: this.ref, onWalked });
@@ -125,8 +133,10 @@ export class Layer {
    */
   async verify(): Promise<void> {
     try {
+      await this.reader.prepare?.();
       await verifyDigests([
-        { expected: this.descriptor.digest, bytes: this.stored, what: 'blob digest' },
+        // A self-verifying blob checked its digest as it was first read: not downloaded twice.
+        { expected: this.descriptor.selfVerifying === undefined ? this.descriptor.digest : undefined, bytes: this.stored, what: 'blob digest' },
         { expected: this.descriptor.diffId, bytes: this.reader.tar, what: 'diff_id' },
       ]);
       await this.reader.verify?.();
