@@ -1,0 +1,18 @@
+import { normalizeEntryName } from '../table/entry-name.js';
+
+/**
+ * Members the TOC formats add for their own use, never part of the image: eStargz's TOC entry and the
+ * prefetch landmarks that mark where prefetching ends (stargz-snapshotter writes the same landmarks
+ * into its zstd:chunked layers; containers/storage's zstd:chunked keeps its TOC and tar-split in
+ * skippable frames, outside the tar). Only at the layer's root, as the writers place them.
+ */
+const METADATA_NAMES: ReadonlySet<string> = new Set(['stargz.index.json', '.prefetch.landmark', '.no.prefetch.landmark']);
+
+export function isTocMetadataName(name: string): boolean {
+  return METADATA_NAMES.has(normalizeEntryName(name));
+}
+
+/** A plain pass over a layer that has a TOC: the same members, less the format's metadata. */
+export async function* withoutTocMetadata<T extends { name: string }>(members: AsyncIterable<T>): AsyncGenerator<T> {
+  for await (const member of members) if (!isTocMetadataName(member.name)) yield member;
+}
