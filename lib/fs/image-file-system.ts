@@ -3,6 +3,8 @@ import { createRangeStream } from '../source/range-stream.js';
 import type { ByteSource } from '../source/byte-source.js';
 import type { ImageConfig, ImageFormat, LayerBlob } from '../image/loaded-image.js';
 import type { LayerTable } from '../table/layer-table.js';
+import type { TocLayer } from '../toc/toc-layer.js';
+import type { TocFormat } from '../toc/toc-model.js';
 import { ImgfsError } from '../errors.js';
 import { joinPath, ROOT } from '../table/entry-name.js';
 import { LayerNeeded, type MergedNode, type MergedView } from '../merge/merged-view.js';
@@ -22,6 +24,12 @@ export interface LayerSlot {
   content: ByteSource;
   /** Public description; its counts are filled in when the layer is indexed. */
   info: LayerInfo;
+  /** The layer read through its table of contents (then `content` is its data space). */
+  toc?: TocLayer | undefined;
+  /** The decompressed tar stream, when `content` is not it (a TOC layer): verification reads it. */
+  tarStream?: ByteSource | undefined;
+  /** The layer announces a TOC format, usable or not: a plain pass hides that format's metadata members. */
+  tocFormat?: TocFormat | undefined;
 }
 
 /** Inode numbers for directories no layer has a member for; far above `layer × 2³² + ordinal`. */

@@ -13,7 +13,11 @@ import { defaultCacheDir, TableCache } from '../table/table-cache.js';
 import { MergedView } from '../merge/merged-view.js';
 import { ImgfsError, isImgfsError } from '../errors.js';
 import { ImageFileSystem, type LayerSlot } from './image-file-system.js';
-import type { ImageFS, LayerInfo, OpenLimits, OpenOptions } from './types.js';
+import { TocLayer } from '../toc/toc-layer.js';
+import { withoutTocMetadata } from '../toc/toc-metadata.js';
+import { verifyTocAgainstTar } from '../toc/verify-toc.js';
+import { UNCOMPRESSED_SIZE_ANNOTATION } from '../toc/estargz-footer.js';
+import type { ImageFS, LayerInfo, OpenLimits, OpenOptions, TocFormat } from './types.js';
 
 /**
  * Opens an image where it lies — a `docker save` tarball, an OCI layout (directory or tar), or a list
@@ -34,7 +38,7 @@ export async function openImage(source: string | string[], options: OpenOptions 
   };
   try {
     const cacheBytes = layerCacheBytes(image.layers.length);
-    const slots = await Promise.all(image.layers.map((blob) => openLayer(blob, options, cacheBytes, openedSources)));
+    const slots = await Promise.all(image.layers.map((blob) => openLayer(blob, options, cacheBytes, openedSources, warn)));
     const bytesTotal = image.layers.reduce((sum, layer) => sum + layer.size, 0);
     // Stored bytes walked so far per layer: layers are indexed in parallel (or lazily), so progress is
     // their sum, reported while a layer is walked and not only once it is done.
@@ -100,19 +104,35 @@ function layerCacheBytes(layers: number): number {
   return share - (share % SPAN_SIZE);
 }
 
-/** Sniffs a layer's compression and prepares its decompressed view; nothing is indexed yet. */
-async function openLayer(blob: LayerBlob, options: OpenOptions, cacheBytes: number, openedSources: ByteSource[]): Promise<LayerSlot> {
+/**
+ * Sniffs a layer's compression and prepares its decompressed view; nothing is indexed yet. A layer
+ * whose footer announces a table of contents (zstd:chunked, eStargz) is read through it: one read of
+ * the footer, one of the TOC. A TOC that cannot be used leaves the layer to a plain pass, with a warning.
+ */
+async function openLayer(
+  blob: LayerBlob,
+  options: OpenOptions,
+  cacheBytes: number,
+  openedSources: ByteSource[],
+  warn: (message: string) => void,
+): Promise<LayerSlot> {
   try {
     const maxRatio = options.limits?.maxRatio;
     const { source: content, compression } = await openDecompressed(blob.blob, maxRatio === undefined ? { cacheBytes } : { maxRatio, cacheBytes });
     if (content !== blob.blob) openedSources.push(content);
-    return { blob, content, info: describeLayer(blob, compression) };
+    const opening = await TocLayer.open(blob.blob, blob.size, blob.annotations ?? {}, { maxTocSize: options.limits?.maxTocSize });
+    const { layer: toc, format: tocFormat, problem } = opening;
+    if (problem !== undefined) warn(`${locateLayerError(problem, blob).message}; reading the layer as a plain ${compression} stream`);
+    if (toc === undefined) return { blob, content, info: describeLayer(blob, compression), tocFormat };
+    openedSources.push(toc.content);
+    const info = describeLayer(blob, toc.format);
+    return { blob, content: toc.content, info, toc, tarStream: content, tocFormat: toc.format };
   } catch (error) {
     throw locateLayerError(error, blob);
   }
 }
 
-function describeLayer(blob: LayerBlob, compression: Compression): LayerInfo {
+function describeLayer(blob: LayerBlob, compression: Compression | TocFormat): LayerInfo {
   return {
     index: blob.index,
     // An uncompressed blob is its own tar stream: its digest is the diff_id.
@@ -136,7 +156,8 @@ async function indexLayer(
   cache: TableCache | undefined,
   onWalked: (storedBytes: number) => void,
 ): Promise<LayerTable> {
-  const { blob, content, info } = slot;
+  const { blob, content, info, toc } = slot;
+  if (toc !== undefined) return indexTocLayer(slot, toc, image, options, cache);
   try {
     // Digests the image states are cache keys only once `verify` proves them (see layerIdentity).
     const trusted = options.verify === true;
@@ -148,7 +169,9 @@ async function indexLayer(
       // their offset instead of decoding the compressed layer from its start.
       if (checkpoints !== undefined) checkpoints.source.checkpointPolicy = 'eager';
       const { maxEntries, maxPaxSize, maxNameLength } = options.limits ?? {};
-      const members = walkTar(content, { maxPaxSize, maxNameLength });
+      // A layer that announces a TOC format keeps that format's metadata members out of sight.
+      const walked = walkTar(content, { maxPaxSize, maxNameLength });
+      const members = slot.tocFormat === undefined ? walked : withoutTocMetadata(walked);
       index = await LayerTable.build(options.onProgress === undefined ? members : reportWalked(members, slot, onWalked), {
         maxEntries,
         onWarning: options.onWarning,
@@ -170,6 +193,43 @@ async function indexLayer(
   } catch (error) {
     throw locateLayerError(error, blob);
   }
+}
+
+/**
+ * A TOC layer's table, from the index cache or from the TOC. Its offsets address the TOC's data space
+ * (lib/toc/toc-layout.ts), not the tar stream, so it is cached under its own key and never mixed with
+ * a plain pass's table. `verify` also walks the tar stream and holds every TOC entry against it.
+ */
+async function indexTocLayer(slot: LayerSlot, toc: TocLayer, image: LoadedImage, options: OpenOptions, cache: TableCache | undefined): Promise<LayerTable> {
+  const { blob, info } = slot;
+  try {
+    const trusted = options.verify === true;
+    const base = cache === undefined ? undefined : await layerIdentity(blob, image, trusted);
+    const identity = base === undefined ? undefined : `${base} toc ${toc.format} ${toc.toc.checkedDigest ?? ''}`;
+    let index = identity === undefined ? undefined : await cache?.load(identity);
+    if (index === undefined) {
+      index = await toc.table({ maxEntries: options.limits?.maxEntries, onWarning: options.onWarning, label: `layer ${blob.index}` });
+      if (trusted) await verifyTocLayer(slot, toc, options);
+      if (identity !== undefined) await cache?.store(identity, index);
+    } else if (trusted) {
+      await verifyTocLayer(slot, toc, options);
+    }
+    const stated = Number(blob.annotations?.[UNCOMPRESSED_SIZE_ANNOTATION]);
+    info.uncompressedSize = Number.isSafeInteger(stated) && stated > 0 ? stated : undefined;
+    info.entries = index.memberCount;
+    info.whiteouts = index.whiteoutCount;
+    return index;
+  } catch (error) {
+    throw locateLayerError(error, blob);
+  }
+}
+
+/** `verify` for a TOC layer: the blob and diff_id digests, then the TOC against the tar stream. */
+async function verifyTocLayer(slot: LayerSlot, toc: TocLayer, options: OpenOptions): Promise<void> {
+  const tarStream = slot.tarStream ?? slot.content;
+  await verifyLayer(slot.blob, tarStream);
+  const { maxPaxSize, maxNameLength } = options.limits ?? {};
+  await verifyTocAgainstTar(toc, walkTar(tarStream, { maxPaxSize, maxNameLength }), tarStream);
 }
 
 /** Every problem met while opening or indexing a layer names the archive, the member and the layer. */

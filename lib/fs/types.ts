@@ -6,7 +6,9 @@ import type { ScannedFile, ScanOptions } from './scan.js';
 import type { NodeFsAdapter } from './node-fs-adapter.js';
 
 export type { Compression } from '../source/codec.js';
+export type { TocFormat } from '../toc/toc-model.js';
 import type { Compression } from '../source/codec.js';
+import type { TocFormat } from '../toc/toc-model.js';
 
 export interface OpenOptions {
   /** A `RepoTags` entry (docker save) or `org.opencontainers.image.ref.name` (OCI). */
@@ -47,6 +49,8 @@ export interface OpenLimits {
    * 64 MiB of slack): a gzip or zstd bomb stops here.
    */
   maxRatio?: number;
+  /** Stored or decompressed bytes of a zstd:chunked or eStargz table of contents (default 150 MiB). */
+  maxTocSize?: number;
 }
 
 export interface IndexProgress {
@@ -64,7 +68,8 @@ export interface LayerInfo {
   digest: string | undefined;
   diffId: string | undefined;
   mediaType: string | undefined;
-  compression: Compression;
+  /** How the layer is stored; `zstd:chunked` and `estargz` when it is read through its table of contents. */
+  compression: Compression | TocFormat;
   /** Stored (possibly compressed) size in bytes. */
   size: number;
   /** Uncompressed tar size in bytes; undefined until the layer is indexed (see `lazy`). */

@@ -21,6 +21,8 @@ export interface LayerBlob {
   size: number;
   /** `created_by` of the history entry that produced this layer, when the config says. */
   createdBy: string | undefined;
+  /** The descriptor's annotations (OCI), where a table of contents announces itself; {} when none. */
+  annotations?: Readonly<Record<string, string>> | undefined;
 }
 
 /** The parts of the image config (OCI `config` / Docker container config) that imgfs exposes. */

@@ -1,10 +1,21 @@
 import type { ByteSource } from '../source/byte-source.js';
+import { ImgfsError, isImgfsError } from '../errors.js';
 import { LayerTable, type LayerIndexOptions } from '../table/layer-table.js';
 import type { TarEntry } from '../tar/tar-entry.js';
-import { readToc, locateToc, type ReadTocOptions, type TableOfContents } from './read-toc.js';
+import { annotatedTocFormat, locateToc, readToc, type ReadTocOptions, type TableOfContents } from './read-toc.js';
 import { TocContentSource } from './toc-content-source.js';
 import { layoutToc, type TocLayout } from './toc-layout.js';
 import type { TocFormat } from './toc-model.js';
+
+/** What opening a layer through its TOC found. */
+export interface TocOpening {
+  /** The TOC format the footer or the descriptor announces, even when the TOC is unusable. */
+  format: TocFormat | undefined;
+  /** The layer, read through its TOC; undefined for an ordinary layer or an unusable TOC. */
+  layer: TocLayer | undefined;
+  /** Why an announced TOC cannot be used (the layer is then read as a plain stream). */
+  problem: ImgfsError | undefined;
+}
 
 /**
  * A layer opened through its table of contents: one read of the footer and one of the TOC. Its table
@@ -15,7 +26,7 @@ export class TocLayer {
   readonly content: TocContentSource;
   private readonly layout: TocLayout;
 
-  private constructor(
+  constructor(
     readonly toc: TableOfContents,
     blob: ByteSource,
   ) {
@@ -25,18 +36,25 @@ export class TocLayer {
   }
 
   /**
-   * The layer's TOC layer when its footer (or descriptor) announces one, undefined for an ordinary
-   * layer. A TOC that is there but unusable is an ImgfsError (the caller reads the layer plainly).
+   * Looks for a TOC (footer first, then the descriptor's annotations) and reads it. Problems of the
+   * image are returned, not thrown: the caller reads such a layer plainly and says why.
    */
   static async open(
     blob: ByteSource,
     blobSize: number,
     annotations: Readonly<Record<string, string>>,
     options: ReadTocOptions = {},
-  ): Promise<TocLayer | undefined> {
-    const location = await locateToc(blob, blobSize, annotations);
-    if (location === undefined) return undefined;
-    return new TocLayer(await readToc(blob, location, annotations, options), blob);
+  ): Promise<TocOpening> {
+    let format = annotatedTocFormat(annotations);
+    try {
+      const location = await locateToc(blob, blobSize, annotations);
+      if (location === undefined) return { format, layer: undefined, problem: undefined };
+      format = location.format;
+      return { format, layer: new TocLayer(await readToc(blob, location, annotations, options), blob), problem: undefined };
+    } catch (error) {
+      if (!isImgfsError(error)) throw error;
+      return { format, layer: undefined, problem: error };
+    }
   }
 
   /** The members, as a tar pass would yield them (metadata members left out). */

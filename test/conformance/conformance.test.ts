@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openImage } from '../../lib/index.js';
-import type { Compression } from '../../lib/fs/types.js';
+import type { Compression, TocFormat } from '../../lib/fs/types.js';
 import { checkWalkOrder, compareTrees, formatDifferences } from './compare-trees.js';
 import { KNOWN_DEPARTURES, type Expectation } from './known-departures.js';
 import { explicitDirectories } from './layer-entries.js';
@@ -137,7 +137,7 @@ describe.skipIf(skip)('conformance: imgfs agrees with umoci unpack', () => {
 
   describe.each(EXPORTS)('$name', (exp) => {
     let snapshot: TreeSnapshot;
-    let compressions: Compression[] = [];
+    let compressions: Array<Compression | TocFormat> = [];
     const warnings: string[] = [];
 
     beforeAll(async () => {
