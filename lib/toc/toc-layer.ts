@@ -5,6 +5,7 @@ import type { TarEntry } from '../tar/tar-entry.js';
 import { annotatedTocFormat, locateToc, readToc, type ReadTocOptions, type TableOfContents } from './read-toc.js';
 import { TocContentSource } from './toc-content-source.js';
 import { layoutToc, type TocLayout } from './toc-layout.js';
+import { tocError } from './toc-errors.js';
 import type { TocFormat } from './toc-model.js';
 
 /** What opening a layer through its TOC found. */
@@ -48,7 +49,11 @@ export class TocLayer {
     let format = annotatedTocFormat(annotations);
     try {
       const location = await locateToc(blob, blobSize, annotations);
-      if (location === undefined) return { format, layer: undefined, problem: undefined };
+      if (location === undefined) {
+        // Annotated as a TOC layer, yet no footer: cut short, or not what the manifest says.
+        const problem = format === undefined ? undefined : tocError(`the descriptor announces ${format}, but the blob ends with no ${format} footer`, blobSize);
+        return { format, layer: undefined, problem };
+      }
       format = location.format;
       return { format, layer: new TocLayer(await readToc(blob, location, annotations, options), blob), problem: undefined };
     } catch (error) {
