@@ -215,7 +215,7 @@ async function indexTocLayer(slot: LayerSlot, toc: TocLayer, image: LoadedImage,
       await verifyTocLayer(slot, toc, options);
     }
     const stated = Number(blob.annotations?.[UNCOMPRESSED_SIZE_ANNOTATION]);
-    info.uncompressedSize = Number.isSafeInteger(stated) && stated > 0 ? stated : undefined;
+    info.uncompressedSize = toc.tarSize ?? (Number.isSafeInteger(stated) && stated > 0 ? stated : undefined);
     info.entries = index.memberCount;
     info.whiteouts = index.whiteoutCount;
     return index;

@@ -8,7 +8,17 @@ import { tocError } from './toc-errors.js';
 import { tocEntries } from './toc-entries.js';
 import { parseTocJson } from './toc-json.js';
 import type { TocEntry, TocFormat, TocLocation } from './toc-model.js';
-import { CHECKSUM_KEYS, firstOf, parseZstdChunkedFooter, SKIPPABLE_FRAME_MAGIC, ZSTD_CHUNKED_TAIL, zstdChunkedFromAnnotations } from './zstd-chunked-footer.js';
+import { parseTarSplit, type TarSplit } from './tar-split.js';
+import {
+  CHECKSUM_KEYS,
+  firstOf,
+  parseZstdChunkedFooter,
+  SKIPPABLE_FRAME_MAGIC,
+  TARSPLIT_CHECKSUM_KEY,
+  ZSTD_CHUNKED_TAIL,
+  zstdChunkedFromAnnotations,
+  type ZstdChunkedLocation,
+} from './zstd-chunked-footer.js';
 
 /** containers/storage's limit (150 MiB): a TOC any runtime pulls lazily is read here too. */
 export const DEFAULT_MAX_TOC_SIZE = 150 * 1024 * 1024;
@@ -25,6 +35,8 @@ export interface TableOfContents {
   readonly entries: readonly TocEntry[];
   /** The digest the descriptor named and the TOC matched, when it named one. */
   readonly checkedDigest: string | undefined;
+  /** zstd:chunked: the tar-split stream, when the layer has one and its digest is known and holds. */
+  readonly tarSplit: TarSplit | undefined;
 }
 
 /**
@@ -94,7 +106,25 @@ export async function readToc(
     if (isImgfsError(error)) throw error;
     throw tocError(`cannot read it: ${(error as Error).message}`, location.tocOffset);
   }
-  return { location, entries: tocEntries(parseTocJson(json), location.contentEnd), checkedDigest };
+  const document = parseTocJson(json);
+  const entries = tocEntries(document.records, location.contentEnd);
+  const tarSplit = location.format === 'zstd:chunked' ? await readTarSplit(blob, location as ZstdChunkedLocation, document.tarSplitDigest ?? annotations[TARSPLIT_CHECKSUM_KEY], limit) : undefined;
+  return { location, entries, checkedDigest, tarSplit };
+}
+
+/**
+ * The tar-split frame, checked against its digest (in the TOC, or in the annotation that older
+ * writers used). Without a digest it cannot be trusted and is left alone, as containers/storage does.
+ */
+async function readTarSplit(blob: ByteSource, location: ZstdChunkedLocation, digest: string | undefined, limit: number): Promise<TarSplit | undefined> {
+  const position = location.tarSplit;
+  if (position === undefined || digest === undefined) return undefined;
+  if (position.length > limit || position.uncompressedLength > limit) {
+    throw tocError(`the tar-split is ${Math.max(position.length, position.uncompressedLength)} bytes, over the limit of ${limit} (limits.maxTocSize)`, position.offset, 'ELIMIT');
+  }
+  const stored = await readExactly(blob, position.offset, position.length);
+  checkDigest(stored, digest, 'zstd:chunked tar-split', { offset: position.offset });
+  return parseTarSplit(decompress(() => zstdDecompressSync(stored, { maxOutputLength: limit }), limit, location));
 }
 
 async function readExactly(blob: ByteSource, offset: number, length: number): Promise<Buffer> {

@@ -21,8 +21,9 @@ export interface TocReadStats {
 /**
  * A layer with a table of contents seen as its data space (toc-layout.ts): a read finds the runs it
  * touches by binary search and decodes just their frames or members, each checked against the digest
- * the TOC states for it. Bytes of the space that belong to no run (where a tar has its headers) read
- * as zeros; nothing reads them but a caller that asks for them.
+ * the TOC states for it. Bytes of the space that belong to no run (where a tar has its headers) come
+ * from the tar-split when the layer has one (the space is then the exact tar stream), else read as
+ * zeros; nothing reads them but a caller that asks for them.
  */
 export class TocContentSource implements ByteSource {
   readonly seekable = false;
@@ -44,7 +45,8 @@ export class TocContentSource implements ByteSource {
   async read(offset: number, length: number): Promise<Buffer> {
     this.assertOpen();
     const { start, end } = clampRead(offset, length, this.size);
-    const out = Buffer.alloc(end - start);
+    // Bytes between runs: the tar's own (tar-split), else zeros.
+    const out = this.layout.tarBytes === undefined ? Buffer.alloc(end - start) : await this.layout.tarBytes.read(start, end - start);
     const runs = this.layout.runs;
     for (let i = Math.max(0, lastStartingAtOrBefore(runs, start)); i < runs.length; i++) {
       const run = runs[i] as PlacedRun;

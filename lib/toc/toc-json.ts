@@ -37,8 +37,14 @@ const DIGEST = /^sha256:[0-9a-f]{64}$/;
 /** Longest name or link target accepted (the tar walker's default limit). */
 const MAX_NAME_BYTES = 16 * 1024;
 
+export interface TocDocument {
+  records: TocRecord[];
+  /** zstd:chunked: digest of the stored tar-split stream (containers/storage 1.54 and later). */
+  tarSplitDigest: string | undefined;
+}
+
 /** Parses and checks the TOC document; anything it does not expect is an error naming the entry. */
-export function parseTocJson(json: Buffer): TocRecord[] {
+export function parseTocJson(json: Buffer): TocDocument {
   let document: unknown;
   try {
     document = JSON.parse(json.toString('utf8'));
@@ -49,7 +55,11 @@ export function parseTocJson(json: Buffer): TocRecord[] {
   if (document['version'] !== 1) throw tocError(`unsupported version ${JSON.stringify(document['version'])}`);
   const entries = document['entries'];
   if (!Array.isArray(entries)) throw tocError('"entries" is not an array');
-  return entries.map((entry, index) => parseRecord(entry, index));
+  const tarSplitDigest = document['tarSplitDigest'];
+  if (tarSplitDigest !== undefined && tarSplitDigest !== '' && (typeof tarSplitDigest !== 'string' || !DIGEST.test(tarSplitDigest))) {
+    throw tocError('"tarSplitDigest" is not a sha256 digest');
+  }
+  return { records: entries.map((entry, index) => parseRecord(entry, index)), tarSplitDigest: tarSplitDigest || undefined };
 }
 
 function parseRecord(value: unknown, index: number): TocRecord {

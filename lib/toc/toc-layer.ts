@@ -4,7 +4,7 @@ import { LayerTable, type LayerIndexOptions } from '../table/layer-table.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import { annotatedTocFormat, locateToc, readToc, type ReadTocOptions, type TableOfContents } from './read-toc.js';
 import { TocContentSource } from './toc-content-source.js';
-import { layoutToc, type TocLayout } from './toc-layout.js';
+import { layoutFromTarSplit, layoutToc, type TocLayout } from './toc-layout.js';
 import { tocError } from './toc-errors.js';
 import type { TocFormat } from './toc-model.js';
 
@@ -30,10 +30,22 @@ export class TocLayer {
   constructor(
     readonly toc: TableOfContents,
     blob: ByteSource,
+    layout: TocLayout,
   ) {
     this.format = toc.location.format;
-    this.layout = layoutToc(toc.entries);
+    this.layout = layout;
     this.content = new TocContentSource(blob, this.format, this.layout);
+  }
+
+  /** The layer read through `toc`: its members from the tar-split when there is one, else from the TOC. */
+  static async fromToc(toc: TableOfContents, blob: ByteSource): Promise<TocLayer> {
+    const layout = toc.tarSplit === undefined ? layoutToc(toc.entries) : await layoutFromTarSplit(toc.entries, toc.tarSplit, blob.name);
+    return new TocLayer(toc, blob, layout);
+  }
+
+  /** Length of the uncompressed tar stream, when the layer says (the tar-split's length). */
+  get tarSize(): number | undefined {
+    return this.layout.tarBytes === undefined ? undefined : this.layout.size;
   }
 
   /**
@@ -55,7 +67,7 @@ export class TocLayer {
         return { format, layer: undefined, problem };
       }
       format = location.format;
-      return { format, layer: new TocLayer(await readToc(blob, location, annotations, options), blob), problem: undefined };
+      return { format, layer: await TocLayer.fromToc(await readToc(blob, location, annotations, options), blob), problem: undefined };
     } catch (error) {
       if (!isImgfsError(error)) throw error;
       return { format, layer: undefined, problem: error };

@@ -1,4 +1,8 @@
+import type { ByteSource } from '../source/byte-source.js';
 import type { TarEntry, TarEntryType } from '../tar/tar-entry.js';
+import { walkTar } from '../tar/walk-tar.js';
+import { tocError } from './toc-errors.js';
+import { TarSplitSource, type TarSplit } from './tar-split.js';
 import { normalizeEntryName } from '../table/entry-name.js';
 import type { TocChunk, TocEntry, TocEntryType } from './toc-model.js';
 import { isTocMetadataName } from './toc-metadata.js';
@@ -37,6 +41,11 @@ export interface TocLayout {
   readonly runs: readonly PlacedRun[];
   /** End of the data space. */
   readonly size: number;
+  /**
+   * zstd:chunked with a tar-split: the data space is the exact tar stream, and this serves its own
+   * bytes (headers, padding) between the runs.
+   */
+  readonly tarBytes?: ByteSource | undefined;
 }
 
 export function layoutToc(entries: readonly TocEntry[]): TocLayout {
@@ -71,4 +80,38 @@ export function layoutToc(entries: readonly TocEntry[]): TocLayout {
     cursor = dataOffset + Math.ceil(entry.size / BLOCK) * BLOCK;
   }
   return { members, runs, size: cursor };
+}
+
+/**
+ * zstd:chunked with a tar-split: the members are what the tar walker reads from the tar-split's
+ * headers, so they are exactly a plain pass's (user and group names, PAX records, offsets), and each
+ * file's runs are placed at its real data offset. The TOC and the tar-split must describe the same
+ * members (containers/storage requires it too); where they do not, the TOC is unusable.
+ */
+export async function layoutFromTarSplit(entries: readonly TocEntry[], split: TarSplit, name: string): Promise<TocLayout> {
+  const claimed = new Map<string, TocEntry[]>();
+  for (const entry of entries) {
+    if (isTocMetadataName(entry.name)) continue;
+    const path = normalizeEntryName(entry.name);
+    const list = claimed.get(path) ?? [];
+    list.push(entry);
+    claimed.set(path, list);
+  }
+  const tarBytes = new TarSplitSource(split, `${name} (tar-split)`);
+  const members: TarEntry[] = [];
+  const runs: PlacedRun[] = [];
+  for await (const member of walkTar(tarBytes)) {
+    if (isTocMetadataName(member.name)) continue;
+    const path = normalizeEntryName(member.name);
+    const entry = claimed.get(path)?.shift();
+    if (entry === undefined) throw tocError(`the tar-split has /${path}, the TOC does not list it`, member.headerOffset);
+    if (TAR_TYPES[entry.type].type !== member.type || entry.size !== member.size) {
+      throw tocError(`/${path} is a ${member.type} of ${member.size} bytes in the tar-split, a ${entry.type} of ${entry.size} in the TOC`, member.headerOffset);
+    }
+    members.push(member);
+    for (const chunk of entry.chunks) runs.push({ start: member.dataOffset + chunk.fileOffset, chunk, path: `/${path}` });
+  }
+  for (const [path, rest] of claimed) if (rest.length > 0) throw tocError(`the TOC lists /${path}, the tar-split does not have it`);
+  runs.sort((a, b) => a.start - b.start);
+  return { members, runs, size: split.size, tarBytes };
 }

@@ -29,7 +29,8 @@ const ENTRIES: FixtureEntry[] = [
 
 const FORMATS = [
   { format: 'estargz', write: (options: WriteOptions) => writeEstargz(ENTRIES, { chunkSize: 100_000, landmark: true, ...options }), mediaType: GZIP, plain: 'gzip' },
-  { format: 'zstd:chunked', write: (options: WriteOptions) => writeZstdChunked(ENTRIES, { chunkSize: 100_000, ...options }), mediaType: ZSTD, plain: 'zstd' },
+  // The 40-byte layout has no tar-split, so the TOC alone describes the layer (tar-split.test.ts covers the other).
+  { format: 'zstd:chunked', write: (options: WriteOptions) => writeZstdChunked(ENTRIES, { chunkSize: 100_000, footer: 40, ...options }), mediaType: ZSTD, plain: 'zstd' },
 ] as const;
 
 let counter = 0;

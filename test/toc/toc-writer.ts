@@ -72,6 +72,9 @@ function headerOf(entry: FixtureEntry): Buffer {
     size: data.length,
     mtime: entry.mtime ?? 1_700_000_000,
     linkname: entry.linkname ?? '',
+    // Names only the tar headers (and so the tar-split) carry: zstd:chunked TOCs have none.
+    uname: entry.uid ? `user${entry.uid}` : 'root',
+    gname: entry.gid ? `group${entry.gid}` : 'root',
   }).subarray(0, 512);
 }
 
@@ -93,12 +96,17 @@ function recordOf(entry: FixtureEntry): TocRecordJson {
 class FramedWriter {
   readonly parts: Buffer[] = [];
   readonly tarParts: Buffer[] = [];
+  /** The tar-split of what was written: the tar's own bytes as segments, file data as its length. */
+  readonly tarSplit: string[] = [];
   private pending: Buffer[] = [];
   length = 0;
   constructor(private readonly compress: (bytes: Buffer) => Buffer) {}
-  write(bytes: Buffer): void {
+  write(bytes: Buffer, fileName?: string): void {
     this.pending.push(bytes);
     this.tarParts.push(bytes);
+    const position = this.tarSplit.length;
+    const record = fileName === undefined ? { type: 2, payload: bytes.toString('base64'), position } : { type: 1, name: fileName, size: bytes.length, payload: null, position };
+    this.tarSplit.push(JSON.stringify(record));
   }
   /** Closes the current frame or member (if it holds anything); returns where the next one starts. */
   cut(): number {
@@ -138,7 +146,7 @@ function writeContent(writer: FramedWriter, entries: readonly FixtureEntry[], ch
         target['chunkSize'] = chunk.length;
         target['chunkDigest'] = sha256(chunk);
       }
-      writer.write(chunk);
+      writer.write(chunk, entry.name);
       if (i > 0) records.push(target);
     }
     // zstd:chunked closes the payload's frame; the padding goes with the next headers.
@@ -186,7 +194,8 @@ export function writeZstdChunked(entries: readonly FixtureEntry[], options: Writ
   const writer = new FramedWriter((bytes) => zstdCompressSync(bytes));
   const records = writeContent(writer, entries, options.chunkSize ?? 1024 * 1024, true);
   const tar = Buffer.concat(writer.tarParts);
-  const tarSplit = zstdCompressSync(Buffer.from('{"type":2,"payload":"","position":0}\n'));
+  const tarSplitJson = Buffer.from(`${writer.tarSplit.join('\n')}\n`);
+  const tarSplit = zstdCompressSync(tarSplitJson);
   const { json: plainJson, original } = finishToc(records, options);
   const footerSize = options.footer ?? 64;
   const json = footerSize === 64 ? Buffer.from(JSON.stringify({ ...JSON.parse(plainJson.toString()), tarSplitDigest: sha256(tarSplit) }, null, '\t')) : plainJson;
@@ -196,7 +205,7 @@ export function writeZstdChunked(entries: readonly FixtureEntry[], options: Writ
   const tarSplitOffset = writer.length + 8;
   if (footerSize === 64) writer.raw(skippable(tarSplit));
   const words = [tocOffset, compressedToc.length, json.length, 1];
-  if (footerSize === 64) words.push(tarSplitOffset, tarSplit.length, 38);
+  if (footerSize === 64) words.push(tarSplitOffset, tarSplit.length, tarSplitJson.length);
   const footer = Buffer.concat([...words.map(u64), Buffer.from(footerSize === 64 ? 'GNUlInUx' : 'GnUlInUx', 'latin1')]);
   writer.raw(skippable(footer));
   const checksumOf = options.staleDigest === true ? zstdCompressSync(original) : compressedToc;
