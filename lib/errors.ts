@@ -15,7 +15,11 @@ export type ImgfsErrorCode =
   | 'ENOREF' // the requested --ref / platform is not in the image
   | 'ECLOSED' // the image was closed
   | 'ENOTINDEXED' // a Sync method of a lazily opened image needed a layer that is not indexed yet
-  | 'ECACHE'; // the index cache could not be used
+  | 'ECACHE' // the index cache could not be used
+  // With `strict`, the warnings about the image (lib/warnings.ts) are these errors:
+  | 'EUNSUPPORTED' // a tar member of a type imgfs does not serve
+  | 'ECONFLICT' // a member that cannot exist beside another of the same layer
+  | 'EHARDLINK'; // a hard link whose target cannot be found, or that forms a cycle
 
 export interface LayerRef {
   /** 0 = bottom layer. */

@@ -15,7 +15,12 @@ export type {
   LayerChanges,
   ScanOptions,
   ScannedFile,
+  ImgfsWarning,
+  ImgfsWarningCode,
 } from './fs/types.js';
+export { LIMITS, type LimitName, type LimitSpec } from './limits.js';
+/** The orders `readdir` (names by UTF-8 bytes) and `walk` (whole paths, component by component) give. */
+export { compareNameBytes, comparePaths } from './table/entry-name.js';
 export type { NodeFsAdapter } from './fs/node-fs-adapter.js';
 export { ImageStats, type FileType } from './fs/image-stats.js';
 export { ImgfsError, isImgfsError, type ImgfsErrorCode } from './errors.js';

@@ -7,7 +7,7 @@
  */
 
 import { existsSync, readFileSync } from 'node:fs';
-import { openImage, type ImageFS, type OpenLimits, type OpenOptions } from '../index.js';
+import { openImage, LIMITS, type ImageFS, type ImgfsWarning, type LimitName, type OpenLimits, type OpenOptions } from '../index.js';
 import { describeOptions, lastValue, parseArgs, UsageError, type OptionSpec, type ParsedArgs } from './args.js';
 import { cat } from './commands/cat.js';
 import { diff } from './commands/diff.js';
@@ -36,7 +36,7 @@ export const globalOptions: readonly OptionSpec[] = [
     long: 'limit',
     value: true,
     valueName: 'NAME=N',
-    help: 'raise or lower a safety limit (maxEntries, maxLayers, maxPaxSize, maxNameLength, maxRatio; N or inf)',
+    help: `raise or lower a safety limit (${Object.keys(LIMITS).join(', ')}; N or inf)`,
   },
   { long: 'quiet', short: 'q', help: 'no progress bar and no warnings' },
   { long: 'help', short: 'h', help: 'show help (for a command: imgfs COMMAND --help)' },
@@ -108,10 +108,10 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
   const progress = new ProgressBar(io.stderr, { enabled: io.stderrIsTTY && !quiet, columns: io.columns, now: io.now });
   let openOptions: OpenOptions;
   try {
-    openOptions = buildOpenOptions(args, command, progress, (message) => {
+    openOptions = buildOpenOptions(args, command, progress, (warning) => {
       if (!quiet) {
         progress.done();
-        errorLine(`imgfs: warning: ${message}`);
+        errorLine(`imgfs: warning: ${warning.message}`);
       }
     });
   } catch (error) {
@@ -210,7 +210,7 @@ function buildOpenOptions(
   args: ParsedArgs,
   command: CommandSpec,
   progress: ProgressBar,
-  warn: (message: string) => void,
+  warn: (warning: ImgfsWarning) => void,
 ): OpenOptions {
   const options: OpenOptions = { onProgress: progress.update, onWarning: warn };
   // --verify promises every layer was checked, so it needs every layer indexed.
@@ -228,7 +228,7 @@ function buildOpenOptions(
   return options;
 }
 
-const LIMIT_NAMES: ReadonlyArray<keyof OpenLimits> = ['maxEntries', 'maxLayers', 'maxPaxSize', 'maxNameLength', 'maxRatio'];
+const LIMIT_NAMES = Object.keys(LIMITS) as LimitName[];
 
 /** `--limit maxRatio=5000` (repeatable; `inf` turns a limit off), as OpenOptions.limits. */
 export function parseLimits(settings: readonly string[]): OpenLimits | undefined {

@@ -1,10 +1,7 @@
 import { Readable } from 'node:stream';
-import { createRangeStream } from '../source/range-stream.js';
-import type { ByteSource } from '../source/byte-source.js';
-import type { ImageConfig, ImageFormat, LayerBlob } from '../image/loaded-image.js';
+import type { ImageConfig, ImageFormat } from '../image/loaded-image.js';
+import type { Layer } from '../layer/layer.js';
 import type { LayerTable } from '../table/layer-table.js';
-import type { TocLayer } from '../toc/toc-layer.js';
-import type { TocFormat } from '../toc/toc-model.js';
 import { ImgfsError } from '../errors.js';
 import { joinPath, ROOT } from '../table/entry-name.js';
 import { LayerNeeded, type MergedNode, type MergedView } from '../merge/merged-view.js';
@@ -16,21 +13,6 @@ import { archiveOrder, scanFilter, type ScanCandidate, type ScannedFile, type Sc
 import { FsError } from './fs-errors.js';
 import { ImageStats, type FileType } from './image-stats.js';
 import type { ImageDirent, ImageFS, LayerInfo, PathHistory, ReadStreamOptions, WalkEntry } from './types.js';
-
-/** A layer as the image knows it before and after indexing: where its tar bytes come from. */
-export interface LayerSlot {
-  blob: LayerBlob;
-  /** The layer's uncompressed tar stream, read in place. */
-  content: ByteSource;
-  /** Public description; its counts are filled in when the layer is indexed. */
-  info: LayerInfo;
-  /** The layer read through its table of contents (then `content` is its data space). */
-  toc?: TocLayer | undefined;
-  /** The decompressed tar stream, when `content` is not it (a TOC layer): verification reads it. */
-  tarStream?: ByteSource | undefined;
-  /** The layer announces a TOC format, usable or not: a plain pass hides that format's metadata members. */
-  tocFormat?: TocFormat | undefined;
-}
 
 /** Inode numbers for directories no layer has a member for; far above `layer × 2³² + ordinal`. */
 const IMPLICIT_INO_BASE = 2 ** 50;
@@ -52,25 +34,26 @@ export class ImageFileSystem implements ImageFS {
   constructor(
     readonly format: ImageFormat,
     readonly config: ImageConfig | undefined,
-    private readonly slots: readonly LayerSlot[],
+    /** Bottom first; each one indexes itself and reads its entries' bytes. */
+    private readonly stack: readonly Layer[],
     private readonly view: MergedView,
-    private readonly loadLayer: (slot: LayerSlot) => Promise<LayerTable>,
+    private readonly loadLayer: (layer: Layer) => Promise<LayerTable>,
     private readonly release: () => Promise<void>,
   ) {
-    this.layers = slots.map((slot) => slot.info);
+    this.layers = stack.map((layer) => layer.info);
   }
 
   // --- layer loading ---------------------------------------------------------------------------
 
   async indexAll(): Promise<void> {
-    await Promise.all(this.slots.map((_, layer) => this.ensureLayer(layer)));
+    await Promise.all(this.stack.map((_, layer) => this.ensureLayer(layer)));
   }
 
   private ensureLayer(layer: number): Promise<void> {
     if (this.view.isLoaded(layer)) return Promise.resolve();
     let pending = this.loading.get(layer);
     if (pending === undefined) {
-      pending = this.loadLayer(this.slots[layer] as LayerSlot).then((index) => this.view.provide(layer, index));
+      pending = this.loadLayer(this.stack[layer] as Layer).then((table) => this.view.provide(layer, table));
       // A failed load may be retried by a later question (the error is not cached).
       pending.catch(() => this.loading.delete(layer));
       this.loading.set(layer, pending);
@@ -210,43 +193,15 @@ export class ImageFileSystem implements ImageFS {
     return this.streamContent(node, start, end);
   }
 
-  /**
-   * Bytes [start, end) of a node's content, streamed from its layer. A source that ends early (the
-   * archive was truncated after it was indexed) errors with ETRUNCATED, as `readContent` does, rather
-   * than ending the stream short.
-   */
+  /** Bytes [start, end) of a node's content, streamed from the layer that holds them. */
   private streamContent(node: MergedNode, start: number, end: number): Readable {
-    const entry = node.entry;
-    if (entry === undefined || end <= start) return Readable.from([]);
-    const layer = this.layerOf(node);
-    const base = entry.dataOffset;
-    // One Readable pulling chunk by chunk, no extra stage: a scan opens one per file, and a Transform
-    // joined by pipeline() per file costs more than the reads of a small file.
-    return createRangeStream(
-      async (offset, length) => {
-        const chunk = await layer.content.read(offset, length);
-        if (chunk.length < length) throw this.truncated(node, layer, start, end, offset - base - start + chunk.length);
-        return chunk;
-      },
-      base + start,
-      base + end,
-    );
+    if (node.entry === undefined || end <= start) return Readable.from([]);
+    return this.layerOf(node).stream(node.entry, start, end);
   }
 
   private async readContent(node: MergedNode, start: number, end: number): Promise<Buffer> {
     if (node.entry === undefined || end <= start) return Buffer.alloc(0);
-    const layer = this.layerOf(node);
-    const bytes = await layer.content.read(node.entry.dataOffset + start, end - start);
-    if (bytes.length !== end - start) throw this.truncated(node, layer, start, end, bytes.length);
-    return bytes;
-  }
-
-  private truncated(node: MergedNode, layer: LayerSlot, start: number, end: number, got: number): ImgfsError {
-    return new ImgfsError('ETRUNCATED', `content of /${node.path} ends after ${got} of ${end - start} bytes`, {
-      archive: layer.content.name,
-      layer: { index: layer.info.index, digest: layer.info.digest },
-      offset: (node.entry?.dataOffset ?? 0) + start + got,
-    });
+    return this.layerOf(node).read(node.entry, start, end);
   }
 
   // --- traversal -------------------------------------------------------------------------------
@@ -350,8 +305,8 @@ export class ImageFileSystem implements ImageFS {
     return result;
   }
 
-  private layerOf(node: MergedNode): LayerSlot {
-    return this.slots[node.layer] as LayerSlot;
+  private layerOf(node: MergedNode): Layer {
+    return this.stack[node.layer] as Layer;
   }
 
   private toStats(node: MergedNode): ImageStats {

@@ -4,11 +4,13 @@ import type { FileType, ImageStats } from './image-stats.js';
 import type { LayerAction, LayerChanges } from '../merge/layer-changes.js';
 import type { ScannedFile, ScanOptions } from './scan.js';
 import type { NodeFsAdapter } from './node-fs-adapter.js';
+import type { LayerInfo } from '../layer/layer-info.js';
+import type { OpenLimits } from '../limits.js';
+import type { ImgfsWarning } from '../warnings.js';
 
-export type { Compression } from '../source/codec.js';
-export type { TocFormat } from '../toc/toc-model.js';
-import type { Compression } from '../source/codec.js';
-import type { TocFormat } from '../toc/toc-model.js';
+export type { Compression, LayerInfo, TocFormat } from '../layer/layer-info.js';
+export type { OpenLimits } from '../limits.js';
+export type { ImgfsWarning, ImgfsWarningCode } from '../warnings.js';
 
 export interface OpenOptions {
   /** A `RepoTags` entry (docker save) or `org.opencontainers.image.ref.name` (OCI). */
@@ -28,29 +30,18 @@ export interface OpenOptions {
    * `indexAll()` first). Default false: every layer is indexed by `openImage`.
    */
   lazy?: boolean;
-  /** Called for recoverable problems (e.g. a hard link whose target is missing). Default: ignored. */
-  onWarning?: (message: string) => void;
-  /** Safety limits against hostile images; each one exceeded rejects with ImgfsError ELIMIT naming it. */
-  limits?: OpenLimits;
-}
-
-/** Raise a limit for an unusual but honest image; `Infinity` turns one off. */
-export interface OpenLimits {
-  /** Tar members in one layer, whiteouts included (default 5 000 000); members of an outer archive too. */
-  maxEntries?: number;
-  /** Layers in one image (default 256, twice Docker's limit). */
-  maxLayers?: number;
-  /** Bytes of one PAX extended header (default 1 MiB). */
-  maxPaxSize?: number;
-  /** UTF-8 bytes of one member or link name (default 16 KiB). */
-  maxNameLength?: number;
   /**
-   * Decompressed size of a gzip or zstd layer as a multiple of its compressed size (default 1100, plus
-   * 64 MiB of slack): a gzip or zstd bomb stops here.
+   * Called for recoverable problems (e.g. a hard link whose target is missing: the link is dropped),
+   * as data: `{ code, message, layer, path }`. Default: ignored.
    */
-  maxRatio?: number;
-  /** Stored or decompressed bytes of a zstd:chunked or eStargz table of contents (default 150 MiB). */
-  maxTocSize?: number;
+  onWarning?: (warning: ImgfsWarning) => void;
+  /**
+   * Turn every warning about the image (not about the cache) into a rejection with an ImgfsError of the
+   * warning's code: nothing is served from an image that holds something imgfs would leave out.
+   */
+  strict?: boolean;
+  /** Safety limits against hostile images (lib/limits.ts); each one exceeded rejects with ImgfsError ELIMIT naming it. */
+  limits?: OpenLimits;
 }
 
 export interface IndexProgress {
@@ -60,25 +51,6 @@ export interface IndexProgress {
   bytesDone: number;
   /** Stored (compressed) bytes of all layers. */
   bytesTotal: number;
-}
-
-export interface LayerInfo {
-  /** 0 = bottom. */
-  index: number;
-  digest: string | undefined;
-  diffId: string | undefined;
-  mediaType: string | undefined;
-  /** How the layer is stored; `zstd:chunked` and `estargz` when it is read through its table of contents. */
-  compression: Compression | TocFormat;
-  /** Stored (possibly compressed) size in bytes. */
-  size: number;
-  /** Uncompressed tar size in bytes; undefined until the layer is indexed (see `lazy`). */
-  uncompressedSize: number | undefined;
-  /** Tar entries in the layer, whiteouts included; undefined until the layer is indexed. */
-  entries: number | undefined;
-  /** Whiteout and opaque-marker entries in the layer; undefined until the layer is indexed. */
-  whiteouts: number | undefined;
-  createdBy: string | undefined;
 }
 
 export interface ImageDirent {

@@ -1,4 +1,5 @@
 import type { ByteSource } from '../source/byte-source.js';
+import type { OpenLimits } from '../limits.js';
 
 /** The formats of DESIGN.md F1–F4. */
 export type ImageFormat = 'docker-archive' | 'docker-legacy' | 'oci-dir' | 'oci-archive' | 'layers';
@@ -78,13 +79,8 @@ export interface LoadOptions {
   limits?: OuterLimits | undefined;
 }
 
-export interface OuterLimits {
-  /** Members of the outer tar (default 5 000 000, as for a layer). */
-  maxEntries?: number | undefined;
-  /** Layers of the image (default DEFAULT_MAX_LAYERS). */
-  maxLayers?: number | undefined;
-  maxPaxSize?: number | undefined;
-  maxNameLength?: number | undefined;
-  /** For a compressed outer archive. */
-  maxRatio?: number | undefined;
-}
+/**
+ * The limits of lib/limits.ts, defaults there: `maxEntries` bounds the members of the outer tar too,
+ * `maxRatio` a compressed outer archive.
+ */
+export type OuterLimits = { [name in keyof OpenLimits]?: number | undefined };

@@ -4,6 +4,8 @@
  * Symlink and hard-link members are followed inside the archive, never outside it.
  */
 import { ImgfsError } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import { normalizeName } from '../table/entry-name.js';
 import type { ByteSource } from '../source/byte-source.js';
 import { SliceSource } from '../source/slice-source.js';
 import type { TarEntryType } from '../tar/tar-entry.js';
@@ -11,7 +13,7 @@ import { walkTar } from '../tar/walk-tar.js';
 import type { OuterLimits } from './loaded-image.js';
 
 /** Members of an outer archive accepted by default: as many as a layer may have. */
-export const DEFAULT_MAX_MEMBERS = 5_000_000;
+export const DEFAULT_MAX_MEMBERS = LIMITS.maxEntries.default;
 
 /** Links followed while resolving one member name (docker writes one; a chain of 40 is hostile). */
 export const MAX_MEMBER_LINK_HOPS = 40;
@@ -27,22 +29,10 @@ export interface OuterMember {
   linkname: string;
 }
 
-/**
- * Normalises a member name: `./` and `/` prefixes, repeated and trailing `/` and `.` components go;
- * `..` is resolved lexically. Returns undefined for a name that climbs above the archive root.
- */
+/** A member name normalised as a layer's are (R1); undefined for a name that climbs above the archive root. */
 export function normaliseMemberName(raw: string): string | undefined {
-  const parts: string[] = [];
-  for (const part of raw.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (parts.length === 0) return undefined;
-      parts.pop();
-      continue;
-    }
-    parts.push(part);
-  }
-  return parts.join('/');
+  const { path, climbsOut } = normalizeName(raw);
+  return climbsOut ? undefined : path;
 }
 
 export class OuterTar {

@@ -1,5 +1,6 @@
 import type { EntryKind, TableEntry, LayerTable } from '../table/layer-table.js';
 import { compareNameBytes, joinPath, ROOT } from '../table/entry-name.js';
+import type { ImgfsWarning, WarningSink } from '../warnings.js';
 
 /** Kinds in the merged view: hard links are resolved to what they link to (R7). */
 export type NodeKind = Exclude<EntryKind, 'hardlink'>;
@@ -62,7 +63,7 @@ export class MergedView {
 
   constructor(
     layers: ReadonlyArray<LayerTable | undefined>,
-    private readonly onWarning: (message: string) => void = () => {},
+    private readonly onWarning: WarningSink = () => {},
   ) {
     this.layers = [...layers];
     this.top = layers.length - 1;
@@ -131,7 +132,12 @@ export class MergedView {
   /** R7: a hard link in layer L is the member it names, as seen by layers 0..L. */
   private resolveHardlink(link: TableEntry, layer: number, hops: number): MergedNode | undefined {
     const problem = (why: string): undefined => {
-      this.warn(`layer ${layer}: hard link /${link.path} -> /${link.linkname} dropped: ${why}`);
+      this.warn({
+        code: 'EHARDLINK',
+        message: `layer ${layer}: hard link /${link.path} -> /${link.linkname} dropped: ${why}`,
+        layer: { index: layer },
+        path: `/${link.path}`,
+      });
       return undefined;
     };
     if (hops >= MAX_HARDLINK_HOPS) return problem('hard links form a cycle');
@@ -209,9 +215,10 @@ export class MergedView {
     return this.at(index);
   }
 
-  private warn(message: string): void {
-    if (this.warned.has(message)) return;
-    this.warned.add(message);
-    this.onWarning(message);
+  /** Each warning once; one that throws (`strict`) is not remembered, so it throws again next time. */
+  private warn(warning: ImgfsWarning): void {
+    if (this.warned.has(warning.message)) return;
+    this.onWarning(warning);
+    this.warned.add(warning.message);
   }
 }

@@ -1,26 +1,13 @@
-import { pipeline, Readable } from 'node:stream';
-import { createGunzip, createInflateRaw, type Gunzip, type InflateRaw } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { createGunzip, createInflateRaw } from 'node:zlib';
 import { resumeHeadExtra, withResumeHead } from './deflate-resume.js';
 import { GZIP_TRAILER, gzipCorrupt, gzipTruncated } from './gzip-format.js';
 import { recordGzipOffThread } from './gzip-record-job.js';
 import { isMemberStart, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
+import { drainEngine, type ZlibEngine } from './zlib-drain.js';
 
 /** Output chunk size of the zlib engine. */
 const GUNZIP_CHUNK_SIZE = 64 * 1024;
-
-interface ZlibError extends Error {
-  code: string;
-  errno: number;
-}
-
-function isZlibError(error: unknown): error is ZlibError {
-  return (
-    error instanceof Error &&
-    typeof (error as Partial<ZlibError>).errno === 'number' &&
-    typeof (error as Partial<ZlibError>).code === 'string' &&
-    (error as ZlibError).code.startsWith('Z_')
-  );
-}
 
 /**
  * gzip. Node's Gunzip decodes concatenated members one after another and ignores zero bytes after the
@@ -55,33 +42,11 @@ async function* gunzip(
   yield* drain(feed, createGunzip({ chunkSize: GUNZIP_CHUNK_SIZE }), rawOffset, context);
 }
 
-/**
- * Runs `feed` through a zlib engine and yields its output, counting it; zlib's errors become
- * ETRUNCATED or ECOMPRESSION near `rawOffset` plus what the engine consumed. Returns the bytes the
- * engine consumed.
- */
-async function* drain(
-  feed: Readable,
-  engine: Gunzip | InflateRaw,
-  rawOffset: number,
-  context: DecodeContext,
-): AsyncGenerator<Buffer, number, undefined> {
-  // Errors reach us through the iteration of `engine`; the callback only keeps them from going unhandled.
-  pipeline(feed, engine, () => {});
-  try {
-    for await (const chunk of engine as AsyncIterable<Buffer>) {
-      context.onOutput(chunk.length);
-      yield chunk;
-    }
-    return engine.bytesWritten;
-  } catch (error) {
-    if (!isZlibError(error)) throw error;
-    if (error.code === 'Z_BUF_ERROR') throw gzipTruncated(context.name, error);
-    throw gzipCorrupt(context.name, error.message, rawOffset + engine.bytesWritten, error);
-  } finally {
-    engine.destroy();
-    feed.destroy();
-  }
+/** zlib's errors as ETRUNCATED or ECOMPRESSION near `rawOffset` plus what the engine consumed. */
+function drain(feed: Readable, engine: ZlibEngine, rawOffset: number, context: DecodeContext): AsyncGenerator<Buffer, number, undefined> {
+  return drainEngine(feed, engine, context, (error, consumed) =>
+    error.code === 'Z_BUF_ERROR' ? gzipTruncated(context.name, error) : gzipCorrupt(context.name, error.message, rawOffset + consumed, error),
+  );
 }
 
 /** From a checkpoint inside a member: the rest of that member natively, then the members after it. */

@@ -1,153 +1,205 @@
-import { Decompress } from 'fzstd';
+import { Readable } from 'node:stream';
+import { constants, createZstdDecompress, zstdDecompressSync } from 'node:zlib';
 import { ImgfsError } from '../errors.js';
 import { assertMemberStart, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
-import { ZstdFrameGuard } from './zstd-frame-guard.js';
-import { ZstdFrameError, ZstdFrameScanner } from './zstd-frames.js';
-import { decodeZstdInWorker, zstdStallMs, zstdWorkerScript } from './zstd-worker-job.js';
+import { drainEngine, isZlibError, type ZlibError } from './zlib-drain.js';
+import { MAX_ZSTD_WINDOW, ZstdFrameError, ZstdFrameScanner } from './zstd-frames.js';
 
+/** Output chunk size of the native decoder: large, so a layer costs few round trips to the thread pool. */
+const ZSTD_CHUNK_SIZE = 256 * 1024;
 /**
- * Input is fed to fzstd in pieces this small because one push cannot be interrupted: a piece of highly
- * compressible data (4 bytes per 128 KiB block of zeros) would otherwise decode to gigabytes at once.
- * 1 KiB bounds one push to 32 MiB of output; fzstd buffers partial blocks without copying, so small
- * pieces cost nothing measurable.
+ * A frame whose compressed bytes are all at hand and at most this long is decoded in one synchronous
+ * call: zstd:chunked writes one frame per file, and a stream per frame would cost more than the
+ * decoding. Its output is bounded by SYNC_OUTPUT_LIMIT; a frame that decodes to more goes through a
+ * stream like any other.
  */
-const PIECE_SIZE = 1024;
-
-/** fzstd's code for "unexpected EOF". */
-const ZSTD_UNEXPECTED_EOF = 5;
-
-function zstdErrorCode(error: unknown): number | undefined {
-  if (!(error instanceof Error)) return undefined;
-  const code = (error as Error & { code?: unknown }).code;
-  return typeof code === 'number' ? code : undefined;
-}
+const SYNC_FRAME_LIMIT = 128 * 1024;
+const SYNC_OUTPUT_LIMIT = 4 * 1024 * 1024;
+/** The native decoder refuses a larger window too (the frame parser refuses it first, with its offset). */
+const WINDOW_LOG_MAX = Math.ceil(Math.log2(MAX_ZSTD_WINDOW));
+const DECODER_PARAMS = { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX };
 
 function truncated(name: string, cause?: unknown): ImgfsError {
   return new ImgfsError('ETRUNCATED', 'zstd stream truncated', { archive: name, cause });
 }
 
 function corrupt(name: string, message: string, near: number, cause?: unknown): ImgfsError {
-  return new ImgfsError('ECOMPRESSION', `corrupt zstd data: ${message} (near compressed offset ${near})`, {
+  return new ImgfsError('ECOMPRESSION', `corrupt zstd data: ${message} (near compressed offset ${near})`, { archive: name, cause });
+}
+
+function windowTooLarge(name: string, message: string, cause?: unknown): ImgfsError {
+  return new ImgfsError('ELIMIT', `${message} (the zstd CLI default); decompress it with zstd --memory and recompress without --long`, {
     archive: name,
     cause,
   });
 }
 
+/** The native decoder's error for the frame that starts at `frameStart`, `consumed` bytes into it. */
+function decoderError(name: string, error: ZlibError, frameStart: number, consumed: number): ImgfsError {
+  if (error.code === 'Z_BUF_ERROR') return truncated(name, error);
+  if (error.code === 'ZSTD_error_frameParameter_windowTooLarge') {
+    return windowTooLarge(name, `zstd frame at compressed offset ${frameStart} needs more than the ${MAX_ZSTD_WINDOW / 2 ** 20} MiB window allowed`, error);
+  }
+  return corrupt(name, error.message, frameStart + consumed, error);
+}
+
 /**
- * zstd through fzstd's streaming decoder, one decoder per frame: ZstdFrameScanner finds where each frame
- * ends from the frame and block headers, so every frame start (skippable frames included) is a checkpoint
- * that needs no decoder state. A checkpoint must be at the start of a frame: fzstd cannot resume inside
- * one, so a single-frame layer has no checkpoint but its start. fzstd does not verify content checksums.
- *
- * fzstd runs on a decoder thread under a watchdog (zstd-worker-job.ts), always, whatever the size: it
- * trusts the sequences of a compressed block, and 18 crafted bytes keep one synchronous `push` busy for
- * most of a minute, which nothing on the calling thread could interrupt. A decoder that falls
- * `zstdStallMs` (default 10 s) behind ZSTD_MIN_RATE, as one that makes no progress at all does in that
- * time, is terminated and the read fails with ECOMPRESSION. Only when the worker's compiled script
- * cannot be found (the TypeScript sources run as they are, as under vitest) does fzstd run on the
- * calling thread.
+ * zstd through node:zlib's native decoder, one decoder per frame: ZstdFrameScanner reads the frame and
+ * block headers ahead of the decoder, so it knows where each frame ends (every frame start, skippable
+ * frames included, is a checkpoint that needs no decoder state: a multi-frame layer such as
+ * zstd:chunked is randomly accessible) and refuses a frame that declares a window over MAX_ZSTD_WINDOW
+ * before any memory is allocated for it. Content checksums are checked by the decoder.
  */
 export const zstdInflater: Inflater = {
   compression: 'zstd',
   recordsFreely: true,
-
-  decode(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
-    const script = zstdWorkerScript();
-    if (script === undefined) return decodeZstdHere(input, context);
-    return decodeZstdInWorker(script, input, context, zstdStallMs(context));
-  },
+  decode: decodeZstd,
 };
 
-/** What the worker thread watches of a decoding: when fzstd is busy, and up to which compressed offset it has been given input. */
-export interface ZstdDecodeHooks {
-  /** Called just before fzstd is given more input; what it has been given ends at compressed offset `consumed`. */
-  readonly beforePush: (consumed: number) => void;
-  /** Called when fzstd has returned (or thrown). */
-  readonly afterPush: () => void;
+async function* decodeZstd(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
+  const { from, name, recording } = context;
+  assertMemberStart('zstd', from);
+  const frames = new FrameReader(input(from.rawOffset), from.rawOffset, name);
+  let produced = from.outOffset;
+  let lastCheckpoint = from.outOffset;
+  try {
+    while (await frames.fill()) {
+      const frameStart = frames.position;
+      if (recording !== undefined && frameStart > from.rawOffset && produced - lastCheckpoint >= recording.spacing) {
+        lastCheckpoint = produced;
+        recording.onCheckpoint({ rawOffset: frameStart, outOffset: produced });
+      }
+      const whole = frames.wholeFrame(SYNC_FRAME_LIMIT);
+      const decoded = whole !== undefined ? decodeWhole(whole, frameStart, context) : decodeStreaming(frames.frame(), frameStart, context);
+      for await (const chunk of decoded) {
+        produced += chunk.length;
+        yield chunk;
+      }
+    }
+  } finally {
+    await frames.close();
+  }
+}
+
+/** One small frame in one call; one that decodes to more than SYNC_OUTPUT_LIMIT is streamed instead. */
+async function* decodeWhole(frame: Buffer, frameStart: number, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
+  let output: Buffer;
+  try {
+    output = zstdDecompressSync(frame, { maxOutputLength: SYNC_OUTPUT_LIMIT, params: DECODER_PARAMS });
+  } catch (error) {
+    if (error instanceof RangeError) {
+      yield* decodeStreaming([frame], frameStart, context);
+      return;
+    }
+    if (!isZlibError(error)) throw error;
+    throw decoderError(context.name, error, frameStart, 0);
+  }
+  if (output.length === 0) return;
+  context.onOutput(output.length);
+  yield output;
+}
+
+/** A frame through a native stream, its output in ZSTD_CHUNK_SIZE pieces counted before they are kept. */
+async function* decodeStreaming(
+  frame: Iterable<Buffer> | AsyncIterable<Buffer>,
+  frameStart: number,
+  context: DecodeContext,
+): AsyncGenerator<Buffer, void, undefined> {
+  const engine = createZstdDecompress({ chunkSize: ZSTD_CHUNK_SIZE, params: DECODER_PARAMS });
+  yield* drainEngine(Readable.from(frame, { objectMode: false }), engine, context, (error, consumed) =>
+    decoderError(context.name, error, frameStart, consumed),
+  );
 }
 
 /**
- * The decoding itself, on the thread that calls it: zstdInflater.decode's contract, the thread aside.
- * The worker thread runs this too (zstd-worker.ts), with `hooks` feeding the watchdog.
+ * The compressed input cut at frame boundaries: `fill` makes sure a frame starts at `position` (false at
+ * the end of the input), then `wholeFrame` takes it when it is small and at hand, or `frame` streams it.
+ * Every chunk is scanned as it is read, so a bad header fails before any of that chunk is decoded.
  */
-export async function* decodeZstdHere(input: RawInput, context: DecodeContext, hooks?: ZstdDecodeHooks): AsyncGenerator<Buffer, void, undefined> {
-  const { from, name, recording } = context;
-  assertMemberStart('zstd', from);
-  let output: Buffer[] = [];
-  const onData = (data: Uint8Array): void => {
-    if (data.length === 0) return;
-    context.onOutput(data.length);
-    output.push(Buffer.from(data)); // a copy: fzstd's buffers are its own business
-  };
-  let decoder = new Decompress(onData);
-  const scanner = new ZstdFrameScanner();
-  // Refuses a frame that declares a huge window before fzstd allocates it.
-  const guard = new ZstdFrameGuard(name, from.rawOffset);
-  let consumed = from.rawOffset;
-  let produced = from.outOffset;
-  let lastCheckpoint = from.outOffset;
-  /** Set at a frame end: the next frame starts here, once a byte of it is seen. */
-  let frameStart: number | undefined;
+class FrameReader {
+  private readonly chunks: AsyncIterator<Buffer>;
+  private readonly scanner: ZstdFrameScanner;
+  /** The unconsumed rest of the last chunk read; it starts at `position`. */
+  private pending: Buffer = Buffer.alloc(0);
+  /** Absolute offsets of the frame ends found in chunks read so far and not yet passed, increasing. */
+  private ends: number[] = [];
+  private ended = false;
+  /** Absolute offset of the next byte to hand out. */
+  position: number;
 
-  /** The output so far, counted. */
-  const take = (): Buffer[] => {
-    const ready = output;
-    output = [];
-    for (const buffer of ready) produced += buffer.length;
-    return ready;
-  };
+  constructor(
+    input: AsyncIterable<Buffer>,
+    rawOffset: number,
+    private readonly name: string,
+  ) {
+    this.chunks = input[Symbol.asyncIterator]();
+    this.scanner = new ZstdFrameScanner(rawOffset);
+    this.position = rawOffset;
+  }
 
-  const push = (piece: Uint8Array, final: boolean): void => {
-    hooks?.beforePush(consumed);
-    try {
-      decoder.push(piece, final);
-    } catch (error) {
-      if (error instanceof ImgfsError) throw error; // from onOutput
-      if (zstdErrorCode(error) === ZSTD_UNEXPECTED_EOF) throw truncated(name, error);
-      // Whatever else fzstd throws comes from the data (it trusts sizes in it: a block larger than its
-      // frame says ends in a RangeError, a bad table in a TypeError): corrupt input, never a crash.
-      throw corrupt(name, error instanceof Error ? error.message : String(error), consumed, error);
-    } finally {
-      hooks?.afterPush();
-    }
-  };
+  /** Whether another frame starts at `position`; throws ETRUNCATED when the input ends inside one. */
+  async fill(): Promise<boolean> {
+    if (this.pending.length === 0) await this.read();
+    if (this.pending.length > 0) return true;
+    if (!this.scanner.atFrameStart) throw truncated(this.name);
+    return false;
+  }
 
-  for await (const chunk of input(from.rawOffset)) {
-    let ends: number[];
-    try {
-      ends = scanner.scan(chunk);
-    } catch (error) {
-      if (!(error instanceof ZstdFrameError)) throw error;
-      throw corrupt(name, error.message, from.rawOffset + error.offset, error);
-    }
-    const stops = ends.map((end) => ({ end, frameEnd: true }));
-    if (stops.at(-1)?.end !== chunk.length) stops.push({ end: chunk.length, frameEnd: false });
-    let at = 0;
-    for (const { end, frameEnd } of stops) {
-      while (at < end) {
-        if (frameStart !== undefined) {
-          if (recording !== undefined && produced - lastCheckpoint >= recording.spacing) {
-            lastCheckpoint = produced;
-            recording.onCheckpoint({ rawOffset: frameStart, outOffset: produced });
-          }
-          frameStart = undefined;
-        }
-        const piece = chunk.subarray(at, Math.min(end, at + PIECE_SIZE));
-        guard.scan(piece);
-        consumed += piece.length;
-        at += piece.length;
-        push(piece, false);
-        yield* take();
+  /** The frame at `position` as one buffer, if its end is in the chunk at hand and it is small. */
+  wholeFrame(limit: number): Buffer | undefined {
+    const end = this.ends[0];
+    if (end === undefined || end - this.position > limit || end - this.position > this.pending.length) return undefined;
+    return this.take(end - this.position);
+  }
+
+  /** The frame at `position`, up to its end or the end of the input. */
+  async *frame(): AsyncGenerator<Buffer, void, undefined> {
+    for (;;) {
+      if (this.pending.length === 0 && !(await this.read())) return;
+      const end = this.ends[0];
+      if (end !== undefined && end - this.position <= this.pending.length) {
+        yield this.take(end - this.position);
+        return;
       }
-      if (!frameEnd) continue;
-      // A frame ended: flush it and start afresh, so that nothing of it is left inside the decoder.
-      push(new Uint8Array(0), true);
-      decoder = new Decompress(onData);
-      frameStart = consumed;
-      yield* take();
+      yield this.take(this.pending.length);
     }
   }
-  if (!scanner.atFrameStart) throw truncated(name);
-  push(new Uint8Array(0), true);
-  yield* take();
+
+  async close(): Promise<void> {
+    this.ended = true;
+    await this.chunks.return?.();
+  }
+
+  private take(length: number): Buffer {
+    const piece = this.pending.subarray(0, length);
+    this.pending = this.pending.subarray(length);
+    this.position += length;
+    while (this.ends[0] !== undefined && this.ends[0] <= this.position) this.ends.shift();
+    return piece;
+  }
+
+  /** Reads and scans the next chunk; false at the end of the input. */
+  private async read(): Promise<boolean> {
+    while (!this.ended) {
+      const next = await this.chunks.next();
+      if (next.done === true) {
+        this.ended = true;
+        return false;
+      }
+      if (next.value.length === 0) continue;
+      const base = this.position + this.pending.length;
+      let ends: number[];
+      try {
+        ends = this.scanner.scan(next.value);
+      } catch (error) {
+        if (!(error instanceof ZstdFrameError)) throw error;
+        if (error.window !== undefined) throw windowTooLarge(this.name, error.message, error);
+        throw corrupt(this.name, error.message, error.offset, error);
+      }
+      for (const end of ends) this.ends.push(base + end);
+      this.pending = this.pending.length === 0 ? next.value : Buffer.concat([this.pending, next.value]);
+      return true;
+    }
+    return false;
+  }
 }

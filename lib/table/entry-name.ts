@@ -8,16 +8,27 @@ export const ROOT = '';
 
 /** Lexical normalisation of a tar member name: `./a//b/../c/` → `a/c`; `..` never climbs above root. */
 export function normalizeEntryName(raw: string): string {
+  return normalizeName(raw).path;
+}
+
+/**
+ * The one lexical normaliser of names (layer members, outer-archive members): `./` and `/` prefixes,
+ * repeated and trailing `/` and `.` components go, `..` is resolved lexically and clamped at the root.
+ * `climbsOut` says whether a `..` tried to go above the root (an outer archive refuses such a name).
+ */
+export function normalizeName(raw: string): { path: string; climbsOut: boolean } {
   const parts: string[] = [];
+  let climbsOut = false;
   for (const part of raw.split('/')) {
     if (part === '' || part === '.') continue;
     if (part === '..') {
+      if (parts.length === 0) climbsOut = true;
       parts.pop();
       continue;
     }
     parts.push(part);
   }
-  return parts.join('/');
+  return { path: parts.join('/'), climbsOut };
 }
 
 export function parentOf(path: string): string {
@@ -88,4 +99,20 @@ export function compareNameBytes(a: string, b: string): number {
     return x - y;
   }
   return a.length - b.length;
+}
+
+/**
+ * The order of a pre-order walk with children sorted by name bytes, for whole paths: component by
+ * component, an ancestor before its descendants (`/a/b` < `/a-c`, which plain byte order gets wrong).
+ * Leading, trailing and repeated slashes do not count.
+ */
+export function comparePaths(a: string, b: string): number {
+  const ap = a.split('/').filter((part) => part !== '');
+  const bp = b.split('/').filter((part) => part !== '');
+  const length = Math.min(ap.length, bp.length);
+  for (let i = 0; i < length; i++) {
+    const order = compareNameBytes(ap[i] as string, bp[i] as string);
+    if (order !== 0) return order;
+  }
+  return ap.length - bp.length;
 }

@@ -1,5 +1,7 @@
 import type { TarEntry, TarEntryType } from '../tar/tar-entry.js';
-import { ImgfsError } from '../errors.js';
+import { ImgfsError, type LayerRef } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import type { WarningSink } from '../warnings.js';
 import { classifyName, normalizeEntryName, parentOf, ROOT } from './entry-name.js';
 import { LayerColumns, LayerColumnsBuilder, type LayerSnapshot } from './layer-columns.js';
 
@@ -35,11 +37,11 @@ export interface TableEntry {
 export type HideReason = 'whiteout' | 'opaque' | 'replaced';
 
 export interface LayerIndexOptions {
-  /** ELIMIT beyond this many members (default 5 000 000). */
+  /** ELIMIT beyond this many members (default: LIMITS.maxEntries). */
   maxEntries?: number | undefined;
-  onWarning?: ((message: string) => void) | undefined;
-  /** Named in warnings and errors. */
-  label?: string | undefined;
+  onWarning?: WarningSink | undefined;
+  /** The layer, named in warnings. */
+  layer?: LayerRef | undefined;
 }
 
 /** Directories a layer remembers answers for (what it hides, whether it holds anything) before starting over. */
@@ -86,8 +88,9 @@ export class LayerTable {
   ) {}
 
   static async build(members: AsyncIterable<TarEntry>, options: LayerIndexOptions = {}): Promise<LayerTable> {
-    const maxEntries = options.maxEntries ?? 5_000_000;
-    const label = options.label ?? 'layer';
+    const maxEntries = options.maxEntries ?? LIMITS.maxEntries.default;
+    const { layer } = options;
+    const label = layer === undefined ? 'layer' : `layer ${layer.index}`;
     const builder = new LayerColumnsBuilder();
     const whiteouts = new Set<string>();
     const opaques = new Set<string>();
@@ -112,7 +115,12 @@ export class LayerTable {
       }
       const kind = kindOfType[member.type];
       if (kind === undefined) {
-        options.onWarning?.(`${label}: ${member.name}: unsupported tar entry type '${member.typeflag}' skipped`);
+        options.onWarning?.({
+          code: 'EUNSUPPORTED',
+          message: `${label}: ${member.name}: unsupported tar entry type '${member.typeflag}' skipped`,
+          layer,
+          path: `/${path}`,
+        });
         continue;
       }
       // The root can only ever be a directory; a non-directory member named `./` is meaningless.
@@ -120,7 +128,9 @@ export class LayerTable {
       const link = kind === 'hardlink' ? normalizeEntryName(member.linkname) : kind === 'symlink' ? member.linkname : '';
       builder.push(path, kind, member, link, ordinal);
     }
-    const columns = dropUnreachable(builder.seal(), (message) => options.onWarning?.(`${label}: ${message}`));
+    const columns = dropUnreachable(builder.seal(), (message, path) =>
+      options.onWarning?.({ code: 'ECONFLICT', message: `${label}: ${message}`, layer, path: `/${path}` }),
+    );
     return new LayerTable(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd);
   }
 
@@ -308,7 +318,7 @@ export class LayerTable {
  * layer also has (extracting it would need a directory where the layer put a file). Rare, so the
  * common case costs one binary search per non-directory and copies nothing.
  */
-function dropUnreachable(columns: LayerColumns, warn: (message: string) => void): LayerColumns {
+function dropUnreachable(columns: LayerColumns, warn: (message: string, path: string) => void): LayerColumns {
   // Whether a directory path lies at or below a non-directory member; asked once per distinct parent.
   // Iterative (climb to a known answer, then fill in downwards): a path 20 000 levels deep must not
   // exhaust the call stack.
@@ -337,7 +347,7 @@ function dropUnreachable(columns: LayerColumns, warn: (message: string) => void)
     const path = columns.path(slot);
     const holder = path === ROOT ? null : blocker(parentOf(path));
     if (holder === null) continue;
-    warn(`/${path} dropped: /${holder} is a ${columns.kind(columns.find(holder))} in the same layer`);
+    warn(`/${path} dropped: /${holder} is a ${columns.kind(columns.find(holder))} in the same layer`, path);
     dropped.add(slot);
   }
   return dropped.size === 0 ? columns : columns.without(dropped);

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { LayerTable } from './layer-table.js';
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT_VERSION } from './snapshot-codec.js';
+import type { WarningSink } from '../warnings.js';
 
 /** `$XDG_CACHE_HOME/imgfs`, else `~/.cache/imgfs`. */
 export function defaultCacheDir(): string {
@@ -23,7 +24,7 @@ export class TableCache {
 
   constructor(
     root: string,
-    private readonly warn: (message: string) => void,
+    private readonly onWarning: WarningSink,
   ) {
     this.dir = join(root, `v${SNAPSHOT_FORMAT_VERSION}`);
   }
@@ -81,6 +82,10 @@ export class TableCache {
   private extraFileFor(identity: string, suffix: string): string {
     if (!/^[a-z0-9]+$/.test(suffix)) throw new RangeError(`bad cache file suffix: ${suffix}`);
     return join(this.dir, `${createHash('sha256').update(identity).digest('hex')}.${suffix}`);
+  }
+
+  private warn(message: string): void {
+    this.onWarning({ code: 'ECACHE', message });
   }
 
   /** Temporary file + rename: concurrent readers see a whole file or none. */

@@ -1,4 +1,5 @@
 import type { ByteSource } from '../source/byte-source.js';
+import { LIMITS } from '../limits.js';
 import { entryType, GNU_LONG_LINK, GNU_LONG_NAME, hasData, PAX_GLOBAL, PAX_LOCAL } from './entry-type.js';
 import { BLOCK_SIZE, cString, decodeHeader, isZeroBlock, sparseContinues } from './header.js';
 import { HeaderWindow } from './header-window.js';
@@ -6,8 +7,8 @@ import { interpretPax, mergeGlobalPax, mergeLocalPax, parsePaxRecords, type PaxR
 import type { TarEntry } from './tar-entry.js';
 import { tarCorrupt, tarLimit, tarTruncated, type TarLocation } from './tar-errors.js';
 
-export const DEFAULT_MAX_PAX_SIZE = 1024 * 1024;
-export const DEFAULT_MAX_NAME_LENGTH = 16 * 1024;
+export const DEFAULT_MAX_PAX_SIZE = LIMITS.maxPaxSize.default;
+export const DEFAULT_MAX_NAME_LENGTH = LIMITS.maxNameLength.default;
 
 export interface TarWalkOptions {
   /** Largest PAX extended header accepted, in bytes (default 1 MiB); a larger one is ELIMIT. */

@@ -2,6 +2,7 @@ import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import type { ByteSource } from '../source/byte-source.js';
 import { checkDigest } from '../image/digest.js';
 import { isImgfsError } from '../errors.js';
+import { LIMITS } from '../limits.js';
 import { BLOCK_SIZE, cString, decodeHeader, isZeroBlock } from '../tar/header.js';
 import { ESTARGZ_FOOTER_SIZE, parseEstargzFooter, TOC_DIGEST_ANNOTATION } from './estargz-footer.js';
 import { tocError } from './toc-errors.js';
@@ -20,8 +21,6 @@ import {
   type ZstdChunkedLocation,
 } from './zstd-chunked-footer.js';
 
-/** containers/storage's limit (150 MiB): a TOC any runtime pulls lazily is read here too. */
-export const DEFAULT_MAX_TOC_SIZE = 150 * 1024 * 1024;
 export const ESTARGZ_TOC_NAME = 'stargz.index.json';
 
 export interface ReadTocOptions {
@@ -72,7 +71,7 @@ export async function readToc(
   annotations: Readonly<Record<string, string>>,
   options: ReadTocOptions = {},
 ): Promise<TableOfContents> {
-  const limit = options.maxTocSize ?? DEFAULT_MAX_TOC_SIZE;
+  const limit = options.maxTocSize ?? LIMITS.maxTocSize.default;
   const tooLarge = (what: string, size: number): Error =>
     tocError(`${what} is ${size} bytes, over the limit of ${limit} (limits.maxTocSize)`, location.tocOffset, 'ELIMIT');
   if (location.tocLength > limit) throw tooLarge('the stored TOC', location.tocLength);

@@ -11,8 +11,3 @@ const METADATA_NAMES: ReadonlySet<string> = new Set(['stargz.index.json', '.pref
 export function isTocMetadataName(name: string): boolean {
   return METADATA_NAMES.has(normalizeEntryName(name));
 }
-
-/** A plain pass over a layer that has a TOC: the same members, less the format's metadata. */
-export async function* withoutTocMetadata<T extends { name: string }>(members: AsyncIterable<T>): AsyncGenerator<T> {
-  for await (const member of members) if (!isTocMetadataName(member.name)) yield member;
-}

@@ -143,7 +143,7 @@ describe.skipIf(skip)('conformance: imgfs agrees with umoci unpack', () => {
     beforeAll(async () => {
       const image = await openImage(join(dir, exp.source), {
         cache: false,
-        onWarning: (message) => warnings.push(message),
+        onWarning: (warning) => warnings.push(warning.message),
         ...(exp.ref ? { ref: exp.ref } : {}),
       });
       try {

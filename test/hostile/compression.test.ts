@@ -5,18 +5,14 @@
  * right view.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ImgfsError } from '../../lib/errors.js';
-import { setZstdStallMs, setZstdWorkerScript } from '../../lib/source/zstd-worker-job.js';
 import { buildLayer, file } from '../helpers/layer-tar.js';
 import { compressLayer, sha256Digest } from '../helpers/image-builder.js';
-import { checkImgfsError, expectOpenFails, heapUsed, open, patch, put, rejection, tempDir, withinTime } from './hostile-helpers.js';
+import { checkImgfsError, expectOpenFails, heapUsed, open, patch, put, rejection, tempDir } from './hostile-helpers.js';
 import { writeOciArchive, writeOciDir } from './oci-writer.js';
 import { rawBlocks, windowDescriptor, zeroBlocks, zstdFrame } from './zstd-frames.js';
 
@@ -79,31 +75,27 @@ describe('truncated and corrupt streams', () => {
     if (error !== undefined) checkImgfsError(error, { code: 'ECOMPRESSION', layer: 1 });
   });
 
-  it('zstd: corrupt compressed blocks are ECOMPRESSION, or ETARCORRUPT when they still decode', async () => {
+  it('zstd: corrupt compressed blocks are ECOMPRESSION naming layer, digest and offset', async () => {
     const compressed = compressLayer(layer, 'zstd');
     const damaged = Buffer.from(compressed);
     for (let i = 20; i < damaged.length - 8; i += 97) damaged[i] = (damaged[i] ?? 0) ^ 0x55;
     const { path, digest } = await ociWithLayer(damaged, ZSTD);
-    const error = await withinTime(5_000, rejection(open(path)));
-    // fzstd decodes some damage into other bytes rather than failing: the tar walker then sees garbage.
-    expect(['ECOMPRESSION', 'ETARCORRUPT']).toContain((error as ImgfsError).code);
-    checkImgfsError(error, { code: (error as ImgfsError).code, layer: 1, digest, offset: true });
+    await expectOpenFails(path, { code: 'ECOMPRESSION', layer: 1, digest, offset: true });
   });
 
-  it('zstd: content checksums are not checked by the decoder (documented); verify catches the change', async () => {
-    // A raw block holds the bytes verbatim: change one byte of file data, keep the stated checksum.
-    const honest = zstdFrame({ blocks: rawBlocks(layer), checksum: Buffer.from([0, 0, 0, 0]) });
-    const at = honest.indexOf(Buffer.from('imgfs\n'));
-    const damaged = patch(honest, at, 'IMGFS');
-    const tmp = tempDir();
-    const path = join(tmp, 'image.tar');
-    await writeOciArchive(path, { layers: [{ bytes: damaged, mediaType: ZSTD, diffId: sha256Digest(layer) }] });
-    const fs = await open(path);
-    expect(await fs.readFile('/etc/hostname', 'utf8')).toBe('IMGFS\n');
-    await expectOpenFails(path, { code: 'EDIGEST', layer: 0, message: 'diff_id mismatch' }, { verify: true });
+  it('zstd: a changed byte that still decodes fails the content checksum: ECOMPRESSION', async () => {
+    // Incompressible file data lands verbatim in raw blocks: change one byte of it and the frame still
+    // decodes, to other bytes; only the frame's content checksum (zstd writes one by default) tells.
+    const noise = Buffer.concat(Array.from({ length: 2048 }, (_, i) => createHash('sha256').update(String(i)).digest()));
+    const noisy = buildLayer([file('noise', noise)]);
+    const compressed = execFileSync('zstd', ['-q', '-c', '--check'], { input: noisy });
+    const at = compressed.indexOf(noise.subarray(1000, 1032));
+    expect(at).toBeGreaterThan(0);
+    const { path, digest } = await ociWithLayer(patch(compressed, at, Buffer.from([(compressed[at] ?? 0) ^ 1])), ZSTD);
+    await expectOpenFails(path, { code: 'ECOMPRESSION', layer: 1, digest, message: 'checksum' });
   });
 
-  it('zstd: a block larger than its frame says (fzstd RangeError) is ECOMPRESSION, not a RangeError', async () => {
+  it('zstd: a block larger than its frame says is ECOMPRESSION', async () => {
     // A single-segment frame of 10 bytes whose one RLE block produces 100 KiB.
     const frame = zstdFrame({ singleSegmentSize: 10, blocks: [{ type: 'rle', byte: 0x41, size: 100 * 1024 }] });
     const { path, digest } = await ociWithLayer(frame, ZSTD);
@@ -117,7 +109,7 @@ describe('truncated and corrupt streams', () => {
 });
 
 describe('bombs', () => {
-  it('zstd: a 1 GiB layer in 32 KiB stops at the default ratio limit, fast and with bounded memory', async () => {
+  it('zstd: a 1 GiB layer in 32 KiB stops at the default ratio limit, with bounded memory', async () => {
     const header = buildLayer([file('zeros', Buffer.alloc(0))]).subarray(0, 512);
     // Patch the size of 'zeros' to 1 GiB: the header says so, the RLE blocks deliver it.
     const big = Buffer.from(header);
@@ -128,9 +120,7 @@ describe('bombs', () => {
     expect(bomb.length).toBeLessThan(40_000);
     const { path, digest } = await ociWithLayer(bomb, ZSTD);
     const before = heapUsed();
-    const started = Date.now();
     const error = await expectOpenFails(path, { code: 'ELIMIT', layer: 1, digest, offset: true, message: 'maxRatio' });
-    expect(Date.now() - started).toBeLessThan(5_000);
     expect(error.message).toContain('raise with option maxRatio');
     // Stopped after about 1100 × 32 KiB + 64 MiB, not 1 GiB.
     expect(error.offset).toBeLessThan(110 * MiB);
@@ -155,7 +145,7 @@ describe('bombs', () => {
 });
 
 describe('zstd frames that ask for a huge window', () => {
-  it('a 1 GiB window descriptor is ELIMIT before fzstd allocates it', async () => {
+  it('a 1 GiB window descriptor is ELIMIT before the decoder allocates it', async () => {
     const frame = zstdFrame({ windowDescriptor: windowDescriptor(30), blocks: rawBlocks(layer) });
     const { path, digest } = await ociWithLayer(frame, ZSTD);
     const rss = process.memoryUsage().rss;
@@ -188,13 +178,13 @@ describe('zstd frames that ask for a huge window', () => {
     expect((await fs.readFile('/big.bin')).equals(content)).toBe(true);
   });
 
-  it('hand-made frames with checksums, skippable frames and several frames read correctly', async () => {
+  it('hand-made frames, skippable frames and several frames read correctly', async () => {
     const skippable = Buffer.alloc(8 + 5);
     skippable.writeUInt32LE(0x184d2a53, 0);
     skippable.writeUInt32LE(5, 4);
     const stream = Buffer.concat([
       skippable,
-      zstdFrame({ blocks: rawBlocks(layer.subarray(0, 4096)), checksum: Buffer.from([1, 2, 3, 4]) }),
+      zstdFrame({ blocks: rawBlocks(layer.subarray(0, 4096)) }),
       zstdFrame({ singleSegmentSize: layer.length - 4096, blocks: rawBlocks(layer.subarray(4096)) }),
       skippable,
     ]);
@@ -205,32 +195,13 @@ describe('zstd frames that ask for a huge window', () => {
   });
 });
 
-describe('zstd blocks that make the decoder spin', () => {
-  // fzstd runs on a decoder thread under a watchdog. A thread runs compiled JavaScript and the sources
-  // have none beside them: the worker is bundled from the sources into a scratch directory first.
-  let scratch = '';
-  beforeAll(async () => {
-    scratch = mkdtempSync(join(tmpdir(), 'imgfs-zstd-worker-'));
-    const outfile = join(scratch, 'zstd-worker.mjs');
-    const entry = fileURLToPath(new URL('../../lib/source/zstd-worker.ts', import.meta.url));
-    await build({ entryPoints: [entry], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile, logLevel: 'warning' });
-    setZstdWorkerScript(pathToFileURL(outfile));
-    setZstdStallMs(1_000);
-  });
-  afterAll(() => {
-    setZstdWorkerScript(null);
-    setZstdStallMs(undefined);
-    rmSync(scratch, { recursive: true, force: true });
-  });
-
+describe('zstd blocks crafted against a decoder', () => {
   /**
    * One compressed block of 9 bytes: no literals, 32 512 sequences, every table in RLE mode with the
-   * largest literal-length and match-length codes (65 536 bytes each). fzstd 0.1.1 neither checks the
-   * sequences against the 128 KiB block size nor the bit stream against the block's end, so it runs
-   * 32 512 × 131 075 loop iterations (30 to 50 s) writing past its buffer, for an 18-byte frame, in
-   * one synchronous call. The watchdog (here 1 s instead of the default 10 s) ends it.
+   * largest literal-length and match-length codes (65 536 bytes each), far more than a 128 KiB block
+   * may hold. (It kept the pure-JavaScript decoder imgfs used before node:zlib busy for most of a minute.)
    */
-  it('an 18-byte frame that keeps fzstd busy is ECOMPRESSION after the stall limit, not a hang', async () => {
+  it('an 18-byte frame whose sequences overrun the block is ECOMPRESSION', async () => {
     const block = Buffer.from([0x00, 0xff, 0x00, 0x00, 0x54, 35, 1, 52, 0x01]);
     const header = 1 | (2 << 1) | (block.length << 3);
     const frame = Buffer.concat([
@@ -239,15 +210,10 @@ describe('zstd blocks that make the decoder spin', () => {
       block,
     ]);
     const { path, digest } = await ociWithLayer(frame, ZSTD);
-    const started = Date.now();
-    const error = await expectOpenFails(path, { code: 'ECOMPRESSION', layer: 1, digest, offset: 0 }, {}, 4_000);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
-    expect(error.message).toContain('zstd decoder made no progress for 1000 ms (crafted block?) near compressed offset 18');
-  }, 30_000);
+    await expectOpenFails(path, { code: 'ECOMPRESSION', layer: 1, digest, offset: 0, message: 'corrupt zstd data' });
+  });
 
-  it('a layer of blocks that each keep fzstd busy for less than the limit is ECOMPRESSION too', async () => {
-    // 1 000 sequences: 0.2 s a block, then 128 KiB of output. 100 of them would take 20 s; the
-    // watchdog counts the time output at 2 MiB/s does not pay for, and stops them after about 8.
+  it('a layer of 100 such blocks is ECOMPRESSION at the first', async () => {
     const block = Buffer.from([0x00, 0x80 | (872 >> 8), 872 & 0xff, 0x54, 35, 1, 52, 0x01]);
     const parts: Buffer[] = [Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38])];
     for (let i = 0; i < 100; i += 1) {
@@ -255,9 +221,8 @@ describe('zstd blocks that make the decoder spin', () => {
       parts.push(Buffer.from([header & 0xff, (header >> 8) & 0xff, (header >> 16) & 0xff]), block);
     }
     const { path, digest } = await ociWithLayer(Buffer.concat(parts), ZSTD);
-    const error = await expectOpenFails(path, { code: 'ECOMPRESSION', layer: 1, digest }, {}, 5_000);
-    expect(error.message).toContain('zstd decoder made no progress for 1000 ms (crafted block?)');
-  }, 30_000);
+    await expectOpenFails(path, { code: 'ECOMPRESSION', layer: 1, digest, message: 'corrupt zstd data' });
+  });
 });
 
 describe('media types that lie about compression: the magic bytes decide', () => {
@@ -270,7 +235,7 @@ describe('media types that lie about compression: the magic bytes decide', () =>
     const tmp = tempDir();
     const root = join(tmp, 'oci');
     await writeOciDir(root, { layers: [{ bytes: lower }, { bytes: compressLayer(layer, codec), mediaType, diffId: undefined }] });
-    const fs = await withinTime(5_000, open(root));
+    const fs = await open(root);
     expect(fs.layers[1]?.compression).toBe(codec);
     expect(fs.layers[1]?.mediaType).toBe(mediaType);
     expect((await fs.readFile('/big.bin')).equals(content)).toBe(true);

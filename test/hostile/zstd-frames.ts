@@ -14,7 +14,7 @@ export interface ZstdFrameSpec {
   windowDescriptor?: number;
   /** Single-segment frame of this content size (8-byte field): the window is the content size. */
   singleSegmentSize?: number;
-  /** Sets the content-checksum flag and appends these 4 bytes (fzstd never checks them). */
+  /** Sets the content-checksum flag and appends these 4 bytes (the decoder checks them: a wrong one is ECOMPRESSION). */
   checksum?: Buffer;
   blocks: ZstdBlock[];
 }

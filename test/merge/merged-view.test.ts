@@ -36,10 +36,10 @@ async function view(...layers: Spec[][]): Promise<{ view: MergedView; warnings: 
       async function* members(): AsyncGenerator<TarEntry> {
         for (const [i, spec] of specs.entries()) yield member(spec, i);
       }
-      return LayerTable.build(members(), { onWarning: (m) => warnings.push(m) });
+      return LayerTable.build(members(), { onWarning: (w) => warnings.push(w.message) });
     }),
   );
-  return { view: new MergedView(indexes, (m) => warnings.push(m)), warnings };
+  return { view: new MergedView(indexes, (w) => warnings.push(w.message)), warnings };
 }
 
 /** Every visible path, pre-order, as `path:kind@layer`. */

@@ -130,7 +130,7 @@ describe('R7 hard links', () => {
   it('a link whose target is missing is dropped, with a warning naming the layer and both paths', async () => {
     const seen: string[] = [];
     const { fs, warnings } = await openLayers([[file('present', 'p')], [dir('links/'), hardlink('links/dangling-link', 'missing/target-file')]], {
-      onWarning: (message) => seen.push(message),
+      onWarning: (warning) => seen.push(warning.message),
     });
     await expectCode(fs.lstat('/links/dangling-link'), 'ENOENT');
     expect(await fs.readdir('/links')).toEqual([]);

@@ -37,7 +37,7 @@ let counter = 0;
 async function open(layer: WrittenLayer, mediaType: string, options: OpenOptions = {}): Promise<{ fs: Awaited<ReturnType<typeof openImage>>; warnings: string[] }> {
   const dir = writeOciLayer(join(root, String(counter++)), layer, mediaType);
   const warnings: string[] = [];
-  const fs = await openImage(dir, { cache: false, onWarning: (message) => warnings.push(message), ...options });
+  const fs = await openImage(dir, { cache: false, onWarning: (warning) => warnings.push(warning.message), ...options });
   return { fs, warnings };
 }
 
@@ -120,7 +120,7 @@ describe.each(FORMATS)('$format', ({ format, write, mediaType, plain }) => {
       // ETRUNCATED (a gzip reader reads on past the tar's end into the cut footer member).
       const dir = writeOciLayer(join(root, String(counter++)), cut, mediaType);
       const warnings: string[] = [];
-      await expect(openImage(dir, { cache: false, onWarning: (message) => warnings.push(message) })).rejects.toMatchObject({ code: 'ETRUNCATED' });
+      await expect(openImage(dir, { cache: false, onWarning: (warning) => warnings.push(warning.message) })).rejects.toMatchObject({ code: 'ETRUNCATED' });
       expect(warnings.join('\n')).toContain('the descriptor announces estargz, but the blob ends with no estargz footer');
     }
   });
