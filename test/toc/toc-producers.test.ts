@@ -29,6 +29,8 @@ import { TocLayer } from '../../lib/toc/toc-layer.js';
 import { isTocMetadataName } from '../../lib/toc/toc-metadata.js';
 import { verifyTocAgainstTar } from '../../lib/toc/verify-toc.js';
 import { compareTrees, formatDifferences } from '../conformance/compare-trees.js';
+import { BufferSource } from '../../lib/source/buffer-source.js';
+import { estargzFooter, zstdChunkedFooterFrame } from './toc-writer.js';
 import { snapshotDirectory, snapshotImage, type TreeSnapshot } from '../conformance/tree-snapshot.js';
 
 const execFileAsync = promisify(execFile);
@@ -180,6 +182,17 @@ describe.skipIf(skip)('TOC layers from the real producers', () => {
       } finally {
         await blob.close();
       }
+    });
+
+    it("ends with the footer toc-writer.ts writes for the same TOC (the fixture writer follows the producers)", async () => {
+      const { path, annotations } = layerOf(join(dir, image.dir));
+      const blob = readFileSync(path);
+      const location = (await TocLayer.open(new BufferSource(blob, path), blob.length, annotations)).layer!.toc.location;
+      const expected =
+        image.format === 'estargz'
+          ? estargzFooter(location.tocOffset)
+          : zstdChunkedFooterFrame(location.tocOffset, location.tocLength, location.tocUncompressedLength ?? -1);
+      expect(blob.subarray(blob.length - expected.length).equals(expected)).toBe(true);
     });
 
     it('opens with one read of footer and TOC, and one file read decodes only its run (< 2% of the blob)', async () => {

@@ -204,10 +204,8 @@ export function writeZstdChunked(entries: readonly FixtureEntry[], options: Writ
   writer.raw(skippable(compressedToc));
   const tarSplitOffset = writer.length + 8;
   if (footerSize === 64) writer.raw(skippable(tarSplit));
-  const words = [tocOffset, compressedToc.length, json.length, 1];
-  if (footerSize === 64) words.push(tarSplitOffset, tarSplit.length, tarSplitJson.length);
-  const footer = Buffer.concat([...words.map(u64), Buffer.from(footerSize === 64 ? 'GNUlInUx' : 'GnUlInUx', 'latin1')]);
-  writer.raw(skippable(footer));
+  const split = footerSize === 64 ? { offset: tarSplitOffset, length: tarSplit.length, uncompressedLength: tarSplitJson.length } : undefined;
+  writer.raw(zstdChunkedFooterFrame(tocOffset, compressedToc.length, json.length, split));
   const checksumOf = options.staleDigest === true ? zstdCompressSync(original) : compressedToc;
   const keys = footerSize === 64 ? 'io.github.containers' : 'io.containers';
   return {
@@ -218,6 +216,21 @@ export function writeZstdChunked(entries: readonly FixtureEntry[], options: Writ
     },
     tar,
   };
+}
+
+/**
+ * The footer frame: a skippable frame of 40 bytes (TOC offset, lengths, type 1, `GnUlInUx`) or, with a
+ * tar-split, 64 bytes (the same, the tar-split's offset and lengths, `GNUlInUx`).
+ */
+export function zstdChunkedFooterFrame(
+  tocOffset: number,
+  tocLength: number,
+  tocUncompressed: number,
+  tarSplit?: { offset: number; length: number; uncompressedLength: number },
+): Buffer {
+  const words = [tocOffset, tocLength, tocUncompressed, 1];
+  if (tarSplit !== undefined) words.push(tarSplit.offset, tarSplit.length, tarSplit.uncompressedLength);
+  return skippable(Buffer.concat([...words.map(u64), Buffer.from(tarSplit === undefined ? 'GnUlInUx' : 'GNUlInUx', 'latin1')]));
 }
 
 function skippable(data: Buffer): Buffer {
