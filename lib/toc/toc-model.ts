@@ -1,3 +1,5 @@
+import type { TarEntry } from '../tar/tar-entry.js';
+
 /**
  * What a table of contents (zstd:chunked or eStargz) says about a layer, once parsed and checked:
  * the members in tar order, and for each regular file the compressed frames or gzip members that
@@ -24,23 +26,10 @@ export interface TocChunk {
   readonly digest: string | undefined;
 }
 
-/** One tar member as the TOC describes it. */
-export interface TocEntry {
-  /** As the TOC spells it (not normalised). */
-  readonly name: string;
+/** One tar member as the TOC describes it: the tar entry's facts (as stated), its digest and its runs. */
+export interface TocEntry
+  extends Readonly<Pick<TarEntry, 'name' | 'mode' | 'uid' | 'gid' | 'uname' | 'gname' | 'size' | 'mtimeMs' | 'linkname' | 'devmajor' | 'devminor' | 'xattrs'>> {
   readonly type: TocEntryType;
-  /** Permission bits with setuid, setgid and sticky. */
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly uname: string;
-  readonly gname: string;
-  readonly size: number;
-  readonly mtimeMs: number;
-  readonly linkname: string;
-  readonly devmajor: number;
-  readonly devminor: number;
-  readonly xattrs: Record<string, Buffer>;
   /** `sha256:…` of the whole content, when stated. */
   readonly digest: string | undefined;
   /** In file order, tiling `[0, size)`; empty for everything but non-empty regular files. */

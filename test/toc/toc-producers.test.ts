@@ -10,7 +10,7 @@
  * Needs root, podman, umoci, skopeo, containerd and ctr-remote; skipped with a warning without them,
  * except in CI (CI=true), where their absence fails it.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onPath } from '../helpers/on-path.js';
 import { openImage } from '../../lib/index.js';
 import type { ByteSource } from '../../lib/source/byte-source.js';
 import { openDecompressed } from '../../lib/source/codec.js';
@@ -37,14 +38,6 @@ const execFileAsync = promisify(execFile);
 const BUILD_SCRIPT = fileURLToPath(new URL('../../fixtures/toc/build-toc-images.sh', import.meta.url));
 const TOOLS = ['podman', 'umoci', 'skopeo', 'containerd', 'ctr', 'ctr-remote'];
 
-function onPath(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const missing = TOOLS.filter((tool) => !onPath(tool));
 if (process.getuid?.() !== 0) missing.push('root (podman on its own vfs root, containerd, umoci unpack keeping owners)');
 const inCI = process.env.CI === 'true';
