@@ -58,6 +58,8 @@ export interface TableBuildOptions {
 /** What a reader is opened with. */
 export interface LayerReaderContext {
   limits: ResolvedLimits;
+  /** Size of the stored bytes, as the image states it (a remote blob's source may not know it). */
+  storedSize: number;
   /** The layer descriptor's annotations ({} when the format has none): a table of contents announces itself there. */
   annotations: Readonly<Record<string, string>>;
   warn: WarningSink;

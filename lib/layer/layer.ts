@@ -70,6 +70,7 @@ export class Layer {
         limits: context.limits,
         cacheBytes: context.cacheBytes,
         sidecar,
+        storedSize: descriptor.size,
         annotations: descriptor.annotations ?? {},
         warn: context.warn,
         layer: { index: descriptor.index, digest: descriptor.digest },

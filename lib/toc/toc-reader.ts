@@ -19,9 +19,7 @@ import { verifyTocAgainstTar } from './verify-toc.js';
  * Layers without a TOC are left to the tar pass (undefined).
  */
 export async function openTocReader(stored: ByteSource, context: LayerReaderContext): Promise<LayerReader | undefined> {
-  const size = stored.size;
-  if (size === undefined) return undefined;
-  const opening = await TocLayer.open(stored, size, context.annotations, { maxTocSize: context.limits.maxTocSize });
+  const opening = await TocLayer.open(stored, stored.size ?? context.storedSize, context.annotations, { maxTocSize: context.limits.maxTocSize });
   if (opening.format === undefined) return undefined;
   const hidden = { kind: `without ${opening.format} metadata`, hides: isTocMetadataName };
   if (opening.layer === undefined) {
