@@ -4,6 +4,7 @@ import type { Layer } from '../layer/layer.js';
 import type { LayerTable } from '../table/layer-table.js';
 import { ImgfsError } from '../errors.js';
 import { joinPath, ROOT } from '../table/entry-name.js';
+import { pathFromInput } from '../tar/name-bytes.js';
 import { LayerNeeded, type MergedNode, type MergedView } from '../merge/merged-view.js';
 import { resolvePath, type Resolution } from '../merge/resolve-path.js';
 import { layerChanges, pathHistory, type LayerChanges } from '../merge/layer-changes.js';
@@ -12,7 +13,7 @@ import { createNodeFsAdapter, type NodeFsAdapter } from './node-fs-adapter.js';
 import { archiveOrder, scanFilter, type ScanCandidate, type ScannedFile, type ScanOptions } from './scan.js';
 import { FsError } from './fs-errors.js';
 import { ImageStats, type FileType } from './image-stats.js';
-import type { ImageDirent, ImageFS, LayerInfo, PathHistory, ReadStreamOptions, WalkEntry } from './types.js';
+import type { ImageDirent, ImageFS, ImagePath, LayerInfo, PathHistory, ReadStreamOptions, WalkEntry } from './types.js';
 
 /** Inode numbers for directories no layer has a member for; far above `layer × 2³² + ordinal`. */
 const IMPLICIT_INO_BASE = 2 ** 50;
@@ -89,33 +90,34 @@ export class ImageFileSystem implements ImageFS {
 
   // --- metadata --------------------------------------------------------------------------------
 
-  statSync(path: string): ImageStats {
+  statSync(path: ImagePath): ImageStats {
     return this.now(() => this.toStats(this.resolve(path, true, 'stat').node));
   }
-  lstatSync(path: string): ImageStats {
+  lstatSync(path: ImagePath): ImageStats {
     return this.now(() => this.toStats(this.resolve(path, false, 'lstat').node));
   }
-  stat(path: string): Promise<ImageStats> {
+  stat(path: ImagePath): Promise<ImageStats> {
     return this.ready(() => this.toStats(this.resolve(path, true, 'stat').node));
   }
-  lstat(path: string): Promise<ImageStats> {
+  lstat(path: ImagePath): Promise<ImageStats> {
     return this.ready(() => this.toStats(this.resolve(path, false, 'lstat').node));
   }
 
-  readdirSync(path: string): string[];
-  readdirSync(path: string, options: { withFileTypes: true }): ImageDirent[];
-  readdirSync(path: string, options?: { withFileTypes?: false }): string[];
-  readdirSync(path: string, options?: { withFileTypes?: boolean }): string[] | ImageDirent[] {
+  readdirSync(path: ImagePath): string[];
+  readdirSync(path: ImagePath, options: { withFileTypes: true }): ImageDirent[];
+  readdirSync(path: ImagePath, options?: { withFileTypes?: false }): string[];
+  readdirSync(path: ImagePath, options?: { withFileTypes?: boolean }): string[] | ImageDirent[] {
     return this.now(() => this.list(path, options?.withFileTypes === true));
   }
-  readdir(path: string): Promise<string[]>;
-  readdir(path: string, options: { withFileTypes: true }): Promise<ImageDirent[]>;
-  readdir(path: string, options?: { withFileTypes?: false }): Promise<string[]>;
-  readdir(path: string, options?: { withFileTypes?: boolean }): Promise<string[] | ImageDirent[]> {
+  readdir(path: ImagePath): Promise<string[]>;
+  readdir(path: ImagePath, options: { withFileTypes: true }): Promise<ImageDirent[]>;
+  readdir(path: ImagePath, options?: { withFileTypes?: false }): Promise<string[]>;
+  readdir(path: ImagePath, options?: { withFileTypes?: boolean }): Promise<string[] | ImageDirent[]> {
     return this.ready(() => this.list(path, options?.withFileTypes === true));
   }
 
-  private list(path: string, withFileTypes: boolean): string[] | ImageDirent[] {
+  private list(input: ImagePath, withFileTypes: boolean): string[] | ImageDirent[] {
+    const path = pathFromInput(input);
     const { node, path: resolved } = this.resolve(path, true, 'scandir');
     if (node.kind !== 'dir') throw new FsError('ENOTDIR', 'scandir', path);
     const names = this.view.children(resolved);
@@ -127,41 +129,43 @@ export class ImageFileSystem implements ImageFS {
     });
   }
 
-  readlinkSync(path: string): string {
+  readlinkSync(path: ImagePath): string {
     return this.now(() => this.linkTarget(path));
   }
-  readlink(path: string): Promise<string> {
+  readlink(path: ImagePath): Promise<string> {
     return this.ready(() => this.linkTarget(path));
   }
-  private linkTarget(path: string): string {
+  private linkTarget(input: ImagePath): string {
+    const path = pathFromInput(input);
     const { node } = this.resolve(path, false, 'readlink');
     if (node.kind !== 'symlink') throw new FsError('EINVAL', 'readlink', path);
     return node.entry?.linkname ?? '';
   }
 
-  realpathSync(path: string): string {
+  realpathSync(path: ImagePath): string {
     return this.now(() => display(this.resolve(path, true, 'realpath').path));
   }
-  realpath(path: string): Promise<string> {
+  realpath(path: ImagePath): Promise<string> {
     return this.ready(() => display(this.resolve(path, true, 'realpath').path));
   }
 
-  existsSync(path: string): boolean {
+  existsSync(path: ImagePath): boolean {
     return this.now(() => this.found(path));
   }
-  exists(path: string): Promise<boolean> {
+  exists(path: ImagePath): Promise<boolean> {
     return this.ready(() => this.found(path));
   }
-  private found(path: string): boolean {
+  private found(path: ImagePath): boolean {
     this.assertOpen();
-    return resolvePath(this.view, path, true).ok;
+    return resolvePath(this.view, pathFromInput(path), true).ok;
   }
 
   // --- content ---------------------------------------------------------------------------------
 
-  readFile(path: string): Promise<Buffer>;
-  readFile(path: string, options: { encoding: BufferEncoding } | BufferEncoding): Promise<string>;
-  async readFile(path: string, options?: { encoding: BufferEncoding } | BufferEncoding): Promise<Buffer | string> {
+  readFile(path: ImagePath): Promise<Buffer>;
+  readFile(path: ImagePath, options: { encoding: BufferEncoding } | BufferEncoding): Promise<string>;
+  async readFile(input: ImagePath, options?: { encoding: BufferEncoding } | BufferEncoding): Promise<Buffer | string> {
+    const path = pathFromInput(input);
     const { node } = await this.ready(() => this.resolve(path, true, 'open'));
     if (node.kind === 'dir') throw new FsError('EISDIR', 'read', path);
     const bytes = await this.readContent(node, 0, contentSize(node));
@@ -169,7 +173,8 @@ export class ImageFileSystem implements ImageFS {
     return encoding === undefined ? bytes : bytes.toString(encoding);
   }
 
-  createReadStream(path: string, options: ReadStreamOptions = {}): Readable {
+  createReadStream(input: ImagePath, options: ReadStreamOptions = {}): Readable {
+    const path = pathFromInput(input);
     let node: MergedNode;
     try {
       node = this.resolve(path, true, 'open').node;
@@ -206,7 +211,7 @@ export class ImageFileSystem implements ImageFS {
 
   // --- traversal -------------------------------------------------------------------------------
 
-  async *walk(path = '/'): AsyncIterable<WalkEntry> {
+  async *walk(path: ImagePath = '/'): AsyncIterable<WalkEntry> {
     await this.indexAll();
     for (const { path: current, node } of this.traverse(path)) {
       yield { path: display(current), stats: this.toStats(node) };
@@ -237,9 +242,9 @@ export class ImageFileSystem implements ImageFS {
   }
 
   /** Pre-order, children sorted by name bytes, the start itself excluded; no symlink followed below it. */
-  private *traverse(path: string): Generator<{ path: string; node: MergedNode }> {
+  private *traverse(path: ImagePath): Generator<{ path: string; node: MergedNode }> {
     const { node, path: start } = this.resolve(path, true, 'scandir');
-    if (node.kind !== 'dir') throw new FsError('ENOTDIR', 'scandir', path);
+    if (node.kind !== 'dir') throw new FsError('ENOTDIR', 'scandir', pathFromInput(path));
     // An explicit stack, not recursion: a 5 000-deep tree must not exhaust the call stack.
     const stack: string[] = [...this.view.children(start)].reverse().map((name) => joinPath(start, name));
     while (stack.length > 0) {
@@ -254,9 +259,9 @@ export class ImageFileSystem implements ImageFS {
     }
   }
 
-  history(path: string): PathHistory {
+  history(path: ImagePath): PathHistory {
     this.assertOpen();
-    const { path: shown, visible, steps } = this.now(() => pathHistory(this.view, path));
+    const { path: shown, visible, steps } = this.now(() => pathHistory(this.view, pathFromInput(path)));
     return {
       path: shown,
       visible,
@@ -289,9 +294,10 @@ export class ImageFileSystem implements ImageFS {
 
   // --- helpers ---------------------------------------------------------------------------------
 
-  private resolve(path: string, followLast: boolean, syscall: string): { node: MergedNode; path: string } {
+  private resolve(input: ImagePath, followLast: boolean, syscall: string): { node: MergedNode; path: string } {
     this.assertOpen();
-    if (typeof path !== 'string') throw new TypeError(`path must be a string, got ${typeof path}`);
+    if (typeof input !== 'string' && !Buffer.isBuffer(input)) throw new TypeError(`path must be a string or a Buffer, got ${typeof input}`);
+    const path = pathFromInput(input);
     const key = followLast ? `+${path}` : `-${path}`;
     let result = this.resolutions.get(key);
     if (result === undefined) {
@@ -354,6 +360,10 @@ export class ImageFileSystem implements ImageFS {
   }
 }
 
+/**
+ * Reads bytes of an entry's content by offset within the file: straight from the layer, or, for a
+ * sparse file, through its map (holes read as zeros).
+ */
 /** The bytes of a stream that is only known later. */
 async function* forward(stream: Promise<Readable>): AsyncGenerator<Buffer> {
   for await (const chunk of await stream) yield chunk as Buffer;

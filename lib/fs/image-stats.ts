@@ -13,6 +13,8 @@ const typeBits: Record<FileType, number> = {
   socket: constants.S_IFSOCK,
 };
 
+const SYMLINK_PERM = 0o777;
+
 export interface ImageStatsInit {
   type: FileType;
   /** Permission bits including setuid/setgid/sticky, without type bits. */
@@ -96,7 +98,9 @@ export class ImageStats extends FileTypeTests {
     super();
     this.type = init.type;
     this.ino = init.ino;
-    this.mode = typeBits[init.type] | (init.perm & 0o7777);
+    // Linux has no permission bits for a symlink: lstat always shows 0777 (R9), whatever the tar
+    // header stored, and so do Docker and umoci after extracting it.
+    this.mode = typeBits[init.type] | (init.type === 'symlink' ? SYMLINK_PERM : init.perm & 0o7777);
     this.nlink = init.nlink;
     this.uid = init.uid;
     this.gid = init.gid;

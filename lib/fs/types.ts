@@ -93,42 +93,49 @@ export interface ReadStreamOptions {
   end?: number;
 }
 
+/**
+ * A path inside the image: a string, or (as Node's fs takes) a Buffer of the name's bytes. Names that
+ * are not valid UTF-8 are strings too: each such byte is the lone surrogate U+DC00 + byte
+ * (`nameFromBytes`/`nameToBytes` convert); a Buffer is decoded the same way.
+ */
+export type ImagePath = string | Buffer;
+
 export interface ImageFS {
   readonly format: ImageFormat;
   readonly layers: readonly LayerInfo[];
   readonly config: ImageConfig | undefined;
 
-  stat(path: string): Promise<ImageStats>;
-  lstat(path: string): Promise<ImageStats>;
-  statSync(path: string): ImageStats;
-  lstatSync(path: string): ImageStats;
+  stat(path: ImagePath): Promise<ImageStats>;
+  lstat(path: ImagePath): Promise<ImageStats>;
+  statSync(path: ImagePath): ImageStats;
+  lstatSync(path: ImagePath): ImageStats;
 
-  readdir(path: string): Promise<string[]>;
-  readdir(path: string, options: { withFileTypes: true }): Promise<ImageDirent[]>;
-  readdir(path: string, options?: { withFileTypes?: false }): Promise<string[]>;
-  readdirSync(path: string): string[];
-  readdirSync(path: string, options: { withFileTypes: true }): ImageDirent[];
-  readdirSync(path: string, options?: { withFileTypes?: false }): string[];
+  readdir(path: ImagePath): Promise<string[]>;
+  readdir(path: ImagePath, options: { withFileTypes: true }): Promise<ImageDirent[]>;
+  readdir(path: ImagePath, options?: { withFileTypes?: false }): Promise<string[]>;
+  readdirSync(path: ImagePath): string[];
+  readdirSync(path: ImagePath, options: { withFileTypes: true }): ImageDirent[];
+  readdirSync(path: ImagePath, options?: { withFileTypes?: false }): string[];
 
-  readlink(path: string): Promise<string>;
-  readlinkSync(path: string): string;
-  realpath(path: string): Promise<string>;
-  realpathSync(path: string): string;
-  exists(path: string): Promise<boolean>;
-  existsSync(path: string): boolean;
+  readlink(path: ImagePath): Promise<string>;
+  readlinkSync(path: ImagePath): string;
+  realpath(path: ImagePath): Promise<string>;
+  realpathSync(path: ImagePath): string;
+  exists(path: ImagePath): Promise<boolean>;
+  existsSync(path: ImagePath): boolean;
 
-  readFile(path: string): Promise<Buffer>;
-  readFile(path: string, options: { encoding: BufferEncoding } | BufferEncoding): Promise<string>;
-  createReadStream(path: string, options?: ReadStreamOptions): Readable;
+  readFile(path: ImagePath): Promise<Buffer>;
+  readFile(path: ImagePath, options: { encoding: BufferEncoding } | BufferEncoding): Promise<string>;
+  createReadStream(path: ImagePath, options?: ReadStreamOptions): Readable;
 
   /** Pre-order, children sorted by name bytes, lstat semantics, `path` itself not yielded. */
-  walk(path?: string): AsyncIterable<WalkEntry>;
+  walk(path?: ImagePath): AsyncIterable<WalkEntry>;
   /**
    * Every visible regular file once (symlinks too with `symlinks: true`), in archive order so that each
    * layer is read and decompressed at most once; files hidden by upper layers never appear.
    */
   scan(options?: ScanOptions): AsyncIterable<ScannedFile>;
-  history(path: string): PathHistory;
+  history(path: ImagePath): PathHistory;
   /** The parts of `node:fs` that glob and walker libraries use, answering from this image. */
   asNodeFs(): NodeFsAdapter;
   /** What layer `index` added, modified and deleted relative to the layers below it (`docker diff`). */

@@ -8,6 +8,7 @@ import { ImgfsError } from '../errors.js';
 import type { ByteSource } from '../source/byte-source.js';
 import { detectCompression, openDecompressed } from '../source/codec.js';
 import { FileSource } from '../source/file-source.js';
+import { NOT_A_HEADER } from '../tar/tar-errors.js';
 import { walkTar } from '../tar/walk-tar.js';
 import { bareLayer, openBareLayers } from './bare-layers.js';
 import { DOCKER_MANIFEST, loadDockerArchive } from './docker-archive.js';
@@ -82,7 +83,9 @@ async function recognise(path: string, options: LoadOptions, opened: Closable[])
   try {
     tar = await OuterTar.read(outer, path, options.limits);
   } catch (error) {
-    if (error instanceof ImgfsError && error.code === 'ETARCORRUPT' && (error.offset ?? 0) === 0) {
+    // Only a first block that is no header at all means "not a tar"; a header with bad values at
+    // offset 0 is a damaged tar, and its own reason says how.
+    if (error instanceof ImgfsError && error.code === 'ETARCORRUPT' && (error.offset ?? 0) === 0 && error.reason === NOT_A_HEADER) {
       throw new ImgfsError('EIMGFORMAT', 'neither an image archive nor a layer tar', { archive: path, cause: error });
     }
     throw error;

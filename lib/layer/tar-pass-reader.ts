@@ -1,6 +1,7 @@
 import type { ByteSource } from '../source/byte-source.js';
 import { openDecompressed, type Compression } from '../source/codec.js';
 import { DecompressedSource } from '../source/decompressed-source.js';
+import { SparseView } from '../source/sparse-view.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import { walkTar } from '../tar/walk-tar.js';
 import { LayerTable, type TableEntry } from '../table/layer-table.js';
@@ -65,6 +66,8 @@ class TarPassReader implements LayerReader {
   }
 
   readData(entry: TableEntry, offset: number, length: number): Promise<Buffer> {
+    // A sparse entry stores only its data regions: the holes between them read as zeros.
+    if (entry.sparse !== undefined) return new SparseView(this.tar, entry.dataOffset, entry.size, entry.sparse.regions).read(offset, length);
     return this.tar.read(entry.dataOffset + offset, length);
   }
 

@@ -129,7 +129,10 @@ export class MergedView {
     return { path: ROOT, kind: 'dir', entry: undefined, layer: 0, via: undefined };
   }
 
-  /** R7: a hard link in layer L is the member it names, as seen by layers 0..L. */
+  /**
+   * R7: a hard link in layer L is the member it names when the layer is applied in tar order: a member
+   * of L listed before the link, else (unless L removed it before the link) what layers 0..L-1 show.
+   */
   private resolveHardlink(link: TableEntry, layer: number, hops: number): MergedNode | undefined {
     const problem = (why: string): undefined => {
       this.warn({
@@ -142,10 +145,23 @@ export class MergedView {
     };
     if (hops >= MAX_HARDLINK_HOPS) return problem('hard links form a cycle');
     if (link.linkname === link.path) return problem('it links to itself');
-    const target = this.lookupUpTo(link.linkname, layer, hops + 1);
+    const target = this.linkTargetAt(link, layer, hops + 1);
     if (target === undefined) return problem('target not found');
     if (target.kind === 'dir' || target.entry === undefined) return problem('target is a directory');
     return { path: link.path, kind: target.kind, entry: target.entry, layer: target.layer, via: link, viaLayer: layer };
+  }
+
+  /** The node a hard link of layer `layer` names, in that layer's tar order (see resolveHardlink). */
+  private linkTargetAt(link: TableEntry, layer: number, hops: number): MergedNode | undefined {
+    const index = this.at(layer);
+    const path = link.linkname;
+    const own = index.get(path);
+    if (own !== undefined && own.ordinal < link.ordinal) {
+      if (own.kind !== 'hardlink') return { path, kind: own.kind, entry: own, layer, via: undefined };
+      return this.resolveHardlink(own, layer, hops);
+    }
+    if (path === ROOT || layer === 0 || index.removedBefore(path, link.ordinal)) return undefined;
+    return this.lookupUpTo(path, layer - 1, hops);
   }
 
   /**

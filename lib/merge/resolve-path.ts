@@ -1,10 +1,7 @@
 import { joinPath } from '../table/entry-name.js';
 import type { MergedNode, MergedView } from './merged-view.js';
 
-/**
- * R8: "40 links in one resolution give ELOOP", so at most 39 are followed. (Linux's MAXSYMLINKS is
- * also 40 but lets the 40th through; DESIGN.md's wording is followed here.)
- */
+/** R8: Linux's MAXSYMLINKS. The 40th link of one resolution is followed; the 41st is ELOOP. */
 export const MAX_SYMLINK_HOPS = 40;
 
 export type ResolveFailure = 'ENOENT' | 'ENOTDIR' | 'ELOOP';
@@ -43,7 +40,7 @@ export function resolvePath(view: MergedView, input: string, followLast: boolean
     if (node === undefined) return { ok: false, code: 'ENOENT' };
     const last = pending.length === 0;
     if (node.kind === 'symlink' && (!last || followLast || mustBeDir)) {
-      if (++hops >= MAX_SYMLINK_HOPS) return { ok: false, code: 'ELOOP' };
+      if (++hops > MAX_SYMLINK_HOPS) return { ok: false, code: 'ELOOP' };
       const target = node.entry?.linkname ?? '';
       if (target === '') return { ok: false, code: 'ENOENT' };
       if (target.startsWith('/')) resolved.length = 0;

@@ -4,6 +4,8 @@
  * the public API adds the '/' at its boundary.
  */
 
+import { nameToBytes } from '../tar/name-bytes.js';
+
 export const ROOT = '';
 
 /** Lexical normalisation of a tar member name: `./a//b/../c/` → `a/c`; `..` never climbs above root. */
@@ -83,9 +85,11 @@ export function classifyName(path: string): NameRole {
 }
 
 /**
- * Compares names by their UTF-8 bytes, the order DESIGN.md fixes for readdir and walk, without
- * encoding them: UTF-8 byte order is code point order, which differs from UTF-16 unit order only when
- * a surrogate (a code point above U+FFFF) meets a BMP unit of U+E000 or more.
+ * Compares names by the bytes they stand for, the order DESIGN.md fixes for readdir and walk, mostly
+ * without encoding them: UTF-8 byte order is code point order, which differs from UTF-16 unit order
+ * only when a surrogate (a code point above U+FFFF) meets a BMP unit of U+E000 or more. A name byte
+ * that is not UTF-8 (a lone U+DC80–U+DCFF, name-bytes.ts) compares as that byte, which may equal the
+ * lead byte of a character on the other side: then the rest is compared as bytes.
  */
 export function compareNameBytes(a: string, b: string): number {
   const length = Math.min(a.length, b.length);
@@ -93,6 +97,7 @@ export function compareNameBytes(a: string, b: string): number {
     const x = a.charCodeAt(i);
     const y = b.charCodeAt(i);
     if (x === y) continue;
+    if (isEscapedByte(a, i) || isEscapedByte(b, i)) return Buffer.compare(nameToBytes(a.slice(i)), nameToBytes(b.slice(i)));
     const xSurrogate = x >= 0xd800 && x <= 0xdfff;
     const ySurrogate = y >= 0xd800 && y <= 0xdfff;
     if (xSurrogate !== ySurrogate) return xSurrogate ? 1 : -1;
@@ -115,4 +120,12 @@ export function comparePaths(a: string, b: string): number {
     if (order !== 0) return order;
   }
   return ap.length - bp.length;
+}
+
+/** A lone low surrogate of the escape range at `i` (not the second half of a pair). */
+function isEscapedByte(text: string, i: number): boolean {
+  const unit = text.charCodeAt(i);
+  if (unit < 0xdc80 || unit > 0xdcff) return false;
+  const before = text.charCodeAt(i - 1);
+  return !(before >= 0xd800 && before <= 0xdbff);
 }

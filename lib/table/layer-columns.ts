@@ -1,3 +1,4 @@
+import type { SparseMap } from '../tar/sparse-map.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import type { EntryKind, TableEntry } from './layer-table.js';
 
@@ -14,8 +15,9 @@ export interface LayerSnapshot {
   memberCount: number;
   whiteoutCount: number;
   tarEnd: number;
-  whiteouts: string[];
-  opaques: string[];
+  /** Whited-out paths and opaque directories, each with the ordinal of its first marker (R7 tar order). */
+  whiteouts: Array<[path: string, ordinal: number]>;
+  opaques: Array<[dir: string, ordinal: number]>;
   /** Owner names, referred to by id from `small`. */
   names: string[];
   /** Sorted by `compareCodeUnits`, unique. */
@@ -27,6 +29,8 @@ export interface LayerSnapshot {
   small: Uint32Array;
   /** Members with xattrs: slot → name → value bytes. */
   xattrs: Array<[number, Record<string, Buffer>]>;
+  /** Sparse files: slot → where their stored regions belong (their size column is the real size). */
+  sparse: Array<[number, SparseMap]>;
 }
 
 /** The one order of the path column: plain UTF-16 code unit order, cheap and the same at load time. */
@@ -44,6 +48,7 @@ export class LayerColumnsBuilder {
   private readonly names: string[] = [];
   private readonly nameIds = new Map<string, number>();
   private readonly xattrs = new Map<number, Record<string, Buffer>>();
+  private readonly sparse = new Map<number, SparseMap>();
 
   push(path: string, kind: EntryKind, member: TarEntry, linkname: string, ordinal: number): void {
     const slot = this.paths.length;
@@ -53,7 +58,7 @@ export class LayerColumnsBuilder {
     this.numbers.push(
       member.uid,
       member.gid,
-      kind === 'file' ? member.size : 0,
+      kind === 'file' ? (member.sparse?.realSize ?? member.size) : 0,
       member.mtimeMs,
       member.dataOffset,
       member.devmajor,
@@ -61,6 +66,7 @@ export class LayerColumnsBuilder {
     );
     this.small.push(member.mode & 0o7777, ordinal, this.nameId(member.uname), this.nameId(member.gname));
     if (Object.keys(member.xattrs).length > 0) this.xattrs.set(slot, member.xattrs);
+    if (kind === 'file' && member.sparse !== undefined) this.sparse.set(slot, member.sparse);
   }
 
   /**
@@ -81,6 +87,7 @@ export class LayerColumnsBuilder {
         numbers: Float64Array.from(this.numbers),
         small: Uint32Array.from(this.small),
         xattrs: [...this.xattrs],
+        sparse: [...this.sparse],
       },
       kept,
     );
@@ -97,7 +104,7 @@ export class LayerColumnsBuilder {
   }
 }
 
-type ColumnData = Pick<LayerSnapshot, 'names' | 'paths' | 'linknames' | 'kinds' | 'numbers' | 'small' | 'xattrs'>;
+type ColumnData = Pick<LayerSnapshot, 'names' | 'paths' | 'linknames' | 'kinds' | 'numbers' | 'small' | 'xattrs' | 'sparse'>;
 
 /**
  * A layer's member metadata, column-wise and sorted by path: one typed array per group of numeric
@@ -108,9 +115,11 @@ type ColumnData = Pick<LayerSnapshot, 'names' | 'paths' | 'linknames' | 'kinds' 
  */
 export class LayerColumns {
   private readonly xattrsBySlot: Map<number, Record<string, Buffer>>;
+  private readonly sparseBySlot: Map<number, SparseMap>;
 
   constructor(private readonly data: ColumnData) {
     this.xattrsBySlot = new Map(data.xattrs);
+    this.sparseBySlot = new Map(data.sparse);
   }
 
   get length(): number {
@@ -148,7 +157,9 @@ export class LayerColumns {
     const n = slot * NUMBER_FIELDS;
     const s = slot * SMALL_FIELDS;
     const { numbers, small, names } = this.data;
+    const sparse = this.sparseBySlot.get(slot);
     return {
+      ...(sparse === undefined ? {} : { sparse }),
       path: this.data.paths[slot] as string,
       kind: this.kind(slot),
       mode: small[s] as number,
@@ -185,12 +196,16 @@ function pick(data: ColumnData, slots: readonly number[]): LayerColumns {
   const small = new Uint32Array(slots.length * SMALL_FIELDS);
   const xattrsBySlot = new Map(data.xattrs);
   const xattrs: Array<[number, Record<string, Buffer>]> = [];
+  const sparseBySlot = new Map(data.sparse);
+  const sparse: Array<[number, SparseMap]> = [];
   slots.forEach((slot, dense) => {
     kinds[dense] = data.kinds[slot] as number;
     numbers.set(data.numbers.subarray(slot * NUMBER_FIELDS, (slot + 1) * NUMBER_FIELDS), dense * NUMBER_FIELDS);
     small.set(data.small.subarray(slot * SMALL_FIELDS, (slot + 1) * SMALL_FIELDS), dense * SMALL_FIELDS);
     const own = xattrsBySlot.get(slot);
     if (own !== undefined) xattrs.push([dense, own]);
+    const map = sparseBySlot.get(slot);
+    if (map !== undefined) sparse.push([dense, map]);
   });
   return new LayerColumns({
     names: data.names,
@@ -200,5 +215,6 @@ function pick(data: ColumnData, slots: readonly number[]): LayerColumns {
     numbers,
     small,
     xattrs,
+    sparse,
   });
 }

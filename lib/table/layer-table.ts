@@ -1,3 +1,4 @@
+import type { SparseMap } from '../tar/sparse-map.js';
 import type { TarEntry, TarEntryType } from '../tar/tar-entry.js';
 import { ImgfsError, type LayerRef } from '../errors.js';
 import { LIMITS } from '../limits.js';
@@ -26,6 +27,11 @@ export interface TableEntry {
   readonly xattrs: Record<string, Buffer>;
   /** Where the content starts in the layer's uncompressed tar stream. */
   readonly dataOffset: number;
+  /**
+   * A sparse file: its stored regions follow one another from `dataOffset` and belong at these
+   * offsets; everything else reads as zeros. `size` is then the logical size (`sparse.realSize`).
+   */
+  readonly sparse?: SparseMap;
   /**
    * Position among the layer's members. Unique within the layer, so (layer, ordinal) identifies a
    * member: entries are materialised on demand and are not compared by object identity.
@@ -77,8 +83,10 @@ export class LayerTable {
 
   private constructor(
     private readonly columns: LayerColumns,
-    private readonly whiteouts: Set<string>,
-    private readonly opaques: Set<string>,
+    /** Whited-out path → ordinal of its first whiteout member. */
+    private readonly whiteouts: Map<string, number>,
+    /** Opaque directory → ordinal of its first marker. */
+    private readonly opaques: Map<string, number>,
     /** Members read from the tar, whiteouts and markers included. */
     readonly memberCount: number,
     /** Whiteout and opaque-marker members. */
@@ -92,8 +100,8 @@ export class LayerTable {
     const { layer } = options;
     const label = layer === undefined ? 'layer' : `layer ${layer.index}`;
     const builder = new LayerColumnsBuilder();
-    const whiteouts = new Set<string>();
-    const opaques = new Set<string>();
+    const whiteouts = new Map<string, number>();
+    const opaques = new Map<string, number>();
     let memberCount = 0;
     let whiteoutCount = 0;
     let tarEnd = 0;
@@ -109,8 +117,8 @@ export class LayerTable {
       const role = classifyName(path);
       if (role.role !== 'path') {
         whiteoutCount++;
-        if (role.role === 'whiteout') whiteouts.add(role.hides);
-        else if (role.role === 'opaque') opaques.add(role.dir);
+        if (role.role === 'whiteout') setFirst(whiteouts, role.hides, ordinal);
+        else if (role.role === 'opaque') setFirst(opaques, role.dir, ordinal);
         continue;
       }
       const kind = kindOfType[member.type];
@@ -138,8 +146,8 @@ export class LayerTable {
   static fromSnapshot(snapshot: LayerSnapshot): LayerTable {
     return new LayerTable(
       new LayerColumns(snapshot),
-      new Set(snapshot.whiteouts),
-      new Set(snapshot.opaques),
+      new Map(snapshot.whiteouts),
+      new Map(snapshot.opaques),
       snapshot.memberCount,
       snapshot.whiteoutCount,
       snapshot.tarEnd,
@@ -286,11 +294,31 @@ export class LayerTable {
 
   /** Paths this layer whites out (R3). */
   whiteoutPaths(): Iterable<string> {
-    return this.whiteouts;
+    return this.whiteouts.keys();
   }
 
   opaqueDirs(): Iterable<string> {
-    return this.opaques;
+    return this.opaques.keys();
+  }
+
+  /**
+   * R7's tar order: whether this layer removed `path` from the view below it before its member
+   * `ordinal` came: by a whiteout of the path or an ancestor, an opaque marker on an ancestor, or a
+   * non-directory member at an ancestor, listed earlier. O(depth), and only for paths the layer hides
+   * at all (`hidesBelow`, O(1) amortised), so only hard links into removed places pay for it.
+   */
+  removedBefore(path: string, ordinal: number): boolean {
+    if (this.hidesBelow(path) === undefined) return false;
+    const before = (at: number | undefined): boolean => at !== undefined && at < ordinal;
+    for (let current = path; ; current = parentOf(current)) {
+      if (current !== ROOT && before(this.whiteouts.get(current))) return true;
+      if (current !== path) {
+        if (before(this.opaques.get(current))) return true;
+        const kind = this.kindAt(current);
+        if (kind !== undefined && kind !== 'dir' && before(this.get(current)?.ordinal)) return true;
+      }
+      if (current === ROOT) return false;
+    }
   }
 
   *allEntries(): Generator<TableEntry> {
@@ -311,6 +339,11 @@ export class LayerTable {
     }
     return this.linksByTarget.get(target) ?? [];
   }
+}
+
+/** Records the first ordinal seen for a key. */
+function setFirst(map: Map<string, number>, key: string, ordinal: number): void {
+  if (!map.has(key)) map.set(key, ordinal);
 }
 
 /**

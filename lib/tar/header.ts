@@ -1,5 +1,6 @@
 import { parseNumeric, parseOctal } from './large-numbers.js';
-import { tarCorrupt, type TarLocation } from './tar-errors.js';
+import { nameFromBytes } from './name-bytes.js';
+import { NOT_A_HEADER, tarCorrupt, type TarLocation } from './tar-errors.js';
 
 export const BLOCK_SIZE = 512;
 
@@ -42,10 +43,13 @@ export function isZeroBlock(block: Buffer): boolean {
   return true;
 }
 
-/** A NUL-terminated (or field-filling) string, bytes decoded as UTF-8. */
+/**
+ * A NUL-terminated (or field-filling) string, bytes decoded as UTF-8 with the bytes of invalid
+ * sequences kept (name-bytes.ts), so that two names differing only there stay two names.
+ */
 export function cString(buf: Buffer, start = 0, end = buf.length): string {
   const nul = buf.indexOf(0, start);
-  return buf.toString('utf8', start, nul === -1 || nul > end ? end : nul);
+  return nameFromBytes(buf, start, nul === -1 || nul > end ? end : nul);
 }
 
 /**
@@ -137,5 +141,5 @@ function verifyChecksum(block: Buffer, where: TarLocation): void {
   } catch {
     recorded = -1;
   }
-  if (recorded !== unsigned && recorded !== signed) throw tarCorrupt('header checksum mismatch', where);
+  if (recorded !== unsigned && recorded !== signed) throw tarCorrupt(NOT_A_HEADER, where);
 }

@@ -53,32 +53,6 @@ export const KNOWN_DEPARTURES: readonly KnownDeparture[] = [
       'the root) and writes `/srv/app/under-symlink.txt`; so do Docker and containerd. imgfs follows ' +
       'R6: the implicit directory replaces the lower non-directory, the symlink is gone.',
   },
-  {
-    name: 'hardlink-before-replacement',
-    rule: 'R7',
-    excluded: ['/srv/raw/hl-before', '/srv/links/target2.txt'],
-    expect: [
-      { path: '/srv/raw/hl-before', umoci: { type: 'file', size: 35, nlink: 1 }, imgfs: { type: 'file', size: 50, nlink: 2, linkGroup: '/srv/links/target2.txt' } },
-      { path: '/srv/links/target2.txt', umoci: { type: 'file', size: 50, nlink: 1 }, imgfs: { type: 'file', size: 50, nlink: 2 } },
-    ],
-    reason:
-      'The layer links `srv/raw/hl-before` to the lower `srv/links/target2.txt`, then replaces ' +
-      'target2.txt. umoci applies entries in tar order: the link takes the inode that is there when it ' +
-      'is extracted (the lower content), and the replacement gets a new inode. imgfs resolves the link ' +
-      'against the view of layers up to and including L (R7), so it reads the replacement.',
-  },
-  {
-    name: 'hardlink-then-whiteout',
-    rule: 'R7, R3',
-    excluded: ['/srv/raw/hl-wh'],
-    expect: [{ path: '/srv/raw/hl-wh', umoci: { type: 'file', size: 28 }, imgfs: 'absent' }],
-    imgfsWarning: ['/srv/raw/hl-wh', '/srv/links/hl-wh-target.txt'],
-    reason:
-      'The layer links `srv/raw/hl-wh` to the lower `srv/links/hl-wh-target.txt`, then whites the ' +
-      'target out. umoci, in tar order, links first and unlinks the old name after: the link survives. ' +
-      'In imgfs the whiteout hides the target from the view that R7 resolves the link against, so the ' +
-      'link is dropped with a warning.',
-  },
 ];
 
 /** Cases umoci cannot serve as a reference for at all; they are not in the conformance image. */

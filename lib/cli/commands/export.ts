@@ -13,6 +13,7 @@ import type { ImageStats } from '../../index.js';
 import { lastValue, UsageError } from '../args.js';
 import type { CommandSpec, Context } from '../context.js';
 import { Output } from '../output.js';
+import { withByteNames } from './export-byte-names.js';
 
 export const exportCommand: CommandSpec = {
   name: 'export',
@@ -93,15 +94,15 @@ async function addEntries(ctx: Context, pack: Pack): Promise<void> {
     if (stats.type !== 'dir' && stats.nlink > 1) {
       const first = firstName.get(stats.ino);
       if (first !== undefined) {
-        await addEntry(pack, { ...header, type: 'link', linkname: first, size: 0 });
+        await addEntry(pack, withByteNames(pack, { ...header, type: 'link', linkname: first, size: 0 }));
         continue;
       }
       firstName.set(stats.ino, name);
     }
     if (stats.type === 'file' && stats.size > 0) {
-      await addFile(ctx, pack, header, path);
+      await addFile(ctx, pack, withByteNames(pack, header), path);
     } else {
-      await addEntry(pack, header);
+      await addEntry(pack, withByteNames(pack, header));
     }
   }
 }
