@@ -115,6 +115,8 @@ export class Layer {
       } else if (verify) {
         await this.verify();
       }
+      // A reader that says what it knows of the tar's length is believed, unknown included (a TOC layer's
+      // table ends where its data space ends, not where the tar does).
       this.info.uncompressedSize = 'uncompressedSize' in this.reader ? this.reader.uncompressedSize : (this.reader.tar.size ?? table.tarEnd);
       this.info.entries = table.memberCount;
       this.info.whiteouts = table.whiteoutCount;
