@@ -40,8 +40,12 @@ export async function openTocReader(stored: ByteSource, context: LayerReaderCont
 
 class TocReader implements LayerReader {
   readonly compression: TocFormat;
-  /** With a tar-split the table is exactly the tar pass's; without, its offsets address the TOC's data space. */
-  readonly tableKind: string | undefined;
+  /**
+   * Without a tar-split the table's offsets address the TOC's data space; with one they are the tar's,
+   * but the format's metadata members are still left out, which a plain pass of the same tar (an
+   * ordinary layer with this diff_id) keeps: either way, a key of its own.
+   */
+  readonly tableKind: string;
 
   constructor(
     private readonly stored: ByteSource,
@@ -51,7 +55,7 @@ class TocReader implements LayerReader {
     readonly uncompressedSize: number | undefined,
   ) {
     this.compression = toc.format;
-    this.tableKind = toc.tarSize === undefined ? `${toc.format} toc` : undefined;
+    this.tableKind = `${toc.format} ${toc.tarSize === undefined ? 'toc' : 'tar-split'}`;
   }
 
   buildTable({ limits, warn, layer }: TableBuildOptions): Promise<LayerTable> {
