@@ -19,8 +19,9 @@ export interface TocOpening {
 }
 
 /**
- * A layer opened through its table of contents: one read of the footer and one of the TOC. Its table
- * is built from the TOC alone and its content is read run by run (toc-content-source.ts).
+ * A layer opened through its table of contents: one read of the footer, one of the TOC (and one of the
+ * tar-split). Its table is built from them, without decoding the layer, and its content is read run by
+ * run (toc-content-source.ts).
  */
 export class TocLayer {
   readonly format: TocFormat;
