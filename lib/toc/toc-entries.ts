@@ -80,7 +80,9 @@ function chunksOf(file: TocRecord, runs: readonly TocRecord[], starts: readonly 
     if (run.chunkOffset !== expected || end <= run.chunkOffset || end > file.size) {
       throw tocError(`${what(run)}: chunk [${run.chunkOffset}, ${end}) does not continue the file at ${expected} within its ${file.size} bytes`);
     }
-    if (run.offset <= 0 || run.offset >= contentEnd) {
+    // Offset 0 is the blob's first member, which starts with a tar header: data there needs an innerOffset
+    // (and a run without an offset has none: 0 is what a missing `offset` reads as).
+    if (run.offset >= contentEnd || (run.offset === 0 && run.innerOffset === 0)) {
       throw tocError(`${what(run)}: data offset ${run.offset} lies outside the layer's content [0, ${contentEnd})`, run.offset);
     }
     const following = starts[upperBound(starts, run.offset)] as number;

@@ -198,3 +198,14 @@ it('a footer-only eStargz layer (no annotations) is found by its footer, and a p
   expect(fs.layers[0]?.compression).toBe('estargz');
   await fs.close();
 });
+
+it('eStargz with shared gzip members (innerOffset, --estargz-min-chunk-size): each file read from inside its member', async () => {
+  const small: FixtureEntry[] = Array.from({ length: 20 }, (_, i) => ({ name: `s/f${i}`, data: `small file ${i}\n`.repeat(i + 1) }));
+  const layer = writeEstargz([{ name: 's/', type: 'dir' }, ...small], { shareMembers: true });
+  const { fs, warnings } = await open(layer, GZIP, { verify: true });
+  expect(warnings).toEqual([]);
+  expect(fs.layers[0]?.compression).toBe('estargz');
+  for (let i = 0; i < 20; i++) expect((await fs.readFile(`/s/f${i}`)).toString()).toBe(`small file ${i}\n`.repeat(i + 1));
+  expect(warnings).toEqual([]);
+  await fs.close();
+});

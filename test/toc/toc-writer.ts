@@ -54,6 +54,11 @@ export interface WriteOptions {
   footer?: 40 | 64;
   /** eStargz: put a `.no.prefetch.landmark` member first, as stargz-snapshotter does. */
   landmark?: boolean;
+  /**
+   * eStargz `--estargz-min-chunk-size`: small files' data joins the current gzip member instead of
+   * starting one, located by `innerOffset` (decompressed bytes of the member before it).
+   */
+  shareMembers?: boolean;
 }
 
 const TYPEFLAG = { reg: '0', hardlink: '1', symlink: '2', dir: '5' } as const;
@@ -109,6 +114,10 @@ class FramedWriter {
     this.tarSplit.push(JSON.stringify(record));
   }
   /** Closes the current frame or member (if it holds anything); returns where the next one starts. */
+  /** Decompressed bytes in the member being written. */
+  get pendingLength(): number {
+    return this.pending.reduce((sum, part) => sum + part.length, 0);
+  }
   cut(): number {
     if (this.pending.length > 0) {
       const frame = this.compress(Buffer.concat(this.pending));
@@ -126,7 +135,7 @@ class FramedWriter {
 }
 
 /** Writes each entry's header, then its data in chunks, each chunk a new frame or member. */
-function writeContent(writer: FramedWriter, entries: readonly FixtureEntry[], chunkSize: number, zstdStyle: boolean): TocRecordJson[] {
+function writeContent(writer: FramedWriter, entries: readonly FixtureEntry[], chunkSize: number, zstdStyle: boolean, shareMembers = false): TocRecordJson[] {
   // zstd:chunked keeps the tar's end blocks in the content; eStargz writes them after its TOC entry.
   const records: TocRecordJson[] = [];
   for (const entry of entries) {
@@ -138,9 +147,14 @@ function writeContent(writer: FramedWriter, entries: readonly FixtureEntry[], ch
     const chunkCount = Math.ceil(data.length / chunkSize);
     for (let i = 0; i < chunkCount; i++) {
       const chunk = data.subarray(i * chunkSize, Math.min(data.length, (i + 1) * chunkSize));
-      const offset = writer.cut();
       const target: TocRecordJson = i === 0 ? record : { name: entry.name, type: 'chunk' };
-      target['offset'] = offset;
+      if (shareMembers && chunkCount === 1 && writer.pendingLength > 0) {
+        // The member being written starts where everything written so far ends.
+        target['offset'] = writer.length;
+        target['innerOffset'] = writer.pendingLength;
+      } else {
+        target['offset'] = writer.cut();
+      }
       if (i > 0) target['chunkOffset'] = i * chunkSize;
       if (chunkCount > 1) {
         target['chunkSize'] = chunk.length;
@@ -168,7 +182,7 @@ function finishToc(records: TocRecordJson[], options: WriteOptions): { json: Buf
 export function writeEstargz(entries: readonly FixtureEntry[], options: WriteOptions = {}): WrittenLayer {
   const writer = new FramedWriter((bytes) => gzipSync(bytes));
   const all = options.landmark === true ? [{ name: '.no.prefetch.landmark', data: Buffer.from([0x0f]) }, ...entries] : [...entries];
-  const records = writeContent(writer, all, options.chunkSize ?? 1024 * 1024, false);
+  const records = writeContent(writer, all, options.chunkSize ?? 1024 * 1024, false, options.shareMembers === true);
   const contentTar = Buffer.concat(writer.tarParts);
   const { json, original } = finishToc(records, options);
   const pendingEnd = writer.cut();
