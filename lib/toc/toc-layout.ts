@@ -5,7 +5,7 @@ import { tocError } from './toc-errors.js';
 import { TarSplitSource, type TarSplit } from './tar-split.js';
 import { normalizeEntryName } from '../table/entry-name.js';
 import type { TocChunk, TocEntry, TocEntryType } from './toc-model.js';
-import { isTocMetadataName } from './toc-metadata.js';
+import { isTocMetadataPath } from './toc-metadata.js';
 
 const BLOCK = 512;
 
@@ -53,7 +53,8 @@ export function layoutToc(entries: readonly TocEntry[]): TocLayout {
   const runs: PlacedRun[] = [];
   let cursor = 0;
   for (const entry of entries) {
-    if (isTocMetadataName(entry.name)) continue;
+    const path = normalizeEntryName(entry.name);
+    if (isTocMetadataPath(path)) continue;
     const headerOffset = cursor;
     const dataOffset = cursor + BLOCK;
     const { type, typeflag } = TAR_TYPES[entry.type];
@@ -75,8 +76,7 @@ export function layoutToc(entries: readonly TocEntry[]): TocLayout {
       headerOffset,
       dataOffset,
     });
-    const path = `/${normalizeEntryName(entry.name)}`;
-    for (const chunk of entry.chunks) runs.push({ start: dataOffset + chunk.fileOffset, chunk, path });
+    for (const chunk of entry.chunks) runs.push({ start: dataOffset + chunk.fileOffset, chunk, path: `/${path}` });
     cursor = dataOffset + Math.ceil(entry.size / BLOCK) * BLOCK;
   }
   return { members, runs, size: cursor };
@@ -91,8 +91,8 @@ export function layoutToc(entries: readonly TocEntry[]): TocLayout {
 export async function layoutFromTarSplit(entries: readonly TocEntry[], split: TarSplit, name: string): Promise<TocLayout> {
   const claimed = new Map<string, TocEntry[]>();
   for (const entry of entries) {
-    if (isTocMetadataName(entry.name)) continue;
     const path = normalizeEntryName(entry.name);
+    if (isTocMetadataPath(path)) continue;
     const list = claimed.get(path) ?? [];
     list.push(entry);
     claimed.set(path, list);
@@ -101,8 +101,8 @@ export async function layoutFromTarSplit(entries: readonly TocEntry[], split: Ta
   const members: TarEntry[] = [];
   const runs: PlacedRun[] = [];
   for await (const member of walkTar(tarBytes)) {
-    if (isTocMetadataName(member.name)) continue;
     const path = normalizeEntryName(member.name);
+    if (isTocMetadataPath(path)) continue;
     const entry = claimed.get(path)?.shift();
     if (entry === undefined) throw tocError(`the tar-split has /${path}, the TOC does not list it`, member.headerOffset);
     if (TAR_TYPES[entry.type].type !== member.type || entry.size !== member.size) {

@@ -9,5 +9,10 @@ import { normalizeEntryName } from '../table/entry-name.js';
 const METADATA_NAMES: ReadonlySet<string> = new Set(['stargz.index.json', '.prefetch.landmark', '.no.prefetch.landmark']);
 
 export function isTocMetadataName(name: string): boolean {
-  return METADATA_NAMES.has(normalizeEntryName(name));
+  return isTocMetadataPath(normalizeEntryName(name));
+}
+
+/** The same, for a name already normalised (R1). */
+export function isTocMetadataPath(path: string): boolean {
+  return METADATA_NAMES.has(path);
 }
