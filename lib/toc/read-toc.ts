@@ -45,11 +45,14 @@ export interface TableOfContents {
 export async function locateToc(blob: ByteSource, blobSize: number, annotations: Readonly<Record<string, string>>): Promise<TocLocation | undefined> {
   const tailLength = Math.min(blobSize, Math.max(ZSTD_CHUNKED_TAIL, ESTARGZ_FOOTER_SIZE));
   const tail = await blob.read(blobSize - tailLength, tailLength);
-  const found = parseZstdChunkedFooter(tail, blobSize) ?? parseEstargzFooter(tail, blobSize);
+  const zstdFooter = parseZstdChunkedFooter(tail, blobSize);
+  const found = zstdFooter ?? parseEstargzFooter(tail, blobSize);
   const annotated = zstdChunkedFromAnnotations(annotations, blobSize);
   if (found !== undefined && annotated !== undefined && (found.tocOffset !== annotated.tocOffset || found.tocLength !== annotated.tocLength)) {
     throw tocError(`the footer puts the TOC at ${found.tocOffset} (+${found.tocLength}), the annotations at ${annotated.tocOffset} (+${annotated.tocLength})`);
   }
+  // The 40- and 56-byte footers have no tar-split position; the annotations may.
+  if (zstdFooter !== undefined && zstdFooter.tarSplit === undefined && annotated?.tarSplit !== undefined) return { ...zstdFooter, tarSplit: annotated.tarSplit };
   return found ?? annotated;
 }
 

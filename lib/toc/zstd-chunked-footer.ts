@@ -8,7 +8,9 @@ import type { TocLocation } from './toc-model.js';
  *   40-byte layout (containers/storage before 1.50, podman 4.x): TOC offset, TOC compressed length,
  *     TOC uncompressed length, manifest type (1 = CRFS), magic `GnUlInUx`;
  *   64-byte layout (1.50 and later): the same four words, then tar-split offset, compressed and
- *     uncompressed length, magic `GNUlInUx`.
+ *     uncompressed length, magic `GNUlInUx`;
+ *   56-byte layout (1.47–1.49, podman 4.6–4.7): the 40-byte layout's words and magic followed by 16
+ *     zero bytes (the tar-split was meant to be there; its position is in the annotations only).
  *
  * The TOC offset points just past the 8-byte header of the skippable frame holding the zstd-compressed
  * TOC JSON. A zstd decoder skips all of this, which is why the layer is still an ordinary tar+zstd.
@@ -41,7 +43,7 @@ export const TARSPLIT_CHECKSUM_KEY = 'io.github.containers.zstd-chunked.tarsplit
  */
 export function parseZstdChunkedFooter(tail: Buffer, blobSize: number): ZstdChunkedLocation | undefined {
   const magic = tail.subarray(tail.length - 8);
-  const dataLength = magic.equals(MAGIC_64) ? 64 : magic.equals(MAGIC_40) ? 40 : undefined;
+  const dataLength = magic.equals(MAGIC_64) ? 64 : magic.equals(MAGIC_40) ? 40 : isFooter56(tail) ? 56 : undefined;
   if (dataLength === undefined) return undefined;
   const frameStart = blobSize - dataLength - SKIPPABLE_HEADER;
   const at = tail.length - dataLength - SKIPPABLE_HEADER;
@@ -67,6 +69,12 @@ export function parseZstdChunkedFooter(tail: Buffer, blobSize: number): ZstdChun
     },
     frameStart,
   );
+}
+
+/** The 56-byte layout ends with `GnUlInUx` and 16 zero bytes. */
+function isFooter56(tail: Buffer): boolean {
+  if (tail.length < 24) return false;
+  return tail.subarray(tail.length - 24, tail.length - 16).equals(MAGIC_40) && tail.subarray(tail.length - 16).every((byte) => byte === 0);
 }
 
 /**

@@ -83,3 +83,10 @@ describe('RFC 3339 times of the TOC', () => {
     expect(() => rfc3339Ms('yesterday', fail)).toThrow(/not RFC 3339/);
   });
 });
+
+it('zstd:chunked: reads the 56-byte layout of containers/storage 1.47–1.49 (GnUlInUx, then 16 zero bytes)', () => {
+  const frame40 = zstdChunkedFooterFrame(5000, 300, 2000);
+  const data = Buffer.concat([frame40.subarray(8), Buffer.alloc(16)]);
+  const header = Buffer.from([0x50, 0x2a, 0x4d, 0x18, 56, 0, 0, 0]);
+  expect(parseZstdChunkedFooter(tail(Buffer.concat([header, data])), SIZE)).toMatchObject({ tocOffset: 5000, tocLength: 300, footer: 'zstd:chunked 56-byte footer' });
+});
