@@ -42,7 +42,7 @@ export interface TableOfContents {
  * Which TOC format the blob's footer (or, failing that, its descriptor's annotations) announces, and
  * where the TOC lies: one read of the blob's last 72 bytes. Undefined for an ordinary layer.
  */
-export async function locateToc(blob: ByteSource, blobSize: number, annotations: Readonly<Record<string, string>>): Promise<TocLocation | undefined> {
+export async function locateToc(blob: ByteSource, blobSize: number, annotations: Readonly<Record<string, string>>): Promise<TocLocation | ZstdChunkedLocation | undefined> {
   const tailLength = Math.min(blobSize, Math.max(ZSTD_CHUNKED_TAIL, ESTARGZ_FOOTER_SIZE));
   const tail = await blob.read(blobSize - tailLength, tailLength);
   const zstdFooter = parseZstdChunkedFooter(tail, blobSize);
