@@ -9,7 +9,7 @@ import type { OpenLimits } from '../limits.js';
 import type { ImgfsWarning } from '../warnings.js';
 import type { NetworkOptions } from '../registry/http-transport.js';
 
-export type { Compression, LayerInfo } from '../layer/layer-info.js';
+export type { Compression, LayerInfo, TocFormat } from '../layer/layer-info.js';
 export type { OpenLimits } from '../limits.js';
 export type { ImgfsWarning, ImgfsWarningCode } from '../warnings.js';
 

@@ -69,7 +69,15 @@ export class Layer {
       const { cache } = context;
       const identity = cache === undefined ? NO_IDENTITY : await layerIdentity(descriptor, context.holder, context.verify);
       const sidecar = cache === undefined || identity.storedBytes === undefined ? undefined : sidecarIn(cache, identity.storedBytes);
-      const readerContext = { limits: context.limits, cacheBytes: context.cacheBytes, sidecar };
+      const readerContext = {
+        limits: context.limits,
+        cacheBytes: context.cacheBytes,
+        sidecar,
+        storedSize: descriptor.size,
+        annotations: descriptor.annotations ?? {},
+        warn: context.warn,
+        layer: { index: descriptor.index, digest: descriptor.digest },
+      };
       const self = descriptor.selfVerifying;
       const reader =
         self === undefined
@@ -104,7 +112,7 @@ export class Layer {
    */
   async index(onWalked?: (storedBytes: number) => void): Promise<LayerTable> {
     const { cache, verify } = this.context;
-    const key = this.identity.table;
+    const key = this.identity.table === undefined || this.reader.tableKind === undefined ? this.identity.table : `${this.identity.table} ${this.reader.tableKind}`;
     try {
       await this.reader.prepare?.();
       this.info.compression = this.reader.compression;
@@ -117,7 +125,9 @@ export class Layer {
       } else if (verify) {
         await this.verify();
       }
-      this.info.uncompressedSize = this.reader.tar.size ?? table.tarEnd;
+      // A reader that says what it knows of the tar's length is believed, unknown included (a TOC layer's
+      // table ends where its data space ends, not where the tar does).
+      this.info.uncompressedSize = 'uncompressedSize' in this.reader ? this.reader.uncompressedSize : (this.reader.tar.size ?? table.tarEnd);
       this.info.entries = table.memberCount;
       this.info.whiteouts = table.whiteoutCount;
       onWalked?.(this.descriptor.size);
