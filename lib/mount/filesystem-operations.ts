@@ -14,6 +14,7 @@ import type { FuseOperations } from './fuse-binding.js';
 import { readOnlyOperations } from './read-only.js';
 import { statfs } from './statfs.js';
 import { Xattrs } from './xattrs.js';
+import type { WarningSink } from '../warnings.js';
 
 const IMPLICIT_ROOT = new ImageStats({
   type: 'dir',
@@ -33,7 +34,7 @@ const IMPLICIT_ROOT = new ImageStats({
   target: undefined,
 });
 
-export function filesystemOperations(img: ImageFS, owners: OwnerMapping, warn: (message: string) => void): FuseOperations {
+export function filesystemOperations(img: ImageFS, owners: OwnerMapping, warn: WarningSink): FuseOperations {
   const problems = new ProblemReporter(warn);
   const directories = new DirectoryListings(img);
   const files = new FileReads(img);
