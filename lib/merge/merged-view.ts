@@ -1,6 +1,8 @@
 import type { EntryKind, TableEntry, LayerTable } from '../table/layer-table.js';
-import { compareNameBytes, joinPath, ROOT } from '../table/entry-name.js';
+import { baseName, compareNameBytes, joinPath, parentOf, ROOT } from '../table/entry-name.js';
 import type { ImgfsWarning, WarningSink } from '../warnings.js';
+import { joinUnder, LandedLayer, landedPath, type LayerView } from './landed-layer.js';
+import { resolveDirectory } from './resolve-directory.js';
 
 /** Kinds in the merged view: hard links are resolved to what they link to (R7). */
 export type NodeKind = Exclude<EntryKind, 'hardlink'>;
@@ -58,11 +60,15 @@ export class MergedView {
   private readonly nodes = new Map<string, MergedNode | null>();
   private readonly listings = new Map<string, readonly string[]>();
   private readonly linkCounts = new Map<number, number>();
+  /** Per layer: hard links whose target path leads through a symlink, by the path it leads to. */
+  private readonly indirectLinks = new Map<number, Map<string, TableEntry[]>>();
   private readonly warned = new Set<string>();
   readonly top: number;
 
   /** Layer indexes bottom first; `undefined` where a lazily opened layer is not indexed yet. */
   private readonly layers: Array<LayerTable | undefined>;
+  /** Each layer as it lands on the layers below it (R6), once known. */
+  private readonly landed: Array<LayerView | undefined> = [];
 
   constructor(
     layers: ReadonlyArray<LayerTable | undefined>,
@@ -81,11 +87,36 @@ export class MergedView {
     return this.layers[layer] !== undefined;
   }
 
-  /** The index of a layer, or LayerNeeded when it is not loaded yet. */
-  private at(layer: number): LayerTable {
+  /** A layer as it lands on the ones below it, or LayerNeeded when it (or one it lands on) is not loaded yet. */
+  private at(layer: number): LayerView {
+    const known = this.landed[layer];
+    if (known !== undefined) return known;
     const index = this.layers[layer];
     if (index === undefined) throw new LayerNeeded(layer);
-    return index;
+    // A layer with a member for every directory it reaches into (what docker build writes) lands as it is.
+    const view = layer === 0 || index.reachedDirs.length === 0 ? index : this.land(index, layer);
+    this.landed[layer] = view;
+    return view;
+  }
+
+  /**
+   * R6: which directories of a layer land elsewhere, through a symlink to a directory that the layers
+   * below left where the layer has no member of its own. Shallowest first, so a deeper directory is
+   * looked for where its parent landed.
+   */
+  private land(index: LayerTable, layer: number): LayerView {
+    const below = (path: string): MergedNode | undefined => this.lookupUpTo(path, layer - 1);
+    const moves = new Map<string, string>();
+    for (const dir of index.reachedDirs) {
+      // The layer's own whiteout or opaque marker removed what was below there: nothing to land through.
+      if (index.hidesBelow(dir) !== undefined) continue;
+      const at = joinUnder(landedPath(moves, parentOf(dir)), baseName(dir));
+      if (below(at)?.kind !== 'symlink') continue;
+      // A symlink to anything but a directory is replaced by the implicit directory instead.
+      const target = resolveDirectory(at, below);
+      if (target !== undefined && target !== at) moves.set(dir, target);
+    }
+    return moves.size === 0 ? index : new LandedLayer(index, moves);
   }
 
   /** The node at a normalised path in the full view, without following symlinks. */
@@ -166,7 +197,19 @@ export class MergedView {
       return this.resolveHardlink(own, layer, hops);
     }
     if (path === ROOT || layer === 0 || index.removedBefore(path, link.ordinal)) return undefined;
-    return this.lookupUpTo(path, layer - 1, hops);
+    const found = this.lookupUpTo(path, layer - 1, hops);
+    if (found !== undefined) return found;
+    const real = this.throughSymlinks(path, layer - 1);
+    return real === undefined ? undefined : this.lookupUpTo(real, layer - 1, hops);
+  }
+
+  /**
+   * Where `path` is in the view of layers 0..`top` when its parents lead through symlinks, as link(2)
+   * finds a hard link's target and as R6 lands entries; undefined when they lead nowhere, or nowhere else.
+   */
+  private throughSymlinks(path: string, top: number): string | undefined {
+    const dir = resolveDirectory(parentOf(path), (at) => this.lookupUpTo(at, top));
+    return dir === undefined || dir === parentOf(path) ? undefined : joinPath(dir, baseName(path));
   }
 
   /**
@@ -237,7 +280,8 @@ export class MergedView {
     while (pending.length > 0) {
       const linkedPath = pending.pop() as string;
       for (let layer = node.layer; layer <= this.top; layer++) {
-        for (const link of this.at(layer).hardlinksTo(linkedPath)) {
+        const indirect = this.indirectLinksOf(layer).get(linkedPath) ?? [];
+        for (const link of [...this.at(layer).hardlinksTo(linkedPath), ...indirect]) {
           const name = this.lookup(link.path);
           if (name?.viaLayer !== layer || name.via?.ordinal !== link.ordinal || !sameMember(name, node)) continue;
           count++;
@@ -258,12 +302,31 @@ export class MergedView {
     return false;
   }
 
+  /**
+   * The hard links of a layer whose target is not where its path says but through a lower symlink
+   * (`hl -> lib/t.so` over `lib -> usr/lib`), by where they lead; for `nlink`. Found once per layer,
+   * and only when a link count is asked for.
+   */
+  private indirectLinksOf(layer: number): Map<string, TableEntry[]> {
+    let found = this.indirectLinks.get(layer);
+    if (found !== undefined) return found;
+    found = new Map();
+    const index = this.at(layer);
+    for (const target of index.hardlinkTargets()) {
+      if (layer === 0 || index.get(target) !== undefined || this.lookupUpTo(target, layer - 1) !== undefined) continue;
+      const real = this.throughSymlinks(target, layer - 1);
+      if (real !== undefined) found.set(real, [...(found.get(real) ?? []), ...index.hardlinksTo(target)]);
+    }
+    this.indirectLinks.set(layer, found);
+    return found;
+  }
+
   layerCount(): number {
     return this.layers.length;
   }
 
-  /** A layer's index (LayerNeeded when not loaded yet). */
-  layer(index: number): LayerTable {
+  /** A layer as it lands on the ones below (LayerNeeded when not loaded yet). */
+  layer(index: number): LayerView {
     return this.at(index);
   }
 

@@ -69,6 +69,35 @@ interface Failure {
 const STICKY: ReadonlySet<string> = new Set(['ECOMPRESSION', 'ETRUNCATED', 'ELIMIT']);
 
 /**
+ * Compressed bytes read at once from a seekable source: from 64 KiB, doubling up to 256 KiB, so that a
+ * large layer costs a quarter of the round trips to the thread pool and a small one no large buffer
+ * (and progress, counted in compressed bytes read, still moves in small steps).
+ */
+const RAW_READ_FIRST = 64 * 1024;
+const RAW_READ_MAX = 256 * 1024;
+
+/**
+ * The compressed bytes from `rawOffset` to the end: from a seekable source (a file, a slice of one) in
+ * growing positional reads, otherwise through its stream. Leaving early releases the stream.
+ */
+async function* rawChunks(raw: ByteSource, rawOffset: number): AsyncGenerator<Buffer, void, undefined> {
+  if (raw.seekable) {
+    for (let at = rawOffset, size = RAW_READ_FIRST; ; size = Math.min(2 * size, RAW_READ_MAX)) {
+      const chunk = await raw.read(at, size);
+      if (chunk.length === 0) return;
+      at += chunk.length;
+      yield chunk;
+    }
+  }
+  const stream = raw.createReadStream(rawOffset);
+  try {
+    yield* stream as AsyncIterable<Buffer>;
+  } finally {
+    stream.destroy();
+  }
+}
+
+/**
  * A gzip or zstd stream seen as its decompressed bytes. Reads are served from an LRU cache of decompressed
  * spans; a miss runs one forward cursor (a decoder over `raw`) up to the spans it needs, caching every
  * span it passes, so reads at increasing offsets decode the stream once. The cursor that decodes past the
@@ -331,18 +360,13 @@ export class DecompressedSource implements ByteSource {
     const compression = this.compression;
 
     const input: RawInput = async function* (rawOffset) {
-      const stream = raw.createReadStream(rawOffset);
       let at = rawOffset;
-      try {
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          if (isClosed()) throw new ImgfsError('ECLOSED', 'byte source is closed', { archive: name });
-          at += chunk.length;
-          rawEnd = Math.max(rawEnd, at);
-          counters.rawBytesRead += chunk.length;
-          yield chunk;
-        }
-      } finally {
-        stream.destroy();
+      for await (const chunk of rawChunks(raw, rawOffset)) {
+        if (isClosed()) throw new ImgfsError('ECLOSED', 'byte source is closed', { archive: name });
+        at += chunk.length;
+        rawEnd = Math.max(rawEnd, at);
+        counters.rawBytesRead += chunk.length;
+        yield chunk;
       }
     };
 

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openImage, type ImageFS } from '../../lib/index.js';
+import { nameFromBytes, openImage, type ImageFS } from '../../lib/index.js';
 
 export type ViewType = 'file' | 'dir' | 'symlink' | 'fifo' | 'char' | 'block' | 'socket';
 
@@ -104,11 +104,11 @@ export function gnuTarTree(archive: string): { tree: TreeView; error?: string } 
     }
     const tree: TreeView = new Map();
     // Names are read and used as bytes (an archive may hold names that are not UTF-8); the tree's keys
-    // decode them as UTF-8, as imgfs names them.
+    // are imgfs's string form of them (surrogateescape, nameFromBytes), as Python's tarfile gives them.
     const visit = (rel: Buffer, key: string): void => {
       for (const name of readdirSync(Buffer.concat([Buffer.from(`${dir}/`), rel]), { encoding: 'buffer' }).sort(Buffer.compare)) {
         const relPath = Buffer.concat([rel, Buffer.from('/'), name]);
-        const path = `${key}/${name.toString('utf8')}`;
+        const path = `${key}/${nameFromBytes(name)}`;
         const full = Buffer.concat([Buffer.from(dir), relPath]);
         const stats = lstatSync(full, { bigint: true });
         const type = fileType(stats.mode);
@@ -120,7 +120,7 @@ export function gnuTarTree(archive: string): { tree: TreeView; error?: string } 
           size: type === 'file' ? Number(stats.size) : 0,
           mtimeNs: stats.mtimeNs.toString(),
         };
-        if (type === 'symlink') view.target = readlinkSync(full, { encoding: 'buffer' }).toString('utf8');
+        if (type === 'symlink') view.target = nameFromBytes(readlinkSync(full, { encoding: 'buffer' }));
         if (type === 'file') view.sha256 = view.size <= BIG_FILE ? sha256(readFileSync(full)) : regionsDigest(full, bigRegions.get(path));
         if (type === 'char' || type === 'block') view.rdev = `${Number(stats.rdev >> 8n) & 0xfff},${Number(stats.rdev & 0xffn)}`;
         tree.set(path, view);

@@ -11,7 +11,10 @@ const layers: LayerEntrySpec[][] = [
     { type: 'file', name: 'etc/base', content: 'from the bottom' },
     { type: 'file', name: 'etc/doomed', content: 'deleted above' },
   ],
-  [{ type: 'file', name: 'etc/middle', content: 'middle' }],
+  [
+    { type: 'dir', name: 'etc' },
+    { type: 'file', name: 'etc/middle', content: 'middle' },
+  ],
   [
     { type: 'dir', name: 'etc' },
     { type: 'file', name: 'etc/top', content: 'from the top' },
@@ -44,6 +47,17 @@ describe('lazy, top-down indexing', () => {
     expect(await text(fs.createReadStream('/etc/middle'))).toBe('middle');
     expect(indexed(fs)).toEqual([false, true, true]);
     expect((await fs.stat('/etc/base')).layer).toBe(0);
+    expect(indexed(fs)).toEqual([true, true, true]);
+  });
+
+  it('a layer that only implies a parent needs the layers below to know where its entries land (R6)', async () => {
+    // Without an entry for etc/, layer 1's etc/middle would land in /usr/etc if layer 0 had made etc
+    // a symlink to usr/etc: layer 0 must be read to answer.
+    const implied: LayerEntrySpec[][] = [layers[0] as LayerEntrySpec[], [{ type: 'file', name: 'etc/middle', content: 'middle' }], layers[2] as LayerEntrySpec[]];
+    const { fs } = await openLayers(implied, { lazy: true });
+    expect(await fs.readFile('/etc/top', 'utf8')).toBe('from the top');
+    expect(indexed(fs)).toEqual([false, false, true]);
+    expect(await fs.readFile('/etc/middle', 'utf8')).toBe('middle');
     expect(indexed(fs)).toEqual([true, true, true]);
   });
 

@@ -10,7 +10,7 @@
 
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import type { ImageStats } from '../../index.js';
+import { nameToBytes, type ImageStats } from '../../index.js';
 import { encodeEntry, END_OF_ARCHIVE, padding, type TarWriteEntry } from '../../tar/tar-writer.js';
 import { lastValue, UsageError } from '../args.js';
 import type { CommandSpec, Context } from '../context.js';
@@ -70,7 +70,7 @@ async function writeArchive(ctx: Context, out: Output): Promise<void> {
     if (stats.type !== 'dir' && stats.nlink > 1) {
       const first = firstName.get(stats.ino);
       if (first !== undefined) {
-        await out.write(encodeEntry({ ...entry, type: 'hardlink', linkname: first, size: 0, dataRegions: undefined }).header);
+        await out.write(encodeEntry({ ...entry, type: 'hardlink', linkname: nameToBytes(first), size: 0, dataRegions: undefined }).header);
         continue;
       }
       firstName.set(stats.ino, name);
@@ -117,8 +117,9 @@ export function entryFor(name: string, stats: ImageStats, dropXattr: (key: strin
     else xattrs[key] = value;
   }
   const isDevice = stats.type === 'char' || stats.type === 'block';
+  // Names are written as their bytes: one that is not UTF-8 is kept as lone surrogates (nameToBytes).
   return {
-    name,
+    name: nameToBytes(name),
     type: tarTypes[stats.type],
     mode: stats.mode & 0o7777,
     uid: stats.uid,
@@ -127,7 +128,7 @@ export function entryFor(name: string, stats: ImageStats, dropXattr: (key: strin
     gname: stats.gname,
     size: stats.type === 'file' ? stats.size : 0,
     mtimeMs: stats.mtimeMs,
-    linkname: stats.type === 'symlink' ? (stats.target ?? '') : '',
+    linkname: stats.type === 'symlink' ? nameToBytes(stats.target ?? '') : '',
     devmajor: isDevice ? stats.devmajor : 0,
     devminor: isDevice ? stats.devminor : 0,
     xattrs,
