@@ -28,6 +28,11 @@ export interface LayerReader {
    * that reads entries through `readData` instead.
    */
   readonly tar: ByteSource;
+  /**
+   * Called before the first question reaches the layer (before the table is loaded or built), for a
+   * reader that opens lazily (a registry layer: see self-verifying-reader.ts).
+   */
+  prepare?(): Promise<void>;
   /** The layer's table, by reading the layer (called on a cache miss only). */
   buildTable(options: TableBuildOptions): Promise<LayerTable>;
   /**

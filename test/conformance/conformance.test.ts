@@ -26,6 +26,7 @@ import type { Compression, TocFormat } from '../../lib/fs/types.js';
 import { checkWalkOrder, compareTrees, formatDifferences } from './compare-trees.js';
 import { KNOWN_DEPARTURES, type Expectation } from './known-departures.js';
 import { explicitDirectories } from './layer-entries.js';
+import { pushImage, startRegistry, type RunningRegistry } from '../registry/registry-server.js';
 import { snapshotDirectory, snapshotImage, type SnapshotEntry, type TreeSnapshot } from './tree-snapshot.js';
 
 const execFileAsync = promisify(execFile);
@@ -62,6 +63,8 @@ interface Export {
   source: string;
   ref?: string;
   compression: Compression;
+  /** Pushed by skopeo (from `source`, `ref`) to a registry started for it, and opened as docker://. */
+  registry?: boolean;
 }
 
 const EXPORTS: readonly Export[] = [
@@ -70,6 +73,7 @@ const EXPORTS: readonly Export[] = [
   { name: 'oci-archive, gzip layers', source: 'oci.tar', compression: 'gzip' },
   { name: 'oci dir, zstd layers', source: 'oci-zstd', compression: 'zstd' },
   { name: 'oci dir holding two tags, chosen by ref', source: 'oci', ref: 'conf', compression: 'gzip' },
+  { name: 'registry (docker://, pushed by skopeo from the oci dir)', source: 'oci', ref: 'conf', compression: 'gzip', registry: true },
 ];
 
 describe.skipIf(skip)('conformance: imgfs agrees with umoci unpack', () => {
@@ -132,12 +136,23 @@ describe.skipIf(skip)('conformance: imgfs agrees with umoci unpack', () => {
     let snapshot: TreeSnapshot;
     let compressions: Array<Compression | TocFormat> = [];
     const warnings: string[] = [];
+    let registry: RunningRegistry | undefined;
+
+    afterAll(async () => {
+      await registry?.stop();
+    });
 
     beforeAll(async () => {
-      const image = await openImage(join(dir, exp.source), {
+      let location = join(dir, exp.source);
+      if (exp.registry === true) {
+        registry = await startRegistry();
+        await pushImage(`oci:${location}:${exp.ref ?? ''}`, registry.host, 'conformance:latest');
+        location = `docker://${registry.host}/conformance:latest`;
+      }
+      const image = await openImage(location, {
         cache: false,
         onWarning: (warning) => warnings.push(warning.message),
-        ...(exp.ref ? { ref: exp.ref } : {}),
+        ...(exp.ref && exp.registry !== true ? { ref: exp.ref } : {}),
       });
       try {
         compressions = image.layers.map((layer) => layer.compression);

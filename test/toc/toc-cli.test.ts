@@ -2,14 +2,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, imgfs } from '../cli/run-cli.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { imgfs } from '../cli/run-cli.js';
 import { writeEstargz, writeOciLayer, writeZstdChunked, type FixtureEntry } from './toc-writer.js';
 
 const ENTRIES: FixtureEntry[] = [{ name: 'etc/', type: 'dir' }, { name: 'etc/motd', data: 'welcome\n' }];
 const root = mkdtempSync(join(tmpdir(), 'imgfs-toc-cli-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-beforeAll(() => ensureBuilt(), 240_000);
 
 describe('imgfs layers', () => {
   it.each([
