@@ -4,7 +4,7 @@ import { baseName, parentOf, ROOT } from '../table/entry-name.js';
 /** What the merge asks of one layer; a LayerTable as read, or a LandedLayer over one. */
 export type LayerView = Pick<
   LayerTable,
-  'get' | 'kindAt' | 'impliesDir' | 'hidesBelow' | 'isOpaque' | 'childrenOf' | 'hardlinksTo' | 'hardlinkTargets' | 'removedBefore' | 'whiteoutPaths' | 'opaqueDirs' | 'allEntries'
+  'get' | 'kindAt' | 'impliesDir' | 'hidesBelow' | 'isOpaque' | 'childrenOf' | 'hardlinksTo' | 'hardlinkTargets' | 'hasHardlinks' | 'removedBefore' | 'whiteoutPaths' | 'opaqueDirs' | 'allEntries'
 >;
 
 /**
@@ -116,6 +116,10 @@ export class LandedLayer implements LayerView {
 
   hardlinksTo(target: string): readonly TableEntry[] {
     return this.sources(target).flatMap((source) => this.table.hardlinksTo(source).map((link) => this.moved(link, this.landed(link.path))));
+  }
+
+  hasHardlinks(): boolean {
+    return this.table.hasHardlinks();
   }
 
   *hardlinkTargets(): Iterable<string> {

@@ -45,6 +45,9 @@ export class LayerNeeded extends Error {
   }
 }
 
+/** Paths (and listings) the full view remembers before starting over. */
+const MAX_REMEMBERED_PATHS = 200_000;
+
 /** Hard-link chains (a link to a link) longer than this are treated as cycles. */
 const MAX_HARDLINK_HOPS = 16;
 
@@ -121,6 +124,8 @@ export class MergedView {
     const memo = this.nodes.get(path);
     if (memo !== undefined) return memo ?? undefined;
     const node = this.lookupUpTo(path, this.top);
+    // Bounded: a process that asks about millions of distinct paths must not keep them all.
+    if (this.nodes.size >= MAX_REMEMBERED_PATHS) this.nodes.clear();
     this.nodes.set(path, node ?? null);
     return node;
   }
@@ -215,6 +220,34 @@ export class MergedView {
     const full = top === this.top;
     const memo = full ? this.listings.get(dir) : undefined;
     if (memo !== undefined) return memo;
+    const visible = this.candidateNames(dir, top)
+      .filter((name) => (full ? this.lookup(joinPath(dir, name)) : this.lookupUpTo(joinPath(dir, name), top)) !== undefined)
+      .sort(compareNameBytes);
+    if (full) {
+      if (this.listings.size >= MAX_REMEMBERED_PATHS) this.listings.clear();
+      this.listings.set(dir, visible);
+    }
+    return visible;
+  }
+
+  /**
+   * The visible children of a directory in the full view, with their nodes, sorted by name bytes;
+   * nothing is memoised. A walk visits each directory once, so remembering what it passed would only
+   * make its memory grow with the image (about 1 KB per entry) instead of with the tree's width.
+   */
+  childNodes(dir: string): MergedNode[] {
+    const nodes: MergedNode[] = [];
+    for (const name of this.candidateNames(dir, this.top).sort(compareNameBytes)) {
+      const path = joinPath(dir, name);
+      const node = this.nodes.get(path) ?? this.lookupUpTo(path, this.top);
+      if (node !== undefined && node !== null) nodes.push(node);
+    }
+    return nodes;
+  }
+
+  /** Names some layer 0..`top` puts in `dir`, visible or not (what the layers above hide is checked by the caller). */
+  private candidateNames(dir: string, top: number): string[] {
+    if (top === 0) return [...this.at(0).childrenOf(dir)];
     const names = new Set<string>();
     for (let layer = top; layer >= 0; layer--) {
       const index = this.at(layer);
@@ -224,11 +257,7 @@ export class MergedView {
       if (index.isOpaque(dir) || index.hidesBelow(dir) !== undefined) break;
       if (own !== undefined && own.kind !== 'dir') break;
     }
-    const visible = [...names]
-      .filter((name) => (full ? this.lookup(joinPath(dir, name)) : this.lookupUpTo(joinPath(dir, name), top)) !== undefined)
-      .sort(compareNameBytes);
-    if (full) this.listings.set(dir, visible);
-    return visible;
+    return [...names];
   }
 
   /**
@@ -239,6 +268,8 @@ export class MergedView {
   linkCount(node: MergedNode): number {
     const target = node.entry;
     if (target === undefined) return 1;
+    // Most images have no hard links at all: then every count is 1, and nothing needs remembering.
+    if (!this.hardlinksAtOrAbove(node.layer)) return 1;
     const key = memberKey(node.layer, target);
     const memo = this.linkCounts.get(key);
     if (memo !== undefined) return memo;
@@ -264,6 +295,11 @@ export class MergedView {
     const result = Math.max(count, 1);
     this.linkCounts.set(key, result);
     return result;
+  }
+
+  private hardlinksAtOrAbove(layer: number): boolean {
+    for (let at = layer; at <= this.top; at++) if (this.at(at).hasHardlinks()) return true;
+    return false;
   }
 
   /**

@@ -337,6 +337,11 @@ export class LayerTable {
     for (let slot = 0; slot < this.columns.length; slot++) yield this.columns.entry(slot);
   }
 
+  /** Whether the layer has any hard-link member. */
+  hasHardlinks(): boolean {
+    return this.linkIndex().size > 0;
+  }
+
   /** Hard-link members by the (normalised) path they link to; built on first use from the kind column. */
   hardlinksTo(target: string): readonly TableEntry[] {
     return this.linkIndex().get(target) ?? [];

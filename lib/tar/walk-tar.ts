@@ -191,7 +191,7 @@ export async function* walkTar(source: ByteSource, options: TarWalkOptions = {})
       xattrs: pax.xattrs,
       headerOffset,
       dataOffset,
-      ...(sparse === undefined ? {} : { sparse }),
+      sparse,
     };
 
     if (size > 0) last = { name, dataOffset, size };

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isImgfsError } from '../../lib/index.js';
+import { expectImgfsErrorSync } from '../helpers/expect-imgfs-error.js';
 import { openLayers } from '../helpers/open-layers.js';
 import type { LayerEntrySpec } from '../helpers/layer-tar.js';
 
@@ -63,13 +63,7 @@ describe('lazy, top-down indexing', () => {
 
   it('Sync forms refuse an unindexed layer with ENOTINDEXED, and work after indexAll', async () => {
     const { fs } = await openLayers(layers, { lazy: true });
-    let thrown: unknown;
-    try {
-      fs.statSync('/etc/top');
-    } catch (error) {
-      thrown = error;
-    }
-    expect(isImgfsError(thrown) && thrown.code).toBe('ENOTINDEXED');
+    expectImgfsErrorSync(() => fs.statSync('/etc/top'), { code: 'ENOTINDEXED', layer: 2 });
     await fs.indexAll();
     expect(fs.statSync('/etc/top').size).toBe('from the top'.length);
     expect(fs.readdirSync('/etc')).toEqual(['alias', 'base', 'middle', 'top']);
