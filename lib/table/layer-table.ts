@@ -395,7 +395,13 @@ function reachedDirs(columns: LayerColumns, whiteouts: readonly string[], opaque
       if (columns.find(current) < 0) found.push(current);
     }
   };
-  for (let slot = 0; slot < columns.length; slot++) climb(parentOf(columns.path(slot)));
+  let previous: string | undefined;
+  for (let slot = 0; slot < columns.length; slot++) {
+    // Sorted paths: siblings come in runs, so most members share the parent just climbed from.
+    const parent = parentOf(columns.path(slot));
+    if (parent !== previous) climb(parent);
+    previous = parent;
+  }
   for (const path of whiteouts) climb(parentOf(path));
   for (const dir of opaques) climb(dir);
   // A parent is shorter than its children: by length is parents first, and cheap for deep paths.
