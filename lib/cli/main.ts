@@ -34,6 +34,7 @@ export const globalOptions: readonly OptionSpec[] = [
   { long: 'no-cache', help: 'do not read or write the index cache' },
   { long: 'cache-dir', value: true, valueName: 'DIR', help: 'keep the index cache in DIR' },
   { long: 'verify', help: 'check layer digests while indexing' },
+  { long: 'strict', help: 'fail (exit 2) where imgfs would warn about the image and leave something out' },
   {
     long: 'limit',
     value: true,
@@ -234,6 +235,7 @@ function buildOpenOptions(
   if (args.flags.has('no-cache')) options.cache = false;
   else if (cacheDir !== undefined) options.cache = cacheDir;
   if (args.flags.has('verify')) options.verify = true;
+  if (args.flags.has('strict')) options.strict = true;
   const limits = parseLimits(args.values.get('limit') ?? []);
   if (limits !== undefined) options.limits = limits;
   return options;

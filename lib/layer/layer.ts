@@ -9,7 +9,7 @@ import type { ResolvedLimits } from '../limits.js';
 import type { WarningSink } from '../warnings.js';
 import { layerIdentity, type LayerIdentity } from './cache-identity.js';
 import type { LayerInfo } from './layer-info.js';
-import type { LayerReader, LayerSidecar } from './layer-reader.js';
+import type { LayerReader, LayerReaderFactory, LayerSidecar } from './layer-reader.js';
 import { openLayerReader } from './open-layer-reader.js';
 import { verifyDigests } from './verify-digests.js';
 
@@ -25,6 +25,8 @@ export interface LayerContext {
   cacheBytes: number;
   /** The file on disk that holds the layer's blob (see fileHolding), for its cache identity. */
   holder: string | undefined;
+  /** Readers tried before the tar pass; default: the registered ones (open-layer-reader.ts). */
+  readers?: readonly LayerReaderFactory[] | undefined;
 }
 
 /**
@@ -66,7 +68,7 @@ export class Layer {
       const { cache } = context;
       const identity = cache === undefined ? NO_IDENTITY : await layerIdentity(descriptor, context.holder, context.verify);
       const sidecar = cache === undefined || identity.storedBytes === undefined ? undefined : sidecarIn(cache, identity.storedBytes);
-      const reader = await openLayerReader(descriptor.blob, { limits: context.limits, cacheBytes: context.cacheBytes, sidecar });
+      const reader = await openLayerReader(descriptor.blob, { limits: context.limits, cacheBytes: context.cacheBytes, sidecar }, context.readers);
       return new Layer(descriptor, reader, identity, context);
     } catch (error) {
       throw locate(error, descriptor);

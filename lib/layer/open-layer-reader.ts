@@ -6,11 +6,15 @@ import { openTarPass } from './tar-pass-reader.js';
  * Readers that recognise particular layers (by their bytes), tried in order before the tar pass, which
  * reads any layer. A layer with a table of contents registers its reader here.
  */
-const SPECIAL_READERS: readonly LayerReaderFactory[] = [];
+export const SPECIAL_READERS: readonly LayerReaderFactory[] = [];
 
-/** The reader for a layer's stored bytes: the first special reader that recognises them, else the tar pass. */
-export async function openLayerReader(stored: ByteSource, context: LayerReaderContext): Promise<LayerReader> {
-  for (const open of SPECIAL_READERS) {
+/** The reader for a layer's stored bytes: the first of `readers` that recognises them, else the tar pass. */
+export async function openLayerReader(
+  stored: ByteSource,
+  context: LayerReaderContext,
+  readers: readonly LayerReaderFactory[] = SPECIAL_READERS,
+): Promise<LayerReader> {
+  for (const open of readers) {
     const reader = await open(stored, context);
     if (reader !== undefined) return reader;
   }

@@ -18,6 +18,8 @@ export interface LayerSnapshot {
   /** Whited-out paths and opaque directories, each with the ordinal of its first marker (R7 tar order). */
   whiteouts: Array<[path: string, ordinal: number]>;
   opaques: Array<[dir: string, ordinal: number]>;
+  /** Directories the layer has no member for but reaches into (see LayerTable.reachedDirs). */
+  reachedDirs: string[];
   /** Owner names, referred to by id from `small`. */
   names: string[];
   /** Sorted by `compareCodeUnits`, unique. */
@@ -48,6 +50,8 @@ export class LayerColumnsBuilder {
   private readonly names: string[] = [];
   private readonly nameIds = new Map<string, number>();
   private readonly xattrs = new Map<number, Record<string, Buffer>>();
+  /** After `seal`: paths with more than one member (R2), and the ordinal of the first of them. */
+  readonly replaced = new Map<string, number>();
   private readonly sparse = new Map<number, SparseMap>();
 
   push(path: string, kind: EntryKind, member: TarEntry, linkname: string, ordinal: number): void {
@@ -78,6 +82,12 @@ export class LayerColumnsBuilder {
     // Ties broken by position, so the last member of a group is the latest in the tar.
     order.sort((a, b) => compareCodeUnits(this.paths[a] as string, this.paths[b] as string) || a - b);
     const kept = order.filter((slot, i) => this.paths[slot] !== this.paths[order[i + 1] as number]);
+    for (let i = 0; i + 1 < order.length; i++) {
+      const path = this.paths[order[i] as number] as string;
+      if (path === this.paths[order[i + 1] as number] && !this.replaced.has(path)) {
+        this.replaced.set(path, this.small[(order[i] as number) * SMALL_FIELDS + 1] as number);
+      }
+    }
     return pick(
       {
         names: this.names,

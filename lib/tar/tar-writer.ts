@@ -6,6 +6,7 @@
  * which GNU tar, Go and Python read back as sparse files.
  */
 import { BLOCK_SIZE } from './header.js';
+import { nameToBytes } from './name-bytes.js';
 
 export type TarWriteType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'character-device' | 'block-device' | 'fifo';
 
@@ -56,7 +57,8 @@ export function padding(size: number): Buffer {
  * one after another), then `padding(dataSize)`.
  */
 export function encodeEntry(entry: TarWriteEntry): { header: Buffer; dataSize: number } {
-  const name = Buffer.from(entry.name);
+  // Names keep the bytes they were read as (name-bytes.ts), not the UTF-8 of their escapes.
+  const name = typeof entry.name === 'string' ? nameToBytes(entry.name) : entry.name;
   const pax: Array<[string, Buffer]> = [];
   const record = (keyword: string, value: string | Buffer): void => {
     pax.push([keyword, Buffer.from(value)]);
@@ -81,7 +83,7 @@ export function encodeEntry(entry: TarWriteEntry): { header: Buffer; dataSize: n
 
   const fields = ustarName(headerName);
   if (fields === undefined) record('path', headerName);
-  const link = Buffer.from(entry.linkname);
+  const link = typeof entry.linkname === 'string' ? nameToBytes(entry.linkname) : entry.linkname;
   if (link.length > 100) record('linkpath', link);
   for (const [keyword, value] of [['uname', entry.uname], ['gname', entry.gname]] as const) {
     if (Buffer.byteLength(value) > 32) record(keyword, value);

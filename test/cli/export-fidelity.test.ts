@@ -10,11 +10,10 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLayer, dir, file, symlink } from '../helpers/layer-tar.js';
 import { expectExportRoundTrip } from '../differential/round-trip.js';
-import { ensureBuilt, imgfs, repoRoot } from './run-cli.js';
+import { imgfs, repoRoot } from './run-cli.js';
 
 let scratch: string;
 beforeAll(() => {
-  ensureBuilt();
   scratch = mkdtempSync(join(tmpdir(), 'imgfs-export-'));
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -1,7 +1,8 @@
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ImgfsError } from '../../lib/errors.js';
+import type { ImgfsError } from '../../lib/errors.js';
+import { expectImgfsErrorSync } from '../helpers/expect-imgfs-error.js';
 import { cString, decodeHeader, isZeroBlock } from '../../lib/tar/header.js';
 import { gnuTar, scratchDir, touch } from './gnu-tar.js';
 import { base256, BLOCK, rawHeader, withChecksum } from './raw-tar.js';
@@ -11,13 +12,7 @@ const scratch = scratchDir();
 afterAll(() => scratch.remove());
 
 function decodeError(block: Buffer): ImgfsError {
-  try {
-    decodeHeader(block, where);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ImgfsError);
-    return error as ImgfsError;
-  }
-  throw new Error('expected an error');
+  return expectImgfsErrorSync(() => decodeHeader(block, where), {});
 }
 
 describe('decodeHeader on headers written by GNU tar', () => {
