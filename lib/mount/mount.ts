@@ -11,6 +11,7 @@ import type { ImageFS } from '../fs/types.js';
 import { filesystemOperations } from './filesystem-operations.js';
 import type { FuseInstance, FuseMountOptions } from './fuse-binding.js';
 import { loadFuse } from './load-binding.js';
+import { canMountReadOnly, mountReadOnly } from './read-only.js';
 
 export { FuseUnavailable } from './load-binding.js';
 
@@ -58,7 +59,7 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
   void unmounted.then(() => clearInterval(keepAlive));
 
   const ops = {
-    ...filesystemOperations(img, { uid: options.uid, gid: options.gid }, warn),
+    ...filesystemOperations(img, { uid: options.uid, gid: options.gid }, warn, canMountReadOnly(Fuse)),
     destroy: (cb: (result: number) => void) => {
       markUnmounted();
       cb(0);
@@ -89,6 +90,7 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
   if (options.gid !== undefined) fuseOptions.gid = options.gid;
 
   const fuse = new Fuse(mountPoint, ops, fuseOptions);
+  mountReadOnly(fuse);
   try {
     await call(fuse, 'mount');
   } catch (error) {
