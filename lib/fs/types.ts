@@ -7,8 +7,9 @@ import type { NodeFsAdapter } from './node-fs-adapter.js';
 import type { LayerInfo } from '../layer/layer-info.js';
 import type { OpenLimits } from '../limits.js';
 import type { ImgfsWarning } from '../warnings.js';
+import type { NetworkOptions } from '../registry/http-transport.js';
 
-export type { Compression, LayerInfo } from '../layer/layer-info.js';
+export type { Compression, LayerInfo, TocFormat } from '../layer/layer-info.js';
 export type { OpenLimits } from '../limits.js';
 export type { ImgfsWarning, ImgfsWarningCode } from '../warnings.js';
 
@@ -44,6 +45,17 @@ export interface OpenOptions {
   strict?: boolean;
   /** Safety limits against hostile images (lib/limits.ts); each one exceeded rejects with ImgfsError ELIMIT naming it. */
   limits?: OpenLimits;
+  /**
+   * `docker://` images: credentials as `USER:PASS` (skopeo's `--creds`) or an object; by default they
+   * are looked up in $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json.
+   */
+  auth?: string | { username: string; password: string };
+  /** `docker://` images: check TLS certificates (default true); false also allows plain HTTP. */
+  tlsVerify?: boolean;
+  /** `docker://` images: aborts every request in flight and every retry wait. */
+  signal?: AbortSignal;
+  /** `docker://` images: timeouts and retries (see NetworkOptions). */
+  network?: Omit<NetworkOptions, 'tlsVerify' | 'signal'>;
 }
 
 export interface IndexProgress {
@@ -53,6 +65,10 @@ export interface IndexProgress {
   bytesDone: number;
   /** Stored (compressed) bytes of all layers. */
   bytesTotal: number;
+  /** Stored bytes of `layer` read so far (for a registry image: downloaded). */
+  layerBytesDone?: number;
+  /** Stored size of `layer`. */
+  layerBytesTotal?: number;
 }
 
 export interface ImageDirent {

@@ -17,6 +17,8 @@ import type { ImageConfig, ImageFormat, LayerBlob, LoadedImage, LoadOptions } fr
 import { loadOciLayout } from './oci-layout.js';
 import { classifyByFirstMember } from './first-members.js';
 import { OuterTar } from './outer-tar.js';
+import { loadRegistryImage } from './registry-image.js';
+import { formatsOf, parseTransportName } from './transport-name.js';
 
 const OCI_LAYOUT_FILES = ['oci-layout', 'index.json'] as const;
 
@@ -54,12 +56,30 @@ export async function loadImage(source: string | string[], options: LoadOptions 
   try {
     const recognised = Array.isArray(source)
       ? { format: 'layers' as const, layers: await openBareLayers(source, (s) => opened.push(s), options.limits?.maxLayers), config: undefined }
-      : await recognise(source, options, opened);
+      : await recogniseNamed(source, options, opened);
     return { ...recognised, archive, close: closeAll };
   } catch (error) {
     await closeAll().catch(() => undefined);
     throw error instanceof ImgfsError && archive !== '' ? error.locate({ archive }) : error;
   }
+}
+
+/** A name with a transport prefix (transport-name.ts) is that transport only; anything else a path. */
+async function recogniseNamed(source: string, options: LoadOptions, opened: Closable[]): Promise<Recognised> {
+  const named = parseTransportName(source);
+  if (named === undefined) return recognise(source, options, opened);
+  if (named.transport === 'docker') {
+    const image = await loadRegistryImage(named.name, options);
+    opened.push(image);
+    return { format: 'registry', layers: image.layers, config: image.config };
+  }
+  const recognised = await recognise(named.path, named.ref === undefined ? options : { ...options, ref: named.ref }, opened);
+  if (!formatsOf(named.transport).has(recognised.format)) {
+    throw new ImgfsError('EIMGFORMAT', `${named.transport}: expected ${[...formatsOf(named.transport)].join(' or ')}, found ${recognised.format}`, {
+      archive: named.path,
+    });
+  }
+  return recognised;
 }
 
 async function recognise(path: string, options: LoadOptions, opened: Closable[]): Promise<Recognised> {

@@ -19,11 +19,11 @@ export interface DecompressOptions {
   /** Bytes of decompressed spans kept in memory (LRU), default 64 MiB. 0 keeps only the latest span. */
   cacheBytes?: number;
   /**
-   * Largest allowed decompressed size as a multiple of the compressed size (plus 64 MiB), default 1100;
-   * `Infinity` disables the check. Beyond it reads reject with ELIMIT.
+   * Largest allowed decompressed size as a multiple of the compressed size, plus `ratioSlack` (defaults
+   * and reasons: lib/limits.ts); `Infinity` disables the check. Beyond it reads reject with ELIMIT.
    */
   maxRatio?: number;
-  /** Decompressed bytes always allowed on top of `maxRatio × compressed size`; default 64 MiB. */
+  /** Decompressed bytes always allowed on top of `maxRatio × compressed size` (default: RATIO_SLACK). */
   ratioSlack?: number;
   /** When to record checkpoints (see CheckpointPolicy); default 'lazy'. */
   checkpoints?: CheckpointPolicy;
@@ -68,20 +68,26 @@ interface Failure {
 
 const STICKY: ReadonlySet<string> = new Set(['ECOMPRESSION', 'ETRUNCATED', 'ELIMIT']);
 
-/** Compressed bytes read at once from a seekable source: few round trips to the thread pool per layer. */
-const RAW_READ_SIZE = 1024 * 1024;
+/**
+ * Compressed bytes read at once from a seekable source: from 64 KiB, doubling up to 256 KiB, so that a
+ * large layer costs a quarter of the round trips to the thread pool and a small one no large buffer
+ * (and progress, counted in compressed bytes read, still moves in small steps).
+ */
+const RAW_READ_FIRST = 64 * 1024;
+const RAW_READ_MAX = 256 * 1024;
 
 /**
  * The compressed bytes from `rawOffset` to the end: from a seekable source (a file, a slice of one) in
- * positional reads of RAW_READ_SIZE, otherwise through its stream. Leaving early releases the stream.
+ * growing positional reads, otherwise through its stream. Leaving early releases the stream.
  */
 async function* rawChunks(raw: ByteSource, rawOffset: number): AsyncGenerator<Buffer, void, undefined> {
   if (raw.seekable) {
-    for (let at = rawOffset, chunk = await raw.read(at, RAW_READ_SIZE); chunk.length > 0; chunk = await raw.read(at, RAW_READ_SIZE)) {
+    for (let at = rawOffset, size = RAW_READ_FIRST; ; size = Math.min(2 * size, RAW_READ_MAX)) {
+      const chunk = await raw.read(at, size);
+      if (chunk.length === 0) return;
       at += chunk.length;
       yield chunk;
     }
-    return;
   }
   const stream = raw.createReadStream(rawOffset);
   try {
