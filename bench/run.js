@@ -15,6 +15,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultOutDir, makeImages } from './make-images.js';
 import { GNU_TIME, haveGnuTime, measure, median } from './lib/measure.js';
+import { mountRows } from './lib/mount-rows.js';
 
 const bench = dirname(fileURLToPath(import.meta.url));
 const root = dirname(bench);
@@ -395,6 +396,11 @@ if (ONLY === undefined || ONLY.test('stat-throughput')) {
     }
   }
   extraRows.push(row);
+}
+
+if (ONLY === undefined || ONLY.test('mount-read')) {
+  log('bench: mount-read');
+  extraRows.push(...(await mountRows({ node: NODE, bench, image: img.gzipDir, ref: facts.ref, scratch, reps: Math.min(REPS, 3), format: 'OCI dir, gzip' })));
 }
 
 const loadAfter = loadavg();

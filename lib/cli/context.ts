@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import type { ImageFS, OpenOptions } from '../index.js';
 import type { OptionSpec, ParsedArgs } from './args.js';
 import { describeError, isPathError } from './errors.js';
-import type { Output } from './output.js';
+import { textBytes, type Output } from './output.js';
 import { loadNames, numericNames, type Names } from './passwd.js';
 
 /** The process around the CLI, injectable so that tests can run `main` in-process. */
@@ -51,7 +51,7 @@ export function createContext(init: Omit<Context, 'names' | 'warn' | 'pathFailed
   let failed = false;
   const line = (text: string): void => {
     init.out.release();
-    init.io.stderr.write(`${text}\n`);
+    init.io.stderr.write(textBytes(`${text}\n`));
   };
   return {
     ...init,
@@ -95,5 +95,10 @@ export interface CommandSpec {
    * lazily, so layers that no answer reaches are never indexed.
    */
   lazy?: boolean;
+  /**
+   * Runs before IMAGE is looked at or opened; a number ends the command with that exit status. For
+   * commands that need no image (`umount`) or must check the machine first (`mount`).
+   */
+  before?(args: ParsedArgs, io: CliIO): Promise<number | undefined>;
   run(ctx: Context): Promise<void>;
 }

@@ -7,7 +7,7 @@
  */
 
 import { existsSync, readFileSync } from 'node:fs';
-import { openImage, type ImageFS, type OpenLimits, type OpenOptions } from '../index.js';
+import { openImage, LIMITS, type ImageFS, type ImgfsWarning, type LimitName, type OpenLimits, type OpenOptions } from '../index.js';
 import { describeOptions, lastValue, parseArgs, UsageError, type OptionSpec, type ParsedArgs } from './args.js';
 import { cat } from './commands/cat.js';
 import { diff } from './commands/diff.js';
@@ -16,15 +16,18 @@ import { find } from './commands/find.js';
 import { history } from './commands/history.js';
 import { layers } from './commands/layers.js';
 import { ls } from './commands/ls.js';
+import { mountCommand, umountCommand } from './commands/mount.js';
 import { readlink, realpath } from './commands/readlink.js';
 import { scan } from './commands/scan.js';
 import { stat } from './commands/stat.js';
 import { createContext, type CliIO, type CommandSpec } from './context.js';
 import { describeError, ImageFatal, isImgfsErrorLike, isPathError } from './errors.js';
-import { Output, PipeClosed } from './output.js';
+import { Output, PipeClosed, textBytes } from './output.js';
+import { byteArguments } from './byte-argv.js';
 import { ProgressBar } from './progress.js';
+import { hasTransportPrefix } from '../image/transport-name.js';
 
-export const commands: readonly CommandSpec[] = [ls, cat, stat, readlink, realpath, find, scan, layers, history, diff, exportCommand];
+export const commands: readonly CommandSpec[] = [ls, cat, stat, readlink, realpath, find, scan, layers, history, diff, exportCommand, mountCommand, umountCommand];
 
 export const globalOptions: readonly OptionSpec[] = [
   { long: 'ref', value: true, valueName: 'REF', help: 'image to use when the archive holds several (RepoTags or OCI ref name)' },
@@ -32,11 +35,14 @@ export const globalOptions: readonly OptionSpec[] = [
   { long: 'no-cache', help: 'do not read or write the index cache' },
   { long: 'cache-dir', value: true, valueName: 'DIR', help: 'keep the index cache in DIR' },
   { long: 'verify', help: 'check layer digests while indexing' },
+  { long: 'strict', help: 'fail (exit 2) where imgfs would warn about the image and leave something out' },
+  { long: 'creds', value: true, valueName: 'USER[:PASS]', help: 'registry credentials (default: auth.json / ~/.docker/config.json)' },
+  { long: 'tls-verify', value: true, valueName: 'BOOL', help: 'docker://: check TLS certificates (default true); false also allows plain HTTP' },
   {
     long: 'limit',
     value: true,
     valueName: 'NAME=N',
-    help: 'raise or lower a safety limit (maxEntries, maxLayers, maxPaxSize, maxNameLength, maxRatio; N or inf)',
+    help: `raise or lower a safety limit (${Object.keys(LIMITS).join(', ')}; N or inf)`,
   },
   { long: 'quiet', short: 'q', help: 'no progress bar and no warnings' },
   { long: 'help', short: 'h', help: 'show help (for a command: imgfs COMMAND --help)' },
@@ -51,7 +57,7 @@ const EXIT_USAGE = 2;
 export async function main(argv: readonly string[], io: CliIO): Promise<number> {
   const debug = io.env.IMGFS_DEBUG === '1';
   const errorLine = (text: string): void => {
-    io.stderr.write(`${text}\n`);
+    io.stderr.write(textBytes(`${text}\n`));
   };
   const printStack = (error: unknown): void => {
     if (debug && error instanceof Error && error.stack !== undefined) errorLine(error.stack);
@@ -97,6 +103,15 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     errorLine(`imgfs: ${command.name}: ${message} (see 'imgfs ${command.name} --help')`);
     return EXIT_USAGE;
   };
+  if (command.before !== undefined) {
+    try {
+      const status = await command.before(args, io);
+      if (status !== undefined) return status;
+    } catch (error) {
+      if (error instanceof UsageError) return usage(error.message);
+      throw error;
+    }
+  }
   const [image, ...paths] = args.positionals;
   if (image === undefined) return usage('missing IMAGE');
   if (paths.length < command.paths.min) return usage(command.paths.min === 1 ? 'missing PATH' : 'too few PATHs');
@@ -105,13 +120,18 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
   }
 
   const quiet = args.flags.has('quiet');
-  const progress = new ProgressBar(io.stderr, { enabled: io.stderrIsTTY && !quiet, columns: io.columns, now: io.now });
+  const progress = new ProgressBar(io.stderr, {
+    enabled: io.stderrIsTTY && !quiet,
+    columns: io.columns,
+    now: io.now,
+    perLayer: image.startsWith('docker://'),
+  });
   let openOptions: OpenOptions;
   try {
-    openOptions = buildOpenOptions(args, command, progress, (message) => {
+    openOptions = buildOpenOptions(args, command, progress, (warning) => {
       if (!quiet) {
         progress.done();
-        errorLine(`imgfs: warning: ${message}`);
+        errorLine(`imgfs: warning: ${warning.message}`);
       }
     });
   } catch (error) {
@@ -165,7 +185,7 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
 }
 
 /** Wires `main` to the real process. Used by bin/imgfs.js. */
-export async function runCli(argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+export async function runCli(argv: readonly string[] = byteArguments()): Promise<void> {
   // stderr may be a closed pipe too; losing a message then is better than a crash.
   process.stderr.on('error', () => undefined);
   let code: number;
@@ -210,7 +230,7 @@ function buildOpenOptions(
   args: ParsedArgs,
   command: CommandSpec,
   progress: ProgressBar,
-  warn: (message: string) => void,
+  warn: (warning: ImgfsWarning) => void,
 ): OpenOptions {
   const options: OpenOptions = { onProgress: progress.update, onWarning: warn };
   // --verify promises every layer was checked, so it needs every layer indexed.
@@ -223,12 +243,20 @@ function buildOpenOptions(
   if (args.flags.has('no-cache')) options.cache = false;
   else if (cacheDir !== undefined) options.cache = cacheDir;
   if (args.flags.has('verify')) options.verify = true;
+  if (args.flags.has('strict')) options.strict = true;
+  const creds = lastValue(args, 'creds');
+  if (creds !== undefined) options.auth = creds;
+  const tlsVerify = lastValue(args, 'tls-verify');
+  if (tlsVerify !== undefined) {
+    if (tlsVerify !== 'true' && tlsVerify !== 'false') throw new UsageError(`--tls-verify: expected true or false, got '${tlsVerify}'`);
+    options.tlsVerify = tlsVerify === 'true';
+  }
   const limits = parseLimits(args.values.get('limit') ?? []);
   if (limits !== undefined) options.limits = limits;
   return options;
 }
 
-const LIMIT_NAMES: ReadonlyArray<keyof OpenLimits> = ['maxEntries', 'maxLayers', 'maxPaxSize', 'maxNameLength', 'maxRatio'];
+const LIMIT_NAMES = Object.keys(LIMITS) as LimitName[];
 
 /** `--limit maxRatio=5000` (repeatable; `inf` turns a limit off), as OpenOptions.limits. */
 export function parseLimits(settings: readonly string[]): OpenLimits | undefined {
@@ -252,7 +280,7 @@ export function parseLimits(settings: readonly string[]): OpenLimits | undefined
  * path that exists is always taken whole, so a file name holding a colon still works.
  */
 export function imageSource(image: string): string | string[] {
-  if (existsSync(image) || !image.includes(':')) return image;
+  if (existsSync(image) || !image.includes(':') || hasTransportPrefix(image)) return image;
   const parts = image.split(':').filter((part) => part !== '');
   return parts.length > 1 ? parts : image;
 }

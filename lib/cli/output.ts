@@ -4,6 +4,7 @@
  */
 
 import type { Writable } from 'node:stream';
+import { hasEscapedBytes, nameToBytes } from '../index.js';
 
 /** Thrown by writes once the reader has closed the pipe; main() exits quietly on it. */
 export class PipeClosed extends Error {
@@ -58,7 +59,7 @@ export class Output {
     const text = this.pending.join('');
     this.pending = [];
     this.pendingLength = 0;
-    await this.raw(text);
+    await this.raw(textBytes(text));
   }
 
   /**
@@ -71,7 +72,7 @@ export class Output {
     const text = this.pending.join('');
     this.pending = [];
     this.pendingLength = 0;
-    this.stream.write(text);
+    this.stream.write(textBytes(text));
   }
 
   /** Throws PipeClosed (or the stream's own error) once the stream has failed. */
@@ -110,6 +111,15 @@ export class Output {
     this.check();
     throw new PipeClosed();
   }
+}
+
+/**
+ * Text for a terminal or a pipe, with image names printed as their own bytes, as ls(1) and find(1)
+ * print them: a name byte that is not UTF-8 is kept in a string as a lone surrogate (nameFromBytes),
+ * which a plain UTF-8 encoding would turn into U+FFFD.
+ */
+export function textBytes(text: string): Buffer | string {
+  return hasEscapedBytes(text) ? nameToBytes(text) : text;
 }
 
 export function isPipeError(error: unknown): boolean {

@@ -1,10 +1,9 @@
 import { Readable } from 'node:stream';
-import { createRangeStream } from '../source/range-stream.js';
-import type { ByteSource } from '../source/byte-source.js';
-import type { ImageConfig, ImageFormat, LayerBlob } from '../image/loaded-image.js';
+import type { ImageConfig, ImageFormat } from '../image/loaded-image.js';
+import type { Layer } from '../layer/layer.js';
 import type { LayerTable } from '../table/layer-table.js';
 import { ImgfsError } from '../errors.js';
-import { joinPath, ROOT } from '../table/entry-name.js';
+import { joinPath, pathFromInput, ROOT } from '../table/entry-name.js';
 import { LayerNeeded, type MergedNode, type MergedView } from '../merge/merged-view.js';
 import { resolvePath, type Resolution } from '../merge/resolve-path.js';
 import { layerChanges, pathHistory, type LayerChanges } from '../merge/layer-changes.js';
@@ -13,16 +12,7 @@ import { createNodeFsAdapter, type NodeFsAdapter } from './node-fs-adapter.js';
 import { archiveOrder, scanFilter, type ScanCandidate, type ScannedFile, type ScanOptions } from './scan.js';
 import { FsError } from './fs-errors.js';
 import { ImageStats, type FileType } from './image-stats.js';
-import type { ImageDirent, ImageFS, LayerInfo, PathHistory, ReadStreamOptions, WalkEntry } from './types.js';
-
-/** A layer as the image knows it before and after indexing: where its tar bytes come from. */
-export interface LayerSlot {
-  blob: LayerBlob;
-  /** The layer's uncompressed tar stream, read in place. */
-  content: ByteSource;
-  /** Public description; its counts are filled in when the layer is indexed. */
-  info: LayerInfo;
-}
+import type { ImageDirent, ImageFS, ImagePath, LayerInfo, PathHistory, ReadStreamOptions, WalkEntry } from './types.js';
 
 /** Inode numbers for directories no layer has a member for; far above `layer × 2³² + ordinal`. */
 const IMPLICIT_INO_BASE = 2 ** 50;
@@ -44,25 +34,26 @@ export class ImageFileSystem implements ImageFS {
   constructor(
     readonly format: ImageFormat,
     readonly config: ImageConfig | undefined,
-    private readonly slots: readonly LayerSlot[],
+    /** Bottom first; each one indexes itself and reads its entries' bytes. */
+    private readonly stack: readonly Layer[],
     private readonly view: MergedView,
-    private readonly loadLayer: (slot: LayerSlot) => Promise<LayerTable>,
+    private readonly loadLayer: (layer: Layer) => Promise<LayerTable>,
     private readonly release: () => Promise<void>,
   ) {
-    this.layers = slots.map((slot) => slot.info);
+    this.layers = stack.map((layer) => layer.info);
   }
 
   // --- layer loading ---------------------------------------------------------------------------
 
   async indexAll(): Promise<void> {
-    await Promise.all(this.slots.map((_, layer) => this.ensureLayer(layer)));
+    await Promise.all(this.stack.map((_, layer) => this.ensureLayer(layer)));
   }
 
   private ensureLayer(layer: number): Promise<void> {
     if (this.view.isLoaded(layer)) return Promise.resolve();
     let pending = this.loading.get(layer);
     if (pending === undefined) {
-      pending = this.loadLayer(this.slots[layer] as LayerSlot).then((index) => this.view.provide(layer, index));
+      pending = this.loadLayer(this.stack[layer] as Layer).then((table) => this.view.provide(layer, table));
       // A failed load may be retried by a later question (the error is not cached).
       pending.catch(() => this.loading.delete(layer));
       this.loading.set(layer, pending);
@@ -98,33 +89,34 @@ export class ImageFileSystem implements ImageFS {
 
   // --- metadata --------------------------------------------------------------------------------
 
-  statSync(path: string): ImageStats {
+  statSync(path: ImagePath): ImageStats {
     return this.now(() => this.toStats(this.resolve(path, true, 'stat').node));
   }
-  lstatSync(path: string): ImageStats {
+  lstatSync(path: ImagePath): ImageStats {
     return this.now(() => this.toStats(this.resolve(path, false, 'lstat').node));
   }
-  stat(path: string): Promise<ImageStats> {
+  stat(path: ImagePath): Promise<ImageStats> {
     return this.ready(() => this.toStats(this.resolve(path, true, 'stat').node));
   }
-  lstat(path: string): Promise<ImageStats> {
+  lstat(path: ImagePath): Promise<ImageStats> {
     return this.ready(() => this.toStats(this.resolve(path, false, 'lstat').node));
   }
 
-  readdirSync(path: string): string[];
-  readdirSync(path: string, options: { withFileTypes: true }): ImageDirent[];
-  readdirSync(path: string, options?: { withFileTypes?: false }): string[];
-  readdirSync(path: string, options?: { withFileTypes?: boolean }): string[] | ImageDirent[] {
+  readdirSync(path: ImagePath): string[];
+  readdirSync(path: ImagePath, options: { withFileTypes: true }): ImageDirent[];
+  readdirSync(path: ImagePath, options?: { withFileTypes?: false }): string[];
+  readdirSync(path: ImagePath, options?: { withFileTypes?: boolean }): string[] | ImageDirent[] {
     return this.now(() => this.list(path, options?.withFileTypes === true));
   }
-  readdir(path: string): Promise<string[]>;
-  readdir(path: string, options: { withFileTypes: true }): Promise<ImageDirent[]>;
-  readdir(path: string, options?: { withFileTypes?: false }): Promise<string[]>;
-  readdir(path: string, options?: { withFileTypes?: boolean }): Promise<string[] | ImageDirent[]> {
+  readdir(path: ImagePath): Promise<string[]>;
+  readdir(path: ImagePath, options: { withFileTypes: true }): Promise<ImageDirent[]>;
+  readdir(path: ImagePath, options?: { withFileTypes?: false }): Promise<string[]>;
+  readdir(path: ImagePath, options?: { withFileTypes?: boolean }): Promise<string[] | ImageDirent[]> {
     return this.ready(() => this.list(path, options?.withFileTypes === true));
   }
 
-  private list(path: string, withFileTypes: boolean): string[] | ImageDirent[] {
+  private list(input: ImagePath, withFileTypes: boolean): string[] | ImageDirent[] {
+    const path = pathFromInput(input);
     const { node, path: resolved } = this.resolve(path, true, 'scandir');
     if (node.kind !== 'dir') throw new FsError('ENOTDIR', 'scandir', path);
     const names = this.view.children(resolved);
@@ -136,41 +128,43 @@ export class ImageFileSystem implements ImageFS {
     });
   }
 
-  readlinkSync(path: string): string {
+  readlinkSync(path: ImagePath): string {
     return this.now(() => this.linkTarget(path));
   }
-  readlink(path: string): Promise<string> {
+  readlink(path: ImagePath): Promise<string> {
     return this.ready(() => this.linkTarget(path));
   }
-  private linkTarget(path: string): string {
+  private linkTarget(input: ImagePath): string {
+    const path = pathFromInput(input);
     const { node } = this.resolve(path, false, 'readlink');
     if (node.kind !== 'symlink') throw new FsError('EINVAL', 'readlink', path);
     return node.entry?.linkname ?? '';
   }
 
-  realpathSync(path: string): string {
+  realpathSync(path: ImagePath): string {
     return this.now(() => display(this.resolve(path, true, 'realpath').path));
   }
-  realpath(path: string): Promise<string> {
+  realpath(path: ImagePath): Promise<string> {
     return this.ready(() => display(this.resolve(path, true, 'realpath').path));
   }
 
-  existsSync(path: string): boolean {
+  existsSync(path: ImagePath): boolean {
     return this.now(() => this.found(path));
   }
-  exists(path: string): Promise<boolean> {
+  exists(path: ImagePath): Promise<boolean> {
     return this.ready(() => this.found(path));
   }
-  private found(path: string): boolean {
+  private found(path: ImagePath): boolean {
     this.assertOpen();
-    return resolvePath(this.view, path, true).ok;
+    return resolvePath(this.view, pathFromInput(path), true).ok;
   }
 
   // --- content ---------------------------------------------------------------------------------
 
-  readFile(path: string): Promise<Buffer>;
-  readFile(path: string, options: { encoding: BufferEncoding } | BufferEncoding): Promise<string>;
-  async readFile(path: string, options?: { encoding: BufferEncoding } | BufferEncoding): Promise<Buffer | string> {
+  readFile(path: ImagePath): Promise<Buffer>;
+  readFile(path: ImagePath, options: { encoding: BufferEncoding } | BufferEncoding): Promise<string>;
+  async readFile(input: ImagePath, options?: { encoding: BufferEncoding } | BufferEncoding): Promise<Buffer | string> {
+    const path = pathFromInput(input);
     const { node } = await this.ready(() => this.resolve(path, true, 'open'));
     if (node.kind === 'dir') throw new FsError('EISDIR', 'read', path);
     const bytes = await this.readContent(node, 0, contentSize(node));
@@ -178,7 +172,8 @@ export class ImageFileSystem implements ImageFS {
     return encoding === undefined ? bytes : bytes.toString(encoding);
   }
 
-  createReadStream(path: string, options: ReadStreamOptions = {}): Readable {
+  createReadStream(input: ImagePath, options: ReadStreamOptions = {}): Readable {
+    const path = pathFromInput(input);
     let node: MergedNode;
     try {
       node = this.resolve(path, true, 'open').node;
@@ -202,60 +197,30 @@ export class ImageFileSystem implements ImageFS {
     return this.streamContent(node, start, end);
   }
 
-  /**
-   * Bytes [start, end) of a node's content, streamed from its layer. A source that ends early (the
-   * archive was truncated after it was indexed) errors with ETRUNCATED, as `readContent` does, rather
-   * than ending the stream short.
-   */
+  /** Bytes [start, end) of a node's content, streamed from the layer that holds them. */
   private streamContent(node: MergedNode, start: number, end: number): Readable {
-    const entry = node.entry;
-    if (entry === undefined || end <= start) return Readable.from([]);
-    const layer = this.layerOf(node);
-    const base = entry.dataOffset;
-    // One Readable pulling chunk by chunk, no extra stage: a scan opens one per file, and a Transform
-    // joined by pipeline() per file costs more than the reads of a small file.
-    return createRangeStream(
-      async (offset, length) => {
-        const chunk = await layer.content.read(offset, length);
-        if (chunk.length < length) throw this.truncated(node, layer, start, end, offset - base - start + chunk.length);
-        return chunk;
-      },
-      base + start,
-      base + end,
-    );
+    if (node.entry === undefined || end <= start) return Readable.from([]);
+    return this.layerOf(node).stream(node.entry, start, end);
   }
 
   private async readContent(node: MergedNode, start: number, end: number): Promise<Buffer> {
     if (node.entry === undefined || end <= start) return Buffer.alloc(0);
-    const layer = this.layerOf(node);
-    const bytes = await layer.content.read(node.entry.dataOffset + start, end - start);
-    if (bytes.length !== end - start) throw this.truncated(node, layer, start, end, bytes.length);
-    return bytes;
-  }
-
-  private truncated(node: MergedNode, layer: LayerSlot, start: number, end: number, got: number): ImgfsError {
-    return new ImgfsError('ETRUNCATED', `content of /${node.path} ends after ${got} of ${end - start} bytes`, {
-      archive: layer.content.name,
-      layer: { index: layer.info.index, digest: layer.info.digest },
-      offset: (node.entry?.dataOffset ?? 0) + start + got,
-    });
+    return this.layerOf(node).read(node.entry, start, end);
   }
 
   // --- traversal -------------------------------------------------------------------------------
 
-  async *walk(path = '/'): AsyncIterable<WalkEntry> {
+  async *walk(path: ImagePath = '/'): AsyncIterable<WalkEntry> {
     await this.indexAll();
-    for (const { path: current, node } of this.traverse(path)) {
-      yield { path: display(current), stats: this.toStats(node) };
-    }
+    for (const { path: current, stats } of this.traverse(path)) yield { path: display(current), stats };
   }
 
   async *scan(options: ScanOptions = {}): AsyncIterable<ScannedFile> {
     await this.indexAll();
     const wanted = scanFilter(options);
     const plan: Array<ScanCandidate & { node: MergedNode }> = [];
-    for (const { path, node } of this.traverse('/')) {
-      const candidate = { path: display(path), stats: this.toStats(node), layer: node.layer, dataOffset: node.entry?.dataOffset ?? 0, node };
+    for (const { path, node, stats } of this.traverse('/')) {
+      const candidate = { path: display(path), stats, layer: node.layer, dataOffset: node.entry?.dataOffset ?? 0, node };
       if (wanted(candidate)) plan.push(candidate);
     }
     plan.sort(archiveOrder);
@@ -273,27 +238,34 @@ export class ImageFileSystem implements ImageFS {
     }
   }
 
-  /** Pre-order, children sorted by name bytes, the start itself excluded; no symlink followed below it. */
-  private *traverse(path: string): Generator<{ path: string; node: MergedNode }> {
+  /**
+   * Pre-order, children sorted by name bytes, the start itself excluded; no symlink followed below it.
+   * Streams: it keeps only the siblings still to visit on the way down (memory grows with the tree's
+   * width and depth, not with the number of entries) and memoises nothing in the view. A directory's
+   * children are listed once, when it is reached, which also gives its link count.
+   */
+  private *traverse(path: ImagePath): Generator<{ path: string; node: MergedNode; stats: ImageStats }> {
     const { node, path: start } = this.resolve(path, true, 'scandir');
-    if (node.kind !== 'dir') throw new FsError('ENOTDIR', 'scandir', path);
+    if (node.kind !== 'dir') throw new FsError('ENOTDIR', 'scandir', pathFromInput(path));
     // An explicit stack, not recursion: a 5 000-deep tree must not exhaust the call stack.
-    const stack: string[] = [...this.view.children(start)].reverse().map((name) => joinPath(start, name));
+    const stack: MergedNode[] = this.view.childNodes(start).reverse();
     while (stack.length > 0) {
       this.assertOpen();
-      const current = stack.pop() as string;
-      const child = this.view.lookup(current) as MergedNode;
-      yield { path: current, node: child };
-      if (child.kind === 'dir') {
-        const names = this.view.children(current);
-        for (let i = names.length - 1; i >= 0; i--) stack.push(joinPath(current, names[i] as string));
+      const current = stack.pop() as MergedNode;
+      if (current.kind !== 'dir') {
+        yield { path: current.path, node: current, stats: this.toStats(current) };
+        continue;
       }
+      const children = this.view.childNodes(current.path);
+      const subdirectories = children.reduce((count, child) => count + (child.kind === 'dir' ? 1 : 0), 0);
+      yield { path: current.path, node: current, stats: this.toStats(current, subdirectories) };
+      for (let i = children.length - 1; i >= 0; i--) stack.push(children[i] as MergedNode);
     }
   }
 
-  history(path: string): PathHistory {
+  history(path: ImagePath): PathHistory {
     this.assertOpen();
-    const { path: shown, visible, steps } = this.now(() => pathHistory(this.view, path));
+    const { path: shown, visible, steps } = this.now(() => pathHistory(this.view, pathFromInput(path)));
     return {
       path: shown,
       visible,
@@ -326,27 +298,45 @@ export class ImageFileSystem implements ImageFS {
 
   // --- helpers ---------------------------------------------------------------------------------
 
-  private resolve(path: string, followLast: boolean, syscall: string): { node: MergedNode; path: string } {
+  private resolve(input: ImagePath, followLast: boolean, syscall: string): { node: MergedNode; path: string } {
     this.assertOpen();
-    if (typeof path !== 'string') throw new TypeError(`path must be a string, got ${typeof path}`);
+    if (typeof input !== 'string' && !Buffer.isBuffer(input)) throw new TypeError(`path must be a string or a Buffer, got ${typeof input}`);
+    const path = pathFromInput(input);
     const key = followLast ? `+${path}` : `-${path}`;
     let result = this.resolutions.get(key);
     if (result === undefined) {
       // The view never changes once opened, so a resolution stays true; the bound keeps a process
       // that asks about millions of distinct paths from growing without limit.
       if (this.resolutions.size >= MAX_REMEMBERED_RESOLUTIONS) this.resolutions.clear();
-      result = resolvePath(this.view, path, followLast);
+      result = this.resolveFresh(path, followLast);
       this.resolutions.set(key, result);
     }
     if (!result.ok) throw new FsError(result.code, syscall, path);
     return result;
   }
 
-  private layerOf(node: MergedNode): LayerSlot {
-    return this.slots[node.layer] as LayerSlot;
+  /**
+   * Resolves from the nearest directory already resolved: a walk (ls -R, a FUSE lookup, a recursive
+   * copy through the fs adapter) asks for `dir/name` right after `dir`, so only `name` is left to look
+   * up. Without this, each child of a d-deep chain would be resolved from the root: O(d²) lookups for
+   * a listing that should cost O(d).
+   */
+  private resolveFresh(path: string, followLast: boolean): Resolution {
+    const slash = path.lastIndexOf('/');
+    const name = path.slice(slash + 1);
+    if (slash >= 0 && name !== '' && name !== '.' && name !== '..') {
+      const parent = this.resolutions.get(`+${slash === 0 ? '/' : path.slice(0, slash)}`);
+      if (parent?.ok === true && parent.node.kind === 'dir') return resolvePath(this.view, name, followLast, parent);
+    }
+    return resolvePath(this.view, path, followLast);
   }
 
-  private toStats(node: MergedNode): ImageStats {
+  private layerOf(node: MergedNode): Layer {
+    return this.stack[node.layer] as Layer;
+  }
+
+  /** `subdirectories`: a directory's count when the caller has just listed it (a walk). */
+  private toStats(node: MergedNode, subdirectories?: number): ImageStats {
     const entry = node.entry;
     const type = fileType(node);
     return new ImageStats({
@@ -358,13 +348,14 @@ export class ImageFileSystem implements ImageFS {
       gname: entry?.gname ?? '',
       size: contentSize(node),
       mtimeMs: entry?.mtimeMs ?? 0,
-      nlink: type === 'dir' ? 2 + this.subdirectoryCount(node.path) : this.view.linkCount(node),
+      nlink: type === 'dir' ? 2 + (subdirectories ?? this.subdirectoryCount(node.path)) : this.view.linkCount(node),
       ino: this.inodeOf(node),
       devmajor: entry?.devmajor ?? 0,
       devminor: entry?.devminor ?? 0,
       xattrs: entry?.xattrs ?? {},
       layer: node.layer,
       target: type === 'symlink' ? entry?.linkname : undefined,
+      dataRegions: type === 'file' ? entry?.sparse?.regions : undefined,
     });
   }
 
@@ -391,6 +382,10 @@ export class ImageFileSystem implements ImageFS {
   }
 }
 
+/**
+ * Reads bytes of an entry's content by offset within the file: straight from the layer, or, for a
+ * sparse file, through its map (holes read as zeros).
+ */
 /** The bytes of a stream that is only known later. */
 async function* forward(stream: Promise<Readable>): AsyncGenerator<Buffer> {
   for await (const chunk of await stream) yield chunk as Buffer;

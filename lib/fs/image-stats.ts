@@ -13,6 +13,8 @@ const typeBits: Record<FileType, number> = {
   socket: constants.S_IFSOCK,
 };
 
+const SYMLINK_PERM = 0o777;
+
 export interface ImageStatsInit {
   type: FileType;
   /** Permission bits including setuid/setgid/sticky, without type bits. */
@@ -30,6 +32,8 @@ export interface ImageStatsInit {
   xattrs: Record<string, Buffer>;
   layer: number;
   target: string | undefined;
+  /** A sparse file's data regions (flat `offset, length` pairs); undefined for every other entry. */
+  dataRegions?: readonly number[] | undefined;
 }
 
 /** The `isFile()` … `isSocket()` family of `fs.Stats` and `fs.Dirent`, from one `type` field. */
@@ -91,12 +95,20 @@ export class ImageStats extends FileTypeTests {
   readonly type: FileType;
   readonly devmajor: number;
   readonly devminor: number;
+  /**
+   * For a sparse file, where its data lies: flat `offset, length` pairs, ascending; every other byte is
+   * a hole that reads as zeros (and `blocks` counts the data only, as stat(2) does). Undefined for
+   * files stored whole and for everything else.
+   */
+  readonly dataRegions: readonly number[] | undefined;
 
   constructor(init: ImageStatsInit) {
     super();
     this.type = init.type;
     this.ino = init.ino;
-    this.mode = typeBits[init.type] | (init.perm & 0o7777);
+    // Linux has no permission bits for a symlink: lstat always shows 0777 (R9), whatever the tar
+    // header stored, and so do Docker and umoci after extracting it.
+    this.mode = typeBits[init.type] | (init.type === 'symlink' ? SYMLINK_PERM : init.perm & 0o7777);
     this.nlink = init.nlink;
     this.uid = init.uid;
     this.gid = init.gid;
@@ -104,7 +116,8 @@ export class ImageStats extends FileTypeTests {
     this.devminor = init.devminor;
     this.rdev = makedev(init.devmajor, init.devminor);
     this.size = init.size;
-    this.blocks = Math.ceil(init.size / 512);
+    this.dataRegions = init.dataRegions;
+    this.blocks = Math.ceil((init.dataRegions === undefined ? init.size : storedBytes(init.dataRegions)) / 512);
     this.mtimeMs = init.mtimeMs;
     this.atimeMs = init.mtimeMs;
     this.ctimeMs = init.mtimeMs;
@@ -130,6 +143,12 @@ export class ImageStats extends FileTypeTests {
   get birthtime(): Date {
     return new Date(this.birthtimeMs);
   }
+}
+
+function storedBytes(regions: readonly number[]): number {
+  let total = 0;
+  for (let i = 1; i < regions.length; i += 2) total += regions[i] as number;
+  return total;
 }
 
 /**

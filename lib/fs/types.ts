@@ -4,9 +4,14 @@ import type { FileType, ImageStats } from './image-stats.js';
 import type { LayerAction, LayerChanges } from '../merge/layer-changes.js';
 import type { ScannedFile, ScanOptions } from './scan.js';
 import type { NodeFsAdapter } from './node-fs-adapter.js';
+import type { LayerInfo } from '../layer/layer-info.js';
+import type { OpenLimits } from '../limits.js';
+import type { ImgfsWarning } from '../warnings.js';
+import type { NetworkOptions } from '../registry/http-transport.js';
 
-export type { Compression } from '../source/codec.js';
-import type { Compression } from '../source/codec.js';
+export type { Compression, LayerInfo, TocFormat } from '../layer/layer-info.js';
+export type { OpenLimits } from '../limits.js';
+export type { ImgfsWarning, ImgfsWarningCode } from '../warnings.js';
 
 export interface OpenOptions {
   /** A `RepoTags` entry (docker save) or `org.opencontainers.image.ref.name` (OCI). */
@@ -26,54 +31,44 @@ export interface OpenOptions {
    * `indexAll()` first). Default false: every layer is indexed by `openImage`.
    */
   lazy?: boolean;
-  /** Called for recoverable problems (e.g. a hard link whose target is missing). Default: ignored. */
-  onWarning?: (message: string) => void;
-  /** Safety limits against hostile images; each one exceeded rejects with ImgfsError ELIMIT naming it. */
-  limits?: OpenLimits;
-}
-
-/** Raise a limit for an unusual but honest image; `Infinity` turns one off. */
-export interface OpenLimits {
-  /** Tar members in one layer, whiteouts included (default 5 000 000); members of an outer archive too. */
-  maxEntries?: number;
-  /** Layers in one image (default 256, twice Docker's limit). */
-  maxLayers?: number;
-  /** Bytes of one PAX extended header (default 1 MiB). */
-  maxPaxSize?: number;
-  /** UTF-8 bytes of one member or link name (default 16 KiB). */
-  maxNameLength?: number;
   /**
-   * Decompressed size of a gzip or zstd layer as a multiple of its compressed size (default 1100, plus
-   * 64 MiB of slack): a gzip or zstd bomb stops here.
+   * Called for recoverable problems (e.g. a hard link whose target is missing: the link is dropped),
+   * as data: `{ code, message, layer, path }`. Default: ignored.
    */
-  maxRatio?: number;
+  onWarning?: (warning: ImgfsWarning) => void;
+  /**
+   * Turn every warning about the image (not about the cache) into a rejection with an ImgfsError of the
+   * warning's code: nothing is served from an image that holds something imgfs would leave out. A
+   * problem met while indexing rejects the open (or, with `lazy`, the question that indexed the layer);
+   * a hard link is resolved when a question reaches it, and that question rejects.
+   */
+  strict?: boolean;
+  /** Safety limits against hostile images (lib/limits.ts); each one exceeded rejects with ImgfsError ELIMIT naming it. */
+  limits?: OpenLimits;
+  /**
+   * `docker://` images: credentials as `USER:PASS` (skopeo's `--creds`) or an object; by default they
+   * are looked up in $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json.
+   */
+  auth?: string | { username: string; password: string };
+  /** `docker://` images: check TLS certificates (default true); false also allows plain HTTP. */
+  tlsVerify?: boolean;
+  /** `docker://` images: aborts every request in flight and every retry wait. */
+  signal?: AbortSignal;
+  /** `docker://` images: timeouts and retries (see NetworkOptions). */
+  network?: Omit<NetworkOptions, 'tlsVerify' | 'signal'>;
 }
 
 export interface IndexProgress {
   /** Layer being indexed (0 = bottom). */
   layer: number;
-  /** Stored (compressed) bytes of all layers that are done. */
+  /** Stored (compressed) bytes read so far, summed over all layers (a layer that is done counts whole). */
   bytesDone: number;
   /** Stored (compressed) bytes of all layers. */
   bytesTotal: number;
-}
-
-export interface LayerInfo {
-  /** 0 = bottom. */
-  index: number;
-  digest: string | undefined;
-  diffId: string | undefined;
-  mediaType: string | undefined;
-  compression: Compression;
-  /** Stored (possibly compressed) size in bytes. */
-  size: number;
-  /** Uncompressed tar size in bytes; undefined until the layer is indexed (see `lazy`). */
-  uncompressedSize: number | undefined;
-  /** Tar entries in the layer, whiteouts included; undefined until the layer is indexed. */
-  entries: number | undefined;
-  /** Whiteout and opaque-marker entries in the layer; undefined until the layer is indexed. */
-  whiteouts: number | undefined;
-  createdBy: string | undefined;
+  /** Stored bytes of `layer` read so far (for a registry image: downloaded). */
+  layerBytesDone?: number;
+  /** Stored size of `layer`. */
+  layerBytesTotal?: number;
 }
 
 export interface ImageDirent {
@@ -116,42 +111,49 @@ export interface ReadStreamOptions {
   end?: number;
 }
 
+/**
+ * A path inside the image: a string, or (as Node's fs takes) a Buffer of the name's bytes. Names that
+ * are not valid UTF-8 are strings too: each such byte is the lone surrogate U+DC00 + byte
+ * (`nameFromBytes`/`nameToBytes` convert); a Buffer is decoded the same way.
+ */
+export type ImagePath = string | Buffer;
+
 export interface ImageFS {
   readonly format: ImageFormat;
   readonly layers: readonly LayerInfo[];
   readonly config: ImageConfig | undefined;
 
-  stat(path: string): Promise<ImageStats>;
-  lstat(path: string): Promise<ImageStats>;
-  statSync(path: string): ImageStats;
-  lstatSync(path: string): ImageStats;
+  stat(path: ImagePath): Promise<ImageStats>;
+  lstat(path: ImagePath): Promise<ImageStats>;
+  statSync(path: ImagePath): ImageStats;
+  lstatSync(path: ImagePath): ImageStats;
 
-  readdir(path: string): Promise<string[]>;
-  readdir(path: string, options: { withFileTypes: true }): Promise<ImageDirent[]>;
-  readdir(path: string, options?: { withFileTypes?: false }): Promise<string[]>;
-  readdirSync(path: string): string[];
-  readdirSync(path: string, options: { withFileTypes: true }): ImageDirent[];
-  readdirSync(path: string, options?: { withFileTypes?: false }): string[];
+  readdir(path: ImagePath): Promise<string[]>;
+  readdir(path: ImagePath, options: { withFileTypes: true }): Promise<ImageDirent[]>;
+  readdir(path: ImagePath, options?: { withFileTypes?: false }): Promise<string[]>;
+  readdirSync(path: ImagePath): string[];
+  readdirSync(path: ImagePath, options: { withFileTypes: true }): ImageDirent[];
+  readdirSync(path: ImagePath, options?: { withFileTypes?: false }): string[];
 
-  readlink(path: string): Promise<string>;
-  readlinkSync(path: string): string;
-  realpath(path: string): Promise<string>;
-  realpathSync(path: string): string;
-  exists(path: string): Promise<boolean>;
-  existsSync(path: string): boolean;
+  readlink(path: ImagePath): Promise<string>;
+  readlinkSync(path: ImagePath): string;
+  realpath(path: ImagePath): Promise<string>;
+  realpathSync(path: ImagePath): string;
+  exists(path: ImagePath): Promise<boolean>;
+  existsSync(path: ImagePath): boolean;
 
-  readFile(path: string): Promise<Buffer>;
-  readFile(path: string, options: { encoding: BufferEncoding } | BufferEncoding): Promise<string>;
-  createReadStream(path: string, options?: ReadStreamOptions): Readable;
+  readFile(path: ImagePath): Promise<Buffer>;
+  readFile(path: ImagePath, options: { encoding: BufferEncoding } | BufferEncoding): Promise<string>;
+  createReadStream(path: ImagePath, options?: ReadStreamOptions): Readable;
 
   /** Pre-order, children sorted by name bytes, lstat semantics, `path` itself not yielded. */
-  walk(path?: string): AsyncIterable<WalkEntry>;
+  walk(path?: ImagePath): AsyncIterable<WalkEntry>;
   /**
    * Every visible regular file once (symlinks too with `symlinks: true`), in archive order so that each
    * layer is read and decompressed at most once; files hidden by upper layers never appear.
    */
   scan(options?: ScanOptions): AsyncIterable<ScannedFile>;
-  history(path: string): PathHistory;
+  history(path: ImagePath): PathHistory;
   /** The parts of `node:fs` that glob and walker libraries use, answering from this image. */
   asNodeFs(): NodeFsAdapter;
   /** What layer `index` added, modified and deleted relative to the layers below it (`docker diff`). */

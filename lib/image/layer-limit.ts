@@ -1,12 +1,8 @@
 import { ImgfsError } from '../errors.js';
+import { LIMITS } from '../limits.js';
 
-/**
- * Layers accepted in one image by default: twice Docker's own limit (127, the deepest overlay stack it
- * builds or runs). Each layer costs a file handle (OCI directories, bare layers) and a decoder with its
- * buffers (compressed layers), so an image listing thousands of tiny layers is refused before any of
- * them is opened.
- */
-export const DEFAULT_MAX_LAYERS = 256;
+/** Layers accepted in one image by default (the table of limits, lib/limits.ts, says why). */
+export const DEFAULT_MAX_LAYERS = LIMITS.maxLayers.default;
 
 /** ELIMIT naming the option when an image lists more than `maxLayers` layers. */
 export function checkLayerCount(count: number, maxLayers: number | undefined, where: { archive?: string | undefined; member?: string | undefined }): void {

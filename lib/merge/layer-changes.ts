@@ -1,5 +1,5 @@
 import type { TableEntry } from '../table/layer-table.js';
-import { compareNameBytes, joinPath, normalizeEntryName } from '../table/entry-name.js';
+import { comparePaths, joinPath, normalizeEntryName } from '../table/entry-name.js';
 import { sameMember, type MergedNode, type MergedView } from './merged-view.js';
 
 /** What one layer did to a path (the `history` command and `ImageFS.history`). */
@@ -58,7 +58,7 @@ function sameMetadata(a: TableEntry, b: TableEntry): boolean {
 
 export interface LayerChanges {
   index: number;
-  /** Absolute paths, sorted by bytes. */
+  /** Absolute paths, in walk order (component by component, by name bytes). */
   added: string[];
   modified: string[];
   /** Paths the layer removed from the view below it (whiteouts, opaque directories). */
@@ -94,6 +94,6 @@ export function layerChanges(view: MergedView, layer: number): LayerChanges {
       }
     }
   }
-  const byBytes = (list: Iterable<string>): string[] => [...list].sort(compareNameBytes);
-  return { index: layer, added: byBytes(added), modified: byBytes(modified), deleted: byBytes(deleted) };
+  const inWalkOrder = (list: Iterable<string>): string[] => [...list].sort(comparePaths);
+  return { index: layer, added: inWalkOrder(added), modified: inWalkOrder(modified), deleted: inWalkOrder(deleted) };
 }

@@ -1,13 +1,10 @@
 import { ImgfsError } from '../errors.js';
+import { LIMITS, RATIO_SLACK } from '../limits.js';
 
-/**
- * Above deflate's own ceiling (about 1032:1), so no honest gzip layer, not even one holding a huge
- * file of zeros (a sparse /var/log/lastlog), can trip it; zstd reaches 30 000:1 and more, which is
- * where a bomb comes from.
- */
-export const DEFAULT_MAX_RATIO = 1100;
+/** The table of limits (lib/limits.ts) says why 1100. */
+export const DEFAULT_MAX_RATIO = LIMITS.maxRatio.default;
 /** Allowed on top of `maxRatio × compressed size`, so small streams are not judged by their ratio. */
-export const DEFAULT_RATIO_SLACK = 64 * 1024 * 1024;
+export const DEFAULT_RATIO_SLACK = RATIO_SLACK;
 
 /**
  * The bound on decompressed size that stops a compression bomb: at most `maxRatio` times the compressed

@@ -4,20 +4,36 @@
  * the public API adds the '/' at its boundary.
  */
 
+import { nameToBytes } from '../tar/name-bytes.js';
+
+/** A path as a caller gave it (string or bytes), as imgfs keys it: lib/fs takes names from here. */
+export { pathFromInput } from '../tar/name-bytes.js';
+
 export const ROOT = '';
 
 /** Lexical normalisation of a tar member name: `./a//b/../c/` → `a/c`; `..` never climbs above root. */
 export function normalizeEntryName(raw: string): string {
+  return normalizeName(raw).path;
+}
+
+/**
+ * The one lexical normaliser of names (layer members, outer-archive members): `./` and `/` prefixes,
+ * repeated and trailing `/` and `.` components go, `..` is resolved lexically and clamped at the root.
+ * `climbsOut` says whether a `..` tried to go above the root (an outer archive refuses such a name).
+ */
+export function normalizeName(raw: string): { path: string; climbsOut: boolean } {
   const parts: string[] = [];
+  let climbsOut = false;
   for (const part of raw.split('/')) {
     if (part === '' || part === '.') continue;
     if (part === '..') {
+      if (parts.length === 0) climbsOut = true;
       parts.pop();
       continue;
     }
     parts.push(part);
   }
-  return parts.join('/');
+  return { path: parts.join('/'), climbsOut };
 }
 
 export function parentOf(path: string): string {
@@ -72,9 +88,11 @@ export function classifyName(path: string): NameRole {
 }
 
 /**
- * Compares names by their UTF-8 bytes, the order DESIGN.md fixes for readdir and walk, without
- * encoding them: UTF-8 byte order is code point order, which differs from UTF-16 unit order only when
- * a surrogate (a code point above U+FFFF) meets a BMP unit of U+E000 or more.
+ * Compares names by the bytes they stand for, the order DESIGN.md fixes for readdir and walk, mostly
+ * without encoding them: UTF-8 byte order is code point order, which differs from UTF-16 unit order
+ * only when a surrogate (a code point above U+FFFF) meets a BMP unit of U+E000 or more. A name byte
+ * that is not UTF-8 (a lone U+DC80–U+DCFF, name-bytes.ts) compares as that byte, which may equal the
+ * lead byte of a character on the other side: then the rest is compared as bytes.
  */
 export function compareNameBytes(a: string, b: string): number {
   const length = Math.min(a.length, b.length);
@@ -82,10 +100,35 @@ export function compareNameBytes(a: string, b: string): number {
     const x = a.charCodeAt(i);
     const y = b.charCodeAt(i);
     if (x === y) continue;
+    if (isEscapedByte(a, i) || isEscapedByte(b, i)) return Buffer.compare(nameToBytes(a.slice(i)), nameToBytes(b.slice(i)));
     const xSurrogate = x >= 0xd800 && x <= 0xdfff;
     const ySurrogate = y >= 0xd800 && y <= 0xdfff;
     if (xSurrogate !== ySurrogate) return xSurrogate ? 1 : -1;
     return x - y;
   }
   return a.length - b.length;
+}
+
+/**
+ * The order of a pre-order walk with children sorted by name bytes, for whole paths: component by
+ * component, an ancestor before its descendants (`/a/b` < `/a-c`, which plain byte order gets wrong).
+ * Leading, trailing and repeated slashes do not count.
+ */
+export function comparePaths(a: string, b: string): number {
+  const ap = a.split('/').filter((part) => part !== '');
+  const bp = b.split('/').filter((part) => part !== '');
+  const length = Math.min(ap.length, bp.length);
+  for (let i = 0; i < length; i++) {
+    const order = compareNameBytes(ap[i] as string, bp[i] as string);
+    if (order !== 0) return order;
+  }
+  return ap.length - bp.length;
+}
+
+/** A lone low surrogate of the escape range at `i` (not the second half of a pair). */
+function isEscapedByte(text: string, i: number): boolean {
+  const unit = text.charCodeAt(i);
+  if (unit < 0xdc80 || unit > 0xdcff) return false;
+  const before = text.charCodeAt(i - 1);
+  return !(before >= 0xd800 && before <= 0xdbff);
 }

@@ -1,5 +1,8 @@
+import type { SparseMap } from '../tar/sparse-map.js';
 import type { TarEntry, TarEntryType } from '../tar/tar-entry.js';
-import { ImgfsError } from '../errors.js';
+import { ImgfsError, type LayerRef } from '../errors.js';
+import { LIMITS } from '../limits.js';
+import type { WarningSink } from '../warnings.js';
 import { classifyName, normalizeEntryName, parentOf, ROOT } from './entry-name.js';
 import { LayerColumns, LayerColumnsBuilder, type LayerSnapshot } from './layer-columns.js';
 
@@ -25,6 +28,11 @@ export interface TableEntry {
   /** Where the content starts in the layer's uncompressed tar stream. */
   readonly dataOffset: number;
   /**
+   * A sparse file: its stored regions follow one another from `dataOffset` and belong at these
+   * offsets; everything else reads as zeros. `size` is then the logical size (`sparse.realSize`).
+   */
+  readonly sparse?: SparseMap;
+  /**
    * Position among the layer's members. Unique within the layer, so (layer, ordinal) identifies a
    * member: entries are materialised on demand and are not compared by object identity.
    */
@@ -35,11 +43,11 @@ export interface TableEntry {
 export type HideReason = 'whiteout' | 'opaque' | 'replaced';
 
 export interface LayerIndexOptions {
-  /** ELIMIT beyond this many members (default 5 000 000). */
+  /** ELIMIT beyond this many members (default: LIMITS.maxEntries). */
   maxEntries?: number | undefined;
-  onWarning?: ((message: string) => void) | undefined;
-  /** Named in warnings and errors. */
-  label?: string | undefined;
+  onWarning?: WarningSink | undefined;
+  /** The layer, named in warnings. */
+  layer?: LayerRef | undefined;
 }
 
 /** Directories a layer remembers answers for (what it hides, whether it holds anything) before starting over. */
@@ -75,22 +83,31 @@ export class LayerTable {
 
   private constructor(
     private readonly columns: LayerColumns,
-    private readonly whiteouts: Set<string>,
-    private readonly opaques: Set<string>,
+    /** Whited-out path → ordinal of its first whiteout member. */
+    private readonly whiteouts: Map<string, number>,
+    /** Opaque directory → ordinal of its first marker. */
+    private readonly opaques: Map<string, number>,
     /** Members read from the tar, whiteouts and markers included. */
     readonly memberCount: number,
     /** Whiteout and opaque-marker members. */
     readonly whiteoutCount: number,
     /** End of the last member's data: the tar stream's length without its end blocks. */
     readonly tarEnd: number,
+    /**
+     * Directories the layer has no member for but holds members, whiteouts or opaque markers under,
+     * shallowest first. Only these can lead through a lower symlink (R6); found once when the layer
+     * is read and persisted, so that a layer without any (the usual case) costs nothing later.
+     */
+    readonly reachedDirs: readonly string[],
   ) {}
 
   static async build(members: AsyncIterable<TarEntry>, options: LayerIndexOptions = {}): Promise<LayerTable> {
-    const maxEntries = options.maxEntries ?? 5_000_000;
-    const label = options.label ?? 'layer';
+    const maxEntries = options.maxEntries ?? LIMITS.maxEntries.default;
+    const { layer } = options;
+    const label = layer === undefined ? 'layer' : `layer ${layer.index}`;
     const builder = new LayerColumnsBuilder();
-    const whiteouts = new Set<string>();
-    const opaques = new Set<string>();
+    const whiteouts = new Map<string, number>();
+    const opaques = new Map<string, number>();
     let memberCount = 0;
     let whiteoutCount = 0;
     let tarEnd = 0;
@@ -106,13 +123,18 @@ export class LayerTable {
       const role = classifyName(path);
       if (role.role !== 'path') {
         whiteoutCount++;
-        if (role.role === 'whiteout') whiteouts.add(role.hides);
-        else if (role.role === 'opaque') opaques.add(role.dir);
+        if (role.role === 'whiteout') setFirst(whiteouts, role.hides, ordinal);
+        else if (role.role === 'opaque') setFirst(opaques, role.dir, ordinal);
         continue;
       }
       const kind = kindOfType[member.type];
       if (kind === undefined) {
-        options.onWarning?.(`${label}: ${member.name}: unsupported tar entry type '${member.typeflag}' skipped`);
+        options.onWarning?.({
+          code: 'EUNSUPPORTED',
+          message: `${label}: ${member.name}: unsupported tar entry type '${member.typeflag}' skipped`,
+          layer,
+          path: `/${path}`,
+        });
         continue;
       }
       // The root can only ever be a directory; a non-directory member named `./` is meaningless.
@@ -120,19 +142,26 @@ export class LayerTable {
       const link = kind === 'hardlink' ? normalizeEntryName(member.linkname) : kind === 'symlink' ? member.linkname : '';
       builder.push(path, kind, member, link, ordinal);
     }
-    const columns = dropUnreachable(builder.seal(), (message) => options.onWarning?.(`${label}: ${message}`));
-    return new LayerTable(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd);
+    const columns = dropUnreachable(builder.seal(), (message, path) =>
+      options.onWarning?.({ code: 'ECONFLICT', message: `${label}: ${message}`, layer, path: `/${path}` }),
+    );
+    warnLinksToReplacedVersions(columns, builder.replaced, (message, path) =>
+      options.onWarning?.({ code: 'EHARDLINK', message: `${label}: ${message}`, layer, path: `/${path}` }),
+    );
+    const reached = reachedDirs(columns, [...whiteouts.keys()], [...opaques.keys()]);
+    return new LayerTable(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd, reached);
   }
 
   /** Rebuilds an index from what `snapshot()` produced (the persisted index cache). */
   static fromSnapshot(snapshot: LayerSnapshot): LayerTable {
     return new LayerTable(
       new LayerColumns(snapshot),
-      new Set(snapshot.whiteouts),
-      new Set(snapshot.opaques),
+      new Map(snapshot.whiteouts),
+      new Map(snapshot.opaques),
       snapshot.memberCount,
       snapshot.whiteoutCount,
       snapshot.tarEnd,
+      snapshot.reachedDirs,
     );
   }
 
@@ -145,6 +174,7 @@ export class LayerTable {
       memberCount: this.memberCount,
       whiteoutCount: this.whiteoutCount,
       tarEnd: this.tarEnd,
+      reachedDirs: [...this.reachedDirs],
     };
   }
 
@@ -276,19 +306,53 @@ export class LayerTable {
 
   /** Paths this layer whites out (R3). */
   whiteoutPaths(): Iterable<string> {
-    return this.whiteouts;
+    return this.whiteouts.keys();
   }
 
   opaqueDirs(): Iterable<string> {
-    return this.opaques;
+    return this.opaques.keys();
+  }
+
+  /**
+   * R7's tar order: whether this layer removed `path` from the view below it before its member
+   * `ordinal` came: by a whiteout of the path or an ancestor, an opaque marker on an ancestor, or a
+   * non-directory member at an ancestor, listed earlier. O(depth), and only for paths the layer hides
+   * at all (`hidesBelow`, O(1) amortised), so only hard links into removed places pay for it.
+   */
+  removedBefore(path: string, ordinal: number): boolean {
+    if (this.hidesBelow(path) === undefined) return false;
+    const before = (at: number | undefined): boolean => at !== undefined && at < ordinal;
+    for (let current = path; ; current = parentOf(current)) {
+      if (current !== ROOT && before(this.whiteouts.get(current))) return true;
+      if (current !== path) {
+        if (before(this.opaques.get(current))) return true;
+        const kind = this.kindAt(current);
+        if (kind !== undefined && kind !== 'dir' && before(this.get(current)?.ordinal)) return true;
+      }
+      if (current === ROOT) return false;
+    }
   }
 
   *allEntries(): Generator<TableEntry> {
     for (let slot = 0; slot < this.columns.length; slot++) yield this.columns.entry(slot);
   }
 
+  /** Whether the layer has any hard-link member. */
+  hasHardlinks(): boolean {
+    return this.linkIndex().size > 0;
+  }
+
   /** Hard-link members by the (normalised) path they link to; built on first use from the kind column. */
   hardlinksTo(target: string): readonly TableEntry[] {
+    return this.linkIndex().get(target) ?? [];
+  }
+
+  /** Every path a hard link of this layer names. */
+  hardlinkTargets(): Iterable<string> {
+    return this.linkIndex().keys();
+  }
+
+  private linkIndex(): Map<string, TableEntry[]> {
     if (this.linksByTarget === undefined) {
       this.linksByTarget = new Map();
       for (let slot = 0; slot < this.columns.length; slot++) {
@@ -299,8 +363,48 @@ export class LayerTable {
         else list.push(link);
       }
     }
-    return this.linksByTarget.get(target) ?? [];
+    return this.linksByTarget;
   }
+}
+
+/**
+ * R7 in tar order, where a layer keeps too little to follow it: a hard link listed between two members
+ * of one path names the earlier one, which R2 does not keep. The link is then resolved without it (the
+ * layers below give the target, or it is dropped), and this says so. Rare: only layers that repeat a
+ * path are looked at.
+ */
+function warnLinksToReplacedVersions(columns: LayerColumns, replaced: ReadonlyMap<string, number>, warn: (message: string, path: string) => void): void {
+  if (replaced.size === 0) return;
+  for (let slot = 0; slot < columns.length; slot++) {
+    if (columns.kind(slot) !== 'hardlink') continue;
+    const link = columns.entry(slot);
+    const first = replaced.get(link.linkname);
+    const last = first === undefined ? undefined : columns.find(link.linkname);
+    if (first === undefined || last === undefined || last < 0 || first > link.ordinal || columns.entry(last).ordinal < link.ordinal) continue;
+    warn(`hard link /${link.path} -> /${link.linkname}: the version of the target listed before it is replaced later in the same layer and not kept; the link is resolved without it`, link.path);
+  }
+}
+
+/** The directories a layer reaches into without a member for them, shallowest first. */
+function reachedDirs(columns: LayerColumns, whiteouts: readonly string[], opaques: readonly string[]): string[] {
+  const seen = new Set<string>([ROOT]);
+  const found: string[] = [];
+  const climb = (dir: string): void => {
+    for (let current = dir; !seen.has(current); current = parentOf(current)) {
+      seen.add(current);
+      if (columns.find(current) < 0) found.push(current);
+    }
+  };
+  for (let slot = 0; slot < columns.length; slot++) climb(parentOf(columns.path(slot)));
+  for (const path of whiteouts) climb(parentOf(path));
+  for (const dir of opaques) climb(dir);
+  // A parent is shorter than its children: by length is parents first, and cheap for deep paths.
+  return found.sort((a, b) => a.length - b.length);
+}
+
+/** Records the first ordinal seen for a key. */
+function setFirst(map: Map<string, number>, key: string, ordinal: number): void {
+  if (!map.has(key)) map.set(key, ordinal);
 }
 
 /**
@@ -308,7 +412,7 @@ export class LayerTable {
  * layer also has (extracting it would need a directory where the layer put a file). Rare, so the
  * common case costs one binary search per non-directory and copies nothing.
  */
-function dropUnreachable(columns: LayerColumns, warn: (message: string) => void): LayerColumns {
+function dropUnreachable(columns: LayerColumns, warn: (message: string, path: string) => void): LayerColumns {
   // Whether a directory path lies at or below a non-directory member; asked once per distinct parent.
   // Iterative (climb to a known answer, then fill in downwards): a path 20 000 levels deep must not
   // exhaust the call stack.
@@ -337,7 +441,7 @@ function dropUnreachable(columns: LayerColumns, warn: (message: string) => void)
     const path = columns.path(slot);
     const holder = path === ROOT ? null : blocker(parentOf(path));
     if (holder === null) continue;
-    warn(`/${path} dropped: /${holder} is a ${columns.kind(columns.find(holder))} in the same layer`);
+    warn(`/${path} dropped: /${holder} is a ${columns.kind(columns.find(holder))} in the same layer`, path);
     dropped.add(slot);
   }
   return dropped.size === 0 ? columns : columns.without(dropped);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { nameFromBytes, nameToBytes } from '../tar/name-bytes.js';
 import { NUMBER_FIELDS, SMALL_FIELDS, type LayerSnapshot } from './layer-columns.js';
 
 /**
@@ -7,8 +8,12 @@ import { NUMBER_FIELDS, SMALL_FIELDS, type LayerSnapshot } from './layer-columns
  * parse of 100 k objects.
  */
 const MAGIC = Buffer.from('IMGFSIDX', 'latin1');
-/** Bump on any change of what the columns mean (v2: paths sorted, duplicates resolved). */
-export const SNAPSHOT_FORMAT_VERSION = 2;
+/**
+ * Bump on any change of what the columns mean (v2: paths sorted, duplicates resolved; v3: sparse maps;
+ * v4: names keep the bytes of invalid UTF-8, stored as those bytes, and whiteouts and opaque markers
+ * carry their ordinal; v5: the directories a layer reaches into without a member, for R6).
+ */
+export const SNAPSHOT_FORMAT_VERSION = 5;
 const HEADER_BYTES = MAGIC.length + 4 + 32;
 
 export class SnapshotFormatError extends Error {}
@@ -18,10 +23,12 @@ interface SnapshotMeta {
   memberCount: number;
   whiteoutCount: number;
   tarEnd: number;
-  whiteouts: string[];
-  opaques: string[];
+  whiteouts: Array<[string, number]>;
+  opaques: Array<[string, number]>;
+  reachedDirs: string[];
   names: string[];
   xattrs: Array<[number, Record<string, string>]>;
+  sparse: LayerSnapshot['sparse'];
   pathBytes: number;
   linkBytes: number;
 }
@@ -31,8 +38,9 @@ export function encodeSnapshot(snapshot: LayerSnapshot): Buffer {
   if (snapshot.paths.some((path) => path.includes('\0')) || snapshot.linknames.some((link) => link.includes('\0'))) {
     throw new SnapshotFormatError('a name holds a NUL byte');
   }
-  const paths = Buffer.from(snapshot.paths.join('\0'), 'utf8');
-  const links = Buffer.from(snapshot.linknames.join('\0'), 'utf8');
+  // The names' own bytes: a UTF-8 encoding would turn each kept invalid byte into U+FFFD.
+  const paths = nameToBytes(snapshot.paths.join('\0'));
+  const links = nameToBytes(snapshot.linknames.join('\0'));
   const meta: SnapshotMeta = {
     count: snapshot.paths.length,
     memberCount: snapshot.memberCount,
@@ -40,11 +48,13 @@ export function encodeSnapshot(snapshot: LayerSnapshot): Buffer {
     tarEnd: snapshot.tarEnd,
     whiteouts: snapshot.whiteouts,
     opaques: snapshot.opaques,
+    reachedDirs: snapshot.reachedDirs,
     names: snapshot.names,
     xattrs: snapshot.xattrs.map(([slot, values]) => [
       slot,
       Object.fromEntries(Object.entries(values).map(([name, value]) => [name, value.toString('base64')])),
     ]),
+    sparse: snapshot.sparse,
     pathBytes: paths.length,
     linkBytes: links.length,
   };
@@ -85,7 +95,7 @@ export function decodeSnapshot(file: Buffer): LayerSnapshot {
   };
   const meta = JSON.parse(take(take(4).readUInt32LE(0)).toString('utf8')) as SnapshotMeta;
   const count = meta.count;
-  const split = (bytes: Buffer): string[] => (count === 0 ? [] : bytes.toString('utf8').split('\0'));
+  const split = (bytes: Buffer): string[] => (count === 0 ? [] : nameFromBytes(bytes).split('\0'));
   const paths = split(take(meta.pathBytes));
   const linknames = split(take(meta.linkBytes));
   if (paths.length !== count || linknames.length !== count) throw new SnapshotFormatError('string tables do not match the entry count');
@@ -104,6 +114,7 @@ export function decodeSnapshot(file: Buffer): LayerSnapshot {
     tarEnd: meta.tarEnd,
     whiteouts: meta.whiteouts,
     opaques: meta.opaques,
+    reachedDirs: meta.reachedDirs,
     names: meta.names,
     paths,
     linknames,
@@ -114,7 +125,30 @@ export function decodeSnapshot(file: Buffer): LayerSnapshot {
       slot,
       Object.fromEntries(Object.entries(values).map(([name, value]) => [name, Buffer.from(value, 'base64')])),
     ]),
+    sparse: checkedSparse(meta.sparse, count),
   };
+}
+
+/**
+ * Sparse maps steer reads, so a cache file must not smuggle in one that reads outside its entry: the
+ * shape is checked here (the checksum already rules out accidents; this rules out a planted file).
+ */
+function checkedSparse(sparse: unknown, count: number): LayerSnapshot['sparse'] {
+  if (!Array.isArray(sparse)) throw new SnapshotFormatError('sparse maps missing');
+  for (const item of sparse as unknown[]) {
+    const [slot, map] = Array.isArray(item) ? (item as unknown[]) : [];
+    const { realSize, regions } = (map ?? {}) as { realSize?: unknown; regions?: unknown };
+    const ok =
+      Number.isSafeInteger(slot) &&
+      (slot as number) >= 0 &&
+      (slot as number) < count &&
+      Number.isSafeInteger(realSize) &&
+      Array.isArray(regions) &&
+      regions.length % 2 === 0 &&
+      regions.every((n) => Number.isSafeInteger(n) && (n as number) >= 0);
+    if (!ok) throw new SnapshotFormatError('malformed sparse map');
+  }
+  return sparse as LayerSnapshot['sparse'];
 }
 
 function u32(value: number): Buffer {

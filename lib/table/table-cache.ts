@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { LayerTable } from './layer-table.js';
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT_VERSION } from './snapshot-codec.js';
+import type { WarningSink } from '../warnings.js';
 
 /** `$XDG_CACHE_HOME/imgfs`, else `~/.cache/imgfs`. */
 export function defaultCacheDir(): string {
@@ -12,18 +13,18 @@ export function defaultCacheDir(): string {
 }
 
 /**
- * Layer indexes persisted between runs, keyed by what identifies a layer's tar stream: its digest
- * when the image states one (a base layer shared by many images is then indexed once), else the
- * identity of the file it lives in. A file that is corrupt, of another format version or unreadable
- * is rebuilt with a warning, never trusted; writes are atomic (temporary file + rename), so
- * concurrent openers of one cache each see a whole file or none.
+ * Layer tables persisted between runs, under a key the caller gives (what names the key is the Layer's
+ * business: lib/layer/cache-identity.ts, where only a verified digest is a shared key). A file that is
+ * corrupt, of another format version or unreadable is rebuilt with a warning (ECACHE), never trusted;
+ * writes are atomic (temporary file + rename), so concurrent openers of one cache each see a whole
+ * file or none.
  */
 export class TableCache {
   private readonly dir: string;
 
   constructor(
     root: string,
-    private readonly warn: (message: string) => void,
+    private readonly onWarning: WarningSink,
   ) {
     this.dir = join(root, `v${SNAPSHOT_FORMAT_VERSION}`);
   }
@@ -81,6 +82,10 @@ export class TableCache {
   private extraFileFor(identity: string, suffix: string): string {
     if (!/^[a-z0-9]+$/.test(suffix)) throw new RangeError(`bad cache file suffix: ${suffix}`);
     return join(this.dir, `${createHash('sha256').update(identity).digest('hex')}.${suffix}`);
+  }
+
+  private warn(message: string): void {
+    this.onWarning({ code: 'ECACHE', message });
   }
 
   /** Temporary file + rename: concurrent readers see a whole file or none. */

@@ -8,17 +8,17 @@ export const GNU_LONG_LINK = 'K';
 
 /**
  * Maps a typeflag to the entry type. v7 had no directory typeflag: a regular-file entry whose name
- * ends with '/' is a directory (as GNU tar and Go's archive/tar read it). GNU PAX sparse files have
- * typeflag '0' but their data starts with a sparse map, so they are 'unsupported', never served.
+ * ends with '/' is a directory (as GNU tar and Go's archive/tar read it). An old GNU sparse file ('S')
+ * is a regular file whose stored regions the walker maps (sparse-map.ts).
  */
-export function entryType(typeflag: string, name: string, paxSparse: boolean): TarEntryType {
+export function entryType(typeflag: string, name: string): TarEntryType {
   switch (typeflag) {
     case '0':
     case '\0':
-      if (name.endsWith('/')) return 'directory';
-      return paxSparse ? 'unsupported' : 'file';
+      return name.endsWith('/') ? 'directory' : 'file';
     case '7':
-      return paxSparse ? 'unsupported' : 'file';
+    case 'S':
+      return 'file';
     case '1':
       return 'hardlink';
     case '2':

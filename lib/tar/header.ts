@@ -1,5 +1,6 @@
 import { parseNumeric, parseOctal } from './large-numbers.js';
-import { tarCorrupt, type TarLocation } from './tar-errors.js';
+import { nameFromBytes } from './name-bytes.js';
+import { NOT_A_HEADER, tarCorrupt, type TarLocation } from './tar-errors.js';
 
 export const BLOCK_SIZE = 512;
 
@@ -28,8 +29,6 @@ export interface TarHeader {
   gname: string;
   devmajor: number;
   devminor: number;
-  /** GNU old-style sparse ('S') header followed by sparse extension blocks before the data. */
-  sparseExtended: boolean;
 }
 
 const USTAR_MAGIC = Buffer.from('ustar\0', 'latin1');
@@ -42,10 +41,13 @@ export function isZeroBlock(block: Buffer): boolean {
   return true;
 }
 
-/** A NUL-terminated (or field-filling) string, bytes decoded as UTF-8. */
+/**
+ * A NUL-terminated (or field-filling) string, bytes decoded as UTF-8 with the bytes of invalid
+ * sequences kept (name-bytes.ts), so that two names differing only there stay two names.
+ */
 export function cString(buf: Buffer, start = 0, end = buf.length): string {
   const nul = buf.indexOf(0, start);
-  return buf.toString('utf8', start, nul === -1 || nul > end ? end : nul);
+  return nameFromBytes(buf, start, nul === -1 || nul > end ? end : nul);
 }
 
 /**
@@ -95,13 +97,7 @@ export function decodeHeader(block: Buffer, where: TarLocation): TarHeader {
     gname: extended ? cString(block, 297, 329) : '',
     devmajor,
     devminor,
-    sparseExtended: format === 'gnu' && typeflag === 'S' && block[482] !== 0,
   };
-}
-
-/** In a GNU sparse extension block, whether yet another extension block follows it. */
-export function sparseContinues(extensionBlock: Buffer): boolean {
-  return extensionBlock[504] !== 0;
 }
 
 function headerFormat(block: Buffer): TarHeaderFormat {
@@ -137,5 +133,5 @@ function verifyChecksum(block: Buffer, where: TarLocation): void {
   } catch {
     recorded = -1;
   }
-  if (recorded !== unsigned && recorded !== signed) throw tarCorrupt('header checksum mismatch', where);
+  if (recorded !== unsigned && recorded !== signed) throw tarCorrupt(NOT_A_HEADER, where);
 }

@@ -42,9 +42,8 @@ export function parseBase256(field: Buffer, what: string, where: TarLocation): n
   const first = field[0] ?? 0;
   let value = BigInt(first & 0x3f) - BigInt(first & 0x40);
   for (let i = 1; i < field.length; i++) value = value * 256n + BigInt(field[i] ?? 0);
-  if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
-    throw tooLarge(what, where);
-  }
+  if (value < BigInt(Number.MIN_SAFE_INTEGER)) throw tarCorrupt(`negative ${what} ${value}`, where);
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw tooLarge(what, where);
   return Number(value);
 }
 

@@ -1,4 +1,5 @@
 import { tarCorrupt, type TarLocation } from './tar-errors.js';
+import { nameFromBytes } from './name-bytes.js';
 
 /**
  * PAX records of one extended header (or the accumulated global ones): keyword → raw value bytes.
@@ -22,11 +23,26 @@ export interface PaxOverrides {
   devminor?: number;
   /** `SCHILY.xattr.NAME` → value bytes (copied, so they do not pin the header window in memory). */
   xattrs: Record<string, Buffer>;
-  /** GNU PAX sparse file (`GNU.sparse.*`): its data holds a sparse map, not the file's bytes. */
-  sparse: boolean;
+  /** A GNU PAX sparse file, when the records really say it is one. */
+  sparse?: PaxSparse;
+}
+
+/** What the GNU sparse records of one entry say. */
+export interface PaxSparse {
+  /** '0.x': the map is in the records; '1.0': the map starts the entry's data. */
+  version: '0.x' | '1.0';
+  /** `GNU.sparse.name`: the real name (the ustar/PAX path is a `GNUSparseFile.N/…` stand-in). */
+  name?: string;
+  /** `GNU.sparse.size` (or 0.1's `realsize`): the logical file size. */
+  realSize?: number;
+  /** 0.x: offset, length pairs of the data regions. */
+  regions?: number[];
 }
 
 const XATTR_PREFIX = 'SCHILY.xattr.';
+const SPARSE_MAP = 'GNU.sparse.map';
+/** Records whose values name files: a NUL in them is a corrupt header (Go), never part of a name. */
+const NAME_KEYWORDS = new Set(['path', 'linkpath', 'uname', 'gname']);
 /** A record length needs at most this many digits: no extended header we accept is ≥ 10^16 bytes. */
 const MAX_LENGTH_DIGITS = 16;
 
@@ -38,6 +54,7 @@ const MAX_LENGTH_DIGITS = 16;
  */
 export function parsePaxRecords(data: Buffer, where: TarLocation): PaxRecords {
   const records: PaxRecords = new Map();
+  const sparse00: string[] = [];
   let pos = 0;
   while (pos < data.length) {
     const at = { archive: where.archive, offset: where.offset + pos };
@@ -58,55 +75,47 @@ export function parsePaxRecords(data: Buffer, where: TarLocation): PaxRecords {
     const eq = data.indexOf(0x3d, p + 1);
     if (eq === -1 || eq >= end - 1 || eq === p + 1) throw tarCorrupt('malformed PAX record: no keyword', at);
 
-    records.set(data.toString('utf8', p + 1, eq), Buffer.from(data.subarray(eq + 1, end - 1)));
+    const keyword = data.toString('utf8', p + 1, eq);
+    const value = Buffer.from(data.subarray(eq + 1, end - 1));
+    if (keyword.includes('\0')) throw tarCorrupt(`malformed PAX record: NUL in keyword ${JSON.stringify(keyword)}`, at);
+    if (NAME_KEYWORDS.has(keyword) && value.includes(0)) throw tarCorrupt(`malformed PAX record: NUL in ${keyword}`, at);
+    if (keyword === 'GNU.sparse.offset' || keyword === 'GNU.sparse.numbytes') {
+      // GNU sparse 0.0 repeats these two keywords once per region: kept in order, as a 0.1 map.
+      const expected = sparse00.length % 2 === 0 ? 'GNU.sparse.offset' : 'GNU.sparse.numbytes';
+      if (keyword !== expected || value.includes(0x2c)) throw tarCorrupt(`malformed GNU sparse 0.0 map: ${keyword} out of order`, at);
+      sparse00.push(value.toString('latin1'));
+    } else {
+      records.set(keyword, value);
+    }
     pos = end;
   }
+  if (sparse00.length > 0) records.set(SPARSE_MAP, Buffer.from(sparse00.join(','), 'latin1'));
   return records;
 }
 
 /**
- * Folds a global ('g') header into the accumulated globals. An empty value removes a global (POSIX);
- * except for xattrs, where an empty value is a value.
+ * The effective overrides for one entry, from the local ('x') extended header before it (the last one
+ * when there were several: each replaces the previous, as in Go's and GNU tar's readers). Global ('g')
+ * headers are not applied to entries at all, as Go's reader (and so Docker) does not.
+ *
+ * An empty value deletes the field (POSIX): the string fields become "" rather than falling back to the
+ * ustar header. An empty number keeps the header's number, as Go and GNU tar do (POSIX defines no
+ * "absent" number; Python reads it as 0).
  */
-export function mergeGlobalPax(globals: PaxRecords, records: PaxRecords): void {
-  for (const [keyword, value] of records) {
-    if (keyword === 'size') continue; // one size for every following entry is nonsense, never honoured
-    if (value.length === 0 && !keyword.startsWith(XATTR_PREFIX)) globals.delete(keyword);
-    else globals.set(keyword, value);
-  }
-}
-
-/** Later local ('x') headers before the same entry override earlier ones, as successive records do. */
-export function mergeLocalPax(local: PaxRecords | undefined, records: PaxRecords): PaxRecords {
-  if (local === undefined) return records;
-  for (const [keyword, value] of records) local.set(keyword, value);
-  return local;
-}
-
-/**
- * The effective overrides for one entry: local records win over global ones. An empty local value
- * means "no override" (POSIX: the header field applies), so it hides the global value too.
- */
-export function interpretPax(globals: PaxRecords, local: PaxRecords | undefined, where: TarLocation): PaxOverrides {
-  const effective = local === undefined ? globals : new Map([...globals, ...local]);
-  const result: PaxOverrides = { xattrs: {}, sparse: false };
-  for (const [keyword, value] of effective) {
+export function interpretPax(local: PaxRecords | undefined, where: TarLocation): PaxOverrides {
+  const result: PaxOverrides = { xattrs: {} };
+  if (local === undefined) return result;
+  for (const [keyword, value] of local) {
     if (keyword.startsWith(XATTR_PREFIX)) {
       result.xattrs[keyword.slice(XATTR_PREFIX.length)] = value;
       continue;
     }
-    if (keyword.startsWith('GNU.sparse.')) {
-      result.sparse = true;
-      if (keyword === 'GNU.sparse.name' && value.length > 0) result.path = value.toString('utf8');
-      continue;
-    }
-    if (value.length === 0) continue;
     switch (keyword) {
       case 'path':
-        result.path ??= value.toString('utf8');
+        result.path = nameFromBytes(value);
         break;
       case 'linkpath':
-        result.linkpath = value.toString('utf8');
+        result.linkpath = nameFromBytes(value);
         break;
       case 'uname':
         result.uname = value.toString('utf8');
@@ -117,22 +126,60 @@ export function interpretPax(globals: PaxRecords, local: PaxRecords | undefined,
       case 'size':
       case 'uid':
       case 'gid':
-        result[keyword] = paxInteger(keyword, value, where);
+        if (value.length > 0) result[keyword] = paxInteger(keyword, value, where);
         break;
       case 'SCHILY.devmajor':
-        result.devmajor = paxInteger(keyword, value, where);
+        if (value.length > 0) result.devmajor = paxInteger(keyword, value, where);
         break;
       case 'SCHILY.devminor':
-        result.devminor = paxInteger(keyword, value, where);
+        if (value.length > 0) result.devminor = paxInteger(keyword, value, where);
         break;
       case 'mtime':
-        result.mtimeMs = paxTimeMs(value, where);
+        if (value.length > 0) result.mtimeMs = paxTimeMs(value, where);
         break;
       default:
         break; // atime, ctime, comment, charset, vendor keywords: nothing imgfs serves
     }
   }
+  const sparse = paxSparse(local, where);
+  if (sparse !== undefined) {
+    result.sparse = sparse;
+    if (sparse.name !== undefined) result.path = sparse.name;
+  }
   return result;
+}
+
+/**
+ * GNU's PAX sparse formats, recognised as Go's reader recognises them: version 0.0 or 0.1 (map in
+ * records; 0.0 wrote no version, only the map), or 1.0 (map at the start of the data). An unknown
+ * version or a stray `GNU.sparse.*` keyword makes nothing sparse: the entry is read as a plain file.
+ */
+function paxSparse(records: PaxRecords, where: TarLocation): PaxSparse | undefined {
+  const text = (keyword: string): string => records.get(keyword)?.toString('utf8') ?? '';
+  const major = text('GNU.sparse.major');
+  const minor = text('GNU.sparse.minor');
+  let version: PaxSparse['version'];
+  if (major === '0' && (minor === '0' || minor === '1')) version = '0.x';
+  else if (major === '1' && minor === '0') version = '1.0';
+  else if (major !== '' || minor !== '') return undefined;
+  else if (text(SPARSE_MAP) !== '') version = '0.x';
+  else return undefined;
+
+  const sparse: PaxSparse = { version };
+  const name = records.get('GNU.sparse.name');
+  if (name !== undefined && name.length > 0) sparse.name = nameFromBytes(name);
+  const size = records.get('GNU.sparse.size') ?? records.get('GNU.sparse.realsize');
+  if (size !== undefined && size.length > 0) sparse.realSize = paxInteger('GNU.sparse.size', size, where);
+  if (version === '0.x') {
+    const count = paxInteger('GNU.sparse.numblocks', records.get('GNU.sparse.numblocks') ?? Buffer.alloc(0), where);
+    const map = text(SPARSE_MAP);
+    const numbers = map === '' ? [] : map.split(',').map((n) => paxInteger(SPARSE_MAP, Buffer.from(n, 'latin1'), where));
+    if (numbers.length !== 2 * count) {
+      throw tarCorrupt(`GNU sparse map has ${numbers.length / 2} regions but numblocks says ${count}`, where);
+    }
+    sparse.regions = numbers;
+  }
+  return sparse;
 }
 
 function paxInteger(keyword: string, value: Buffer, where: TarLocation): number {

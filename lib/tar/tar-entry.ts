@@ -1,3 +1,5 @@
+import type { SparseMap } from './sparse-map.js';
+
 /** What the tar layer knows about one archive member, with PAX and GNU extensions already applied. */
 
 export type TarEntryType =
@@ -8,7 +10,7 @@ export type TarEntryType =
   | 'character-device'
   | 'block-device'
   | 'fifo'
-  /** Anything else (e.g. GNU sparse 'S', volume labels): indexed so it can be reported, never served. */
+  /** Anything else (e.g. volume labels, GNU dump directories): indexed so it can be reported, never served. */
   | 'unsupported';
 
 export interface TarEntry {
@@ -23,7 +25,10 @@ export interface TarEntry {
   gid: number;
   uname: string;
   gname: string;
-  /** Bytes of data that follow the header (0 for links and directories). */
+  /**
+   * Bytes of data stored from `dataOffset` (0 for links and directories). For a sparse file, the
+   * stored regions only; its logical size is `sparse.realSize`.
+   */
   size: number;
   /** Modification time in milliseconds since the epoch, with PAX sub-second precision. */
   mtimeMs: number;
@@ -37,4 +42,6 @@ export interface TarEntry {
   headerOffset: number;
   /** Offset of the first byte of the entry's data in the (decompressed) tar stream. */
   dataOffset: number;
+  /** A GNU sparse file (old 'S', or PAX 0.0, 0.1, 1.0): where its stored regions belong. */
+  sparse?: SparseMap;
 }

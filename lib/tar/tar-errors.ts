@@ -9,6 +9,9 @@ export interface TarLocation {
   offset: number;
 }
 
+/** The reason given for a block that is no tar header at all (as opposed to a header with bad values). */
+export const NOT_A_HEADER = 'header checksum mismatch';
+
 export function tarCorrupt(reason: string, where: TarLocation): ImgfsError {
   return new ImgfsError('ETARCORRUPT', reason, { archive: where.archive, offset: where.offset });
 }

@@ -1,23 +1,22 @@
+import { ImgfsError } from '../errors.js';
 import type { ByteSource } from '../source/byte-source.js';
+import { LIMITS } from '../limits.js';
+import { foreignCompression } from './foreign-magic.js';
 import { entryType, GNU_LONG_LINK, GNU_LONG_NAME, hasData, PAX_GLOBAL, PAX_LOCAL } from './entry-type.js';
-import { BLOCK_SIZE, cString, decodeHeader, isZeroBlock, sparseContinues } from './header.js';
+import { BLOCK_SIZE, cString, decodeHeader, isZeroBlock } from './header.js';
 import { HeaderWindow } from './header-window.js';
-import { interpretPax, mergeGlobalPax, mergeLocalPax, parsePaxRecords, type PaxRecords } from './pax.js';
+import { interpretPax, parsePaxRecords, type PaxOverrides, type PaxRecords } from './pax.js';
+import { checkSparseMap, readOldGnuSparse, readSparseMap1x0, type SparseMap } from './sparse-map.js';
 import type { TarEntry } from './tar-entry.js';
 import { tarCorrupt, tarLimit, tarTruncated, type TarLocation } from './tar-errors.js';
 
-export const DEFAULT_MAX_PAX_SIZE = 1024 * 1024;
-export const DEFAULT_MAX_NAME_LENGTH = 16 * 1024;
+export const DEFAULT_MAX_PAX_SIZE = LIMITS.maxPaxSize.default;
+export const DEFAULT_MAX_NAME_LENGTH = LIMITS.maxNameLength.default;
 
 export interface TarWalkOptions {
-  /** Largest PAX extended header accepted, in bytes (default 1 MiB); a larger one is ELIMIT. */
+  /** Largest PAX extended header accepted, in bytes (default and reason: lib/limits.ts); a larger one is ELIMIT. */
   maxPaxSize?: number;
-  /**
-   * Largest member or link name accepted, in UTF-8 bytes (default 16 KiB: four times Linux's PATH_MAX,
-   * room for 8 000 levels of directories). Path work downstream grows with the square of the depth, so
-   * this also bounds what one hostile name can cost: a 64 KiB name of `a/a/…` would take a gigabyte to
-   * walk. A longer one is ELIMIT.
-   */
+  /** Largest member or link name accepted, in UTF-8 bytes (default and reason: lib/limits.ts); a longer one is ELIMIT. */
   maxNameLength?: number;
   /** Checked between headers; the walk throws the signal's reason. */
   signal?: AbortSignal;
@@ -54,7 +53,6 @@ export async function* walkTar(source: ByteSource, options: TarWalkOptions = {})
   const maxNameLength = options.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
   const archive = source.name;
   const window = new HeaderWindow(source);
-  const globals: PaxRecords = new Map();
   let meta: PendingMeta | undefined;
   let last: DataSpan | undefined;
   let offset = 0;
@@ -82,6 +80,15 @@ export async function* walkTar(source: ByteSource, options: TarWalkOptions = {})
         throw missingData(archive, window, last);
       }
       return;
+    }
+    if (offset === 0) {
+      const compression = foreignCompression(block);
+      if (compression !== undefined) {
+        throw new ImgfsError('ECOMPRESSION', `${compression}-compressed tar: not supported (imgfs reads uncompressed, gzip and zstd tars)`, {
+          archive,
+          offset: 0,
+        });
+      }
     }
     if (block.length < BLOCK_SIZE) {
       throw tarTruncated(archive, offset + block.length, `header at offset ${offset} is cut short`);
@@ -116,11 +123,12 @@ export async function* walkTar(source: ByteSource, options: TarWalkOptions = {})
       if (header.size > maxPaxSize) throw tarLimit('PAX extended header', header.size, 'maxPaxSize', maxPaxSize, where);
       const data = await readMeta(dataStart, header.size, `PAX header at offset ${offset}:`);
       const records = parsePaxRecords(data, { archive, offset: dataStart });
-      meta ??= { headerOffset: offset, needsEntry: false };
-      if (typeflag === PAX_GLOBAL) {
-        mergeGlobalPax(globals, records);
-      } else {
-        meta.local = mergeLocalPax(meta.local, records);
+      // A global header is checked but applied to nothing, as in Go's reader (and so Docker): an image
+      // must not look different to imgfs than to the runtime that unpacks it.
+      if (typeflag !== PAX_GLOBAL) {
+        meta ??= { headerOffset: offset, needsEntry: false };
+        // Several local headers before one entry: the last one's records alone apply (Go, GNU tar).
+        meta.local = records;
         meta.needsEntry = true;
       }
       offset = afterData;
@@ -141,18 +149,21 @@ export async function* walkTar(source: ByteSource, options: TarWalkOptions = {})
 
     const headerOffset = meta?.headerOffset ?? offset;
     const entryWhere = { archive, offset: headerOffset };
-    const pax = interpretPax(globals, meta?.local, entryWhere);
+    const pax = interpretPax(meta?.local, entryWhere);
     const name = pax.path ?? meta?.longName ?? header.name;
     const linkname = pax.linkpath ?? meta?.longLink ?? header.linkname;
     meta = undefined;
     checkName(name, 'member name', entryWhere);
     checkName(linkname, 'link name', entryWhere);
 
-    const type = entryType(typeflag, name, pax.sparse);
-    const dataOffset = header.sparseExtended
-      ? await skipSparseExtensions(window, dataStart, archive, options.signal)
-      : dataStart;
-    const size = hasData(type) ? (pax.size ?? header.size) : 0;
+    const type = entryType(typeflag, name);
+    let dataOffset = dataStart;
+    let size = hasData(type) ? (pax.size ?? header.size) : 0;
+    let sparse: SparseMap | undefined;
+    if (typeflag === 'S' || pax.sparse !== undefined) {
+      const found = await sparseLayout(block, header.format, typeflag, type, pax, window, dataStart, size, maxPaxSize, entryWhere);
+      ({ sparse, dataOffset, size } = found);
+    }
 
     // Known length (files, slices, or a short window read): check before yielding anything built on it.
     const end = window.end;
@@ -175,6 +186,7 @@ export async function* walkTar(source: ByteSource, options: TarWalkOptions = {})
       xattrs: pax.xattrs,
       headerOffset,
       dataOffset,
+      sparse,
     };
 
     if (size > 0) last = { name, dataOffset, size };
@@ -186,23 +198,44 @@ function padToBlock(size: number): number {
   return Math.ceil(size / BLOCK_SIZE) * BLOCK_SIZE;
 }
 
-/** Old GNU sparse ('S') headers chain 512-byte blocks of further sparse map before the data. */
-async function skipSparseExtensions(
+/**
+ * Where a sparse entry's stored regions start, how many bytes they take, and its map: old GNU 'S'
+ * (map in the header and extension blocks after it) or GNU PAX 0.0/0.1 (map in the records) or 1.0
+ * (map at the start of the data). The map is checked against the real size and the stored bytes.
+ */
+async function sparseLayout(
+  block: Buffer,
+  format: string,
+  typeflag: string,
+  type: string,
+  pax: PaxOverrides,
   window: HeaderWindow,
-  at: number,
-  archive: string,
-  signal: AbortSignal | undefined,
-): Promise<number> {
-  let pos = at;
-  for (;;) {
-    signal?.throwIfAborted();
-    const block = await window.read(pos, BLOCK_SIZE);
-    if (block.length < BLOCK_SIZE) {
-      throw tarTruncated(archive, pos + block.length, `GNU sparse extension block at offset ${pos} is cut short`);
+  dataStart: number,
+  storedSize: number,
+  maxBytes: number,
+  where: TarLocation,
+): Promise<{ sparse: SparseMap; dataOffset: number; size: number }> {
+  if (type !== 'file') throw tarCorrupt(`GNU sparse map on a member of type '${typeflag}'`, where);
+  let sparse: SparseMap;
+  let dataOffset = dataStart;
+  let size = storedSize;
+  if (typeflag === 'S') {
+    // star wrote 'S' headers of its own layout: only GNU's is understood (as in Go).
+    if (format !== 'gnu') throw tarCorrupt("sparse ('S') header without GNU magic", where);
+    ({ map: sparse, dataOffset } = await readOldGnuSparse(block, window, dataStart, maxBytes, where));
+  } else {
+    const info = pax.sparse as NonNullable<PaxOverrides['sparse']>;
+    let regions = info.regions ?? [];
+    if (info.version === '1.0') {
+      const found = await readSparseMap1x0(window, dataStart, storedSize, maxBytes, where);
+      regions = found.regions;
+      dataOffset += found.mapBytes;
+      size -= found.mapBytes;
     }
-    pos += BLOCK_SIZE;
-    if (!sparseContinues(block)) return pos;
+    sparse = { realSize: info.realSize ?? size, regions };
   }
+  checkSparseMap(sparse, size, where);
+  return { sparse, dataOffset, size };
 }
 
 /**

@@ -7,13 +7,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, imgfs, repoRoot, sh, ok } from './run-cli.js';
+import { imgfs, repoRoot, sh, ok } from './run-cli.js';
 
 let dir: string;
 let demo: string;
 
 beforeAll(() => {
-  ensureBuilt();
   dir = mkdtempSync(join(tmpdir(), 'imgfs-cli-demo-'));
   demo = join(dir, 'demo.tar');
   execFileSync(process.execPath, [join(repoRoot, 'fixtures/make-demo.js'), demo]);
@@ -223,9 +222,16 @@ describe('find', () => {
     const badType = await imgfs(['find', demo, '--type', 'x']);
     expect(badType.code).toBe(2);
     expect(badType.stderr).toBe("imgfs: find: --type: unknown type 'x' (use f, d, l, p, c, b, s) (see 'imgfs find --help')\n");
-    const two = await imgfs(['find', demo, '/etc', '/var']);
-    expect(two.code).toBe(2);
-    expect(two.stderr).toBe("imgfs: find: extra operand '/var' (see 'imgfs find --help')\n");
+  });
+
+  it('walks several starting paths in the order given, as GNU find; a missing one fails alone (exit 1)', async () => {
+    const several = await imgfs(['find', demo, '/var/log', '/nope', 'etc/nginx/', '--type', 'd,l']);
+    expect(several).toMatchObject({ code: 1, stderr: 'imgfs: find: /nope: No such file or directory\n' });
+    expect(several.stdout).toBe(
+      '/var/log\n/var/log/nginx\n/var/log/nginx/access.log\n/var/log/nginx/error.log\n/etc/nginx\n',
+    );
+    const json = (await ok(['find', '--json', demo, '/etc/nginx', '/bin/sh'])).trim().split('\n');
+    expect(json.map((line) => (JSON.parse(line) as { path: string }).path)).toEqual(['/etc/nginx', '/etc/nginx/nginx.conf', '/bin/sh']);
   });
 });
 

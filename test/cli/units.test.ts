@@ -4,9 +4,9 @@ import { parseTypes } from '../../lib/cli/commands/find.js';
 import { describeError, isPathError } from '../../lib/cli/errors.js';
 import { Output, PipeClosed } from '../../lib/cli/output.js';
 import { parseIdFile } from '../../lib/cli/passwd.js';
-import { baseName, compareNames, compareWalkOrder, joinPath } from '../../lib/cli/paths.js';
+import { baseName, joinPath } from '../../lib/cli/paths.js';
 import { ProgressBar } from '../../lib/cli/progress.js';
-import { FsError, ImgfsError } from '../../lib/index.js';
+import { compareNameBytes, comparePaths, FsError, ImgfsError } from '../../lib/index.js';
 
 describe('parseIdFile', () => {
   it('maps ids to the first name, skipping comments and malformed lines', () => {
@@ -37,16 +37,16 @@ describe('paths', () => {
     expect(baseName('/etc/')).toBe('etc');
     expect(baseName('/')).toBe('/');
   });
-  it('compareNames is UTF-8 byte order', () => {
+  it('compareNameBytes is UTF-8 byte order', () => {
     // U+FF01 (EF BC 81) sorts before U+1F600 (F0 9F 98 80) in bytes, after it in UTF-16 units.
-    expect(compareNames('\uff01', '😀')).toBeLessThan(0);
-    expect(compareNames('a', 'b')).toBeLessThan(0);
-    expect(compareNames('a', 'ab')).toBeLessThan(0);
-    expect(compareNames('B', 'a')).toBeLessThan(0);
+    expect(compareNameBytes('\uff01', '😀')).toBeLessThan(0);
+    expect(compareNameBytes('a', 'b')).toBeLessThan(0);
+    expect(compareNameBytes('a', 'ab')).toBeLessThan(0);
+    expect(compareNameBytes('B', 'a')).toBeLessThan(0);
   });
-  it('compareWalkOrder puts a directory before its children and after smaller siblings', () => {
-    const paths = ['/a-c', '/a/b', '/a', '/', '/b', '/a/b/c'];
-    expect(paths.sort(compareWalkOrder)).toEqual(['/', '/a', '/a/b', '/a/b/c', '/a-c', '/b']);
+  it('comparePaths puts a directory before its children and after smaller siblings', () => {
+    const paths = ['/a-c', '/a/b', '/a', '/', '/b', '/a/b/c', '/\uff01', '/😀'];
+    expect(paths.sort(comparePaths)).toEqual(['/', '/a', '/a/b', '/a/b/c', '/a-c', '/b', '/\uff01', '/😀']);
   });
 });
 

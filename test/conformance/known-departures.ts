@@ -38,47 +38,6 @@ export const KNOWN_DEPARTURES: readonly KnownDeparture[] = [
       'directory made with mkdir -p. R4 hides every `.wh..wh.` name, and so what is under it, as ' +
       "Docker's layer unpacking skips aufs metadata at the layer root.",
   },
-  {
-    name: 'parent-through-symlink',
-    rule: 'R6',
-    excluded: ['/srv/links/dirlink', '/srv/app/under-symlink.txt'],
-    expect: [
-      { path: '/srv/links/dirlink', umoci: { type: 'symlink', target: '../app' }, imgfs: { type: 'dir', perm: 0o755 } },
-      { path: '/srv/links/dirlink/under-symlink.txt', umoci: 'absent', imgfs: { type: 'file', size: 22 } },
-      { path: '/srv/app/under-symlink.txt', umoci: { type: 'file', size: 22 }, imgfs: 'absent' },
-    ],
-    reason:
-      'The layer has `srv/links/dirlink/under-symlink.txt` and no entry for `srv/links/dirlink`, which ' +
-      'a lower layer made a symlink to `../app`. umoci resolves the parent through the symlink (inside ' +
-      'the root) and writes `/srv/app/under-symlink.txt`; so do Docker and containerd. imgfs follows ' +
-      'R6: the implicit directory replaces the lower non-directory, the symlink is gone.',
-  },
-  {
-    name: 'hardlink-before-replacement',
-    rule: 'R7',
-    excluded: ['/srv/raw/hl-before', '/srv/links/target2.txt'],
-    expect: [
-      { path: '/srv/raw/hl-before', umoci: { type: 'file', size: 35, nlink: 1 }, imgfs: { type: 'file', size: 50, nlink: 2, linkGroup: '/srv/links/target2.txt' } },
-      { path: '/srv/links/target2.txt', umoci: { type: 'file', size: 50, nlink: 1 }, imgfs: { type: 'file', size: 50, nlink: 2 } },
-    ],
-    reason:
-      'The layer links `srv/raw/hl-before` to the lower `srv/links/target2.txt`, then replaces ' +
-      'target2.txt. umoci applies entries in tar order: the link takes the inode that is there when it ' +
-      'is extracted (the lower content), and the replacement gets a new inode. imgfs resolves the link ' +
-      'against the view of layers up to and including L (R7), so it reads the replacement.',
-  },
-  {
-    name: 'hardlink-then-whiteout',
-    rule: 'R7, R3',
-    excluded: ['/srv/raw/hl-wh'],
-    expect: [{ path: '/srv/raw/hl-wh', umoci: { type: 'file', size: 28 }, imgfs: 'absent' }],
-    imgfsWarning: ['/srv/raw/hl-wh', '/srv/links/hl-wh-target.txt'],
-    reason:
-      'The layer links `srv/raw/hl-wh` to the lower `srv/links/hl-wh-target.txt`, then whites the ' +
-      'target out. umoci, in tar order, links first and unlinks the old name after: the link survives. ' +
-      'In imgfs the whiteout hides the target from the view that R7 resolves the link against, so the ' +
-      'link is dropped with a warning.',
-  },
 ];
 
 /** Cases umoci cannot serve as a reference for at all; they are not in the conformance image. */

@@ -46,9 +46,9 @@ export async function openLayers(layers: ReadonlyArray<readonly LayerEntrySpec[]
     fs = await openImage(paths, {
       cache: false,
       ...openOptions,
-      onWarning: (message) => {
-        warnings.push(message);
-        userWarning?.(message);
+      onWarning: (warning) => {
+        warnings.push(warning.message);
+        userWarning?.(warning);
       },
     });
   } catch (error) {

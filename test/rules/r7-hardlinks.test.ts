@@ -1,6 +1,7 @@
 /**
- * R7 hard links: a hard link in layer L is resolved against the view of layers up to L (its target
- * may be in L or below). It is the same inode as its target: same content, mode, owners, size, mtime;
+ * R7 hard links: a hard link in layer L is resolved as runtimes apply the layer, in tar order: against
+ * the view of the layers below L plus the members of L listed before it (a link listed before its
+ * target is replaced or whited out in the same layer keeps the old file). It is the same inode as its target: same content, mode, owners, size, mtime;
  * `nlink` counts the names that share it in the merged view. Deleting or replacing the target in a
  * later layer does not change what the link reads. A link whose target cannot be found is dropped,
  * with a warning that names the layer and both paths.
@@ -120,6 +121,60 @@ describe('R7 hard links', () => {
     expect((await fs.lstat('/link')).layer).toBe(1);
   });
 
+  describe('in tar order within its layer', () => {
+    it('a link listed before its lower target is replaced in the same layer keeps the old file', async () => {
+      const { fs, warnings } = await openLayers([[target()], [link('link'), file('data/target', 'NEW', { mode: 0o600 })]]);
+      expect(await fs.readFile('/link', 'utf8')).toBe('target bytes');
+      expect(await fs.readFile('/data/target', 'utf8')).toBe('NEW');
+      const [l, t] = [await fs.lstat('/link'), await fs.lstat('/data/target')];
+      expect([l.layer, l.mode & 0o7777, l.nlink, t.layer, t.nlink, l.ino === t.ino]).toEqual([0, 0o4750, 1, 1, 1, false]);
+      expect(warnings).toEqual([]);
+    });
+
+    it('a link listed after the replacement takes the new file', async () => {
+      const { fs } = await openLayers([[target()], [file('data/target', 'NEW'), link('link')]]);
+      expect(await fs.readFile('/link', 'utf8')).toBe('NEW');
+      expect((await fs.lstat('/link')).nlink).toBe(2);
+    });
+
+    it('a link listed before a whiteout of its target in the same layer survives it', async () => {
+      const { fs, warnings } = await openLayers([[target()], [link('link'), whiteout('data/target')]]);
+      await expectCode(fs.lstat('/data/target'), 'ENOENT');
+      expect(await fs.readFile('/link', 'utf8')).toBe('target bytes');
+      expect((await fs.lstat('/link')).nlink).toBe(1);
+      expect(warnings).toEqual([]);
+    });
+
+    it.each([
+      ['a whiteout of the target', () => whiteout('data/target')],
+      ['a whiteout of its directory', () => whiteout('data')],
+      ['an opaque marker on its directory', () => opaque('data')],
+      ['a file replacing its directory', () => file('data', 'now a file')],
+    ])('a link listed after %s in the same layer finds nothing and is dropped', async (_, remove) => {
+      const { fs, warnings } = await openLayers([[target()], [remove(), link('link')]]);
+      await expectCode(fs.lstat('/link'), 'ENOENT');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain('/link');
+    });
+
+    it('a link between two versions of its target in one layer cannot show the first (R2 keeps the last): it says so', async () => {
+      const { fs, warnings } = await openLayers([[target()], [file('data/target', 'first'), link('link'), file('data/target', 'second')]]);
+      // A runtime would show 'first'; that member is not kept, so the link falls back to the layers below.
+      expect(await fs.readFile('/link', 'utf8')).toBe('target bytes');
+      expect(await fs.readFile('/data/target', 'utf8')).toBe('second');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain('/link -> /data/target');
+      expect(warnings[0]).toContain('replaced later in the same layer');
+    });
+
+    it('a link listed before its target, which only its own layer has, is dropped', async () => {
+      const { fs, warnings } = await openLayers([[link('link'), target()]]);
+      await expectCode(fs.lstat('/link'), 'ENOENT');
+      expect(await fs.readFile('/data/target', 'utf8')).toBe('target bytes');
+      expect(warnings).toHaveLength(1);
+    });
+  });
+
   it('a link whose target is only in a higher layer is dropped', async () => {
     const { fs, warnings } = await openLayers([[hardlink('early-link', 'later-target')], [file('later-target', 'x')]]);
     await expectCode(fs.lstat('/early-link'), 'ENOENT');
@@ -130,7 +185,7 @@ describe('R7 hard links', () => {
   it('a link whose target is missing is dropped, with a warning naming the layer and both paths', async () => {
     const seen: string[] = [];
     const { fs, warnings } = await openLayers([[file('present', 'p')], [dir('links/'), hardlink('links/dangling-link', 'missing/target-file')]], {
-      onWarning: (message) => seen.push(message),
+      onWarning: (warning) => seen.push(warning.message),
     });
     await expectCode(fs.lstat('/links/dangling-link'), 'ENOENT');
     expect(await fs.readdir('/links')).toEqual([]);

@@ -1,12 +1,12 @@
 /**
  * R8 symlinks: resolved inside the image root, as if the root were chroot'ed: an absolute target
  * starts at the image root, `..` at the root stays at the root, intermediate components follow links,
- * and 40 links in one resolution give `ELOOP`. `lstat`, `readlink` and `walk` do not follow the last
- * component; `stat`, `readFile`, `readdir` and `realpath` do.
+ * and more than 40 links in one resolution give `ELOOP`. `lstat`, `readlink` and `walk` do not follow
+ * the last component; `stat`, `readFile`, `readdir` and `realpath` do.
  *
  * The hop limit, as tested here: resolving a path that needs N symlink hops in total (across all of
- * its components) succeeds for N = 39 and fails with ELOOP for N = 40 and N = 41. (Linux itself allows
- * 40 and fails at 41; DESIGN.md says "40 links in one resolution give ELOOP", and that is what we test.)
+ * its components) succeeds for N = 39 and N = 40 and fails with ELOOP for N = 41 and N = 42, as
+ * Linux's MAXSYMLINKS (40) does: the 40th link is followed, the 41st is not.
  */
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { dir, file, symlink, type LayerEntrySpec } from '../helpers/layer-tar.js';
@@ -49,12 +49,14 @@ const base: LayerEntrySpec[] = [
   ...chain('c39-', 39, '/etc/passwd'),
   ...chain('c40-', 40, '/etc/passwd'),
   ...chain('c41-', 41, '/etc/passwd'),
+  ...chain('c42-', 42, '/etc/passwd'),
   // Directory chains for limits spread across components: /d20-0 takes 20 hops to reach /dirs, where
-  // /dirs/e19-0 takes 19 more (39 in all) and /dirs/e20-0 20 more (40).
+  // /dirs/e19-0 takes 19 more (39 in all), /dirs/e20-0 20 more (40) and /dirs/e21-0 21 more (41).
   dir('dirs/'),
   ...chain('d20-', 20, '/dirs'),
   ...chain('dirs/e19-', 19, '/etc/passwd'),
   ...chain('dirs/e20-', 20, '/etc/passwd'),
+  ...chain('dirs/e21-', 21, '/etc/passwd'),
 ];
 
 describe('R8 symlinks', () => {
@@ -85,7 +87,9 @@ describe('R8 symlinks', () => {
     ['/hop1', '/etc/passwd', 'root:x:0:0\n'],
     ['/to-late', '/late/file', 'from layer 1'],
     ['/c39-0', '/etc/passwd', 'root:x:0:0\n'],
+    ['/c40-0', '/etc/passwd', 'root:x:0:0\n'],
     ['/d20-0/e19-0', '/etc/passwd', 'root:x:0:0\n'],
+    ['/d20-0/e20-0', '/etc/passwd', 'root:x:0:0\n'],
     // `..` in the path asked for, at the root.
     ['/../../etc/passwd', '/etc/passwd', 'root:x:0:0\n'],
     ['/etc/../../../etc/./passwd', '/etc/passwd', 'root:x:0:0\n'],
@@ -116,7 +120,7 @@ describe('R8 symlinks', () => {
     expect(await fs.readdir(path)).toEqual(await fs.readdir(real));
   });
 
-  it.each(['/c40-0', '/c41-0', '/d20-0/e20-0', '/loop-a', '/self', '/self-dir'])('%s needs 40 or more hops: ELOOP', async (path) => {
+  it.each(['/c41-0', '/c42-0', '/d20-0/e21-0', '/loop-a', '/self', '/self-dir'])('%s needs more than 40 hops: ELOOP', async (path) => {
     const { fs } = opened;
     await expectCode(fs.stat(path), 'ELOOP');
     await expectCode(fs.readFile(path), 'ELOOP');
@@ -134,19 +138,21 @@ describe('R8 symlinks', () => {
     await expectCode(fs.readlink('/loop-a/x'), 'ELOOP');
   });
 
-  it('40 hops in an intermediate component are ELOOP even for lstat and readlink', async () => {
+  it('41 hops in an intermediate component are ELOOP even for lstat and readlink', async () => {
     const { fs } = opened;
-    await expectCode(fs.lstat('/c40-0/x'), 'ELOOP');
-    await expectCode(fs.readlink('/c40-0/x'), 'ELOOP');
-    await expectCode(fs.lstat('/d20-0/e20-0/x'), 'ELOOP');
+    await expectCode(fs.lstat('/c41-0/x'), 'ELOOP');
+    await expectCode(fs.readlink('/c41-0/x'), 'ELOOP');
+    await expectCode(fs.lstat('/d20-0/e21-0/x'), 'ELOOP');
   });
 
-  it('39 hops through an intermediate component still resolve for lstat', async () => {
+  it('40 hops in an intermediate component still resolve', async () => {
     const { fs } = opened;
-    // /d20-0 → /dirs is 20 hops; then lstat does not follow e19-0 itself.
-    const stats = await fs.lstat('/d20-0/e19-0');
+    // /c40-0 is 40 hops to /etc/passwd, a file: ENOTDIR, not ELOOP.
+    await expectCode(fs.lstat('/c40-0/x'), 'ENOTDIR');
+    // /d20-0 → /dirs is 20 hops; then lstat does not follow e20-0 itself.
+    const stats = await fs.lstat('/d20-0/e20-0');
     expect(stats.isSymbolicLink()).toBe(true);
-    expect(stats.target).toBe('/dirs/e19-1');
+    expect(stats.target).toBe('/dirs/e20-1');
   });
 
   it('lstat, readlink and walk do not follow the last component', async () => {

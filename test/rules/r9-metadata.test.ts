@@ -36,6 +36,16 @@ describe('R9 metadata', () => {
     expect(stats.mode).toBe((type === 'dir' ? constants.S_IFDIR : constants.S_IFREG) | perm);
   });
 
+  it('shows every symlink as 0777, whatever its header says (as lstat on Linux, Docker and umoci)', async () => {
+    const { fs } = await openLayers([[file('f', 'x'), symlink('s644', 'f', { mode: 0o644 }), symlink('s0', 'f', { mode: 0 }), symlink('s4755', 'f', { mode: 0o4755 })]]);
+    for (const path of ['/s644', '/s0', '/s4755']) {
+      expect((await fs.lstat(path)).mode).toBe(constants.S_IFLNK | 0o777);
+      expect((await fs.stat(path)).mode).toBe(constants.S_IFREG | 0o644);
+    }
+    const dirents = await fs.readdir('/', { withFileTypes: true });
+    expect(dirents.filter((d) => d.isSymbolicLink()).map((d) => d.name)).toEqual(['s0', 's4755', 's644']);
+  });
+
   it('ignores type bits a writer put in the header mode field', async () => {
     // Some writers (old Docker, Go's archive/tar FileInfoHeader) store c_ISREG etc. in the mode field.
     const { fs } = await openLayers([[file('f', 'x', { mode: 0o100644 }), dir('d/', { mode: 0o040755 })]]);

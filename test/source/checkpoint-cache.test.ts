@@ -47,7 +47,7 @@ describe('checkpoints in the index cache', () => {
     expect(stored.length).toBe(1);
 
     const warnings: string[] = [];
-    const second = await openImage(image, { cache, onWarning: (w) => warnings.push(w) });
+    const second = await openImage(image, { cache, onWarning: (w) => warnings.push(w.message) });
     expect((await second.readFile('/late.bin')).equals(late)).toBe(true);
     expect((await second.readFile('/early.bin')).equals(early)).toBe(true);
     expect(warnings).toEqual([]);
@@ -64,7 +64,7 @@ describe('checkpoints in the index cache', () => {
     await writeFile(stored, bytes);
 
     const warnings: string[] = [];
-    const fs = await openImage(image, { cache, onWarning: (w) => warnings.push(w) });
+    const fs = await openImage(image, { cache, onWarning: (w) => warnings.push(w.message) });
     expect(warnings).toEqual([]); // checkpoints are read with the layer's first read, not at open
     expect((await fs.readFile('/late.bin')).equals(late)).toBe(true);
     expect(warnings.join('\n')).toMatch(/\.ckpt is unusable .*checksum mismatch.*removing it/);

@@ -49,7 +49,7 @@ async function describeImage(fs: ImageFS): Promise<unknown[]> {
 
 async function open(paths: string[], cache: string): Promise<{ fs: ImageFS; warnings: string[] }> {
   const warnings: string[] = [];
-  const fs = await openImage(paths, { cache, onWarning: (m) => warnings.push(m) });
+  const fs = await openImage(paths, { cache, onWarning: (w) => warnings.push(w.message) });
   return { fs, warnings };
 }
 

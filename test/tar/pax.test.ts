@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ImgfsError } from '../../lib/errors.js';
+import type { ImgfsError } from '../../lib/errors.js';
+import { expectImgfsErrorSync } from '../helpers/expect-imgfs-error.js';
 import {
   interpretPax,
-  mergeGlobalPax,
-  mergeLocalPax,
   parsePaxRecords,
   paxTimeMs,
   type PaxRecords,
@@ -14,15 +13,7 @@ const where = { archive: 'p.tar', offset: 512 };
 const records = (entries: Array<[string, string | Buffer]>): PaxRecords => parsePaxRecords(paxData(entries), where);
 
 function corruptAt(data: Buffer): ImgfsError {
-  try {
-    parsePaxRecords(data, where);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ImgfsError);
-    const e = error as ImgfsError;
-    expect(e.code).toBe('ETARCORRUPT');
-    return e;
-  }
-  throw new Error('expected ETARCORRUPT');
+  return expectImgfsErrorSync(() => parsePaxRecords(data, where), 'ETARCORRUPT');
 }
 
 describe('parsePaxRecords', () => {
@@ -104,7 +95,7 @@ describe('interpretPax', () => {
       ['atime', '1.0'],
       ['comment', 'ignored'],
     ]);
-    expect(interpretPax(new Map(), local, where)).toEqual({
+    expect(interpretPax(local, where)).toEqual({
       path: 'héllo/日本.txt',
       linkpath: 'target',
       size: 12_345_678_901,
@@ -119,60 +110,40 @@ describe('interpretPax', () => {
         'user.mime': Buffer.from('text/plain'),
         'security.capability': Buffer.from([1, 0, 0, 2, 0xff]),
       },
-      sparse: false,
     });
   });
 
-  it('applies globals, with local records overriding them', () => {
-    const globals: PaxRecords = new Map();
-    mergeGlobalPax(globals, records([['uname', 'global'], ['gname', 'gg'], ['SCHILY.xattr.user.a', '1']]));
-    const local = records([['uname', 'local']]);
-    expect(interpretPax(globals, local, where)).toMatchObject({ uname: 'local', gname: 'gg', xattrs: { 'user.a': Buffer.from('1') } });
-    expect(interpretPax(globals, undefined, where)).toMatchObject({ uname: 'global', gname: 'gg' });
+  it('marks GNU PAX sparse 1.0 files and takes their real name from GNU.sparse.name', () => {
+    const local = records([
+      ['GNU.sparse.major', '1'],
+      ['GNU.sparse.minor', '0'],
+      ['GNU.sparse.name', 'real/name'],
+      ['GNU.sparse.realsize', '4096'],
+      ['path', 'GNUSparseFile.0/name'],
+    ]);
+    expect(interpretPax(local, where)).toMatchObject({ path: 'real/name', sparse: { version: '1.0', realSize: 4096 } });
   });
 
-  it('lets an empty local value restore the header field over a global value', () => {
-    const globals: PaxRecords = new Map();
-    mergeGlobalPax(globals, records([['uname', 'global']]));
-    expect(interpretPax(globals, records([['uname', '']]), where).uname).toBeUndefined();
+  it('reads a GNU sparse 0.0 map from repeated offset/numbytes records, in order', () => {
+    const local = records([
+      ['GNU.sparse.size', '100'],
+      ['GNU.sparse.numblocks', '2'],
+      ['GNU.sparse.offset', '0'],
+      ['GNU.sparse.numbytes', '5'],
+      ['GNU.sparse.offset', '50'],
+      ['GNU.sparse.numbytes', '7'],
+    ]);
+    expect(interpretPax(local, where).sparse).toEqual({ version: '0.x', realSize: 100, regions: [0, 5, 50, 7] });
+    expect(() => records([['GNU.sparse.numbytes', '5']])).toThrow(/out of order/);
   });
 
-  it('removes a global with an empty global value, but keeps empty xattr values', () => {
-    const globals: PaxRecords = new Map();
-    mergeGlobalPax(globals, records([['uname', 'global'], ['SCHILY.xattr.user.empty', '']]));
-    mergeGlobalPax(globals, records([['uname', '']]));
-    const result = interpretPax(globals, records([['SCHILY.xattr.user.local', '']]), where);
-    expect(result.uname).toBeUndefined();
-    expect(result.xattrs).toEqual({ 'user.empty': Buffer.alloc(0), 'user.local': Buffer.alloc(0) });
-  });
-
-  it('never applies a global size', () => {
-    const globals: PaxRecords = new Map();
-    mergeGlobalPax(globals, records([['size', '1024']]));
-    expect(interpretPax(globals, undefined, where).size).toBeUndefined();
-  });
-
-  it('merges successive local headers, later wins', () => {
-    const merged = mergeLocalPax(records([['path', 'a'], ['uid', '1']]), records([['path', 'b']]));
-    expect(interpretPax(new Map(), merged, where)).toMatchObject({ path: 'b', uid: 1 });
-    const fresh = records([['gid', '2']]);
-    expect(mergeLocalPax(undefined, fresh)).toBe(fresh);
-  });
-
-  it('marks GNU PAX sparse files and takes their real name from GNU.sparse.name', () => {
-    const local = records([['GNU.sparse.major', '1'], ['GNU.sparse.name', 'real/name'], ['path', 'GNUSparseFile.0/name']]);
-    expect(interpretPax(new Map(), local, where)).toMatchObject({ path: 'real/name', sparse: true });
+  it('rejects a 0.1 map whose length disagrees with numblocks', () => {
+    expect(() => interpretPax(records([['GNU.sparse.map', '0,5,9'], ['GNU.sparse.numblocks', '2']]), where)).toThrow(/numblocks/);
   });
 
   it('rejects invalid numbers with ETARCORRUPT at the entry offset', () => {
     for (const [keyword, value] of [['size', '-1'], ['uid', '1e3'], ['gid', 'x'], ['size', '99999999999999999999'], ['mtime', '1.2.3']]) {
-      try {
-        interpretPax(new Map(), records([[keyword ?? '', value ?? '']]), where);
-        throw new Error(`accepted ${keyword}=${value}`);
-      } catch (error) {
-        expect((error as ImgfsError).code).toBe('ETARCORRUPT');
-        expect((error as ImgfsError).offset).toBe(512);
-      }
+      expectImgfsErrorSync(() => interpretPax(records([[keyword ?? '', value ?? '']]), where), { code: 'ETARCORRUPT', offset: 512 });
     }
   });
 });
@@ -197,7 +168,7 @@ describe('paxTimeMs', () => {
 
   it('rejects malformed times', () => {
     for (const bad of ['', 'abc', '1e9', '--1', '1.2.3', '99999999999999999999']) {
-      expect(() => ms(bad)).toThrow(ImgfsError);
+      expectImgfsErrorSync(() => ms(bad), 'ETARCORRUPT');
     }
   });
 });

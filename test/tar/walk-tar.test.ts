@@ -199,7 +199,7 @@ describe('walkTar reads', () => {
 });
 
 describe('walkTar extension headers', () => {
-  it('applies a global PAX header to every following entry, overridden by local ones', async () => {
+  it('steps over a global PAX header, which applies to no entry', async () => {
     const archive = Buffer.concat([
       paxMember([['uname', 'global'], ['comment', 'git sha'], ['SCHILY.xattr.user.g', 'G']], 'g'),
       member({ name: 'a', uname: 'header' }, 'A'),
@@ -210,12 +210,12 @@ describe('walkTar extension headers', () => {
     ]);
     const entries = await collect(seekable(archive));
     expect(entries.map((e) => [e.name, e.uname, e.mtimeMs, e.xattrs])).toEqual([
-      ['a', 'global', 1_700_000_000_000, { 'user.g': Buffer.from('G') }],
-      ['b', 'local', 1250, { 'user.g': Buffer.from('G') }],
-      ['c', 'global', 1_700_000_000_000, { 'user.g': Buffer.from('G') }],
+      ['a', 'header', 1_700_000_000_000, {}],
+      ['b', 'local', 1250, {}],
+      ['c', '', 1_700_000_000_000, {}],
     ]);
     expect(entries.map((e) => [e.headerOffset, e.dataOffset])).toEqual([
-      [0, 1536],
+      [1024, 1536],
       [2048, 3584],
       [4096, 4608],
     ]);
@@ -242,9 +242,9 @@ describe('walkTar extension headers', () => {
     ]);
   });
 
-  it('merges several local PAX headers before one entry', async () => {
+  it('applies only the last of several local PAX headers before one entry', async () => {
     const archive = Buffer.concat([paxMember([['path', 'one'], ['uid', '7']]), paxMember([['path', 'two']]), member({ name: 'x' }), END]);
-    expect(await collect(seekable(archive))).toMatchObject([{ name: 'two', uid: 7, headerOffset: 0, dataOffset: 2560 }]);
+    expect(await collect(seekable(archive))).toMatchObject([{ name: 'two', uid: 0, headerOffset: 0, dataOffset: 2560 }]);
   });
 
   it('skips data by the PAX size when the header field cannot hold it', async () => {
@@ -257,17 +257,20 @@ describe('walkTar extension headers', () => {
     ]);
   });
 
-  it('yields a GNU PAX sparse file as unsupported and skips its data', async () => {
+  it('reads a GNU PAX 1.0 sparse map from the data and starts the data after it', async () => {
+    const map = Buffer.from('2\n0\n3\n9000\n4\n');
     const archive = Buffer.concat([
       paxMember([['GNU.sparse.major', '1'], ['GNU.sparse.minor', '0'], ['GNU.sparse.name', 'real.img'], ['GNU.sparse.realsize', '9999']]),
-      member({ name: 'GNUSparseFile.0/real.img' }, Buffer.alloc(700)),
+      member({ name: 'GNUSparseFile.0/real.img', size: 512 + 7 }),
+      padded(map),
+      padded(Buffer.from('abcdefg')),
       member({ name: 'after' }),
       END,
     ]);
     const entries = await collect(seekable(archive));
-    expect(entries.map((e) => [e.name, e.type, e.typeflag, e.size])).toEqual([
-      ['real.img', 'unsupported', '0', 700],
-      ['after', 'file', '0', 0],
+    expect(entries.map((e) => [e.name, e.type, e.typeflag, e.size, e.dataOffset, e.sparse])).toEqual([
+      ['real.img', 'file', '0', 7, 2048, { realSize: 9999, regions: [0, 3, 9000, 4] }],
+      ['after', 'file', '0', 0, 3072, undefined],
     ]);
   });
 });
@@ -307,18 +310,24 @@ describe('walkTar types', () => {
     expect(entries.find((e) => e.name === 'blk')).toMatchObject({ devmajor: 8, devminor: 0 });
   });
 
-  it('skips GNU old-sparse extension blocks before the data of an S entry', async () => {
+  it('reads a GNU old-sparse map across extension blocks; the data follows the last block', async () => {
     const header = rawHeader({ name: 'sparse', typeflag: 'S', magic: 'gnu', size: 600 });
+    const entry = (block: Buffer, at: number, offset: number, length: number): void => {
+      block.write(offset.toString(8).padStart(11, '0'), at, 'latin1');
+      block.write(length.toString(8).padStart(11, '0'), at + 12, 'latin1');
+    };
+    for (let i = 0; i < 4; i++) entry(header, 386 + 24 * i, i * 1000, 100);
     header[482] = 1;
+    header.write((1_000_000).toString(8).padStart(11, '0'), 483, 'latin1');
     const ext1 = Buffer.alloc(BLOCK);
     ext1[504] = 1;
     const ext2 = Buffer.alloc(BLOCK, 0);
-    ext2[0] = 0x30; // some sparse map digits, so it is not a zero block
+    entry(ext2, 0, 999_800, 200);
     const archive = Buffer.concat([withChecksum(header), ext1, ext2, padded(Buffer.alloc(600, 9)), member({ name: 'after' }, 'a'), END]);
     const entries = await collect(seekable(archive));
-    expect(entries.map((e) => [e.name, e.type, e.size, e.dataOffset])).toEqual([
-      ['sparse', 'unsupported', 600, 1536],
-      ['after', 'file', 1, 3072],
+    expect(entries.map((e) => [e.name, e.type, e.size, e.dataOffset, e.sparse])).toEqual([
+      ['sparse', 'file', 600, 1536, { realSize: 1_000_000, regions: [0, 100, 1000, 100, 2000, 100, 3000, 100, 999_800, 200] }],
+      ['after', 'file', 1, 3072, undefined],
     ]);
   });
 

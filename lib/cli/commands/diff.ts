@@ -4,9 +4,9 @@
  * directory is one line, its contents implied. Text lines are in walk order, kinds interleaved.
  */
 
+import { comparePaths } from '../../index.js';
 import { lastValue, UsageError } from '../args.js';
 import type { CommandSpec } from '../context.js';
-import { compareWalkOrder } from '../paths.js';
 
 type ChangeKind = 'added' | 'modified' | 'deleted';
 const letters: Record<ChangeKind, string> = { added: 'A', modified: 'C', deleted: 'D' };
@@ -52,7 +52,7 @@ export const diff: CommandSpec = {
         ...changes.modified.map((path): [string, ChangeKind] => [path, 'modified']),
         ...changes.deleted.map((path): [string, ChangeKind] => [path, 'deleted']),
       ];
-      lines.sort((a, b) => compareWalkOrder(a[0], b[0]));
+      lines.sort((a, b) => comparePaths(a[0], b[0]));
       for (const [path, kind] of lines) await ctx.out.line(`${letters[kind]} ${path}`);
     }
     if (json) await ctx.out.line(JSON.stringify(results, null, 2));

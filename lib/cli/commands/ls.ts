@@ -6,14 +6,14 @@
  */
 
 import { posix } from 'node:path';
-import type { ImageStats } from '../../index.js';
+import { compareNameBytes, type ImageStats } from '../../index.js';
 import type { CommandSpec, Context } from '../context.js';
 import { namesFor } from '../context.js';
 import { codeOf } from '../errors.js';
 import { lsDate, statsModeString } from '../format.js';
 import { entryJson } from '../json.js';
 import { numericNames, type Names } from '../passwd.js';
-import { compareNames, joinPath } from '../paths.js';
+import { joinPath } from '../paths.js';
 
 interface Listed {
   /** What to print as the name. */
@@ -62,7 +62,7 @@ export const ls: CommandSpec = {
     };
     const names = flags.long || flags.json ? await namesFor(ctx, flags.numeric) : undefined;
     const operands = ctx.paths.length > 0 ? [...ctx.paths] : ['/'];
-    operands.sort(compareNames);
+    operands.sort(compareNameBytes);
 
     const files: Listed[] = [];
     const dirs: Listed[] = [];

@@ -1,0 +1,49 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ImageFormat, LayerBlob } from '../image/loaded-image.js';
+
+/**
+ * What names a layer in the index cache: its tar stream (for the table) and its stored bytes (for
+ * what depends on the compressed bytes, such as checkpoints). Undefined: nothing names it reliably,
+ * and caching it could serve a stale table.
+ */
+export interface LayerIdentity {
+  table: string | undefined;
+  storedBytes: string | undefined;
+}
+
+/**
+ * The cache-key policy, in one place. A digest the image states is a key only once `verified` (the
+ * layer is checked against it while it is indexed): then a base layer shared by many images is indexed
+ * once. An unverified digest is only a claim: as a key, it would let a hostile image plant its table
+ * under the digest of a popular base layer for every later image that has the real one. Without a
+ * verified digest the key is the identity of the file holding the layer (device, inode, size, mtime,
+ * and where in it the layer lies), so that a replaced file is a miss.
+ */
+export async function layerIdentity(blob: LayerBlob, holder: string | undefined, verified: boolean): Promise<LayerIdentity> {
+  const file = holder === undefined ? undefined : await fileIdentity(blob, holder);
+  const diffId = verified ? blob.diffId : undefined;
+  // A self-verifying blob (a registry layer) proves its digest before its table is cached; not its
+  // diff_id, which only `verify` checks.
+  const digest = verified || blob.selfVerifying !== undefined ? blob.digest : undefined;
+  return {
+    table: diffId !== undefined ? `diff-id ${diffId}` : digest !== undefined ? `blob ${digest}` : file,
+    storedBytes: digest !== undefined ? `blob ${digest}` : file,
+  };
+}
+
+/**
+ * The file on disk that holds a layer's blob: bare layers and an OCI directory's blobs are files of
+ * their own; any other layer lives inside the archive file. Undefined when it is not on disk.
+ */
+export function fileHolding(blob: LayerBlob, image: { format: ImageFormat; archive: string }): string | undefined {
+  if (image.format === 'layers') return blob.location;
+  if (image.format === 'oci-dir') return join(image.archive, blob.location);
+  return image.archive;
+}
+
+async function fileIdentity(blob: LayerBlob, file: string): Promise<string | undefined> {
+  const info = await stat(file).catch(() => undefined);
+  if (info?.isFile() !== true) return undefined;
+  return `file ${file} ${info.dev}:${info.ino} ${info.size} ${info.mtimeMs} ${blob.location} ${blob.size}`;
+}

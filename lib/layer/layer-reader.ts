@@ -1,0 +1,93 @@
+import type { ByteSource } from '../source/byte-source.js';
+import type { LayerRef } from '../errors.js';
+import type { ResolvedLimits } from '../limits.js';
+import type { LayerTable, TableEntry } from '../table/layer-table.js';
+import type { WarningSink } from '../warnings.js';
+import type { Compression, TocFormat } from './layer-info.js';
+
+/**
+ * How one layer is indexed and its entries read: the pluggable half of a Layer (as Yarn's ZipFS has
+ * `ZipImpl`). The tar pass (tar-pass-reader.ts) walks the whole tar stream once; a reader for layers
+ * that carry a table of contents (zstd:chunked, eStargz) can build the same table from the TOC and read
+ * a file by decoding only its own frames. `Layer` owns everything that does not depend on the way:
+ * cache, verification of digests, error locations, counts.
+ */
+export interface LayerReader {
+  /** Shown as `LayerInfo.compression`. */
+  readonly compression: Compression | TocFormat;
+  /**
+   * Set when the reader's table is not the one a plain tar pass builds (its offsets address a table of
+   * contents' data space, or it hides a format's metadata members): it is cached under its own key.
+   */
+  readonly tableKind?: string | undefined;
+  /** Length of the uncompressed tar stream when the reader knows it without decoding the layer. */
+  readonly uncompressedSize?: number | undefined;
+  /**
+   * The layer's whole uncompressed tar stream, as a runtime that pulls the layer extracts it: what the
+   * diff_id names and `verify` hashes. Reading it may decode the whole layer: a reader that can avoid
+   * that reads entries through `readData` instead.
+   */
+  readonly tar: ByteSource;
+  /**
+   * Called before the first question reaches the layer (before the table is loaded or built), for a
+   * reader that opens lazily (a registry layer: see self-verifying-reader.ts).
+   */
+  prepare?(): Promise<void>;
+  /** The layer's table, by reading the layer (called on a cache miss only). */
+  buildTable(options: TableBuildOptions): Promise<LayerTable>;
+  /**
+   * Up to `length` bytes of an entry's data from `offset` (relative to the start of its data); fewer
+   * only when the layer ends first. `entry` is one of the table's entries (from the cache or built).
+   */
+  readData(entry: TableEntry, offset: number, length: number): Promise<Buffer>;
+  /**
+   * Stores, beside the cached table, what building it learned that later reads can use (a compressed
+   * layer's checkpoints, say). Called after `buildTable` once the layer passed `verify` when asked.
+   */
+  persist?(): Promise<void>;
+  /** Checks that go beyond the digests (a table of contents against the tar stream, say): EDIGEST. */
+  verify?(): Promise<void>;
+  /** Releases what the reader opened; never the stored bytes it was given. */
+  close(): Promise<void>;
+}
+
+export interface TableBuildOptions {
+  limits: ResolvedLimits;
+  warn: WarningSink;
+  /** The layer, for warnings and errors. */
+  layer: LayerRef;
+  /** Told now and then how many of the layer's stored bytes have been read, while the table is built. */
+  onWalked: ((storedBytes: number) => void) | undefined;
+}
+
+/** What a reader is opened with. */
+export interface LayerReaderContext {
+  limits: ResolvedLimits;
+  /** Size of the stored bytes, as the image states it (a remote blob's source may not know it). */
+  storedSize: number;
+  /** The layer descriptor's annotations ({} when the format has none): a table of contents announces itself there. */
+  annotations: Readonly<Record<string, string>>;
+  warn: WarningSink;
+  /** The layer, for warnings. */
+  layer: LayerRef;
+  /** Bytes of decoded data this layer may keep in memory. */
+  cacheBytes: number;
+  /**
+   * Files kept in the index cache beside the table, keyed by the identity of the layer's stored bytes
+   * (not its diff_id: they depend on the compressed bytes); undefined without a cache or identity.
+   */
+  sidecar: LayerSidecar | undefined;
+}
+
+export interface LayerSidecar {
+  load(suffix: string): Promise<Buffer | undefined>;
+  store(suffix: string, bytes: Buffer): Promise<void>;
+  /** Removes a sidecar file found unusable, with a warning saying why. */
+  drop(suffix: string, reason: string): Promise<void>;
+}
+
+/**
+ * Opens a reader for a layer's stored bytes when it recognises them (by their bytes, never by a media
+ * type), else resolves to undefined so that the next one is tried.
+ */
+export type LayerReaderFactory = (stored: ByteSource, context: LayerReaderContext) => Promise<LayerReader | undefined>;

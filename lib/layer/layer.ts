@@ -1,0 +1,223 @@
+import type { Readable } from 'node:stream';
+import type { ByteSource } from '../source/byte-source.js';
+import { createRangeStream } from '../source/range-stream.js';
+import type { LayerBlob } from '../image/loaded-image.js';
+import type { LayerTable, TableEntry } from '../table/layer-table.js';
+import type { TableCache } from '../table/table-cache.js';
+import { ImgfsError, isImgfsError, type LayerRef } from '../errors.js';
+import type { ResolvedLimits } from '../limits.js';
+import type { WarningSink } from '../warnings.js';
+import { layerIdentity, type LayerIdentity } from './cache-identity.js';
+import type { LayerInfo } from './layer-info.js';
+import type { LayerReader, LayerReaderFactory, LayerSidecar } from './layer-reader.js';
+import { openLayerReader } from './open-layer-reader.js';
+import { announcedCompression, SelfVerifyingReader } from './self-verifying-reader.js';
+import { verifyDigests } from './verify-digests.js';
+
+/** What every layer of one opened image shares. */
+export interface LayerContext {
+  /** The index cache, or undefined (`cache: false`). */
+  cache: TableCache | undefined;
+  /** Check the layer's digests while it is indexed (`verify`); only then are its digests cache keys. */
+  verify: boolean;
+  limits: ResolvedLimits;
+  warn: WarningSink;
+  /** Bytes of decoded data this layer may keep in memory. */
+  cacheBytes: number;
+  /** The file on disk that holds the layer's blob (see fileHolding), for its cache identity. */
+  holder: string | undefined;
+  /** Readers tried before the tar pass; default: the registered ones (open-layer-reader.ts). */
+  readers?: readonly LayerReaderFactory[] | undefined;
+}
+
+/**
+ * One layer of an image (go-containerregistry's `v1.Layer` is the model): the facts its descriptor
+ * states, its stored bytes (any ByteSource: a file, a slice of an outer tar, an HTTP blob), its
+ * uncompressed tar stream, its cache identity, its table (`index`), `verify`, and the bytes of its
+ * entries. How the table is built and entries are read is its LayerReader's business (a tar pass, or a
+ * table of contents); everything else about a layer is here.
+ */
+export class Layer {
+  /** Public description; its counts are filled in when the layer is indexed. */
+  readonly info: LayerInfo;
+
+  private constructor(
+    /** The facts the image format states about the layer, and its stored bytes. */
+    readonly descriptor: LayerBlob,
+    private readonly reader: LayerReader,
+    private readonly identity: LayerIdentity,
+    private readonly context: LayerContext,
+  ) {
+    this.info = {
+      index: descriptor.index,
+      // An uncompressed blob is its own tar stream: its digest is the diff_id.
+      digest: descriptor.digest ?? (reader.compression === 'none' ? descriptor.diffId : undefined),
+      diffId: descriptor.diffId,
+      mediaType: descriptor.mediaType,
+      compression: reader.compression,
+      size: descriptor.size,
+      uncompressedSize: undefined,
+      entries: undefined,
+      whiteouts: undefined,
+      createdBy: descriptor.createdBy,
+    };
+  }
+
+  /** Recognises how the layer is stored (compression, table of contents) and prepares to read it; nothing is indexed yet. */
+  static async open(descriptor: LayerBlob, context: LayerContext): Promise<Layer> {
+    try {
+      const { cache } = context;
+      const identity = cache === undefined ? NO_IDENTITY : await layerIdentity(descriptor, context.holder, context.verify);
+      const sidecar = cache === undefined || identity.storedBytes === undefined ? undefined : sidecarIn(cache, identity.storedBytes);
+      const readerContext = {
+        limits: context.limits,
+        cacheBytes: context.cacheBytes,
+        sidecar,
+        storedSize: descriptor.size,
+        annotations: descriptor.annotations ?? {},
+        warn: context.warn,
+        layer: { index: descriptor.index, digest: descriptor.digest },
+      };
+      const self = descriptor.selfVerifying;
+      const reader =
+        self === undefined
+          ? await openLayerReader(descriptor.blob, readerContext, context.readers)
+          : new SelfVerifyingReader(descriptor.blob, self, readerContext, announcedCompression(descriptor.mediaType));
+      return new Layer(descriptor, reader, identity, context);
+    } catch (error) {
+      throw locate(error, descriptor);
+    }
+  }
+
+  /** The stored (possibly compressed) bytes, read in place. */
+  get stored(): ByteSource {
+    return this.descriptor.blob;
+  }
+
+  /** The uncompressed tar stream (what the diff_id names). */
+  get tar(): ByteSource {
+    return this.reader.tar;
+  }
+
+  /** The layer as errors and warnings name it. */
+  get ref(): LayerRef {
+    return { index: this.descriptor.index, digest: this.descriptor.digest };
+  }
+
+  /**
+   * The layer's table: from the index cache when it has it, else built by the reader (and then
+   * cached). With `verify`, the layer is verified before its table is cached or returned, so a layer
+   * that fails leaves nothing in the cache. `onWalked` hears how many stored bytes have been read
+   * while the table is built, and the whole size once it is done.
+   */
+  async index(onWalked?: (storedBytes: number) => void): Promise<LayerTable> {
+    const { cache, verify } = this.context;
+    const key = this.identity.table === undefined || this.reader.tableKind === undefined ? this.identity.table : `${this.identity.table} ${this.reader.tableKind}`;
+    try {
+      await this.reader.prepare?.();
+      this.info.compression = this.reader.compression;
+      let table = key === undefined ? undefined : await cache?.load(key);
+      if (table === undefined) {
+        table = await this.reader.buildTable({ limits: this.context.limits, warn: this.context.warn, layer: this.ref, onWalked });
+        if (verify) await this.verify();
+        if (key !== undefined) await cache?.store(key, table);
+        await this.reader.persist?.();
+      } else if (verify) {
+        await this.verify();
+      }
+      // A reader that says what it knows of the tar's length is believed, unknown included (a TOC layer's
+      // table ends where its data space ends, not where the tar does).
+      this.info.uncompressedSize = 'uncompressedSize' in this.reader ? this.reader.uncompressedSize : (this.reader.tar.size ?? table.tarEnd);
+      this.info.entries = table.memberCount;
+      this.info.whiteouts = table.whiteoutCount;
+      onWalked?.(this.descriptor.size);
+      return table;
+    } catch (error) {
+      throw locate(error, this.descriptor);
+    }
+  }
+
+  /**
+   * The stored blob must hash to its digest and the tar stream to the diff_id (EDIGEST otherwise), and
+   * whatever else the reader can check (a table of contents against the tar stream).
+   */
+  async verify(): Promise<void> {
+    try {
+      await this.reader.prepare?.();
+      await verifyDigests([
+        // A self-verifying blob checked its digest as it was first read: not downloaded twice.
+        { expected: this.descriptor.selfVerifying === undefined ? this.descriptor.digest : undefined, bytes: this.stored, what: 'blob digest' },
+        { expected: this.descriptor.diffId, bytes: this.reader.tar, what: 'diff_id' },
+      ]);
+      await this.reader.verify?.();
+    } catch (error) {
+      throw locate(error, this.descriptor);
+    }
+  }
+
+  /** Bytes [start, end) of an entry's data, exactly: a layer that ends first is ETRUNCATED. */
+  async read(entry: TableEntry, start: number, end: number): Promise<Buffer> {
+    if (end <= start) return Buffer.alloc(0);
+    const bytes = await this.readData(entry, start, end - start);
+    if (bytes.length !== end - start) throw this.truncated(entry, start, end, bytes.length);
+    return bytes;
+  }
+
+  /**
+   * Bytes [start, end) of an entry's data as a stream, one chunk at a time. A layer that ends early
+   * (the archive was truncated after it was indexed) errors with ETRUNCATED, as `read` does, rather
+   * than ending the stream short.
+   */
+  stream(entry: TableEntry, start: number, end: number): Readable {
+    const base = entry.dataOffset;
+    // Positions in the tar stream, so that chunks line up with the spans of a decompressed layer; one
+    // Readable pulling chunk by chunk, no extra stage (a scan opens one per file).
+    return createRangeStream(
+      async (offset, length) => {
+        const chunk = await this.readData(entry, offset - base, length);
+        if (chunk.length < length) throw this.truncated(entry, start, end, offset - base - start + chunk.length);
+        return chunk;
+      },
+      base + start,
+      base + Math.max(start, end),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.reader.close();
+  }
+
+  private async readData(entry: TableEntry, offset: number, length: number): Promise<Buffer> {
+    try {
+      return await this.reader.readData(entry, offset, length);
+    } catch (error) {
+      throw isImgfsError(error) ? locate(error, this.descriptor) : error;
+    }
+  }
+
+  private truncated(entry: TableEntry, start: number, end: number, got: number): ImgfsError {
+    return new ImgfsError('ETRUNCATED', `content of /${entry.path} ends after ${got} of ${end - start} bytes`, {
+      archive: this.reader.tar.name,
+      layer: this.ref,
+      offset: entry.dataOffset + start + got,
+    });
+  }
+}
+
+const NO_IDENTITY: LayerIdentity = { table: undefined, storedBytes: undefined };
+
+/** The index cache's companion files of one layer's stored bytes. */
+function sidecarIn(cache: TableCache, identity: string): LayerSidecar {
+  return {
+    load: (suffix) => cache.loadExtra(identity, suffix),
+    store: (suffix, bytes) => cache.storeExtra(identity, suffix, bytes),
+    drop: (suffix, reason) => cache.dropExtra(identity, suffix, reason),
+  };
+}
+
+/** Every problem met in a layer names the archive, the member and the layer. */
+function locate(error: unknown, descriptor: LayerBlob): ImgfsError {
+  const where = { archive: descriptor.blob.name, member: descriptor.location, layer: { index: descriptor.index, digest: descriptor.digest } };
+  if (isImgfsError(error)) return error.locate(where);
+  return new ImgfsError('EIMGFORMAT', `cannot index layer: ${(error as Error).message}`, { ...where, cause: error });
+}

@@ -1,0 +1,102 @@
+import type { ByteSource } from '../source/byte-source.js';
+import { openDecompressed, type Compression } from '../source/codec.js';
+import { DecompressedSource } from '../source/decompressed-source.js';
+import { SparseView } from '../source/sparse-view.js';
+import type { TarEntry } from '../tar/tar-entry.js';
+import { walkTar } from '../tar/walk-tar.js';
+import { LayerTable, type TableEntry } from '../table/layer-table.js';
+import type { LayerReader, LayerReaderContext, LayerSidecar, TableBuildOptions } from './layer-reader.js';
+
+/** Sidecar suffix of a compressed layer's checkpoints. */
+const CHECKPOINTS = 'ckpt';
+/** How many members pass between two progress reports while a layer is walked. */
+const PROGRESS_EVERY = 512;
+
+/**
+ * The reader every layer has: its tar stream (decompressed in place when gzip or zstd) walked header
+ * by header into a table; an entry's bytes read at their offset in that stream. For a compressed layer
+ * the walk records checkpoints, kept beside the cached table, so that a later read starts near its
+ * offset instead of decoding the layer from its start.
+ */
+export async function openTarPass(stored: ByteSource, context: LayerReaderContext, hidden?: HiddenMembers): Promise<LayerReader> {
+  const { source: tar, compression } = await openDecompressed(stored, { maxRatio: context.limits.maxRatio, cacheBytes: context.cacheBytes });
+  return new TarPassReader(stored, tar, compression, context.sidecar, hidden);
+}
+
+/** Members a plain pass leaves out (a table-of-contents format's own metadata), and the table kind that says so. */
+export interface HiddenMembers {
+  readonly kind: string;
+  hides(name: string): boolean;
+}
+
+class TarPassReader implements LayerReader {
+  /** The decompressed view, when the layer is compressed: its checkpoints are worth keeping. */
+  private readonly decoded: DecompressedSource | undefined;
+  readonly tableKind: string | undefined;
+
+  constructor(
+    private readonly stored: ByteSource,
+    readonly tar: ByteSource,
+    readonly compression: Compression,
+    private readonly sidecar: LayerSidecar | undefined,
+    private readonly hidden: HiddenMembers | undefined,
+  ) {
+    this.tableKind = hidden?.kind;
+    this.decoded = tar instanceof DecompressedSource ? tar : undefined;
+    // Imported when the layer is first read: an open that reads nothing pays nothing. An unusable
+    // file is removed with a warning, and decoding starts from the stream's start.
+    if (this.decoded !== undefined && sidecar !== undefined) {
+      this.decoded.deferCheckpointImport(
+        () => sidecar.load(CHECKPOINTS),
+        (error) => sidecar.drop(CHECKPOINTS, error.reason),
+      );
+    }
+  }
+
+  buildTable({ limits, warn, layer, onWalked }: TableBuildOptions): Promise<LayerTable> {
+    // Checkpoints recorded during this first pass are kept with the table (see `persist`).
+    if (this.decoded !== undefined && this.sidecar !== undefined) this.decoded.checkpointPolicy = 'eager';
+    const walked = walkTar(this.tar, { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength });
+    const members = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
+    return LayerTable.build(onWalked === undefined ? members : this.reportWalked(members, onWalked), {
+      maxEntries: limits.maxEntries,
+      onWarning: warn,
+      layer,
+    });
+  }
+
+  readData(entry: TableEntry, offset: number, length: number): Promise<Buffer> {
+    // A sparse entry stores only its data regions: the holes between them read as zeros.
+    if (entry.sparse !== undefined) return new SparseView(this.tar, entry.dataOffset, entry.size, entry.sparse.regions).read(offset, length);
+    return this.tar.read(entry.dataOffset + offset, length);
+  }
+
+  async persist(): Promise<void> {
+    if (this.decoded === undefined || this.sidecar === undefined || this.decoded.stats.checkpointsRecorded === 0) return;
+    await this.sidecar.store(CHECKPOINTS, this.decoded.exportCheckpoints());
+  }
+
+  async close(): Promise<void> {
+    if (this.tar !== this.stored) await this.tar.close();
+  }
+
+  /**
+   * Passes the members through, telling `onWalked` now and then how many of the layer's stored bytes
+   * have been walked: the compressed bytes read so far, or the offset reached in an uncompressed tar.
+   */
+  private async *reportWalked(members: AsyncIterable<TarEntry>, onWalked: (storedBytes: number) => void): AsyncGenerator<TarEntry> {
+    let count = 0;
+    const size = this.stored.size ?? Infinity;
+    for await (const member of members) {
+      if (++count % PROGRESS_EVERY === 0) {
+        const read = this.decoded !== undefined ? this.decoded.stats.rawBytesRead : member.dataOffset;
+        onWalked(Math.min(read, size));
+      }
+      yield member;
+    }
+  }
+}
+
+async function* withoutHidden(members: AsyncIterable<TarEntry>, hidden: HiddenMembers): AsyncGenerator<TarEntry> {
+  for await (const member of members) if (!hidden.hides(member.name)) yield member;
+}

@@ -1,0 +1,97 @@
+/**
+ * Finds FUSE and loads the `fuse-napi` binding, which nothing else in imgfs ever loads: it is an
+ * optional dependency, imported on demand, kept out of the CLI bundle (esbuild `--external`). Each
+ * thing that can be missing (the kernel device, the binding, libfuse3, fusermount3) gives one
+ * `FuseUnavailable` whose message says what is missing and how to get it.
+ */
+import { accessSync, constants, existsSync } from 'node:fs';
+import type { FuseConstructor } from './fuse-binding.js';
+
+/** FUSE cannot be used on this machine; `message` is one line, ready for `imgfs: mount: …`. */
+export class FuseUnavailable extends Error {
+  override readonly name = 'FuseUnavailable';
+}
+
+const BINDING = 'fuse-napi';
+const DEVICE = '/dev/fuse';
+const APT = 'apt-get install fuse3 libfuse3-3';
+
+interface BindingModule {
+  default: FuseConstructor & { checkEnvironment?: () => Promise<unknown> };
+}
+
+let loading: Promise<FuseConstructor> | undefined;
+
+/** The binding's `Fuse` class, once per process; rejects with `FuseUnavailable`. */
+export function loadFuse(): Promise<FuseConstructor> {
+  loading ??= load();
+  // A failed attempt is not remembered: the user may install what was missing and call again.
+  loading.catch(() => (loading = undefined));
+  return loading;
+}
+
+async function load(): Promise<FuseConstructor> {
+  if (process.platform !== 'linux') throw new FuseUnavailable(`FUSE mounts are supported on Linux only (this is ${process.platform})`);
+  if (!existsSync(DEVICE)) {
+    throw new FuseUnavailable(
+      `${DEVICE} is missing: load the kernel module (modprobe fuse), or in a container run with --device ${DEVICE} --cap-add SYS_ADMIN`,
+    );
+  }
+  try {
+    accessSync(DEVICE, constants.R_OK | constants.W_OK);
+  } catch {
+    throw new FuseUnavailable(`${DEVICE} is not readable and writable by this user: run as root or join the group that owns it`);
+  }
+  let binding: BindingModule;
+  try {
+    // A variable specifier keeps bundlers and tsc from resolving the optional package at build time.
+    const specifier: string = BINDING;
+    binding = (await import(specifier)) as BindingModule;
+  } catch (error) {
+    throw new FuseUnavailable(describeLoadFailure(error));
+  }
+  const Fuse = binding.default;
+  if (typeof Fuse !== 'function') throw new FuseUnavailable(`${BINDING} does not export a Fuse class: reinstall it (npm install ${BINDING})`);
+  try {
+    await Fuse.checkEnvironment?.();
+  } catch (error) {
+    throw new FuseUnavailable(describeEnvironmentFailure(error));
+  }
+  return Fuse;
+}
+
+function codeOf(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
+  const code = (error as { code: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function messageOf(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split('\n')[0] ?? text;
+}
+
+function describeLoadFailure(error: unknown): string {
+  const code = codeOf(error);
+  if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+    return (
+      `the optional dependency ${BINDING} is not installed: npm install ${BINDING} ` +
+      `(under Node 22, 24 or 26; npm skips it on other versions) and ${APT}`
+    );
+  }
+  if (code === 'EFUSEDEPENDENCY') return `libfuse3 is missing: ${APT}`;
+  return `the ${BINDING} binding did not load (${messageOf(error)}): npm rebuild ${BINDING} (needs libfuse3-dev, pkg-config and a C compiler)`;
+}
+
+function describeEnvironmentFailure(error: unknown): string {
+  switch (codeOf(error)) {
+    case 'EFUSEHELPER':
+      return `fusermount3 is missing: apt-get install fuse3`;
+    case 'EFUSEDEVICE':
+      return `${DEVICE} cannot be opened: run as root or join the group that owns it`;
+    case 'EFUSEVERSION':
+      return `libfuse3 is too old (3.10.3 or newer is needed): ${APT}`;
+    default:
+      return `FUSE is not usable here: ${messageOf(error)}`;
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * `mount(img, dir)`: the merged view of an open image as a read-only FUSE filesystem at `dir`, until
+ * `unmount()` or an unmount from outside (`fusermount3 -u DIR`, `umount DIR`). The image stays the
+ * caller's: unmounting does not close it.
+ *
+ * The kernel is told to cache everything for long (attributes, names, pages with `keep_cache`):
+ * nothing in an opened image ever changes, so nothing it caches can go stale.
+ */
+import { resolve } from 'node:path';
+import type { ImageFS } from '../fs/types.js';
+import { filesystemOperations } from './filesystem-operations.js';
+import type { FuseInstance, FuseMountOptions } from './fuse-binding.js';
+import { loadFuse } from './load-binding.js';
+import type { WarningSink } from '../warnings.js';
+import { canMountReadOnly, mountReadOnly } from './read-only.js';
+
+export { FuseUnavailable } from './load-binding.js';
+
+export interface MountOptions {
+  /** Let other users than the one mounting see the files (`-o allow_other`; non-root needs user_allow_other in /etc/fuse.conf). */
+  allowOther?: boolean;
+  /** Show every entry as owned by this uid (`-o uid=N`) instead of the image's. */
+  uid?: number;
+  /** Show every entry as owned by this gid (`-o gid=N`) instead of the image's. */
+  gid?: number;
+  /** How long the kernel may trust attributes and names, in seconds (default one day). */
+  cacheTimeout?: number;
+  /** Problems met while serving, as data (code EIO): e.g. a broken layer (its paths get EIO; the rest is still served). */
+  onWarning?: WarningSink;
+}
+
+export interface MountHandle {
+  /** The mount point, absolute. */
+  readonly dir: string;
+  /** Unmounts (lazily, so open files do not keep it busy); resolves once the mount is gone. */
+  unmount(): Promise<void>;
+  /** Settles once the filesystem is unmounted, by `unmount()` or from outside. */
+  readonly unmounted: Promise<void>;
+}
+
+const ONE_DAY = 24 * 60 * 60;
+/**
+ * Requests the binding serves at once: enough for parallel readers (`xargs -P8`) to overlap their
+ * waits on the archive, while JavaScript itself stays one thread.
+ */
+const CONCURRENT_REQUESTS = 16;
+/** The mount itself must come up quickly; a request may take as long as indexing a large layer. */
+const MOUNT_START_TIMEOUT_MS = 30_000;
+
+/** Mounts `img` at `dir` (an existing directory); resolves once the mount serves requests. */
+export async function mount(img: ImageFS, dir: string, options: MountOptions = {}): Promise<MountHandle> {
+  const Fuse = await loadFuse();
+  const warn = options.onWarning ?? (() => undefined);
+  const mountPoint = resolve(dir);
+
+  let markUnmounted: () => void = () => undefined;
+  const unmounted = new Promise<void>((done) => (markUnmounted = done));
+  // Native handles of the binding do not keep Node alive; the mount must, until it is gone.
+  const keepAlive = setInterval(() => undefined, 2 ** 30);
+  void unmounted.then(() => clearInterval(keepAlive));
+
+  const ops = {
+    ...filesystemOperations(img, { uid: options.uid, gid: options.gid }, warn, canMountReadOnly(Fuse)),
+    destroy: (cb: (result: number) => void) => {
+      markUnmounted();
+      cb(0);
+    },
+  };
+  const timeout = options.cacheTimeout ?? ONE_DAY;
+  const fuseOptions: FuseMountOptions = {
+    fsname: 'imgfs',
+    subtype: 'imgfs',
+    kernelCache: true,
+    attrTimeout: timeout,
+    entryTimeout: timeout,
+    // libfuse numbers each name it is asked about; never forgetting keeps those numbers (st_ino)
+    // stable for the life of the mount, at a few dozen bytes per name looked up.
+    noforget: true,
+    // Permission bits are the image's: the kernel checks them, as on any disk filesystem.
+    defaultPermissions: true,
+    maxConcurrency: CONCURRENT_REQUESTS,
+    timeout: { default: false, init: MOUNT_START_TIMEOUT_MS },
+    onError: (error, operation) => {
+      // The request loop ended without us: someone ran `fusermount3 -u` or `umount`.
+      if (operation === 'lifecycle') markUnmounted();
+      else warn({ code: 'EIO', message: `${operation}: ${error instanceof Error ? error.message : String(error)}` });
+    },
+  };
+  if (options.allowOther === true) fuseOptions.allowOther = true;
+  if (options.uid !== undefined) fuseOptions.uid = options.uid;
+  if (options.gid !== undefined) fuseOptions.gid = options.gid;
+
+  const fuse = new Fuse(mountPoint, ops, fuseOptions);
+  mountReadOnly(fuse);
+  try {
+    await call(fuse, 'mount');
+  } catch (error) {
+    clearInterval(keepAlive);
+    throw error;
+  }
+
+  let unmounting: Promise<void> | undefined;
+  return {
+    dir: mountPoint,
+    unmounted,
+    unmount() {
+      unmounting ??= call(fuse, 'unmount').then(() => markUnmounted());
+      return unmounting;
+    },
+  };
+}
+
+function call(fuse: FuseInstance, method: 'mount' | 'unmount'): Promise<void> {
+  return new Promise((done, fail) => {
+    fuse[method]((error) => (error ? fail(error) : done()));
+  });
+}

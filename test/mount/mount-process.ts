@@ -1,0 +1,114 @@
+/**
+ * Runs `imgfs mount` as a real foreground process for the mount tests, waits for the kernel to list
+ * the mount (polling /proc/self/mountinfo in a bounded loop, no fixed sleep), and always takes it
+ * down again: `fusermount3 -u`, then `umount -l` as a last resort, so a failing test leaves no stale
+ * mount behind.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { bin, cliEnv, repoRoot } from '../cli/run-cli.js';
+
+const execFileAsync = promisify(execFile);
+const READY_TIMEOUT_MS = 30_000;
+const POLL_MS = 20;
+
+export interface MountProcess {
+  dir: string;
+  child: ChildProcess;
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string;
+  /** Resolves with the exit status (null when killed by a signal). */
+  exited: Promise<number | null>;
+}
+
+/** Whether the kernel lists `dir` as a mount point (the field after the root in mountinfo). */
+export function isMounted(dir: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((line) => line.split(' ')[4] === dir);
+}
+
+/** The per-mount options the kernel lists for `dir` (e.g. `ro`, `nosuid`), empty when not mounted. */
+export function mountOptions(dir: string): string[] {
+  const line = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .find((candidate) => candidate.split(' ')[4] === dir);
+  return line === undefined ? [] : (line.split(' ')[5] ?? '').split(',');
+}
+
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/** `imgfs mount --no-cache ARGS... IMAGE DIR` in the foreground; resolves once DIR is mounted. */
+export async function startMount(image: string, dir: string, args: readonly string[] = []): Promise<MountProcess> {
+  const child = spawn(process.execPath, [bin, 'mount', '--no-cache', ...args, image, dir], {
+    cwd: repoRoot,
+    env: cliEnv(),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let exitCode: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      exitCode = code;
+      resolve(code);
+    }),
+  );
+  const handle: MountProcess = { dir, child, stderr: () => stderr, exited };
+  try {
+    await waitFor(() => {
+      if (exitCode !== undefined) throw new Error(`imgfs mount exited with ${String(exitCode)} before mounting:\n${stderr}`);
+      return isMounted(dir);
+    }, `${dir} to be mounted`);
+  } catch (error) {
+    await stopMount(handle);
+    throw error;
+  }
+  return handle;
+}
+
+/** Unmounts (if still mounted) and ends the process; safe to call twice. */
+export async function stopMount(mount: MountProcess): Promise<void> {
+  if (isMounted(mount.dir)) await execFileAsync('fusermount3', ['-u', '-z', mount.dir]).catch(() => undefined);
+  if (isMounted(mount.dir)) await execFileAsync('umount', ['-l', mount.dir]).catch(() => undefined);
+  if (mount.child.exitCode === null && mount.child.signalCode === null) {
+    mount.child.kill('SIGKILL');
+    await mount.exited;
+  }
+}
+
+/** Why the mount tests cannot run here, or an empty list. */
+export async function missingForMount(tools: readonly string[]): Promise<string[]> {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root');
+  if (!existsSync('/dev/fuse')) missing.push('/dev/fuse');
+  try {
+    await import('fuse-napi' as string);
+  } catch {
+    missing.push('the fuse-napi binding (npm ci under Node 22, 24 or 26)');
+  }
+  for (const tool of ['fusermount3', ...tools]) {
+    try {
+      await execFileAsync('sh', ['-c', `command -v ${tool}`]);
+    } catch {
+      missing.push(tool);
+    }
+  }
+  return missing;
+}
+
+/** Skips loudly outside CI; in CI (CI=true) a missing piece fails the suite instead. */
+export function reportMissing(name: string, missing: readonly string[]): boolean {
+  if (missing.length === 0) return false;
+  if (process.env.CI === 'true') return false;
+  const bar = '!'.repeat(100);
+  console.warn(`\n${bar}\n!! ${name} SKIPPED: missing ${missing.join(', ')}. In CI (CI=true) this is a failure.\n${bar}\n`);
+  return true;
+}
