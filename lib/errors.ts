@@ -19,7 +19,12 @@ export type ImgfsErrorCode =
   // With `strict`, the warnings about the image (lib/warnings.ts) are these errors:
   | 'EUNSUPPORTED' // a tar member of a type imgfs does not serve
   | 'ECONFLICT' // a member that cannot exist beside another of the same layer
-  | 'EHARDLINK'; // a hard link whose target cannot be found, or that forms a cycle
+  | 'EHARDLINK' // a hard link whose target cannot be found, or that forms a cycle
+  // A registry (docker://):
+  | 'ENOTFOUND' // no such repository, tag or blob (HTTP 404)
+  | 'EUNAUTHORIZED' // credentials refused, or asked for and none found (HTTP 401/403)
+  | 'ENETWORK' // could not be reached, stopped answering, or kept failing (5xx, 429) past the retries
+  | 'EPROTOCOL'; // answered against the distribution spec (wrong Content-Range, no token)
 
 export interface LayerRef {
   /** 0 = bottom layer. */

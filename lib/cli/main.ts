@@ -25,6 +25,7 @@ import { describeError, ImageFatal, isImgfsErrorLike, isPathError } from './erro
 import { Output, PipeClosed, textBytes } from './output.js';
 import { byteArguments } from './byte-argv.js';
 import { ProgressBar } from './progress.js';
+import { hasTransportPrefix } from '../image/transport-name.js';
 
 export const commands: readonly CommandSpec[] = [ls, cat, stat, readlink, realpath, find, scan, layers, history, diff, exportCommand, mountCommand, umountCommand];
 
@@ -34,6 +35,9 @@ export const globalOptions: readonly OptionSpec[] = [
   { long: 'no-cache', help: 'do not read or write the index cache' },
   { long: 'cache-dir', value: true, valueName: 'DIR', help: 'keep the index cache in DIR' },
   { long: 'verify', help: 'check layer digests while indexing' },
+  { long: 'strict', help: 'fail (exit 2) where imgfs would warn about the image and leave something out' },
+  { long: 'creds', value: true, valueName: 'USER[:PASS]', help: 'registry credentials (default: auth.json / ~/.docker/config.json)' },
+  { long: 'tls-verify', value: true, valueName: 'BOOL', help: 'docker://: check TLS certificates (default true); false also allows plain HTTP' },
   {
     long: 'limit',
     value: true,
@@ -116,7 +120,12 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
   }
 
   const quiet = args.flags.has('quiet');
-  const progress = new ProgressBar(io.stderr, { enabled: io.stderrIsTTY && !quiet, columns: io.columns, now: io.now });
+  const progress = new ProgressBar(io.stderr, {
+    enabled: io.stderrIsTTY && !quiet,
+    columns: io.columns,
+    now: io.now,
+    perLayer: image.startsWith('docker://'),
+  });
   let openOptions: OpenOptions;
   try {
     openOptions = buildOpenOptions(args, command, progress, (warning) => {
@@ -234,6 +243,14 @@ function buildOpenOptions(
   if (args.flags.has('no-cache')) options.cache = false;
   else if (cacheDir !== undefined) options.cache = cacheDir;
   if (args.flags.has('verify')) options.verify = true;
+  if (args.flags.has('strict')) options.strict = true;
+  const creds = lastValue(args, 'creds');
+  if (creds !== undefined) options.auth = creds;
+  const tlsVerify = lastValue(args, 'tls-verify');
+  if (tlsVerify !== undefined) {
+    if (tlsVerify !== 'true' && tlsVerify !== 'false') throw new UsageError(`--tls-verify: expected true or false, got '${tlsVerify}'`);
+    options.tlsVerify = tlsVerify === 'true';
+  }
   const limits = parseLimits(args.values.get('limit') ?? []);
   if (limits !== undefined) options.limits = limits;
   return options;
@@ -263,7 +280,7 @@ export function parseLimits(settings: readonly string[]): OpenLimits | undefined
  * path that exists is always taken whole, so a file name holding a colon still works.
  */
 export function imageSource(image: string): string | string[] {
-  if (existsSync(image) || !image.includes(':')) return image;
+  if (existsSync(image) || !image.includes(':') || hasTransportPrefix(image)) return image;
   const parts = image.split(':').filter((part) => part !== '');
   return parts.length > 1 ? parts : image;
 }

@@ -11,6 +11,11 @@ export interface ProgressOptions {
   /** Whether to draw at all (stderr is a TTY and not --quiet). */
   enabled: boolean;
   delayMs?: number;
+  /**
+   * A registry image: the bar shows the layer being downloaded (`downloading layer 3: 2.0 MiB / 7.0
+   * MiB`), since a lazy question may fetch one layer of many.
+   */
+  perLayer?: boolean;
   /** Width of the terminal, for the bar. */
   columns?: number | undefined;
   now?: () => number;
@@ -54,10 +59,12 @@ export class ProgressBar {
 
   /** The text of the bar, without the carriage return (exported for tests). */
   render(progress: IndexProgress | undefined, width: number): string {
-    const done = progress?.bytesDone ?? 0;
-    const total = progress?.bytesTotal ?? 0;
+    const perLayer = this.options.perLayer === true && progress?.layerBytesTotal !== undefined;
+    const done = (perLayer ? progress?.layerBytesDone : progress?.bytesDone) ?? 0;
+    const total = (perLayer ? progress?.layerBytesTotal : progress?.bytesTotal) ?? 0;
     const ratio = total > 0 ? Math.min(1, done / total) : 0;
-    const label = `indexing ${humanBytes(done)} / ${humanBytes(total)} ${String(Math.floor(ratio * 100)).padStart(3)}%`;
+    const what = perLayer ? `downloading layer ${progress?.layer ?? 0}:` : 'indexing';
+    const label = `${what} ${humanBytes(done)} / ${humanBytes(total)} ${String(Math.floor(ratio * 100)).padStart(3)}%`;
     const barWidth = Math.max(10, Math.min(40, width - label.length - 4));
     const filled = Math.round(ratio * barWidth);
     return `[${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}] ${label}`;

@@ -16,6 +16,6 @@ export function indexProgress(
     walked.set(layer, storedBytes);
     let bytesDone = 0;
     for (const done of walked.values()) bytesDone += done;
-    onProgress({ layer, bytesDone, bytesTotal });
+    onProgress({ layer, bytesDone, bytesTotal, layerBytesDone: storedBytes, layerBytesTotal: sizes[layer] ?? 0 });
   };
 }

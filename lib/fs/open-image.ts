@@ -1,4 +1,5 @@
 import { loadImage } from '../image/load-image.js';
+import { registryOptions } from './registry-options.js';
 import { openLayers } from '../layer/open-layers.js';
 import { MergedView } from '../merge/merged-view.js';
 import { defaultCacheDir, TableCache } from '../table/table-cache.js';
@@ -18,7 +19,7 @@ import type { ImageFS, OpenOptions } from './types.js';
  */
 export async function openImage(source: string | string[], options: OpenOptions = {}): Promise<ImageFS> {
   const limits = resolveLimits(options.limits);
-  const image = await loadImage(source, { ref: options.ref, platform: options.platform, verify: options.verify, limits });
+  const image = await loadImage(source, { ref: options.ref, platform: options.platform, verify: options.verify, limits, ...registryOptions(options) });
   const warn = warningSink(options.onWarning, options.strict === true);
   const cacheDir = options.cache === false ? undefined : typeof options.cache === 'string' ? options.cache : defaultCacheDir();
   const cache = cacheDir === undefined ? undefined : new TableCache(cacheDir, warn);

@@ -7,8 +7,9 @@ import type { NodeFsAdapter } from './node-fs-adapter.js';
 import type { LayerInfo } from '../layer/layer-info.js';
 import type { OpenLimits } from '../limits.js';
 import type { ImgfsWarning } from '../warnings.js';
+import type { NetworkOptions } from '../registry/http-transport.js';
 
-export type { Compression, LayerInfo } from '../layer/layer-info.js';
+export type { Compression, LayerInfo, TocFormat } from '../layer/layer-info.js';
 export type { OpenLimits } from '../limits.js';
 export type { ImgfsWarning, ImgfsWarningCode } from '../warnings.js';
 
@@ -37,20 +38,37 @@ export interface OpenOptions {
   onWarning?: (warning: ImgfsWarning) => void;
   /**
    * Turn every warning about the image (not about the cache) into a rejection with an ImgfsError of the
-   * warning's code: nothing is served from an image that holds something imgfs would leave out.
+   * warning's code: nothing is served from an image that holds something imgfs would leave out. A
+   * problem met while indexing rejects the open (or, with `lazy`, the question that indexed the layer);
+   * a hard link is resolved when a question reaches it, and that question rejects.
    */
   strict?: boolean;
   /** Safety limits against hostile images (lib/limits.ts); each one exceeded rejects with ImgfsError ELIMIT naming it. */
   limits?: OpenLimits;
+  /**
+   * `docker://` images: credentials as `USER:PASS` (skopeo's `--creds`) or an object; by default they
+   * are looked up in $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json.
+   */
+  auth?: string | { username: string; password: string };
+  /** `docker://` images: check TLS certificates (default true); false also allows plain HTTP. */
+  tlsVerify?: boolean;
+  /** `docker://` images: aborts every request in flight and every retry wait. */
+  signal?: AbortSignal;
+  /** `docker://` images: timeouts and retries (see NetworkOptions). */
+  network?: Omit<NetworkOptions, 'tlsVerify' | 'signal'>;
 }
 
 export interface IndexProgress {
   /** Layer being indexed (0 = bottom). */
   layer: number;
-  /** Stored (compressed) bytes of all layers that are done. */
+  /** Stored (compressed) bytes read so far, summed over all layers (a layer that is done counts whole). */
   bytesDone: number;
   /** Stored (compressed) bytes of all layers. */
   bytesTotal: number;
+  /** Stored bytes of `layer` read so far (for a registry image: downloaded). */
+  layerBytesDone?: number;
+  /** Stored size of `layer`. */
+  layerBytesTotal?: number;
 }
 
 export interface ImageDirent {

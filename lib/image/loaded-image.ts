@@ -1,8 +1,23 @@
+import type { Credentials } from '../registry/credentials.js';
+import type { NetworkOptions } from '../registry/http-transport.js';
 import type { ByteSource } from '../source/byte-source.js';
 import type { OpenLimits } from '../limits.js';
 
-/** The formats of DESIGN.md F1–F4. */
-export type ImageFormat = 'docker-archive' | 'docker-legacy' | 'oci-dir' | 'oci-archive' | 'layers';
+/** The formats of DESIGN.md F1–F4, and an image in a registry (`docker://`). */
+export type ImageFormat = 'docker-archive' | 'docker-legacy' | 'oci-dir' | 'oci-archive' | 'layers' | 'registry';
+
+/**
+ * A blob that checks itself against its digest as it is first streamed (a registry layer): its index
+ * may be cached under that digest once `finishVerification` passes, and its span digests kept with it.
+ */
+export interface SelfVerifyingBlob {
+  /** Reads what the first pass left unread; EDIGEST when the blob is not its digest. */
+  finishVerification(): Promise<void>;
+  /** Span digests to cache with the index, once verified. */
+  exportSpans(): Buffer | undefined;
+  /** Span digests from the cache, loaded before the first fetch. */
+  deferSpanImport(load: () => Promise<Buffer | undefined>): void;
+}
 
 /** One layer as the image format describes it; its bytes are not decompressed or indexed yet. */
 export interface LayerBlob {
@@ -22,6 +37,10 @@ export interface LayerBlob {
   size: number;
   /** `created_by` of the history entry that produced this layer, when the config says. */
   createdBy: string | undefined;
+  /** Set when `blob` verifies itself against `digest` (registry layers). */
+  selfVerifying?: SelfVerifyingBlob | undefined;
+  /** The descriptor's annotations (OCI), where a table of contents announces itself; {} when none. */
+  annotations?: Readonly<Record<string, string>> | undefined;
 }
 
 /** The parts of the image config (OCI `config` / Docker container config) that imgfs exposes. */
@@ -75,6 +94,10 @@ export interface LoadOptions {
    * hostile outer tar cannot cost more than a hostile layer.
    */
   limits?: OuterLimits | undefined;
+  /** Registry images: credentials (else looked up in the auth files). */
+  auth?: Credentials | undefined;
+  /** Registry images: timeouts, retries, TLS verification, abort signal. */
+  network?: NetworkOptions | undefined;
 }
 
 /**

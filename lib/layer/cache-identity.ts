@@ -23,7 +23,9 @@ export interface LayerIdentity {
 export async function layerIdentity(blob: LayerBlob, holder: string | undefined, verified: boolean): Promise<LayerIdentity> {
   const file = holder === undefined ? undefined : await fileIdentity(blob, holder);
   const diffId = verified ? blob.diffId : undefined;
-  const digest = verified ? blob.digest : undefined;
+  // A self-verifying blob (a registry layer) proves its digest before its table is cached; not its
+  // diff_id, which only `verify` checks.
+  const digest = verified || blob.selfVerifying !== undefined ? blob.digest : undefined;
   return {
     table: diffId !== undefined ? `diff-id ${diffId}` : digest !== undefined ? `blob ${digest}` : file,
     storedBytes: digest !== undefined ? `blob ${digest}` : file,

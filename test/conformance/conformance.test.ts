@@ -13,18 +13,20 @@
  * Needs umoci, skopeo and root. Without them the test is skipped with a warning, except in CI
  * (CI=true), where their absence fails it.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onPath } from '../helpers/on-path.js';
 import { openImage } from '../../lib/index.js';
-import type { Compression } from '../../lib/fs/types.js';
+import type { Compression, TocFormat } from '../../lib/fs/types.js';
 import { checkWalkOrder, compareTrees, formatDifferences } from './compare-trees.js';
 import { KNOWN_DEPARTURES, type Expectation } from './known-departures.js';
 import { explicitDirectories } from './layer-entries.js';
+import { pushImage, startRegistry, type RunningRegistry } from '../registry/registry-server.js';
 import { snapshotDirectory, snapshotImage, type SnapshotEntry, type TreeSnapshot } from './tree-snapshot.js';
 
 const execFileAsync = promisify(execFile);
@@ -42,14 +44,6 @@ function unmet(entry: SnapshotEntry | undefined, expectation: Expectation): stri
   return wrong.length > 0 ? `expected ${JSON.stringify(expectation)}, got ${JSON.stringify(entry)}` : undefined;
 }
 
-function onPath(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const missing = ['umoci', 'skopeo'].filter((tool) => !onPath(tool));
 if (process.getuid?.() !== 0) missing.push('root (umoci unpack must keep owners)');
@@ -69,6 +63,8 @@ interface Export {
   source: string;
   ref?: string;
   compression: Compression;
+  /** Pushed by skopeo (from `source`, `ref`) to a registry started for it, and opened as docker://. */
+  registry?: boolean;
 }
 
 const EXPORTS: readonly Export[] = [
@@ -77,6 +73,7 @@ const EXPORTS: readonly Export[] = [
   { name: 'oci-archive, gzip layers', source: 'oci.tar', compression: 'gzip' },
   { name: 'oci dir, zstd layers', source: 'oci-zstd', compression: 'zstd' },
   { name: 'oci dir holding two tags, chosen by ref', source: 'oci', ref: 'conf', compression: 'gzip' },
+  { name: 'registry (docker://, pushed by skopeo from the oci dir)', source: 'oci', ref: 'conf', compression: 'gzip', registry: true },
 ];
 
 describe.skipIf(skip)('conformance: imgfs agrees with umoci unpack', () => {
@@ -137,14 +134,25 @@ describe.skipIf(skip)('conformance: imgfs agrees with umoci unpack', () => {
 
   describe.each(EXPORTS)('$name', (exp) => {
     let snapshot: TreeSnapshot;
-    let compressions: Compression[] = [];
+    let compressions: Array<Compression | TocFormat> = [];
     const warnings: string[] = [];
+    let registry: RunningRegistry | undefined;
+
+    afterAll(async () => {
+      await registry?.stop();
+    });
 
     beforeAll(async () => {
-      const image = await openImage(join(dir, exp.source), {
+      let location = join(dir, exp.source);
+      if (exp.registry === true) {
+        registry = await startRegistry();
+        await pushImage(`oci:${location}:${exp.ref ?? ''}`, registry.host, 'conformance:latest');
+        location = `docker://${registry.host}/conformance:latest`;
+      }
+      const image = await openImage(location, {
         cache: false,
         onWarning: (warning) => warnings.push(warning.message),
-        ...(exp.ref ? { ref: exp.ref } : {}),
+        ...(exp.ref && exp.registry !== true ? { ref: exp.ref } : {}),
       });
       try {
         compressions = image.layers.map((layer) => layer.compression);

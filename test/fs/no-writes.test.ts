@@ -18,9 +18,11 @@ import fsPromisesModule from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openImage } from '../../lib/index.js';
+import { writeImage as writeOciImage } from '../helpers/image-builder.js';
+import { pushImage, startRegistry } from '../registry/registry-server.js';
 import { buildLayer, dir, file, hardlink, opaque, symlink, whiteout } from '../helpers/layer-tar.js';
 
 type Snapshot = Record<string, string>;
@@ -55,7 +57,7 @@ function layers(): Buffer[] {
 }
 
 /** Opens the image and reads everything: walk, stat, lstat, readdir, readlink, realpath, readFile, streams. */
-async function readEverything(paths: string[]): Promise<number> {
+async function readEverything(paths: string | string[]): Promise<number> {
   const fs = await openImage(paths, { cache: false });
   let bytes = 0;
   try {
@@ -135,6 +137,27 @@ describe('no writes', () => {
     expect(bytes).toBe(2 * (11 + 11 + 1 + 1024 * 1024 + 1));
     const after = watched.map(snapshot);
     for (const [index, path] of watched.entries()) expect({ path, files: after[index] }).toEqual({ path, files: before[index] });
+  });
+
+  it('a docker:// image (fetched by range from a real registry) leaves them as they were too', async () => {
+    const source = nodeFs.mkdtempSync(join(tmpdir(), 'imgfs-no-writes-oci-'));
+    const registry = await startRegistry();
+    try {
+      // The same layers, pushed by skopeo from an OCI layout (gzip) to the registry.
+      const tars = layers().map((bytes) => (bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes));
+      const layout = await writeOciImage(source, tars, { format: 'oci-dir', compression: 'gzip' });
+      await pushImage(`oci:${layout}:imgfs-test:latest`, registry.host, 'no-writes:latest');
+      const { dirs } = isolate();
+      const watched = [...dirs, join(homedir(), '.cache'), join(homedir(), '.docker')];
+      const before = watched.map(snapshot);
+      const bytes = await readEverything(`docker://${registry.host}/no-writes:latest`);
+      expect(bytes).toBe(2 * (11 + 11 + 1 + 1024 * 1024 + 1));
+      const after = watched.map(snapshot);
+      for (const [index, path] of watched.entries()) expect({ path, files: after[index] }).toEqual({ path, files: before[index] });
+    } finally {
+      await registry.stop();
+      nodeFs.rmSync(source, { recursive: true, force: true });
+    }
   });
 
   it('calls no node:fs function that creates or changes a file', async () => {

@@ -20,7 +20,7 @@ import { pack } from 'tar-stream';
 import type { ImageFormat } from '../../lib/image/loaded-image.js';
 
 /** The format to write: the same names `LoadedImage.format` reports. */
-export type ImageKind = ImageFormat;
+export type ImageKind = Exclude<ImageFormat, 'registry'>;
 export type LayerCompression = 'none' | 'gzip' | 'zstd';
 
 export interface WriteImageOptions {

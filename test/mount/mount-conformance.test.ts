@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt } from '../cli/run-cli.js';
 import { compareTrees, formatDifferences } from '../conformance/compare-trees.js';
 import { KNOWN_DEPARTURES } from '../conformance/known-departures.js';
 import { explicitDirectories } from '../conformance/layer-entries.js';
@@ -45,7 +44,6 @@ describe.skipIf(skip)('imgfs mount of the conformance image, through the kernel'
 
   beforeAll(async () => {
     if (missing.length > 0) throw new Error(`CI=true but missing ${missing.join(', ')}`);
-    ensureBuilt();
     dir = await mkdtemp(join(tmpdir(), 'imgfs-mount-'));
     await execFileAsync('bash', [BUILD_SCRIPT, dir], { maxBuffer: 16 * 1024 * 1024 });
     rootfs = join(dir, 'ref', 'rootfs');

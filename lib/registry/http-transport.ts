@@ -1,0 +1,154 @@
+/**
+ * One HTTP exchange with a registry or the host a blob redirects to, over node:http/https with
+ * keep-alive agents (no dependency; a ranged GET on a kept-alive socket is as fast as undici's and about
+ * 40% faster than `fetch`). It bounds the sockets in flight per host, trusts the system CAs plus
+ * NODE_EXTRA_CA_CERTS, and never lets a request hang: the time to the response headers and every
+ * silence while the body arrives are bounded, and `signal` aborts at once.
+ */
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { getCACertificates } from 'node:tls';
+
+export interface NetworkOptions {
+  /** Check TLS certificates (default true); false also allows a registry that speaks plain HTTP. */
+  tlsVerify?: boolean | undefined;
+  /** Milliseconds without a byte (connecting, waiting for headers, or mid-body) before giving up; default 30 000. */
+  idleTimeoutMs?: number | undefined;
+  /** Milliseconds one request may take in all, body included; default 10 minutes. */
+  requestTimeoutMs?: number | undefined;
+  /** Retries after a connection error, a 429 or a 5xx (default 4), with exponential backoff. */
+  retries?: number | undefined;
+  /** First backoff in milliseconds (default 200), doubled after each retry, at most 10 s; a Retry-After wins. */
+  backoffMs?: number | undefined;
+  /** Sockets per host at once (default 8). */
+  maxInFlight?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface HttpRequest {
+  method?: 'GET' | 'HEAD';
+  headers?: Record<string, string>;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The body as it arrives; destroy it when not reading it to the end. */
+  body: IncomingMessage;
+  url: URL;
+}
+
+/** A failure below HTTP (refused, reset, TLS, timeout): retried, then reported as ENETWORK. */
+export class ConnectionError extends Error {
+  override readonly name = 'ConnectionError';
+  constructor(
+    message: string,
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000;
+
+let trustedCAs: string[] | undefined;
+/** Node's bundled roots, the system's, and NODE_EXTRA_CA_CERTS (part of 'default'). */
+function caCertificates(): string[] {
+  trustedCAs ??= [...new Set([...getCACertificates('default'), ...getCACertificates('system')])];
+  return trustedCAs;
+}
+
+export class HttpTransport {
+  private readonly http: HttpAgent;
+  private readonly https: HttpsAgent;
+  readonly idleTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  /** Requests sent, and body bytes received (counted by the readers, so the body is not set flowing). */
+  readonly stats = { requests: 0, bytes: 0 };
+
+  constructor(readonly options: NetworkOptions = {}) {
+    const maxSockets = options.maxInFlight ?? 8;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.http = new HttpAgent({ keepAlive: true, maxSockets });
+    this.https = new HttpsAgent({
+      keepAlive: true,
+      maxSockets,
+      rejectUnauthorized: options.tlsVerify !== false,
+      ...(options.tlsVerify === false ? {} : { ca: caCertificates() }),
+    });
+  }
+
+  /**
+   * Sends one request and resolves once the response headers are in; rejects with ConnectionError
+   * when no answer comes. The body's stream errors with ConnectionError on a silence longer than the
+   * idle timeout, or when the request's overall time runs out.
+   */
+  send(url: URL, init: HttpRequest = {}): Promise<HttpResponse> {
+    const signal = this.options.signal;
+    signal?.throwIfAborted();
+    const secure = url.protocol === 'https:';
+    const send = secure ? httpsRequest : httpRequest;
+    this.stats.requests += 1;
+    return new Promise<HttpResponse>((resolve, reject) => {
+      const request = send(url, {
+        method: init.method ?? 'GET',
+        headers: { 'user-agent': 'imgfs', ...init.headers },
+        agent: secure ? this.https : this.http,
+        timeout: this.idleTimeoutMs,
+      });
+      const overall = setTimeout(() => {
+        request.destroy(new ConnectionError(`no complete answer from ${url.host} within ${this.requestTimeoutMs} ms`, 'ETIMEDOUT'));
+      }, this.requestTimeoutMs);
+      overall.unref();
+      const onAbort = (): void => {
+        request.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const finish = (): void => {
+        clearTimeout(overall);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      request.on('timeout', () => {
+        request.destroy(new ConnectionError(`${url.host} sent nothing for ${this.idleTimeoutMs} ms`, 'ETIMEDOUT'));
+      });
+      request.on('error', (error: NodeJS.ErrnoException) => {
+        finish();
+        reject(asConnectionError(error, url));
+      });
+      request.on('response', (body) => {
+        body.on('close', finish);
+        resolve({ status: body.statusCode ?? 0, headers: body.headers, body, url });
+      });
+      request.end();
+    });
+  }
+
+  close(): void {
+    this.http.destroy();
+    this.https.destroy();
+  }
+}
+
+/**
+ * A socket-level failure as a ConnectionError; anything else (the abort signal's own reason) passes
+ * through untouched.
+ */
+export function asConnectionError(error: NodeJS.ErrnoException, url: URL): Error {
+  if (error instanceof ConnectionError || typeof error.code !== 'string' || error.name === 'AbortError') return error;
+  return new ConnectionError(`${url.host}: ${error.message}`, error.code, { cause: error });
+}
+
+/** Whether a connection error says the server does not speak TLS (a plain-HTTP registry). */
+export function isTlsMismatch(error: unknown): boolean {
+  const code = error instanceof ConnectionError ? error.code : '';
+  return code === 'EPROTO' || code.startsWith('ERR_SSL_') || code === 'ECONNRESET';
+}
+
+/** A certificate the TLS check refused: asking again cannot help. */
+export function isCertificateError(error: unknown): boolean {
+  const code = error instanceof ConnectionError ? error.code : '';
+  return /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT/.test(code);
+}

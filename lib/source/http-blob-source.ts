@@ -1,0 +1,328 @@
+/**
+ * A blob on a web server (a registry layer) as a ByteSource, read with HTTP range requests. Until the
+ * blob is known to be good, reads are served by one pass that streams it from its start, hashing it as
+ * it goes: at its end the whole blob must hash to its digest, and a sha256 of every span is recorded
+ * on the way (span-digests.ts). From then on, and in a later process that gets the span digests from
+ * the index cache, a read fetches only the spans it needs (plus a read-ahead that grows while reads
+ * are sequential), and each span must match its recorded sha256: EDIGEST otherwise. Nothing is written
+ * to disk; recent spans stay in a bounded memory cache.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { LRUCache } from 'lru-cache';
+import { ImgfsError } from '../errors.js';
+import type { ByteSource } from './byte-source.js';
+import { clampRead, clampStream } from './range.js';
+import { STREAM_CHUNK_SIZE } from './range-stream.js';
+import { SpanDigests } from './span-digests.js';
+
+/** Bytes `[start, end)` of the blob, as they arrive (retries and resumption are the reader's). */
+export type RangeReader = (start: number, end: number) => AsyncIterable<Buffer>;
+
+/**
+ * Unit of ranged fetching and of checking: 64 KiB, so a random read costs little more than it asks
+ * for (a 1 GiB layer keeps 512 KiB of digests in the cache).
+ */
+export const VERIFY_SPAN_SIZE = 64 * 1024;
+/** First request of a stream, doubled at each following one up to the maximum. */
+const FIRST_STREAM_WINDOW = 2 * 1024 * 1024;
+const MAX_STREAM_WINDOW = 32 * 1024 * 1024;
+const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
+
+export interface HttpBlobOptions {
+  spanSize?: number;
+  /** Bytes of fetched spans kept in memory (default 16 MiB). */
+  cacheBytes?: number;
+}
+
+/** The verifying first pass: a stream of the whole blob, cut into spans. */
+interface Pass {
+  chunks: AsyncIterator<Buffer>;
+  /** Next span the pass produces. */
+  nextSpan: number;
+  carry: Buffer | undefined;
+  hash: Hash;
+  spans: SpanDigests;
+}
+
+export class HttpBlobSource implements ByteSource {
+  readonly seekable = false;
+  readonly spanSize: number;
+  /** Stored bytes fetched and requests made, for tests, benchmarks and progress. */
+  readonly stats = { bytesFetched: 0, fetches: 0 };
+  private spans: SpanDigests | undefined;
+  private pass: Pass | undefined;
+  private failure: ImgfsError | undefined;
+  private pendingImport: (() => Promise<Buffer | undefined>) | undefined;
+  private readonly cache: LRUCache<number, Buffer>;
+  private queue: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    readonly size: number,
+    /** `algorithm:hex` of the whole blob. */
+    readonly digest: string,
+    private readonly readRange: RangeReader,
+    options: HttpBlobOptions = {},
+  ) {
+    this.spanSize = options.spanSize ?? VERIFY_SPAN_SIZE;
+    const algorithm = digest.slice(0, digest.indexOf(':'));
+    if (algorithm !== 'sha256' && algorithm !== 'sha512') {
+      throw new ImgfsError('EDIGEST', `cannot verify blob ${digest}: unsupported digest algorithm`, { archive: name });
+    }
+    this.cache = new LRUCache<number, Buffer>({
+      maxSize: Math.max(options.cacheBytes ?? DEFAULT_CACHE_BYTES, this.spanSize),
+      sizeCalculation: (span) => Math.max(1, span.length),
+    });
+  }
+
+  /** Whether the blob has been checked against its digest (here, or in the process that cached the span digests). */
+  get verified(): boolean {
+    return this.spans !== undefined && this.pass === undefined;
+  }
+
+  /** Span digests to import before the first fetch (from the index cache); a bad file is ignored. */
+  deferSpanImport(load: () => Promise<Buffer | undefined>): void {
+    this.pendingImport = load;
+  }
+
+  /** The span digests, once the blob is verified; undefined before. */
+  exportSpans(): Buffer | undefined {
+    return this.verified ? this.spans?.export() : undefined;
+  }
+
+  /**
+   * Completes the check of the blob against its digest: streams whatever the first pass has not read
+   * yet (a tar walk stops before the blob's last bytes). EDIGEST when it does not match.
+   */
+  finishVerification(): Promise<void> {
+    return this.serialised(async () => {
+      await this.importPending();
+      if (this.verified) return;
+      await this.advancePass(this.spanCount(), () => {});
+    });
+  }
+
+  read(offset: number, length: number): Promise<Buffer> {
+    return this.serialised(async () => {
+      this.assertOpen();
+      const { start, end } = clampRead(offset, length, this.size);
+      if (end <= start) return Buffer.alloc(0);
+      const first = Math.floor(start / this.spanSize);
+      const last = Math.floor((end - 1) / this.spanSize);
+      const got = new Map<number, Buffer>();
+      for (let span = first; span <= last; span++) {
+        const cached = this.cache.get(span);
+        if (cached !== undefined) got.set(span, cached);
+      }
+      if (got.size <= last - first) {
+        await this.importPending();
+        if (!this.verified && this.pass !== undefined && first < this.pass.nextSpan && !got.has(first)) {
+          // Behind the first pass: finish it, then fetch by range like any verified read.
+          await this.advancePass(this.spanCount(), () => {});
+        }
+        if (!this.verified) {
+          await this.advancePass(last + 1, (span, bytes) => {
+            if (span >= first) got.set(span, bytes);
+          });
+        } else {
+          let from = first;
+          while (got.has(from)) from++;
+          for await (const [span, bytes] of this.verifiedSpans(from, last + 1)) if (span <= last) got.set(span, bytes);
+        }
+      }
+      const parts: Buffer[] = [];
+      for (let span = first; span <= last; span++) {
+        const bytes = got.get(span) as Buffer;
+        const spanStart = span * this.spanSize;
+        parts.push(bytes.subarray(Math.max(0, start - spanStart), Math.min(bytes.length, end - spanStart)));
+      }
+      return parts.length === 1 ? Buffer.from(parts[0] as Buffer) : Buffer.concat(parts);
+    });
+  }
+
+  /**
+   * Before the blob is verified, a stream reads through the first pass. After, it makes ranged requests
+   * of growing size (2 MiB, a checkpoint span, doubled up to 32 MiB), each streamed span by span and checked: a decoder
+   * that stops pulling has downloaded little more than it used.
+   */
+  createReadStream(start?: number, end?: number): Readable {
+    const range = clampStream(start, end, this.size);
+    if (range.end <= range.start) return Readable.from([]);
+    return Readable.from(this.streamBytes(range.start, range.end), { objectMode: false });
+  }
+
+  private async *streamBytes(start: number, end: number): AsyncGenerator<Buffer> {
+    await this.serialised(() => this.importPending());
+    if (!this.verified) {
+      for (let at = start; at < end; ) {
+        const chunk = await this.read(at, Math.min(end - at, STREAM_CHUNK_SIZE));
+        if (chunk.length === 0) return;
+        at += chunk.length;
+        yield chunk;
+      }
+      return;
+    }
+    let span = Math.floor(start / this.spanSize);
+    const last = Math.floor((end - 1) / this.spanSize);
+    const slice = (index: number, bytes: Buffer): Buffer => {
+      const spanStart = index * this.spanSize;
+      return bytes.subarray(Math.max(0, start - spanStart), Math.min(bytes.length, end - spanStart));
+    };
+    for (let window = FIRST_STREAM_WINDOW; span <= last; window = Math.min(window * 2, MAX_STREAM_WINDOW)) {
+      // Spans still in memory (a decoder that reads the end of the blob again) cost no request.
+      for (let cached = this.cache.get(span); cached !== undefined && span <= last; cached = this.cache.get(span)) {
+        yield slice(span, cached);
+        span += 1;
+      }
+      if (span > last) return;
+      const until = Math.min(last + 1, span + Math.max(1, Math.floor(window / this.spanSize)));
+      for await (const [index, bytes] of this.verifiedSpans(span, until)) {
+        this.assertOpen();
+        yield slice(index, bytes);
+        span = index + 1;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.cache.clear();
+    const pass = this.pass;
+    this.pass = undefined;
+    await pass?.chunks.return?.(undefined).catch(() => undefined);
+  }
+
+  /** Spans `[first, until)` by one ranged request, as they arrive, each checked against its digest. */
+  private async *verifiedSpans(first: number, until: number): AsyncGenerator<[number, Buffer]> {
+    const spans = this.spans as SpanDigests;
+    this.stats.fetches += 1;
+    let span = first;
+    let parts: Buffer[] = [];
+    let filled = 0;
+    for await (const chunk of this.readRange(first * this.spanSize, Math.min(this.size, until * this.spanSize))) {
+      this.stats.bytesFetched += chunk.length;
+      let rest = chunk;
+      while (rest.length > 0) {
+        const piece = rest.subarray(0, spans.lengthOf(span) - filled);
+        parts.push(piece);
+        filled += piece.length;
+        rest = rest.subarray(piece.length);
+        if (filled < spans.lengthOf(span)) continue;
+        const bytes = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+        if (!spans.matches(span, bytes)) {
+          throw new ImgfsError('EDIGEST', `bytes ${span * this.spanSize}–${span * this.spanSize + bytes.length} of blob ${this.digest} differ from those verified against its digest`, {
+            archive: this.name,
+            offset: span * this.spanSize,
+          });
+        }
+        this.cache.set(span, bytes);
+        yield [span, bytes];
+        span += 1;
+        parts = [];
+        filled = 0;
+      }
+    }
+    if (span < until) throw new ImgfsError('ETRUNCATED', `blob ended at byte ${span * this.spanSize + filled} of ${this.size}`, { archive: this.name, offset: span * this.spanSize + filled });
+  }
+
+  /** Runs the first pass up to (not including) span `until`, handing each span to `onSpan`. */
+  private async advancePass(until: number, onSpan: (span: number, bytes: Buffer) => void): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    let pass = this.pass;
+    if (pass === undefined) {
+      this.stats.fetches += 1;
+      pass = this.pass = {
+        chunks: this.readRange(0, this.size)[Symbol.asyncIterator](),
+        nextSpan: 0,
+        carry: undefined,
+        hash: createHash(this.digest.slice(0, this.digest.indexOf(':'))),
+        spans: SpanDigests.empty(this.spanSize, this.size),
+      };
+    }
+    try {
+      while (pass.nextSpan < until) {
+        const want = pass.spans.lengthOf(pass.nextSpan);
+        const parts: Buffer[] = [];
+        let filled = 0;
+        while (filled < want) {
+          let chunk = pass.carry;
+          pass.carry = undefined;
+          if (chunk === undefined) {
+            const next = await pass.chunks.next();
+            if (next.done === true) {
+              throw new ImgfsError('ETRUNCATED', `blob ended after ${pass.nextSpan * this.spanSize + filled} of ${this.size} bytes`, {
+                archive: this.name,
+                offset: pass.nextSpan * this.spanSize + filled,
+              });
+            }
+            chunk = next.value;
+            this.stats.bytesFetched += chunk.length;
+          }
+          const piece = chunk.subarray(0, want - filled);
+          if (piece.length < chunk.length) pass.carry = chunk.subarray(piece.length);
+          parts.push(piece);
+          filled += piece.length;
+        }
+        const bytes = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+        pass.hash.update(bytes);
+        pass.spans.record(pass.nextSpan, bytes);
+        this.cache.set(pass.nextSpan, bytes);
+        onSpan(pass.nextSpan, bytes);
+        pass.nextSpan += 1;
+      }
+      if (pass.nextSpan === this.spanCount()) {
+        this.pass = undefined;
+        const actual = `${this.digest.slice(0, this.digest.indexOf(':'))}:${pass.hash.digest('hex')}`;
+        if (actual !== this.digest) {
+          this.cache.clear();
+          throw new ImgfsError('EDIGEST', `blob digest mismatch: expected ${this.digest}, content hashes to ${actual}`, { archive: this.name });
+        }
+        this.spans = pass.spans;
+      }
+    } catch (error) {
+      this.pass = undefined;
+      await pass.chunks.return?.(undefined).catch(() => undefined);
+      this.cache.clear();
+      if (error instanceof ImgfsError) {
+        error.locate({ archive: this.name });
+        // A blob that is not its digest stays so: every later read fails at once. Anything else (the
+        // network) may pass: the next read starts a new pass.
+        if (error.code === 'EDIGEST') this.failure = error;
+      }
+      throw error;
+    }
+  }
+
+  private async importPending(): Promise<void> {
+    const load = this.pendingImport;
+    if (load === undefined) return;
+    this.pendingImport = undefined;
+    if (this.spans !== undefined || this.pass !== undefined) return;
+    const bytes = await load().catch(() => undefined);
+    if (bytes === undefined) return;
+    try {
+      this.spans = SpanDigests.import(bytes, this.spanSize, this.size, this.name);
+    } catch {
+      // Unusable digests: the first read streams the blob again and records new ones.
+    }
+  }
+
+  private spanCount(): number {
+    return Math.ceil(this.size / this.spanSize);
+  }
+
+  private serialised<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(operation);
+    this.queue = result.then(
+      () => {},
+      () => {},
+    );
+    return result;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ImgfsError('ECLOSED', 'byte source is closed', { archive: this.name });
+  }
+}
