@@ -6,6 +6,7 @@ import type { ByteSource } from './byte-source.js';
 import { CheckpointIndex } from './checkpoint-index.js';
 import type { Checkpoint, Inflater, RawInput } from './inflater.js';
 import { clampRead, clampStream } from './range.js';
+import { SerialQueue } from './serial-queue.js';
 import { createRangeStream } from './range-stream.js';
 import { SpanCursor } from './span-cursor.js';
 
@@ -121,7 +122,7 @@ export class DecompressedSource implements ByteSource {
   private policy: CheckpointPolicy;
   private readonly checkpointSpacing: number;
   private failure: Failure | undefined;
-  private queue: Promise<void> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private readonly maxRatio: number;
   private readonly ratioSlack: number;
   private readonly counters = { cursors: 0, rawBytesRead: 0, inflatedBytes: 0, recorded: 0 };
@@ -461,12 +462,7 @@ export class DecompressedSource implements ByteSource {
   }
 
   private serialised<T>(operation: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(operation);
-    this.queue = result.then(
-      () => {},
-      () => {},
-    );
-    return result;
+    return this.queue.run(operation);
   }
 
   private assertOpen(): void {
