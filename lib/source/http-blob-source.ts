@@ -119,7 +119,10 @@ export class HttpBlobSource implements ByteSource {
       }
       if (got.size <= last - first) {
         await this.importPending();
-        if (!this.verified && this.pass !== undefined && first < this.pass.nextSpan && !got.has(first)) {
+        const passed = this.pass?.nextSpan ?? 0;
+        let behind = false;
+        for (let span = first; span <= last && span < passed; span++) behind ||= !got.has(span);
+        if (!this.verified && behind) {
           // Behind the first pass: finish it, then fetch by range like any verified read.
           await this.advancePass(this.spanCount(), () => {});
         }
