@@ -7,6 +7,8 @@
 // OUTDIR/
 //   oci-gzip/            OCI layout, gzip layers (ref `bench`)     <- umoci unpack, scan, gzip peers
 //   oci-zstd/            OCI layout, zstd layers (ref `bench`)
+//   oci-zstd-chunked/    OCI layout, zstd layers of one frame per tar entry, as zstd:chunked writes
+//                        its file contents (without the table of contents)
 //   image-docker.tar     docker-archive, uncompressed layers       <- `skopeo copy` from oci-gzip
 //   image-oci-gzip.tar   oci-archive, gzip layers                  <- `skopeo copy` from oci-gzip
 //   facts.json           what the benchmark needs to know (written last: its presence marks a complete
@@ -18,6 +20,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { constants as zlibConstants, zstdCompressSync } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { binaryBytes, randomBytes, textBytes } from './lib/content.js';
@@ -25,7 +28,7 @@ import { BIG_DIR, BOTTOM_FILE, TOP_FILE, buildPlan } from './lib/image-plan.js';
 import { TarWriter } from './lib/tar-writer.js';
 
 /** Bump when the plan, the content or the export changes: it names the cache directory. */
-export const GENERATOR_VERSION = 1;
+export const GENERATOR_VERSION = 2;
 const SEED = `imgfs-bench-v${GENERATOR_VERSION}`;
 const EPOCH = 1_704_067_200; // 2024-01-01T00:00:00Z; layer N is dated N days later
 const REF = 'bench';
@@ -64,9 +67,12 @@ export async function makeImages(outDir = defaultOutDir(), log = (/** @type {str
     () => run('sh', ['-c', 'zstd -3 -q -c "$1" > "$1.zst"', 'sh', layer.file]),
   ]);
   await pool(jobs, Math.max(2, availableParallelism()));
+  log('compressing layers one zstd frame per entry ...');
+  for (const layer of layers) writeFileSync(`${layer.file}.zchunk`, zstdPerEntry(readFileSync(layer.file)));
 
   const gzipLayout = await writeLayout(join(tmp, 'oci-gzip'), layers, 'gzip');
   const zstdLayout = await writeLayout(join(tmp, 'oci-zstd'), layers, 'zstd');
+  const chunkedLayout = await writeLayout(join(tmp, 'oci-zstd-chunked'), layers, 'zstd-chunked');
 
   log('skopeo copy -> docker-archive, oci-archive ...');
   const src = `oci:${join(tmp, 'oci-gzip')}:${REF}`;
@@ -93,6 +99,8 @@ export async function makeImages(outDir = defaultOutDir(), log = (/** @type {str
       gzipSize: gzipLayout.sizes[i],
       zstdBlob: `oci-zstd/blobs/sha256/${zstdLayout.digests[i]}`,
       zstdSize: zstdLayout.sizes[i],
+      zstdChunkedBlob: `oci-zstd-chunked/blobs/sha256/${chunkedLayout.digests[i]}`,
+      zstdChunkedSize: chunkedLayout.sizes[i],
       dockerMember: dockerManifest[0].Layers[i],
     })),
     uncompressedBytes: uncompressed,
@@ -102,6 +110,7 @@ export async function makeImages(outDir = defaultOutDir(), log = (/** @type {str
       'oci-archive+gzip': 'image-oci-gzip.tar',
       'oci-dir+gzip': 'oci-gzip',
       'oci-dir+zstd': 'oci-zstd',
+      'oci-dir+zstd-chunked': 'oci-zstd-chunked',
     },
     generatedInSeconds: Number(process.hrtime.bigint() - started) / 1e9,
   };
@@ -163,13 +172,37 @@ function writeLayer(file, index, layer) {
 }
 
 /**
+ * A layer tar as zstd frames, one per tar entry (its header blocks, data and padding) and one for the
+ * end-of-archive blocks: every entry starts a frame, as every file does in a zstd:chunked layer.
+ * Level 3 with content checksums, like the zstd CLI.
+ * @param {Buffer} tar
+ */
+function zstdPerEntry(tar) {
+  const params = { [zlibConstants.ZSTD_c_compressionLevel]: 3, [zlibConstants.ZSTD_c_checksumFlag]: 1 };
+  /** @type {Buffer[]} */
+  const frames = [];
+  let at = 0;
+  while (at < tar.length) {
+    const header = tar.subarray(at, at + 512);
+    if (header.every((byte) => byte === 0)) break;
+    const size = parseInt(header.subarray(124, 136).toString('latin1').replace(/\0.*$/s, '').trim() || '0', 8);
+    const end = at + 512 + Math.ceil(size / 512) * 512;
+    frames.push(zstdCompressSync(tar.subarray(at, end), { params }));
+    at = end;
+  }
+  frames.push(zstdCompressSync(tar.subarray(at), { params }));
+  return Buffer.concat(frames);
+}
+
+/**
  * An OCI image layout holding one image whose layers are the compressed files next to each layer tar.
- * @param {string} dir @param {{ file: string, diffId: string, createdBy: string }[]} layers @param {'gzip' | 'zstd'} codec
+ * @param {string} dir @param {{ file: string, diffId: string, createdBy: string }[]} layers
+ * @param {'gzip' | 'zstd' | 'zstd-chunked'} codec
  */
 async function writeLayout(dir, layers, codec) {
   const blobs = join(dir, 'blobs', 'sha256');
   mkdirSync(blobs, { recursive: true });
-  const ext = codec === 'gzip' ? 'gz' : 'zst';
+  const ext = { gzip: 'gz', zstd: 'zst', 'zstd-chunked': 'zchunk' }[codec];
   /** @type {string[]} */
   const digests = [];
   /** @type {number[]} */
@@ -201,7 +234,7 @@ async function writeLayout(dir, layers, codec) {
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...configBlob },
     layers: digests.map((digest, i) => ({
-      mediaType: `application/vnd.oci.image.layer.v1.tar+${codec}`,
+      mediaType: `application/vnd.oci.image.layer.v1.tar+${codec === 'gzip' ? 'gzip' : 'zstd'}`,
       digest: `sha256:${digest}`,
       size: sizes[i],
     })),

@@ -73,6 +73,7 @@ const img = {
   ociArchive: join(imagesDir, facts.formats['oci-archive+gzip']),
   gzipDir: join(imagesDir, facts.formats['oci-dir+gzip']),
   zstdDir: join(imagesDir, facts.formats['oci-dir+zstd']),
+  zstdChunkedDir: join(imagesDir, facts.formats['oci-dir+zstd-chunked']),
 };
 /** @type {any[]} */
 const topFirst = [...facts.layers].reverse();
@@ -81,6 +82,7 @@ const layersOf = {
   ociArchive: topFirst.map((l) => l.gzipBlob.replace(/^oci-gzip\//, '')),
   gzip: topFirst.map((l) => join(imagesDir, l.gzipBlob)),
   zstd: topFirst.map((l) => join(imagesDir, l.zstdBlob)),
+  zstdChunked: topFirst.map((l) => join(imagesDir, l.zstdChunkedBlob)),
 };
 const bigDirLayers = facts.bigDirLayers.slice().reverse();
 const rel = (/** @type {string} */ p) => p.replace(/^\//, '');
@@ -177,7 +179,15 @@ const workloads = [
     title: 'cold `cat` bottom-layer file · OCI dir, zstd',
     imgfs: { label: 'imgfs', command: imgfs('cat', '--no-cache', img.zstdDir, facts.files.bottom) },
     peer: { label: '`zstd -dc | tar -xO`, top-down', command: { argv: ['sh', LAYER_TAR, 'find', 'zstd', rel(facts.files.bottom), ...layersOf.zstd] } },
-    target: 2,
+    target: 1.5,
+    sameOutput: true,
+  },
+  {
+    id: 'cat-cold-bottom-zstd-chunked',
+    title: 'cold `cat` bottom-layer file · OCI dir, zstd of one frame per entry',
+    imgfs: { label: 'imgfs', command: imgfs('cat', '--no-cache', img.zstdChunkedDir, facts.files.bottom) },
+    peer: { label: '`zstd -dc | tar -xO`, top-down', command: { argv: ['sh', LAYER_TAR, 'find', 'zstd', rel(facts.files.bottom), ...layersOf.zstdChunked] } },
+    target: 1.5,
     sameOutput: true,
   },
   {
@@ -226,6 +236,7 @@ const workloads = [
     ['oci-archive', 'oci-archive, gzip', img.ociArchive, `tar+gzip:${img.ociArchive}`, layersOf.ociArchive, 1.5],
     ['gzip', 'OCI dir, gzip', img.gzipDir, 'gzip', layersOf.gzip, 1.5],
     ['zstd', 'OCI dir, zstd', img.zstdDir, 'zstd', layersOf.zstd, 2],
+    ['zstd-chunked', 'OCI dir, zstd, one frame per entry', img.zstdChunkedDir, 'zstd', layersOf.zstdChunked, 2],
   ]).map(([id, name, image, source, layers, target]) => ({
     id: `layers-cold-${id}`,
     title: `cold \`layers\` (open: index every layer) · ${name}`,
@@ -233,6 +244,14 @@ const workloads = [
     peer: { label: '`tar -t` of every layer', command: { argv: ['sh', LAYER_TAR, 'listall', source, ...layers] } },
     target,
   }))),
+  {
+    // A zstd:chunked layer must cost about what a gzip layer costs, not pay for its many frames.
+    id: 'layers-cold-zstd-chunked-vs-gzip',
+    title: 'cold `layers` · OCI dir, zstd of one frame per entry, against the same image with gzip layers',
+    imgfs: { label: 'imgfs', command: imgfs('layers', '--no-cache', img.zstdChunkedDir) },
+    peer: { label: 'imgfs on the gzip layers', command: imgfs('layers', '--no-cache', img.gzipDir) },
+    target: 2,
+  },
   {
     id: 'scan-gzip',
     title: '`scan --hash sha256 --json` · OCI dir, gzip',

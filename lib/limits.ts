@@ -20,6 +20,8 @@ export interface OpenLimits {
    * 64 MiB of slack): a gzip or zstd bomb stops here.
    */
   maxRatio?: number;
+  /** Stored or decompressed bytes of a zstd:chunked or eStargz table of contents (default 150 MiB). */
+  maxTocSize?: number;
 }
 
 export type LimitName = keyof OpenLimits;
@@ -66,6 +68,13 @@ export const LIMITS: { readonly [name in LimitName]: LimitSpec } = {
     shown: '1100, plus 64 MiB',
     bounds:
       "decompressed size of a gzip or zstd layer (or outer archive) as a multiple of its compressed size: a gzip or zstd bomb stops with `ELIMIT`. 1100 is above deflate's own ceiling (about 1032:1), so no honest gzip layer reaches it",
+  },
+  maxTocSize: {
+    // containers/storage's own limit: a TOC that podman or CRI-O would pull lazily is read here too.
+    default: 150 * 1024 * 1024,
+    shown: "150 MiB (containers/storage's limit)",
+    bounds:
+      'a zstd:chunked or eStargz table of contents (or tar-split), stored or decompressed; over it the TOC is not used and the layer is read as a plain stream, with a warning',
   },
 };
 

@@ -35,6 +35,7 @@ export const globalOptions: readonly OptionSpec[] = [
   { long: 'no-cache', help: 'do not read or write the index cache' },
   { long: 'cache-dir', value: true, valueName: 'DIR', help: 'keep the index cache in DIR' },
   { long: 'verify', help: 'check layer digests while indexing' },
+  { long: 'strict', help: 'fail (exit 2) where imgfs would warn about the image and leave something out' },
   { long: 'creds', value: true, valueName: 'USER[:PASS]', help: 'registry credentials (default: auth.json / ~/.docker/config.json)' },
   { long: 'tls-verify', value: true, valueName: 'BOOL', help: 'docker://: check TLS certificates (default true); false also allows plain HTTP' },
   {
@@ -242,6 +243,7 @@ function buildOpenOptions(
   if (args.flags.has('no-cache')) options.cache = false;
   else if (cacheDir !== undefined) options.cache = cacheDir;
   if (args.flags.has('verify')) options.verify = true;
+  if (args.flags.has('strict')) options.strict = true;
   const creds = lastValue(args, 'creds');
   if (creds !== undefined) options.auth = creds;
   const tlsVerify = lastValue(args, 'tls-verify');

@@ -3,8 +3,7 @@ import type { ImageConfig, ImageFormat } from '../image/loaded-image.js';
 import type { Layer } from '../layer/layer.js';
 import type { LayerTable } from '../table/layer-table.js';
 import { ImgfsError } from '../errors.js';
-import { joinPath, ROOT } from '../table/entry-name.js';
-import { pathFromInput } from '../tar/name-bytes.js';
+import { joinPath, pathFromInput, ROOT } from '../table/entry-name.js';
 import { LayerNeeded, type MergedNode, type MergedView } from '../merge/merged-view.js';
 import { resolvePath, type Resolution } from '../merge/resolve-path.js';
 import { layerChanges, pathHistory, type LayerChanges } from '../merge/layer-changes.js';
@@ -213,17 +212,15 @@ export class ImageFileSystem implements ImageFS {
 
   async *walk(path: ImagePath = '/'): AsyncIterable<WalkEntry> {
     await this.indexAll();
-    for (const { path: current, node } of this.traverse(path)) {
-      yield { path: display(current), stats: this.toStats(node) };
-    }
+    for (const { path: current, stats } of this.traverse(path)) yield { path: display(current), stats };
   }
 
   async *scan(options: ScanOptions = {}): AsyncIterable<ScannedFile> {
     await this.indexAll();
     const wanted = scanFilter(options);
     const plan: Array<ScanCandidate & { node: MergedNode }> = [];
-    for (const { path, node } of this.traverse('/')) {
-      const candidate = { path: display(path), stats: this.toStats(node), layer: node.layer, dataOffset: node.entry?.dataOffset ?? 0, node };
+    for (const { path, node, stats } of this.traverse('/')) {
+      const candidate = { path: display(path), stats, layer: node.layer, dataOffset: node.entry?.dataOffset ?? 0, node };
       if (wanted(candidate)) plan.push(candidate);
     }
     plan.sort(archiveOrder);
@@ -241,21 +238,28 @@ export class ImageFileSystem implements ImageFS {
     }
   }
 
-  /** Pre-order, children sorted by name bytes, the start itself excluded; no symlink followed below it. */
-  private *traverse(path: ImagePath): Generator<{ path: string; node: MergedNode }> {
+  /**
+   * Pre-order, children sorted by name bytes, the start itself excluded; no symlink followed below it.
+   * Streams: it keeps only the siblings still to visit on the way down (memory grows with the tree's
+   * width and depth, not with the number of entries) and memoises nothing in the view. A directory's
+   * children are listed once, when it is reached, which also gives its link count.
+   */
+  private *traverse(path: ImagePath): Generator<{ path: string; node: MergedNode; stats: ImageStats }> {
     const { node, path: start } = this.resolve(path, true, 'scandir');
     if (node.kind !== 'dir') throw new FsError('ENOTDIR', 'scandir', pathFromInput(path));
     // An explicit stack, not recursion: a 5 000-deep tree must not exhaust the call stack.
-    const stack: string[] = [...this.view.children(start)].reverse().map((name) => joinPath(start, name));
+    const stack: MergedNode[] = this.view.childNodes(start).reverse();
     while (stack.length > 0) {
       this.assertOpen();
-      const current = stack.pop() as string;
-      const child = this.view.lookup(current) as MergedNode;
-      yield { path: current, node: child };
-      if (child.kind === 'dir') {
-        const names = this.view.children(current);
-        for (let i = names.length - 1; i >= 0; i--) stack.push(joinPath(current, names[i] as string));
+      const current = stack.pop() as MergedNode;
+      if (current.kind !== 'dir') {
+        yield { path: current.path, node: current, stats: this.toStats(current) };
+        continue;
       }
+      const children = this.view.childNodes(current.path);
+      const subdirectories = children.reduce((count, child) => count + (child.kind === 'dir' ? 1 : 0), 0);
+      yield { path: current.path, node: current, stats: this.toStats(current, subdirectories) };
+      for (let i = children.length - 1; i >= 0; i--) stack.push(children[i] as MergedNode);
     }
   }
 
@@ -304,18 +308,35 @@ export class ImageFileSystem implements ImageFS {
       // The view never changes once opened, so a resolution stays true; the bound keeps a process
       // that asks about millions of distinct paths from growing without limit.
       if (this.resolutions.size >= MAX_REMEMBERED_RESOLUTIONS) this.resolutions.clear();
-      result = resolvePath(this.view, path, followLast);
+      result = this.resolveFresh(path, followLast);
       this.resolutions.set(key, result);
     }
     if (!result.ok) throw new FsError(result.code, syscall, path);
     return result;
   }
 
+  /**
+   * Resolves from the nearest directory already resolved: a walk (ls -R, a FUSE lookup, a recursive
+   * copy through the fs adapter) asks for `dir/name` right after `dir`, so only `name` is left to look
+   * up. Without this, each child of a d-deep chain would be resolved from the root: O(d²) lookups for
+   * a listing that should cost O(d).
+   */
+  private resolveFresh(path: string, followLast: boolean): Resolution {
+    const slash = path.lastIndexOf('/');
+    const name = path.slice(slash + 1);
+    if (slash >= 0 && name !== '' && name !== '.' && name !== '..') {
+      const parent = this.resolutions.get(`+${slash === 0 ? '/' : path.slice(0, slash)}`);
+      if (parent?.ok === true && parent.node.kind === 'dir') return resolvePath(this.view, name, followLast, parent);
+    }
+    return resolvePath(this.view, path, followLast);
+  }
+
   private layerOf(node: MergedNode): Layer {
     return this.stack[node.layer] as Layer;
   }
 
-  private toStats(node: MergedNode): ImageStats {
+  /** `subdirectories`: a directory's count when the caller has just listed it (a walk). */
+  private toStats(node: MergedNode, subdirectories?: number): ImageStats {
     const entry = node.entry;
     const type = fileType(node);
     return new ImageStats({
@@ -327,13 +348,14 @@ export class ImageFileSystem implements ImageFS {
       gname: entry?.gname ?? '',
       size: contentSize(node),
       mtimeMs: entry?.mtimeMs ?? 0,
-      nlink: type === 'dir' ? 2 + this.subdirectoryCount(node.path) : this.view.linkCount(node),
+      nlink: type === 'dir' ? 2 + (subdirectories ?? this.subdirectoryCount(node.path)) : this.view.linkCount(node),
       ino: this.inodeOf(node),
       devmajor: entry?.devmajor ?? 0,
       devminor: entry?.devminor ?? 0,
       xattrs: entry?.xattrs ?? {},
       layer: node.layer,
       target: type === 'symlink' ? entry?.linkname : undefined,
+      dataRegions: type === 'file' ? entry?.sparse?.regions : undefined,
     });
   }
 

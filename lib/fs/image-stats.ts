@@ -32,6 +32,8 @@ export interface ImageStatsInit {
   xattrs: Record<string, Buffer>;
   layer: number;
   target: string | undefined;
+  /** A sparse file's data regions (flat `offset, length` pairs); undefined for every other entry. */
+  dataRegions?: readonly number[] | undefined;
 }
 
 /** The `isFile()` … `isSocket()` family of `fs.Stats` and `fs.Dirent`, from one `type` field. */
@@ -93,6 +95,12 @@ export class ImageStats extends FileTypeTests {
   readonly type: FileType;
   readonly devmajor: number;
   readonly devminor: number;
+  /**
+   * For a sparse file, where its data lies: flat `offset, length` pairs, ascending; every other byte is
+   * a hole that reads as zeros (and `blocks` counts the data only, as stat(2) does). Undefined for
+   * files stored whole and for everything else.
+   */
+  readonly dataRegions: readonly number[] | undefined;
 
   constructor(init: ImageStatsInit) {
     super();
@@ -108,7 +116,8 @@ export class ImageStats extends FileTypeTests {
     this.devminor = init.devminor;
     this.rdev = makedev(init.devmajor, init.devminor);
     this.size = init.size;
-    this.blocks = Math.ceil(init.size / 512);
+    this.dataRegions = init.dataRegions;
+    this.blocks = Math.ceil((init.dataRegions === undefined ? init.size : storedBytes(init.dataRegions)) / 512);
     this.mtimeMs = init.mtimeMs;
     this.atimeMs = init.mtimeMs;
     this.ctimeMs = init.mtimeMs;
@@ -134,6 +143,12 @@ export class ImageStats extends FileTypeTests {
   get birthtime(): Date {
     return new Date(this.birthtimeMs);
   }
+}
+
+function storedBytes(regions: readonly number[]): number {
+  let total = 0;
+  for (let i = 1; i < regions.length; i += 2) total += regions[i] as number;
+  return total;
 }
 
 /**

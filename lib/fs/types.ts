@@ -9,7 +9,7 @@ import type { OpenLimits } from '../limits.js';
 import type { ImgfsWarning } from '../warnings.js';
 import type { NetworkOptions } from '../registry/http-transport.js';
 
-export type { Compression, LayerInfo } from '../layer/layer-info.js';
+export type { Compression, LayerInfo, TocFormat } from '../layer/layer-info.js';
 export type { OpenLimits } from '../limits.js';
 export type { ImgfsWarning, ImgfsWarningCode } from '../warnings.js';
 
@@ -38,7 +38,9 @@ export interface OpenOptions {
   onWarning?: (warning: ImgfsWarning) => void;
   /**
    * Turn every warning about the image (not about the cache) into a rejection with an ImgfsError of the
-   * warning's code: nothing is served from an image that holds something imgfs would leave out.
+   * warning's code: nothing is served from an image that holds something imgfs would leave out. A
+   * problem met while indexing rejects the open (or, with `lazy`, the question that indexed the layer);
+   * a hard link is resolved when a question reaches it, and that question rejects.
    */
   strict?: boolean;
   /** Safety limits against hostile images (lib/limits.ts); each one exceeded rejects with ImgfsError ELIMIT naming it. */
@@ -59,7 +61,7 @@ export interface OpenOptions {
 export interface IndexProgress {
   /** Layer being indexed (0 = bottom). */
   layer: number;
-  /** Stored (compressed) bytes of all layers that are done. */
+  /** Stored (compressed) bytes read so far, summed over all layers (a layer that is done counts whole). */
   bytesDone: number;
   /** Stored (compressed) bytes of all layers. */
   bytesTotal: number;

@@ -9,14 +9,14 @@ import type { ByteSource } from '../source/byte-source.js';
 import { detectCompression, openDecompressed } from '../source/codec.js';
 import { FileSource } from '../source/file-source.js';
 import { NOT_A_HEADER } from '../tar/tar-errors.js';
-import { walkTar } from '../tar/walk-tar.js';
 import { bareLayer, openBareLayers } from './bare-layers.js';
 import { DOCKER_MANIFEST, loadDockerArchive } from './docker-archive.js';
 import { loadDockerLegacy, looksLikeDockerLegacy } from './docker-legacy.js';
 import { DirLayoutFiles, TarLayoutFiles } from './layout-files.js';
 import type { ImageConfig, ImageFormat, LayerBlob, LoadedImage, LoadOptions } from './loaded-image.js';
 import { loadOciLayout } from './oci-layout.js';
-import { normaliseMemberName, OuterTar } from './outer-tar.js';
+import { classifyByFirstMember } from './first-members.js';
+import { OuterTar } from './outer-tar.js';
 import { loadRegistryImage } from './registry-image.js';
 import { formatsOf, parseTransportName } from './transport-name.js';
 
@@ -35,8 +35,9 @@ interface Recognised {
 /**
  * Opens `source`: an array is a list of bare layer files, bottom first (F4, even with one element);
  * a directory is an OCI layout (F3); a file is a docker save (F1, F2), an OCI archive (F3) or, failing
- * those, a single layer tar (F4). A gzip or zstd file whose first member looks like an image archive's
- * is read as that archive, through its decompressed bytes.
+ * those, a single layer tar (F4), told apart by the first member's name (first-members.ts). A gzip or
+ * zstd file whose first member looks like an image archive's is read as that archive, through its
+ * decompressed bytes.
  */
 export async function loadImage(source: string | string[], options: LoadOptions = {}): Promise<LoadedImage> {
   const archive = Array.isArray(source) ? source.join(', ') : source;
@@ -91,12 +92,19 @@ async function recognise(path: string, options: LoadOptions, opened: Closable[])
   if ((await detectCompression(file)) !== 'none') {
     const maxRatio = options.limits?.maxRatio;
     const { source: decompressed } = await openDecompressed(file, maxRatio === undefined ? {} : { maxRatio });
-    if (!(await startsLikeImageArchive(decompressed))) {
+    // A layer, or not a tar at all (the layer indexer then reports it with its own offsets).
+    if ((await classifyByFirstMember(decompressed)).kind !== 'archive') {
       await decompressed.close();
       return single(file, path);
     }
     opened.push(decompressed);
     outer = decompressed;
+  } else {
+    // Recognised from the first member: a layer tar is not walked to its end (on every open, warm too)
+    // only to learn that it has no manifest.json.
+    const verdict = await classifyByFirstMember(file);
+    if (verdict.kind === 'not-tar') throw notAnImage(path, verdict.error);
+    if (verdict.kind === 'layer') return single(file, path);
   }
 
   let tar: OuterTar;
@@ -106,7 +114,7 @@ async function recognise(path: string, options: LoadOptions, opened: Closable[])
     // Only a first block that is no header at all means "not a tar"; a header with bad values at
     // offset 0 is a damaged tar, and its own reason says how.
     if (error instanceof ImgfsError && error.code === 'ETARCORRUPT' && (error.offset ?? 0) === 0 && error.reason === NOT_A_HEADER) {
-      throw new ImgfsError('EIMGFORMAT', 'neither an image archive nor a layer tar', { archive: path, cause: error });
+      throw notAnImage(path, error);
     }
     throw error;
   }
@@ -148,24 +156,8 @@ function single(file: ByteSource, path: string): Recognised {
   return { format: 'layers', layers: [bareLayer(file, path)], config: undefined };
 }
 
-/**
- * Whether a decompressed stream's first member is one an image archive starts with (`blobs/`,
- * `manifest.json`, `oci-layout`, `index.json`, `repositories`, a 64-hex id or digest), rather than a
- * root filesystem path. Reads one header; a stream that is not a tar at all is not an archive.
- */
-async function startsLikeImageArchive(source: ByteSource): Promise<boolean> {
-  try {
-    for await (const entry of walkTar(source)) {
-      const first = normaliseMemberName(entry.name)?.split('/')[0] ?? '';
-      return (
-        ['blobs', 'manifest.json', 'oci-layout', 'index.json', 'repositories'].includes(first) ||
-        /^[a-f0-9]{64}(\.tar|\.json)?$/.test(first)
-      );
-    }
-  } catch {
-    // Not a tar: let the layer indexer report it with its own offsets.
-  }
-  return false;
+function notAnImage(path: string, cause: ImgfsError): ImgfsError {
+  return new ImgfsError('EIMGFORMAT', 'neither an image archive nor a layer tar', { archive: path, cause });
 }
 
 function once(run: () => Promise<void>): () => Promise<void> {

@@ -39,6 +39,8 @@ export interface LayerBlob {
   createdBy: string | undefined;
   /** Set when `blob` verifies itself against `digest` (registry layers). */
   selfVerifying?: SelfVerifyingBlob | undefined;
+  /** The descriptor's annotations (OCI), where a table of contents announces itself; {} when none. */
+  annotations?: Readonly<Record<string, string>> | undefined;
 }
 
 /** The parts of the image config (OCI `config` / Docker container config) that imgfs exposes. */

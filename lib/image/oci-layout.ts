@@ -344,6 +344,7 @@ class OciLayoutReader {
       mediaType: descriptor.mediaType,
       size,
       createdBy,
+      annotations: descriptor.annotations,
     };
   }
 

@@ -8,6 +8,8 @@ import { LIMITS } from '../limits.js';
 import { normalizeName } from '../table/entry-name.js';
 import type { ByteSource } from '../source/byte-source.js';
 import { SliceSource } from '../source/slice-source.js';
+import { SparseView } from '../source/sparse-view.js';
+import type { SparseMap } from '../tar/sparse-map.js';
 import type { TarEntryType } from '../tar/tar-entry.js';
 import { walkTar } from '../tar/walk-tar.js';
 import type { OuterLimits } from './loaded-image.js';
@@ -27,6 +29,8 @@ export interface OuterMember {
   type: TarEntryType;
   /** Link target as stored (symlinks: relative to the link's directory; hard links: a member name). */
   linkname: string;
+  /** A member stored sparse (an archive re-packed with `tar --sparse`): `size` is then its real size. */
+  sparse?: SparseMap;
 }
 
 /** A member name normalised as a layer's are (R1); undefined for a name that climbs above the archive root. */
@@ -61,7 +65,12 @@ export class OuterTar {
       }
       const name = normaliseMemberName(entry.name);
       if (name === undefined || name === '') continue;
-      members.set(name, { name, offset: entry.dataOffset, size: entry.size, type: entry.type, linkname: entry.linkname });
+      const member: OuterMember = { name, offset: entry.dataOffset, size: entry.size, type: entry.type, linkname: entry.linkname };
+      if (entry.sparse !== undefined) {
+        member.sparse = entry.sparse;
+        member.size = entry.sparse.realSize;
+      }
+      members.set(name, member);
     }
     return new OuterTar(source, archive, members);
   }
@@ -102,7 +111,9 @@ export class OuterTar {
   /** The member's data as a slice of the outer source (links followed as `resolve` does). */
   open(name: string): ByteSource {
     const member = this.resolve(name);
-    return new SliceSource(this.source, member.offset, member.size, `${this.source.name}!${member.name}`);
+    const label = `${this.source.name}!${member.name}`;
+    if (member.sparse !== undefined) return new SparseView(this.source, member.offset, member.size, member.sparse.regions, label);
+    return new SliceSource(this.source, member.offset, member.size, label);
   }
 
   /** Links followed; undefined when nothing is there. */

@@ -1,6 +1,7 @@
 import type { Compression } from '../source/codec.js';
+import type { TocFormat } from '../toc/toc-model.js';
 
-export type { Compression };
+export type { Compression, TocFormat };
 
 /** A layer as `ImageFS.layers` shows it: the descriptor's facts, and counts once it is indexed. */
 export interface LayerInfo {
@@ -9,7 +10,8 @@ export interface LayerInfo {
   digest: string | undefined;
   diffId: string | undefined;
   mediaType: string | undefined;
-  compression: Compression;
+  /** How the layer is stored; `zstd:chunked` and `estargz` when it is read through its table of contents. */
+  compression: Compression | TocFormat;
   /** Stored (possibly compressed) size in bytes. */
   size: number;
   /** Uncompressed tar size in bytes; undefined until the layer is indexed (see `lazy`). */

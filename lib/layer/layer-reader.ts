@@ -3,7 +3,7 @@ import type { LayerRef } from '../errors.js';
 import type { ResolvedLimits } from '../limits.js';
 import type { LayerTable, TableEntry } from '../table/layer-table.js';
 import type { WarningSink } from '../warnings.js';
-import type { Compression } from './layer-info.js';
+import type { Compression, TocFormat } from './layer-info.js';
 
 /**
  * How one layer is indexed and its entries read: the pluggable half of a Layer (as Yarn's ZipFS has
@@ -14,7 +14,14 @@ import type { Compression } from './layer-info.js';
  */
 export interface LayerReader {
   /** Shown as `LayerInfo.compression`. */
-  readonly compression: Compression;
+  readonly compression: Compression | TocFormat;
+  /**
+   * Set when the reader's table is not the one a plain tar pass builds (its offsets address a table of
+   * contents' data space, or it hides a format's metadata members): it is cached under its own key.
+   */
+  readonly tableKind?: string | undefined;
+  /** Length of the uncompressed tar stream when the reader knows it without decoding the layer. */
+  readonly uncompressedSize?: number | undefined;
   /**
    * The layer's whole uncompressed tar stream, as a runtime that pulls the layer extracts it: what the
    * diff_id names and `verify` hashes. Reading it may decode the whole layer: a reader that can avoid
@@ -56,6 +63,13 @@ export interface TableBuildOptions {
 /** What a reader is opened with. */
 export interface LayerReaderContext {
   limits: ResolvedLimits;
+  /** Size of the stored bytes, as the image states it (a remote blob's source may not know it). */
+  storedSize: number;
+  /** The layer descriptor's annotations ({} when the format has none): a table of contents announces itself there. */
+  annotations: Readonly<Record<string, string>>;
+  warn: WarningSink;
+  /** The layer, for warnings. */
+  layer: LayerRef;
   /** Bytes of decoded data this layer may keep in memory. */
   cacheBytes: number;
   /**

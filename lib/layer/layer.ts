@@ -9,7 +9,7 @@ import type { ResolvedLimits } from '../limits.js';
 import type { WarningSink } from '../warnings.js';
 import { layerIdentity, type LayerIdentity } from './cache-identity.js';
 import type { LayerInfo } from './layer-info.js';
-import type { LayerReader, LayerSidecar } from './layer-reader.js';
+import type { LayerReader, LayerReaderFactory, LayerSidecar } from './layer-reader.js';
 import { openLayerReader } from './open-layer-reader.js';
 import { announcedCompression, SelfVerifyingReader } from './self-verifying-reader.js';
 import { verifyDigests } from './verify-digests.js';
@@ -26,6 +26,8 @@ export interface LayerContext {
   cacheBytes: number;
   /** The file on disk that holds the layer's blob (see fileHolding), for its cache identity. */
   holder: string | undefined;
+  /** Readers tried before the tar pass; default: the registered ones (open-layer-reader.ts). */
+  readers?: readonly LayerReaderFactory[] | undefined;
 }
 
 /**
@@ -67,11 +69,19 @@ export class Layer {
       const { cache } = context;
       const identity = cache === undefined ? NO_IDENTITY : await layerIdentity(descriptor, context.holder, context.verify);
       const sidecar = cache === undefined || identity.storedBytes === undefined ? undefined : sidecarIn(cache, identity.storedBytes);
-      const readerContext = { limits: context.limits, cacheBytes: context.cacheBytes, sidecar };
+      const readerContext = {
+        limits: context.limits,
+        cacheBytes: context.cacheBytes,
+        sidecar,
+        storedSize: descriptor.size,
+        annotations: descriptor.annotations ?? {},
+        warn: context.warn,
+        layer: { index: descriptor.index, digest: descriptor.digest },
+      };
       const self = descriptor.selfVerifying;
       const reader =
         self === undefined
-          ? await openLayerReader(descriptor.blob, readerContext)
+          ? await openLayerReader(descriptor.blob, readerContext, context.readers)
           : new SelfVerifyingReader(descriptor.blob, self, readerContext, announcedCompression(descriptor.mediaType));
       return new Layer(descriptor, reader, identity, context);
     } catch (error) {
@@ -96,13 +106,13 @@ export class Layer {
 
   /**
    * The layer's table: from the index cache when it has it, else built by the reader (and then
-   * cached). With `verify`, the layer is verified first, and a layer that fails leaves nothing in the
-   * cache. `onWalked` hears how many stored bytes have been read while the table is built, and the
-   * whole size once it is done.
+   * cached). With `verify`, the layer is verified before its table is cached or returned, so a layer
+   * that fails leaves nothing in the cache. `onWalked` hears how many stored bytes have been read
+   * while the table is built, and the whole size once it is done.
    */
   async index(onWalked?: (storedBytes: number) => void): Promise<LayerTable> {
     const { cache, verify } = this.context;
-    const key = this.identity.table;
+    const key = this.identity.table === undefined || this.reader.tableKind === undefined ? this.identity.table : `${this.identity.table} ${this.reader.tableKind}`;
     try {
       await this.reader.prepare?.();
       this.info.compression = this.reader.compression;
@@ -115,7 +125,9 @@ export class Layer {
       } else if (verify) {
         await this.verify();
       }
-      this.info.uncompressedSize = this.reader.tar.size ?? table.tarEnd;
+      // A reader that says what it knows of the tar's length is believed, unknown included (a TOC layer's
+      // table ends where its data space ends, not where the tar does).
+      this.info.uncompressedSize = 'uncompressedSize' in this.reader ? this.reader.uncompressedSize : (this.reader.tar.size ?? table.tarEnd);
       this.info.entries = table.memberCount;
       this.info.whiteouts = table.whiteoutCount;
       onWalked?.(this.descriptor.size);

@@ -1,7 +1,7 @@
 import type { ByteSource } from '../source/byte-source.js';
 import type { SelfVerifyingBlob } from '../image/loaded-image.js';
 import type { LayerTable, TableEntry } from '../table/layer-table.js';
-import type { Compression } from './layer-info.js';
+import type { Compression, TocFormat } from './layer-info.js';
 import type { LayerReader, LayerReaderContext, TableBuildOptions } from './layer-reader.js';
 import { openLayerReader } from './open-layer-reader.js';
 
@@ -28,7 +28,7 @@ export class SelfVerifyingReader implements LayerReader {
     private readonly expected: Compression,
   ) {}
 
-  get compression(): Compression {
+  get compression(): Compression | TocFormat {
     return this.inner?.compression ?? this.expected;
   }
 

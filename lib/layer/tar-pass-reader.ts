@@ -18,21 +18,30 @@ const PROGRESS_EVERY = 512;
  * the walk records checkpoints, kept beside the cached table, so that a later read starts near its
  * offset instead of decoding the layer from its start.
  */
-export async function openTarPass(stored: ByteSource, context: LayerReaderContext): Promise<LayerReader> {
+export async function openTarPass(stored: ByteSource, context: LayerReaderContext, hidden?: HiddenMembers): Promise<LayerReader> {
   const { source: tar, compression } = await openDecompressed(stored, { maxRatio: context.limits.maxRatio, cacheBytes: context.cacheBytes });
-  return new TarPassReader(stored, tar, compression, context.sidecar);
+  return new TarPassReader(stored, tar, compression, context.sidecar, hidden);
+}
+
+/** Members a plain pass leaves out (a table-of-contents format's own metadata), and the table kind that says so. */
+export interface HiddenMembers {
+  readonly kind: string;
+  hides(name: string): boolean;
 }
 
 class TarPassReader implements LayerReader {
   /** The decompressed view, when the layer is compressed: its checkpoints are worth keeping. */
   private readonly decoded: DecompressedSource | undefined;
+  readonly tableKind: string | undefined;
 
   constructor(
     private readonly stored: ByteSource,
     readonly tar: ByteSource,
     readonly compression: Compression,
     private readonly sidecar: LayerSidecar | undefined,
+    private readonly hidden: HiddenMembers | undefined,
   ) {
+    this.tableKind = hidden?.kind;
     this.decoded = tar instanceof DecompressedSource ? tar : undefined;
     // Imported when the layer is first read: an open that reads nothing pays nothing. An unusable
     // file is removed with a warning, and decoding starts from the stream's start.
@@ -47,7 +56,8 @@ class TarPassReader implements LayerReader {
   buildTable({ limits, warn, layer, onWalked }: TableBuildOptions): Promise<LayerTable> {
     // Checkpoints recorded during this first pass are kept with the table (see `persist`).
     if (this.decoded !== undefined && this.sidecar !== undefined) this.decoded.checkpointPolicy = 'eager';
-    const members = walkTar(this.tar, { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength });
+    const walked = walkTar(this.tar, { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength });
+    const members = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
     return LayerTable.build(onWalked === undefined ? members : this.reportWalked(members, onWalked), {
       maxEntries: limits.maxEntries,
       onWarning: warn,
@@ -85,4 +95,8 @@ class TarPassReader implements LayerReader {
       yield member;
     }
   }
+}
+
+async function* withoutHidden(members: AsyncIterable<TarEntry>, hidden: HiddenMembers): AsyncGenerator<TarEntry> {
+  for await (const member of members) if (!hidden.hides(member.name)) yield member;
 }

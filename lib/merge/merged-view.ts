@@ -1,6 +1,8 @@
 import type { EntryKind, TableEntry, LayerTable } from '../table/layer-table.js';
-import { compareNameBytes, joinPath, ROOT } from '../table/entry-name.js';
+import { baseName, compareNameBytes, joinPath, parentOf, ROOT } from '../table/entry-name.js';
 import type { ImgfsWarning, WarningSink } from '../warnings.js';
+import { joinUnder, LandedLayer, landedPath, type LayerView } from './landed-layer.js';
+import { resolveDirectory } from './resolve-directory.js';
 
 /** Kinds in the merged view: hard links are resolved to what they link to (R7). */
 export type NodeKind = Exclude<EntryKind, 'hardlink'>;
@@ -43,6 +45,9 @@ export class LayerNeeded extends Error {
   }
 }
 
+/** Paths (and listings) the full view remembers before starting over. */
+const MAX_REMEMBERED_PATHS = 200_000;
+
 /** Hard-link chains (a link to a link) longer than this are treated as cycles. */
 const MAX_HARDLINK_HOPS = 16;
 
@@ -55,11 +60,15 @@ export class MergedView {
   private readonly nodes = new Map<string, MergedNode | null>();
   private readonly listings = new Map<string, readonly string[]>();
   private readonly linkCounts = new Map<number, number>();
+  /** Per layer: hard links whose target path leads through a symlink, by the path it leads to. */
+  private readonly indirectLinks = new Map<number, Map<string, TableEntry[]>>();
   private readonly warned = new Set<string>();
   readonly top: number;
 
   /** Layer indexes bottom first; `undefined` where a lazily opened layer is not indexed yet. */
   private readonly layers: Array<LayerTable | undefined>;
+  /** Each layer as it lands on the layers below it (R6), once known. */
+  private readonly landed: Array<LayerView | undefined> = [];
 
   constructor(
     layers: ReadonlyArray<LayerTable | undefined>,
@@ -78,11 +87,36 @@ export class MergedView {
     return this.layers[layer] !== undefined;
   }
 
-  /** The index of a layer, or LayerNeeded when it is not loaded yet. */
-  private at(layer: number): LayerTable {
+  /** A layer as it lands on the ones below it, or LayerNeeded when it (or one it lands on) is not loaded yet. */
+  private at(layer: number): LayerView {
+    const known = this.landed[layer];
+    if (known !== undefined) return known;
     const index = this.layers[layer];
     if (index === undefined) throw new LayerNeeded(layer);
-    return index;
+    // A layer with a member for every directory it reaches into (what docker build writes) lands as it is.
+    const view = layer === 0 || index.reachedDirs.length === 0 ? index : this.land(index, layer);
+    this.landed[layer] = view;
+    return view;
+  }
+
+  /**
+   * R6: which directories of a layer land elsewhere, through a symlink to a directory that the layers
+   * below left where the layer has no member of its own. Shallowest first, so a deeper directory is
+   * looked for where its parent landed.
+   */
+  private land(index: LayerTable, layer: number): LayerView {
+    const below = (path: string): MergedNode | undefined => this.lookupUpTo(path, layer - 1);
+    const moves = new Map<string, string>();
+    for (const dir of index.reachedDirs) {
+      // The layer's own whiteout or opaque marker removed what was below there: nothing to land through.
+      if (index.hidesBelow(dir) !== undefined) continue;
+      const at = joinUnder(landedPath(moves, parentOf(dir)), baseName(dir));
+      if (below(at)?.kind !== 'symlink') continue;
+      // A symlink to anything but a directory is replaced by the implicit directory instead.
+      const target = resolveDirectory(at, below);
+      if (target !== undefined && target !== at) moves.set(dir, target);
+    }
+    return moves.size === 0 ? index : new LandedLayer(index, moves);
   }
 
   /** The node at a normalised path in the full view, without following symlinks. */
@@ -90,6 +124,8 @@ export class MergedView {
     const memo = this.nodes.get(path);
     if (memo !== undefined) return memo ?? undefined;
     const node = this.lookupUpTo(path, this.top);
+    // Bounded: a process that asks about millions of distinct paths must not keep them all.
+    if (this.nodes.size >= MAX_REMEMBERED_PATHS) this.nodes.clear();
     this.nodes.set(path, node ?? null);
     return node;
   }
@@ -161,7 +197,19 @@ export class MergedView {
       return this.resolveHardlink(own, layer, hops);
     }
     if (path === ROOT || layer === 0 || index.removedBefore(path, link.ordinal)) return undefined;
-    return this.lookupUpTo(path, layer - 1, hops);
+    const found = this.lookupUpTo(path, layer - 1, hops);
+    if (found !== undefined) return found;
+    const real = this.throughSymlinks(path, layer - 1);
+    return real === undefined ? undefined : this.lookupUpTo(real, layer - 1, hops);
+  }
+
+  /**
+   * Where `path` is in the view of layers 0..`top` when its parents lead through symlinks, as link(2)
+   * finds a hard link's target and as R6 lands entries; undefined when they lead nowhere, or nowhere else.
+   */
+  private throughSymlinks(path: string, top: number): string | undefined {
+    const dir = resolveDirectory(parentOf(path), (at) => this.lookupUpTo(at, top));
+    return dir === undefined || dir === parentOf(path) ? undefined : joinPath(dir, baseName(path));
   }
 
   /**
@@ -172,6 +220,34 @@ export class MergedView {
     const full = top === this.top;
     const memo = full ? this.listings.get(dir) : undefined;
     if (memo !== undefined) return memo;
+    const visible = this.candidateNames(dir, top)
+      .filter((name) => (full ? this.lookup(joinPath(dir, name)) : this.lookupUpTo(joinPath(dir, name), top)) !== undefined)
+      .sort(compareNameBytes);
+    if (full) {
+      if (this.listings.size >= MAX_REMEMBERED_PATHS) this.listings.clear();
+      this.listings.set(dir, visible);
+    }
+    return visible;
+  }
+
+  /**
+   * The visible children of a directory in the full view, with their nodes, sorted by name bytes;
+   * nothing is memoised. A walk visits each directory once, so remembering what it passed would only
+   * make its memory grow with the image (about 1 KB per entry) instead of with the tree's width.
+   */
+  childNodes(dir: string): MergedNode[] {
+    const nodes: MergedNode[] = [];
+    for (const name of this.candidateNames(dir, this.top).sort(compareNameBytes)) {
+      const path = joinPath(dir, name);
+      const node = this.nodes.get(path) ?? this.lookupUpTo(path, this.top);
+      if (node !== undefined && node !== null) nodes.push(node);
+    }
+    return nodes;
+  }
+
+  /** Names some layer 0..`top` puts in `dir`, visible or not (what the layers above hide is checked by the caller). */
+  private candidateNames(dir: string, top: number): string[] {
+    if (top === 0) return [...this.at(0).childrenOf(dir)];
     const names = new Set<string>();
     for (let layer = top; layer >= 0; layer--) {
       const index = this.at(layer);
@@ -181,11 +257,7 @@ export class MergedView {
       if (index.isOpaque(dir) || index.hidesBelow(dir) !== undefined) break;
       if (own !== undefined && own.kind !== 'dir') break;
     }
-    const visible = [...names]
-      .filter((name) => (full ? this.lookup(joinPath(dir, name)) : this.lookupUpTo(joinPath(dir, name), top)) !== undefined)
-      .sort(compareNameBytes);
-    if (full) this.listings.set(dir, visible);
-    return visible;
+    return [...names];
   }
 
   /**
@@ -196,6 +268,8 @@ export class MergedView {
   linkCount(node: MergedNode): number {
     const target = node.entry;
     if (target === undefined) return 1;
+    // Most images have no hard links at all: then every count is 1, and nothing needs remembering.
+    if (!this.hardlinksAtOrAbove(node.layer)) return 1;
     const key = memberKey(node.layer, target);
     const memo = this.linkCounts.get(key);
     if (memo !== undefined) return memo;
@@ -206,7 +280,8 @@ export class MergedView {
     while (pending.length > 0) {
       const linkedPath = pending.pop() as string;
       for (let layer = node.layer; layer <= this.top; layer++) {
-        for (const link of this.at(layer).hardlinksTo(linkedPath)) {
+        const indirect = this.indirectLinksOf(layer).get(linkedPath) ?? [];
+        for (const link of [...this.at(layer).hardlinksTo(linkedPath), ...indirect]) {
           const name = this.lookup(link.path);
           if (name?.viaLayer !== layer || name.via?.ordinal !== link.ordinal || !sameMember(name, node)) continue;
           count++;
@@ -222,12 +297,36 @@ export class MergedView {
     return result;
   }
 
+  private hardlinksAtOrAbove(layer: number): boolean {
+    for (let at = layer; at <= this.top; at++) if (this.at(at).hasHardlinks()) return true;
+    return false;
+  }
+
+  /**
+   * The hard links of a layer whose target is not where its path says but through a lower symlink
+   * (`hl -> lib/t.so` over `lib -> usr/lib`), by where they lead; for `nlink`. Found once per layer,
+   * and only when a link count is asked for.
+   */
+  private indirectLinksOf(layer: number): Map<string, TableEntry[]> {
+    let found = this.indirectLinks.get(layer);
+    if (found !== undefined) return found;
+    found = new Map();
+    const index = this.at(layer);
+    for (const target of index.hardlinkTargets()) {
+      if (layer === 0 || index.get(target) !== undefined || this.lookupUpTo(target, layer - 1) !== undefined) continue;
+      const real = this.throughSymlinks(target, layer - 1);
+      if (real !== undefined) found.set(real, [...(found.get(real) ?? []), ...index.hardlinksTo(target)]);
+    }
+    this.indirectLinks.set(layer, found);
+    return found;
+  }
+
   layerCount(): number {
     return this.layers.length;
   }
 
-  /** A layer's index (LayerNeeded when not loaded yet). */
-  layer(index: number): LayerTable {
+  /** A layer as it lands on the ones below (LayerNeeded when not loaded yet). */
+  layer(index: number): LayerView {
     return this.at(index);
   }
 

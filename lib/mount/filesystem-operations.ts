@@ -7,13 +7,15 @@ import { FsError } from '../fs/fs-errors.js';
 import { ImageStats } from '../fs/image-stats.js';
 import type { ImageFS } from '../fs/types.js';
 import { fuseStats, type OwnerMapping } from './attributes.js';
-import { DirectoryListings } from './directory-listings.js';
+import { directoryPage } from './directory-listings.js';
 import { negated, ProblemReporter } from './errno.js';
-import { FileReads } from './file-reads.js';
+import { opensForWriting, readRange } from './file-reads.js';
+import { kernelCaching } from './kernel-caching.js';
 import type { FuseOperations } from './fuse-binding.js';
 import { readOnlyOperations } from './read-only.js';
 import { statfs } from './statfs.js';
 import { Xattrs } from './xattrs.js';
+import type { WarningSink } from '../warnings.js';
 
 const IMPLICIT_ROOT = new ImageStats({
   type: 'dir',
@@ -33,10 +35,17 @@ const IMPLICIT_ROOT = new ImageStats({
   target: undefined,
 });
 
-export function filesystemOperations(img: ImageFS, owners: OwnerMapping, warn: (message: string) => void): FuseOperations {
+/**
+ * `kernelRefusesWrites`: the mount is read-only in the kernel (`-o ro`), which then refuses every
+ * open for writing before it reaches imgfs.
+ */
+export function filesystemOperations(
+  img: ImageFS,
+  owners: OwnerMapping,
+  warn: WarningSink,
+  kernelRefusesWrites: boolean,
+): FuseOperations {
   const problems = new ProblemReporter(warn);
-  const directories = new DirectoryListings(img);
-  const files = new FileReads(img);
   const xattrs = new Xattrs(img);
 
   /** Runs `work`, answering its value, or the errno of what it threw. */
@@ -66,29 +75,31 @@ export function filesystemOperations(img: ImageFS, owners: OwnerMapping, warn: (
   }
 
   return {
+    initWithConfig: (connection, cb) => cb(0, kernelCaching(connection)),
     getattr,
     fgetattr: (path, _fd, cb) => getattr(path, cb),
     readlink: (path, cb) => answer(path, () => img.readlink(path), cb),
 
-    opendir: (path, _flags, cb) => answer(path, async () => ({ fd: await directories.opendir(path) }), cb),
-    readdirPaged: (path, fd, offset, cb) => {
-      const page = directories.page(fd, offset);
-      if (page === undefined) return cb(negated('EBADF'));
-      cb(0, page.names, page.stats, page.nextOffsets);
-    },
-    releasedir: (_path, fd, cb) => {
-      directories.release(fd);
-      cb(0);
-    },
-
-    open: (path, flags, cb) => {
-      if (FileReads.writes(flags)) return cb(negated('EROFS'));
-      answer(path, async () => ({ fd: await files.open(path), keepCache: true }), cb);
+    readdirPaged: (path, _fd, offset, cb) => {
+      directoryPage(img, path, offset).then(
+        (page) => cb(0, page.names, page.stats, page.nextOffsets),
+        (error: unknown) => cb(problems.errnoOf(error, path)),
+      );
     },
     read: (path, _fd, buffer, length, position, cb) => {
-      files.read(path, buffer, length, position).then(cb, (error: unknown) => cb(problems.errnoOf(error, path)));
+      readRange(img, path, buffer, length, position).then(cb, (error: unknown) => cb(problems.errnoOf(error, path)));
     },
-    release: (_path, _fd, cb) => cb(0),
+    ...(kernelRefusesWrites
+      ? {}
+      : {
+          // Only where the mount could not be made read-only in the kernel: then opens for writing
+          // reach imgfs and are refused here. Otherwise libfuse answers opens itself (with
+          // keep_cache, from `kernel_cache`), sparing one round trip into JavaScript per file.
+          open: (_path: string, flags: number, cb: (result: number, handle?: { fd: number; keepCache: boolean }) => void) => {
+            if (opensForWriting(flags)) return cb(negated('EROFS'));
+            cb(0, { fd: 0, keepCache: true });
+          },
+        }),
 
     getxattr: (path, name, _position, cb) => {
       xattrs.get(path, name).then(

@@ -53,22 +53,32 @@ export interface FuseOpenResult {
 
 type Done = (result: FuseResult) => void;
 
+/** The connection as the kernel offers it (capability bits of fuse_common.h). */
+export interface FuseConnection {
+  readonly capable: number;
+  readonly want: number;
+}
+
+/** What the filesystem asks for; `want` must be a subset of `capable`. */
+export interface FuseInitConfig {
+  want?: number;
+}
+
 /** Handlers imgfs registers; the binding routes every other call to ENOSYS. */
 export interface FuseOperations {
+  initWithConfig(connection: FuseConnection, cb: (result: FuseResult, config?: FuseInitConfig) => void): void;
   getattr(path: string, cb: (result: FuseResult, stats?: FuseStats) => void): void;
   fgetattr(path: string, fd: number, cb: (result: FuseResult, stats?: FuseStats) => void): void;
   readlink(path: string, cb: (result: FuseResult, target?: string) => void): void;
-  opendir(path: string, flags: number, cb: (result: FuseResult, handle?: FuseOpenResult) => void): void;
   readdirPaged(
     path: string,
     fd: number,
     offset: number,
     cb: (result: FuseResult, names?: string[], stats?: FuseDirentStats[], nextOffsets?: number[]) => void,
   ): void;
-  releasedir(path: string, fd: number, cb: Done): void;
-  open(path: string, flags: number, cb: (result: FuseResult, handle?: FuseOpenResult) => void): void;
+  /** Optional: without it libfuse opens files itself (with keep_cache under `kernel_cache`). */
+  open?(path: string, flags: number, cb: (result: FuseResult, handle?: FuseOpenResult) => void): void;
   read(path: string, fd: number, buffer: Buffer, length: number, position: number, cb: (bytes: number) => void): void;
-  release(path: string, fd: number, cb: Done): void;
   getxattr(path: string, name: string, position: number, cb: (result: FuseResult, value?: Buffer | null) => void): void;
   listxattr(path: string, cb: (result: FuseResult, names?: string[]) => void): void;
   statfs(path: string, cb: (result: FuseResult, statfs?: FuseStatfs) => void): void;

@@ -21,6 +21,13 @@ export interface ByteSource {
    * (an empty buffer at or past the end). Never reads outside the source.
    */
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Optional: fills `target` with the bytes from `offset` and returns how many it got (fewer only where
+   * the source ends). Lets a reader that walks a whole layer (the tar header window) reuse one buffer
+   * instead of allocating one per read, which would leave the GC and the allocator hundreds of MB to
+   * take back.
+   */
+  readInto?(target: Buffer, offset: number): Promise<number>;
   /** Streams bytes `[start, end)`; `end` defaults to the end of the source. Never buffers it all. */
   createReadStream(start?: number, end?: number): Readable;
   /** Releases file descriptors and caches. Further reads reject with ImgfsError ECLOSED. */

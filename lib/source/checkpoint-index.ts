@@ -83,6 +83,12 @@ export class CheckpointIndex {
     return true;
   }
 
+  /** Whether adopting this index (an import) would let reads start nearer their offsets than `known`. */
+  reachesFurtherThan(known: CheckpointIndex): boolean {
+    if (this.complete) return !known.complete || this.count > known.count;
+    return !known.complete && this.lastOffset > known.lastOffset;
+  }
+
   /** The checkpoints, windows left out: for tests and diagnostics. */
   list(): Array<{ rawOffset: number; outOffset: number; bits: number; windowLength: number }> {
     return this.points.map(({ rawOffset, outOffset, bits, windowLength }) => ({ rawOffset, outOffset, bits, windowLength }));

@@ -1,52 +1,31 @@
 import type { Readable } from 'node:stream';
-import { LRUCache } from 'lru-cache';
 import { ImgfsError } from '../errors.js';
-import { LIMITS, RATIO_SLACK } from '../limits.js';
 import type { ByteSource } from './byte-source.js';
 import { CheckpointIndex } from './checkpoint-index.js';
+import { checkPolicy, DEFAULT_CHECKPOINT_SPACING, shouldRecord, type CheckpointPolicy } from './checkpoint-policy.js';
 import type { Checkpoint, Inflater, RawInput } from './inflater.js';
 import { clampRead, clampStream } from './range.js';
-import { SerialQueue } from './serial-queue.js';
 import { createRangeStream } from './range-stream.js';
+import { RatioLimit } from './ratio-limit.js';
+import { SerialQueue } from './serial-queue.js';
+import { cutSpan, DEFAULT_CACHE_BYTES, SPAN_SIZE, SpanCache } from './span-cache.js';
 import { SpanCursor } from './span-cursor.js';
 
-/** Decompressed bytes are cached in spans of this size. */
-export const SPAN_SIZE = 1024 * 1024;
-export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
-/**
- * Decompressed distance between two checkpoints recorded by the first pass. A read from a checkpoint
- * decodes at most this much before the span it wants, plus that span.
- */
-export const DEFAULT_CHECKPOINT_SPACING = 2 * 1024 * 1024;
-/** The table of limits (lib/limits.ts) says why 1100. */
-export const DEFAULT_MAX_RATIO = LIMITS.maxRatio.default;
-/** Allowed on top of `maxRatio × compressed size`, so small streams are not judged by their ratio. */
-export const DEFAULT_RATIO_SLACK = RATIO_SLACK;
-
-export type CheckpointPolicy = 'eager' | 'lazy' | 'off';
+export { DEFAULT_CACHE_BYTES, SPAN_SIZE } from './span-cache.js';
+export { DEFAULT_CHECKPOINT_SPACING, type CheckpointPolicy } from './checkpoint-policy.js';
+export { DEFAULT_MAX_RATIO, DEFAULT_RATIO_SLACK } from './ratio-limit.js';
 
 export interface DecompressOptions {
   /** Bytes of decompressed spans kept in memory (LRU), default 64 MiB. 0 keeps only the latest span. */
   cacheBytes?: number;
   /**
-   * Largest allowed decompressed size as a multiple of the compressed size (plus 64 MiB), default 1100;
-   * `Infinity` disables the check. Beyond it reads reject with ELIMIT.
+   * Largest allowed decompressed size as a multiple of the compressed size, plus `ratioSlack` (defaults
+   * and reasons: lib/limits.ts); `Infinity` disables the check. Beyond it reads reject with ELIMIT.
    */
   maxRatio?: number;
-  /** Decompressed bytes always allowed on top of `maxRatio × compressed size`; default 64 MiB. */
+  /** Decompressed bytes always allowed on top of `maxRatio × compressed size` (default: RATIO_SLACK). */
   ratioSlack?: number;
-  /**
-   * When to record checkpoints, so that reads start near their offset instead of at the start of the
-   * stream. Recording gzip costs about twice the time of native decoding (it runs pako); zstd records
-   * for free and always does, unless 'off'.
-   * - 'eager': from the first pass on (for a stream that is indexed once and read often, with the
-   *   checkpoints persisted);
-   * - 'lazy' (default): from the second time a read behind the cursor has to decode again what was
-   *   decoded before. Read once front to back, or with one read behind the cursor (a one-shot
-   *   `imgfs cat` without the cache), a stream costs what it did without checkpoints; after that,
-   *   recording pays for itself (ski rental: at most about 3× the best choice made in hindsight);
-   * - 'off': never; only the stream start and imported checkpoints.
-   */
+  /** When to record checkpoints (see CheckpointPolicy); default 'lazy'. */
   checkpoints?: CheckpointPolicy;
   /** Decompressed bytes between two recorded checkpoints, default 2 MiB. */
   checkpointSpacing?: number;
@@ -71,6 +50,8 @@ export interface DecompressStats {
   checkpointBytes: number;
   /** Checkpoints this source recorded itself (not imported): something new to export. */
   checkpointsRecorded: number;
+  /** Background decodes of the span after a read (see `readAhead`) started so far. */
+  readAheads: number;
 }
 
 /** Checkpoints to import before the first decoding (see `deferCheckpointImport`). */
@@ -88,6 +69,35 @@ interface Failure {
 const STICKY: ReadonlySet<string> = new Set(['ECOMPRESSION', 'ETRUNCATED', 'ELIMIT']);
 
 /**
+ * Compressed bytes read at once from a seekable source: from 64 KiB, doubling up to 256 KiB, so that a
+ * large layer costs a quarter of the round trips to the thread pool and a small one no large buffer
+ * (and progress, counted in compressed bytes read, still moves in small steps).
+ */
+const RAW_READ_FIRST = 64 * 1024;
+const RAW_READ_MAX = 256 * 1024;
+
+/**
+ * The compressed bytes from `rawOffset` to the end: from a seekable source (a file, a slice of one) in
+ * growing positional reads, otherwise through its stream. Leaving early releases the stream.
+ */
+async function* rawChunks(raw: ByteSource, rawOffset: number): AsyncGenerator<Buffer, void, undefined> {
+  if (raw.seekable) {
+    for (let at = rawOffset, size = RAW_READ_FIRST; ; size = Math.min(2 * size, RAW_READ_MAX)) {
+      const chunk = await raw.read(at, size);
+      if (chunk.length === 0) return;
+      at += chunk.length;
+      yield chunk;
+    }
+  }
+  const stream = raw.createReadStream(rawOffset);
+  try {
+    yield* stream as AsyncIterable<Buffer>;
+  } finally {
+    stream.destroy();
+  }
+}
+
+/**
  * A gzip or zstd stream seen as its decompressed bytes. Reads are served from an LRU cache of decompressed
  * spans; a miss runs one forward cursor (a decoder over `raw`) up to the spans it needs, caching every
  * span it passes, so reads at increasing offsets decode the stream once. The cursor that decodes past the
@@ -103,18 +113,9 @@ export class DecompressedSource implements ByteSource {
   readonly compression: 'gzip' | 'zstd';
   private knownSize: number | undefined;
   private closed = false;
-  private readonly cache: LRUCache<number, Buffer> | undefined;
-  /** Whether the cache can hold the span read ahead beside the one being read (see readAhead). */
-  private readonly readsAhead: boolean;
+  private readonly spans: SpanCache;
   /** A background decode of the next span is queued (see readAhead). */
   private readingAhead = false;
-  /** The span produced last, kept outside the cache so a sequential reader never depends on the cache. */
-  private recent: { index: number; buffer: Buffer } | undefined;
-  /**
-   * The span produced before `recent`, kept too: with read-ahead, `recent` is the span after the one a
-   * sequential reader is still working through, and that one must not depend on the cache either.
-   */
-  private previous: { index: number; buffer: Buffer } | undefined;
   private cursor: SpanCursor | undefined;
   /** Whether `cursor` records checkpoints. */
   private cursorRecords = false;
@@ -123,9 +124,8 @@ export class DecompressedSource implements ByteSource {
   private readonly checkpointSpacing: number;
   private failure: Failure | undefined;
   private readonly queue = new SerialQueue();
-  private readonly maxRatio: number;
-  private readonly ratioSlack: number;
-  private readonly counters = { cursors: 0, rawBytesRead: 0, inflatedBytes: 0, recorded: 0 };
+  private readonly ratio: RatioLimit;
+  private readonly counters = { cursors: 0, rawBytesRead: 0, inflatedBytes: 0, recorded: 0, readAheads: 0 };
   private pendingImport: PendingImport | undefined;
 
   constructor(
@@ -133,29 +133,17 @@ export class DecompressedSource implements ByteSource {
     private readonly inflater: Inflater,
     options: DecompressOptions = {},
   ) {
-    const cacheBytes = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
-    const maxRatio = options.maxRatio ?? DEFAULT_MAX_RATIO;
-    if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
-      throw new RangeError(`cacheBytes must be a non-negative integer, got ${cacheBytes}`);
-    }
-    if (!(maxRatio > 0)) throw new RangeError(`maxRatio must be positive, got ${maxRatio}`);
     const spacing = options.checkpointSpacing ?? DEFAULT_CHECKPOINT_SPACING;
     if (!Number.isSafeInteger(spacing) || spacing < 1) {
       throw new RangeError(`checkpointSpacing must be a positive integer, got ${spacing}`);
     }
+    this.spans = new SpanCache(options.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.ratio = new RatioLimit(options.maxRatio, options.ratioSlack);
     this.checkpoints = new CheckpointIndex(inflater.compression);
-    this.policy = 'lazy';
-    this.checkpointPolicy = options.checkpoints ?? 'lazy';
+    this.policy = checkPolicy(options.checkpoints ?? 'lazy');
     this.checkpointSpacing = spacing;
     this.name = raw.name;
     this.compression = inflater.compression;
-    this.maxRatio = maxRatio;
-    this.ratioSlack = options.ratioSlack ?? DEFAULT_RATIO_SLACK;
-    this.readsAhead = cacheBytes >= 2 * SPAN_SIZE;
-    this.cache =
-      cacheBytes > 0
-        ? new LRUCache<number, Buffer>({ maxSize: cacheBytes, sizeCalculation: (buffer) => Math.max(1, buffer.length) })
-        : undefined;
   }
 
   /** Known once a cursor has reached the end of the stream. */
@@ -168,10 +156,11 @@ export class DecompressedSource implements ByteSource {
       restarts: Math.max(0, this.counters.cursors - 1),
       rawBytesRead: this.counters.rawBytesRead,
       inflatedBytes: this.counters.inflatedBytes,
-      cachedBytes: this.cache?.calculatedSize ?? 0,
+      cachedBytes: this.spans.bytes,
       checkpoints: this.checkpoints.count,
       checkpointBytes: this.checkpoints.bytes,
       checkpointsRecorded: this.counters.recorded,
+      readAheads: this.counters.readAheads,
     };
   }
 
@@ -191,8 +180,7 @@ export class DecompressedSource implements ByteSource {
   }
 
   set checkpointPolicy(policy: CheckpointPolicy) {
-    if (!['eager', 'lazy', 'off'].includes(policy)) throw new RangeError(`checkpoints must be eager, lazy or off, got ${String(policy)}`);
-    this.policy = policy;
+    this.policy = checkPolicy(policy);
   }
 
   /**
@@ -216,10 +204,7 @@ export class DecompressedSource implements ByteSource {
     } catch (error) {
       throw new ImgfsError('ECACHE', `unusable checkpoints: ${(error as Error).message}`, { archive: this.name, cause: error });
     }
-    const better = imported.complete
-      ? !this.checkpoints.complete || imported.count > this.checkpoints.count
-      : !this.checkpoints.complete && imported.lastOffset > this.checkpoints.lastOffset;
-    if (!better) return;
+    if (!imported.reachesFurtherThan(this.checkpoints)) return;
     this.checkpoints = imported;
     if (imported.size !== undefined) this.knownSize = imported.size;
   }
@@ -228,9 +213,9 @@ export class DecompressedSource implements ByteSource {
     this.assertOpen();
     const { start, end } = clampRead(offset, length, this.knownSize ?? Infinity);
     if (end <= start) return Buffer.alloc(0);
-    const cached = this.fromCache(start, end);
+    const cached = this.spans.read(start, end);
     if (cached !== undefined) return cached;
-    const bytes = await this.serialised(() => this.readSpans(start, end));
+    const bytes = await this.queue.run(() => this.readSpans(start, end));
     this.readAhead(Math.floor((start + Math.max(bytes.length, 1) - 1) / SPAN_SIZE) + 1);
     return bytes;
   }
@@ -243,10 +228,11 @@ export class DecompressedSource implements ByteSource {
    */
   private readAhead(index: number): void {
     const cursor = this.cursor;
-    if (!this.readsAhead || this.readingAhead || this.closed || cursor === undefined) return;
-    if (cursor.nextIndex !== index || this.cachedSpan(index) !== undefined) return;
+    if (!this.spans.holdsTwo || this.readingAhead || this.closed || cursor === undefined) return;
+    if (cursor.nextIndex !== index || this.spans.get(index) !== undefined) return;
     this.readingAhead = true;
-    this.serialised(async () => {
+    this.counters.readAheads += 1;
+    this.queue.run(async () => {
       if (!this.closed && this.cursor === cursor && cursor.nextIndex === index) await this.decodeSpan(index);
     })
       .catch(() => {})
@@ -265,9 +251,7 @@ export class DecompressedSource implements ByteSource {
     this.closed = true;
     this.cursor?.stop();
     this.cursor = undefined;
-    this.recent = undefined;
-    this.previous = undefined;
-    this.cache?.clear();
+    this.spans.clear();
   }
 
   /**
@@ -278,39 +262,15 @@ export class DecompressedSource implements ByteSource {
     return this.checkpoints.find(offset);
   }
 
-  /** The whole range from spans already in memory, without queueing; undefined if any span is missing. */
-  private fromCache(start: number, end: number): Buffer | undefined {
-    const pieces: Buffer[] = [];
-    for (let index = Math.floor(start / SPAN_SIZE); index * SPAN_SIZE < end; index += 1) {
-      const span = this.cachedSpan(index);
-      if (span === undefined) return undefined;
-      const piece = this.cut(span, index, start, end);
-      pieces.push(piece);
-      if (span.length < SPAN_SIZE) break; // the final span
-    }
-    return Buffer.concat(pieces); // always a copy: the cache's spans never leave this class
-  }
-
   private async readSpans(start: number, end: number): Promise<Buffer> {
     const pieces: Buffer[] = [];
     for (let index = Math.floor(start / SPAN_SIZE); index * SPAN_SIZE < end; index += 1) {
-      const span = this.cachedSpan(index) ?? (await this.decodeSpan(index));
+      const span = this.spans.get(index) ?? (await this.decodeSpan(index));
       if (span === undefined) break; // past the end of the stream
-      pieces.push(this.cut(span, index, start, end));
+      pieces.push(cutSpan(span, index, start, end));
       if (span.length < SPAN_SIZE) break;
     }
     return Buffer.concat(pieces);
-  }
-
-  private cut(span: Buffer, index: number, start: number, end: number): Buffer {
-    const base = index * SPAN_SIZE;
-    return span.subarray(Math.max(0, start - base), Math.min(span.length, end - base));
-  }
-
-  private cachedSpan(index: number): Buffer | undefined {
-    if (this.recent?.index === index) return this.recent.buffer;
-    if (this.previous?.index === index) return this.previous.buffer;
-    return this.cache?.get(index);
   }
 
   /** Runs the cursor (starting a new one if needed) until it has produced span `index`. */
@@ -343,10 +303,7 @@ export class DecompressedSource implements ByteSource {
         this.ended(cursor, cursor.position);
         return undefined;
       }
-      // Only read-ahead needs the second slot; without it `cacheBytes: 0` keeps just the latest span.
-      if (this.readsAhead) this.previous = this.recent;
-      this.recent = { index: spanIndex, buffer: span };
-      this.cache?.set(spanIndex, span);
+      this.spans.add(spanIndex, span);
       if (span.length < SPAN_SIZE) {
         cursor.stop();
         this.ended(cursor, spanIndex * SPAN_SIZE + span.length);
@@ -399,42 +356,28 @@ export class DecompressedSource implements ByteSource {
     let produced = from.outOffset;
     const isClosed = (): boolean => this.closed;
     const name = this.name;
-    const maxRatio = this.maxRatio;
-    const ratioSlack = this.ratioSlack;
+    const ratio = this.ratio;
     const compression = this.compression;
 
     const input: RawInput = async function* (rawOffset) {
-      const stream = raw.createReadStream(rawOffset);
       let at = rawOffset;
-      try {
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          if (isClosed()) throw new ImgfsError('ECLOSED', 'byte source is closed', { archive: name });
-          at += chunk.length;
-          rawEnd = Math.max(rawEnd, at);
-          counters.rawBytesRead += chunk.length;
-          yield chunk;
-        }
-      } finally {
-        stream.destroy();
+      for await (const chunk of rawChunks(raw, rawOffset)) {
+        if (isClosed()) throw new ImgfsError('ECLOSED', 'byte source is closed', { archive: name });
+        at += chunk.length;
+        rawEnd = Math.max(rawEnd, at);
+        counters.rawBytesRead += chunk.length;
+        yield chunk;
       }
     };
 
     const onOutput = (length: number): void => {
-      const compressed = raw.size ?? rawEnd;
-      const limit = maxRatio * compressed + ratioSlack;
-      if (produced + length > limit) {
-        throw new ImgfsError(
-          'ELIMIT',
-          `decompressed size exceeds ${maxRatio}× the compressed size (${compression} bomb?); raise with option maxRatio`,
-          { archive: name, offset: produced },
-        );
-      }
+      ratio.check(produced, length, raw.size ?? rawEnd, name, compression);
       produced += length;
       counters.inflatedBytes += length;
     };
 
     // The cursor that starts at the last checkpoint is the one that gets past it: it records more.
-    this.cursorRecords = this.shouldRecord(from);
+    this.cursorRecords = shouldRecord(this.policy, this.checkpoints, from, this.inflater.recordsFreely, this.counters.cursors);
     const checkpoints = this.checkpoints;
     const recording = this.cursorRecords
       ? {
@@ -448,21 +391,10 @@ export class DecompressedSource implements ByteSource {
     return new SpanCursor(decoded, from, SPAN_SIZE);
   }
 
-  /** Whether a cursor about to start at `from` records checkpoints (see the `checkpoints` option). */
-  private shouldRecord(from: Checkpoint): boolean {
-    if (this.policy === 'off' || this.checkpoints.complete || !this.checkpoints.isLast(from)) return false;
-    if (this.policy === 'eager' || this.inflater.recordsFreely) return true;
-    return this.counters.cursors > 2; // lazy: the first pass and the first restart do not record
-  }
-
   private rawSize(): number {
     const size = this.raw.size;
     if (size === undefined) throw new ImgfsError('ECACHE', 'checkpoints need a compressed source of known size', { archive: this.name });
     return size;
-  }
-
-  private serialised<T>(operation: () => Promise<T>): Promise<T> {
-    return this.queue.run(operation);
   }
 
   private assertOpen(): void {

@@ -35,6 +35,17 @@ export class FileSource implements ByteSource {
     this.assertOpen();
     const { start, end } = clampRead(offset, length, this.size);
     const buffer = Buffer.allocUnsafe(end - start);
+    const filled = await this.fill(buffer, start);
+    return filled === buffer.length ? buffer : buffer.subarray(0, filled);
+  }
+
+  async readInto(target: Buffer, offset: number): Promise<number> {
+    this.assertOpen();
+    const { start, end } = clampRead(offset, target.length, this.size);
+    return this.fill(target.subarray(0, end - start), start);
+  }
+
+  private async fill(buffer: Buffer, start: number): Promise<number> {
     let filled = 0;
     while (filled < buffer.length) {
       let bytesRead: number;
@@ -47,7 +58,7 @@ export class FileSource implements ByteSource {
       if (bytesRead === 0) break; // the file shrank under us: return what there is
       filled += bytesRead;
     }
-    return filled === buffer.length ? buffer : buffer.subarray(0, filled);
+    return filled;
   }
 
   /** Positional reads on the shared handle; destroying the stream leaves the handle open. */

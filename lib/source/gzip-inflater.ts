@@ -7,7 +7,7 @@ import { isMemberStart, type DecodeContext, type Inflater, type RawInput } from 
 import { drainEngine, type ZlibEngine } from './zlib-drain.js';
 
 /** Output chunk size of the zlib engine. */
-const GUNZIP_CHUNK_SIZE = 64 * 1024;
+const GUNZIP_CHUNK_SIZE = 256 * 1024;
 
 /**
  * gzip. Node's Gunzip decodes concatenated members one after another and ignores zero bytes after the

@@ -1,10 +1,51 @@
+/**
+ * The gzip recording pass (gzip-recorder.ts, pako) in a worker thread, both sides in this one module:
+ * the main thread's side (`recordGzipOffThread`) starts a worker on this same compiled file, whose
+ * top level then serves the job (`serveRecording`). node:zlib inflates on the libuv thread pool, so a
+ * recording pass on the main thread would take from it all the time that native decoding never cost
+ * it; in a worker it takes another core instead.
+ *
+ * Messages, in order:
+ *   to the worker:   { type: 'start', from, spacing, name } once; { type: 'input', chunk } … { type: 'end' };
+ *                    { type: 'credit', count } when the main thread has taken `count` output chunks.
+ *   from the worker: { type: 'need', count } when it wants more input; { type: 'output', chunk }
+ *                    (transferred); { type: 'checkpoint', checkpoint } before the bytes after it;
+ *                    { type: 'done' } or { type: 'error', error: { code, reason } | { message } }.
+ */
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { ImgfsError, type ImgfsErrorCode } from '../errors.js';
-import { plain, WORKER_MARK, type FromWorker, type ToWorker } from './gzip-record-protocol.js';
+import { isMainThread, parentPort, Worker, workerData, type MessagePort } from 'node:worker_threads';
+import { ImgfsError, isImgfsError, type ImgfsErrorCode } from '../errors.js';
 import type { Checkpoint, DecodeContext, RawInput } from './inflater.js';
+
+/** `workerData` the job passes, so that this module serves only a worker started for it. */
+const WORKER_MARK = 'imgfs-gzip-recorder';
+/** Output is sent in batches of at least this many bytes (a message costs more than copying 64 KiB). */
+const OUTPUT_BATCH = 256 * 1024;
+/** Output batches handed over and not yet taken: bounds how far the worker decodes ahead of its reader. */
+const OUTPUT_CREDIT = 8;
+/** The worker asks for input this many chunks at a time, when fewer than that are waiting. */
+const INPUT_BATCH = 8;
+
+type ToWorker =
+  | { type: 'start'; from: Checkpoint; spacing: number; name: string }
+  | { type: 'input'; chunk: Uint8Array }
+  | { type: 'end' }
+  | { type: 'credit'; count: number };
+
+type FromWorker =
+  | { type: 'need'; count: number }
+  | { type: 'output'; chunk: Uint8Array }
+  | { type: 'checkpoint'; checkpoint: Checkpoint }
+  | { type: 'done' }
+  | { type: 'error'; error: { code?: string; reason?: string; message: string } };
+
+/** A checkpoint as plain data for postMessage, its window copied out of whatever memory it shares. */
+function plain(checkpoint: Checkpoint): Checkpoint {
+  const window = checkpoint.window === undefined ? undefined : Buffer.from(new Uint8Array(checkpoint.window));
+  return { rawOffset: checkpoint.rawOffset, outOffset: checkpoint.outOffset, bits: checkpoint.bits ?? 0, window };
+}
 
 /**
  * Streams smaller than this are recorded on the calling thread: starting a worker (about 30 ms with
@@ -13,11 +54,11 @@ import type { Checkpoint, DecodeContext, RawInput } from './inflater.js';
 export const WORKER_MIN_RAW_SIZE = 8 * 1024 * 1024;
 
 /**
- * The worker's compiled script: beside this module (dist/source/), or under source/ beside a bundle
- * that inlined this module (dist/imgfs-cli.js). Run from TypeScript sources neither exists, and
+ * The worker's script, this module compiled: itself in dist/source/, or under source/ beside a bundle
+ * that inlined it (dist/imgfs-cli.js). Run from TypeScript sources, no compiled file exists, and
  * recording stays on the calling thread.
  */
-const SCRIPT_CANDIDATES = [new URL('./gzip-record-worker.js', import.meta.url), new URL('./source/gzip-record-worker.js', import.meta.url)];
+const SCRIPT_CANDIDATES = [new URL('./gzip-record-job.js', import.meta.url), new URL('./source/gzip-record-job.js', import.meta.url)];
 let workerScript: URL | undefined | null = null;
 let workersRunning = 0;
 
@@ -177,3 +218,106 @@ function fromClone(checkpoint: Checkpoint): Checkpoint {
   };
 }
 
+if (!isMainThread && workerData === WORKER_MARK && parentPort !== null) serveRecording(parentPort);
+
+/** The worker's side: runs recordGzip on the input it is sent and sends back output and checkpoints. */
+function serveRecording(port: MessagePort): void {
+  const inputs: Array<Uint8Array | null> = [];
+  let inputWaiter: (() => void) | undefined;
+  let credit = OUTPUT_CREDIT;
+  let creditWaiter: (() => void) | undefined;
+  const post = (message: FromWorker, transfer: ArrayBuffer[] = []): void => port.postMessage(message, transfer);
+
+  let requested = 0;
+  let ended = false;
+  /** Keeps input coming: asks for a batch whenever what is waiting or on its way runs low. */
+  const request = (): void => {
+    if (ended || inputs.length + requested >= INPUT_BATCH) return;
+    requested += INPUT_BATCH;
+    post({ type: 'need', count: INPUT_BATCH });
+  };
+
+  async function* input(): AsyncGenerator<Buffer, void, undefined> {
+    for (;;) {
+      request();
+      while (inputs.length === 0) await new Promise<void>((resolve) => (inputWaiter = resolve));
+      const chunk = inputs.shift();
+      if (chunk === null || chunk === undefined) return;
+      yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    }
+  }
+
+  const run = async (start: Extract<ToWorker, { type: 'start' }>): Promise<void> => {
+    const from: Checkpoint = {
+      rawOffset: start.from.rawOffset,
+      outOffset: start.from.outOffset,
+      bits: start.from.bits,
+      window: start.from.window === undefined ? undefined : Buffer.from(start.from.window),
+    };
+    try {
+      const { recordGzip } = await import('./gzip-recorder.js');
+      const decoded = recordGzip(() => input(), {
+        name: start.name,
+        from,
+        onOutput: () => {},
+        recording: {
+          spacing: start.spacing,
+          onCheckpoint: (checkpoint) => post({ type: 'checkpoint', checkpoint: plain(checkpoint) }),
+        },
+      });
+      // Output goes over in batches of OUTPUT_BATCH bytes or more: a message costs more than a copy.
+      let batch: Buffer[] = [];
+      let batched = 0;
+      const flush = async (): Promise<void> => {
+        while (credit === 0) await new Promise<void>((resolve) => (creditWaiter = resolve));
+        credit -= 1;
+        // One copy with memory of its own, handed over without another: recordGzip keeps the chunks it
+        // yielded for its windows, and small buffers may share Node's pool.
+        const own = new Uint8Array(batched);
+        let at = 0;
+        for (const piece of batch) {
+          own.set(piece, at);
+          at += piece.length;
+        }
+        batch = [];
+        batched = 0;
+        post({ type: 'output', chunk: own }, [own.buffer]);
+      };
+      for await (const chunk of decoded) {
+        batch.push(chunk);
+        batched += chunk.length;
+        if (batched >= OUTPUT_BATCH) await flush();
+      }
+      if (batched > 0) await flush();
+      post({ type: 'done' });
+    } catch (error) {
+      post({
+        type: 'error',
+        error: isImgfsError(error)
+          ? { code: error.code, reason: error.reason, message: error.message }
+          : { message: error instanceof Error ? error.message : String(error) },
+      });
+    }
+  };
+
+  port.on('message', (message: ToWorker) => {
+    switch (message.type) {
+      case 'start':
+        void run(message);
+        return;
+      case 'input':
+      case 'end':
+        requested = Math.max(0, requested - 1);
+        if (message.type === 'end') ended = true;
+        inputs.push(message.type === 'input' ? message.chunk : null);
+        inputWaiter?.();
+        inputWaiter = undefined;
+        return;
+      case 'credit':
+        credit += message.count;
+        creditWaiter?.();
+        creditWaiter = undefined;
+        return;
+    }
+  });
+}

@@ -1,4 +1,4 @@
-/** Runs operations one after another: each starts once the previous one has settled, failed or not. */
+/** Runs operations one at a time, in the order given; one that fails does not stop the ones after it. */
 export class SerialQueue {
   private tail: Promise<void> = Promise.resolve();
 

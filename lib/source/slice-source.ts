@@ -44,6 +44,16 @@ export class SliceSource implements ByteSource {
     return this.parent.read(this.offset + start, end - start);
   }
 
+  async readInto(target: Buffer, offset: number): Promise<number> {
+    this.assertOpen();
+    const { start, end } = clampRead(offset, target.length, this.size);
+    if (end <= start) return 0;
+    if (this.parent.readInto !== undefined) return this.parent.readInto(target.subarray(0, end - start), this.offset + start);
+    const bytes = await this.parent.read(this.offset + start, end - start);
+    bytes.copy(target);
+    return bytes.length;
+  }
+
   createReadStream(start?: number, end?: number): Readable {
     const range = clampStream(start, end, this.size);
     return createRangeStream((o, l) => this.read(o, l), range.start, range.end);

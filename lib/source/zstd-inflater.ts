@@ -1,20 +1,11 @@
-import { Readable } from 'node:stream';
-import { constants, createZstdDecompress, zstdDecompressSync } from 'node:zlib';
+import { constants, createZstdDecompress } from 'node:zlib';
 import { ImgfsError } from '../errors.js';
 import { assertMemberStart, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
-import { drainEngine, isZlibError, type ZlibError } from './zlib-drain.js';
+import { isZlibError } from './zlib-drain.js';
 import { MAX_ZSTD_WINDOW, ZstdFrameError, ZstdFrameScanner } from './zstd-frames.js';
 
 /** Output chunk size of the native decoder: large, so a layer costs few round trips to the thread pool. */
-const ZSTD_CHUNK_SIZE = 256 * 1024;
-/**
- * A frame whose compressed bytes are all at hand and at most this long is decoded in one synchronous
- * call: zstd:chunked writes one frame per file, and a stream per frame would cost more than the
- * decoding. Its output is bounded by SYNC_OUTPUT_LIMIT; a frame that decodes to more goes through a
- * stream like any other.
- */
-const SYNC_FRAME_LIMIT = 128 * 1024;
-const SYNC_OUTPUT_LIMIT = 4 * 1024 * 1024;
+const ZSTD_CHUNK_SIZE = 512 * 1024;
 /** The native decoder refuses a larger window too (the frame parser refuses it first, with its offset). */
 const WINDOW_LOG_MAX = Math.ceil(Math.log2(MAX_ZSTD_WINDOW));
 const DECODER_PARAMS = { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX };
@@ -34,21 +25,28 @@ function windowTooLarge(name: string, message: string, cause?: unknown): ImgfsEr
   });
 }
 
-/** The native decoder's error for the frame that starts at `frameStart`, `consumed` bytes into it. */
-function decoderError(name: string, error: ZlibError, frameStart: number, consumed: number): ImgfsError {
-  if (error.code === 'Z_BUF_ERROR') return truncated(name, error);
-  if (error.code === 'ZSTD_error_frameParameter_windowTooLarge') {
-    return windowTooLarge(name, `zstd frame at compressed offset ${frameStart} needs more than the ${MAX_ZSTD_WINDOW / 2 ** 20} MiB window allowed`, error);
+/** What the native decoder failed with, `near` a compressed offset (the end of the input it was given). */
+function decoderError(name: string, error: unknown, near: number): unknown {
+  if (error instanceof ImgfsError) return error;
+  if (isZlibError(error) && error.code === 'Z_BUF_ERROR') return truncated(name, error);
+  if (isZlibError(error) && error.code === 'ZSTD_error_frameParameter_windowTooLarge') {
+    return windowTooLarge(name, `zstd frame near compressed offset ${near} needs more than the ${MAX_ZSTD_WINDOW / 2 ** 20} MiB window allowed`, error);
   }
-  return corrupt(name, error.message, frameStart + consumed, error);
+  // Whatever else the decoder or its stream reports comes from the data: corrupt input, never a crash.
+  return corrupt(name, error instanceof Error ? error.message : String(error), near, error);
 }
 
 /**
- * zstd through node:zlib's native decoder, one decoder per frame: ZstdFrameScanner reads the frame and
- * block headers ahead of the decoder, so it knows where each frame ends (every frame start, skippable
- * frames included, is a checkpoint that needs no decoder state: a multi-frame layer such as
- * zstd:chunked is randomly accessible) and refuses a frame that declares a window over MAX_ZSTD_WINDOW
- * before any memory is allocated for it. Content checksums are checked by the decoder.
+ * zstd through node:zlib's native decoder. ZstdFrameScanner reads the frame and block headers ahead of
+ * the decoder, so it knows where each frame ends (every frame start, skippable frames included, is a
+ * checkpoint that needs no decoder state: a multi-frame layer such as zstd:chunked is randomly
+ * accessible) and refuses a frame that declares a window over MAX_ZSTD_WINDOW before any memory is
+ * allocated for it. Content checksums are checked by the decoder.
+ *
+ * One decoder serves all frames, given input that never reaches past the end of a frame in one write:
+ * node:zlib ends its stream when the decoder finishes a frame with input left over, and a write that
+ * ends a frame has, once its callback ran, all the frame's output pushed, so the decompressed offset of
+ * every frame start is exact.
  */
 export const zstdInflater: Inflater = {
   compression: 'zstd',
@@ -60,6 +58,24 @@ async function* decodeZstd(input: RawInput, context: DecodeContext): AsyncGenera
   const { from, name, recording } = context;
   assertMemberStart('zstd', from);
   const frames = new FrameReader(input(from.rawOffset), from.rawOffset, name);
+  const engine = createZstdDecompress({ chunkSize: ZSTD_CHUNK_SIZE, params: DECODER_PARAMS });
+  let failure: unknown;
+  let signalled = false;
+  let wake: (() => void) | undefined;
+  const signal = (): void => {
+    signalled = true;
+    wake?.();
+  };
+  engine.on('readable', signal);
+  engine.on('error', (error) => {
+    failure ??= error;
+    signal();
+  });
+  // Only the decoder ends its stream, at a frame end with input left: the frame is shorter than its headers say.
+  engine.on('end', () => {
+    failure ??= new Error('frame ends before its last block');
+    signal();
+  });
   let produced = from.outOffset;
   let lastCheckpoint = from.outOffset;
   try {
@@ -69,51 +85,36 @@ async function* decodeZstd(input: RawInput, context: DecodeContext): AsyncGenera
         lastCheckpoint = produced;
         recording.onCheckpoint({ rawOffset: frameStart, outOffset: produced });
       }
-      const whole = frames.wholeFrame(SYNC_FRAME_LIMIT);
-      const decoded = whole !== undefined ? decodeWhole(whole, frameStart, context) : decodeStreaming(frames.frame(), frameStart, context);
-      for await (const chunk of decoded) {
-        produced += chunk.length;
-        yield chunk;
+      for await (const piece of frames.frame()) {
+        let written = false;
+        engine.write(piece, () => {
+          written = true;
+          signal();
+        });
+        for (;;) {
+          const done = written; // read before draining: its output was all pushed before the callback
+          for (let chunk: Buffer | null = engine.read() as Buffer | null; chunk !== null; chunk = engine.read() as Buffer | null) {
+            context.onOutput(chunk.length);
+            produced += chunk.length;
+            yield chunk;
+          }
+          if (failure !== undefined) throw decoderError(name, failure, frames.position);
+          if (done) break;
+          if (!signalled) await new Promise<void>((resolve) => (wake = resolve));
+          signalled = false;
+          wake = undefined;
+        }
       }
     }
   } finally {
+    engine.destroy();
     await frames.close();
   }
 }
 
-/** One small frame in one call; one that decodes to more than SYNC_OUTPUT_LIMIT is streamed instead. */
-async function* decodeWhole(frame: Buffer, frameStart: number, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
-  let output: Buffer;
-  try {
-    output = zstdDecompressSync(frame, { maxOutputLength: SYNC_OUTPUT_LIMIT, params: DECODER_PARAMS });
-  } catch (error) {
-    if (error instanceof RangeError) {
-      yield* decodeStreaming([frame], frameStart, context);
-      return;
-    }
-    if (!isZlibError(error)) throw error;
-    throw decoderError(context.name, error, frameStart, 0);
-  }
-  if (output.length === 0) return;
-  context.onOutput(output.length);
-  yield output;
-}
-
-/** A frame through a native stream, its output in ZSTD_CHUNK_SIZE pieces counted before they are kept. */
-async function* decodeStreaming(
-  frame: Iterable<Buffer> | AsyncIterable<Buffer>,
-  frameStart: number,
-  context: DecodeContext,
-): AsyncGenerator<Buffer, void, undefined> {
-  const engine = createZstdDecompress({ chunkSize: ZSTD_CHUNK_SIZE, params: DECODER_PARAMS });
-  yield* drainEngine(Readable.from(frame, { objectMode: false }), engine, context, (error, consumed) =>
-    decoderError(context.name, error, frameStart, consumed),
-  );
-}
-
 /**
  * The compressed input cut at frame boundaries: `fill` makes sure a frame starts at `position` (false at
- * the end of the input), then `wholeFrame` takes it when it is small and at hand, or `frame` streams it.
+ * the end of the input), then `frame` hands it out in pieces that end at its end at the latest.
  * Every chunk is scanned as it is read, so a bad header fails before any of that chunk is decoded.
  */
 class FrameReader {
@@ -143,13 +144,6 @@ class FrameReader {
     if (this.pending.length > 0) return true;
     if (!this.scanner.atFrameStart) throw truncated(this.name);
     return false;
-  }
-
-  /** The frame at `position` as one buffer, if its end is in the chunk at hand and it is small. */
-  wholeFrame(limit: number): Buffer | undefined {
-    const end = this.ends[0];
-    if (end === undefined || end - this.position > limit || end - this.position > this.pending.length) return undefined;
-    return this.take(end - this.position);
   }
 
   /** The frame at `position`, up to its end or the end of the input. */

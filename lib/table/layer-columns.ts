@@ -18,6 +18,8 @@ export interface LayerSnapshot {
   /** Whited-out paths and opaque directories, each with the ordinal of its first marker (R7 tar order). */
   whiteouts: Array<[path: string, ordinal: number]>;
   opaques: Array<[dir: string, ordinal: number]>;
+  /** Directories the layer has no member for but reaches into (see LayerTable.reachedDirs). */
+  reachedDirs: string[];
   /** Owner names, referred to by id from `small`. */
   names: string[];
   /** Sorted by `compareCodeUnits`, unique. */
@@ -38,33 +40,45 @@ export function compareCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Collects members while a layer is walked; `seal` turns them into sorted, frozen columns. */
+/**
+ * Collects members while a layer is walked; `seal` turns them into sorted, frozen columns. Numbers go
+ * straight into typed arrays grown by doubling (plain arrays of numbers cost twice the memory and a
+ * copy at the end), and a layer already in path order (what docker, buildkit and GNU tar write) is
+ * sealed without sorting or copying: peak memory stays close to what the finished table keeps.
+ */
 export class LayerColumnsBuilder {
   private readonly paths: string[] = [];
   private readonly linknames: string[] = [];
-  private readonly kinds: number[] = [];
-  private readonly numbers: number[] = [];
-  private readonly small: number[] = [];
+  private kinds = new Uint8Array(1024);
+  private numbers = new Float64Array(1024 * NUMBER_FIELDS);
+  private small = new Uint32Array(1024 * SMALL_FIELDS);
   private readonly names: string[] = [];
   private readonly nameIds = new Map<string, number>();
   private readonly xattrs = new Map<number, Record<string, Buffer>>();
+  /** After `seal`: paths with more than one member (R2), and the ordinal of the first of them. */
+  readonly replaced = new Map<string, number>();
   private readonly sparse = new Map<number, SparseMap>();
 
   push(path: string, kind: EntryKind, member: TarEntry, linkname: string, ordinal: number): void {
     const slot = this.paths.length;
+    if (slot === this.kinds.length) this.grow();
     this.paths.push(path);
     this.linknames.push(linkname);
-    this.kinds.push(KIND_CODE.get(kind) as number);
-    this.numbers.push(
-      member.uid,
-      member.gid,
-      kind === 'file' ? (member.sparse?.realSize ?? member.size) : 0,
-      member.mtimeMs,
-      member.dataOffset,
-      member.devmajor,
-      member.devminor,
-    );
-    this.small.push(member.mode & 0o7777, ordinal, this.nameId(member.uname), this.nameId(member.gname));
+    this.kinds[slot] = KIND_CODE.get(kind) as number;
+    const n = slot * NUMBER_FIELDS;
+    const numbers = this.numbers;
+    numbers[n] = member.uid;
+    numbers[n + 1] = member.gid;
+    numbers[n + 2] = kind === 'file' ? (member.sparse?.realSize ?? member.size) : 0;
+    numbers[n + 3] = member.mtimeMs;
+    numbers[n + 4] = member.dataOffset;
+    numbers[n + 5] = member.devmajor;
+    numbers[n + 6] = member.devminor;
+    const m = slot * SMALL_FIELDS;
+    this.small[m] = member.mode & 0o7777;
+    this.small[m + 1] = ordinal;
+    this.small[m + 2] = this.nameId(member.uname);
+    this.small[m + 3] = this.nameId(member.gname);
     if (Object.keys(member.xattrs).length > 0) this.xattrs.set(slot, member.xattrs);
     if (kind === 'file' && member.sparse !== undefined) this.sparse.set(slot, member.sparse);
   }
@@ -74,23 +88,41 @@ export class LayerColumnsBuilder {
    * the column store in its final form.
    */
   seal(): LayerColumns {
-    const order = this.paths.map((_, slot) => slot);
+    const count = this.paths.length;
+    const data: ColumnData = {
+      names: this.names,
+      paths: this.paths,
+      linknames: this.linknames,
+      kinds: this.kinds.subarray(0, count),
+      numbers: this.numbers.subarray(0, count * NUMBER_FIELDS),
+      small: this.small.subarray(0, count * SMALL_FIELDS),
+      xattrs: [...this.xattrs],
+      sparse: [...this.sparse],
+    };
+    if (strictlyAscending(this.paths)) return new LayerColumns(data);
+    const order = Array.from({ length: count }, (_, slot) => slot);
     // Ties broken by position, so the last member of a group is the latest in the tar.
     order.sort((a, b) => compareCodeUnits(this.paths[a] as string, this.paths[b] as string) || a - b);
     const kept = order.filter((slot, i) => this.paths[slot] !== this.paths[order[i + 1] as number]);
-    return pick(
-      {
-        names: this.names,
-        paths: this.paths,
-        linknames: this.linknames,
-        kinds: Uint8Array.from(this.kinds),
-        numbers: Float64Array.from(this.numbers),
-        small: Uint32Array.from(this.small),
-        xattrs: [...this.xattrs],
-        sparse: [...this.sparse],
-      },
-      kept,
-    );
+    for (let i = 0; i + 1 < order.length; i++) {
+      const path = this.paths[order[i] as number] as string;
+      if (path === this.paths[order[i + 1] as number] && !this.replaced.has(path)) {
+        this.replaced.set(path, this.small[(order[i] as number) * SMALL_FIELDS + 1] as number);
+      }
+    }
+    return pick(data, kept);
+  }
+
+  /** Doubles the typed columns' capacity. */
+  private grow(): void {
+    const grown = <T extends Uint8Array | Float64Array | Uint32Array>(from: T, make: (length: number) => T): T => {
+      const to = make(from.length * 2);
+      to.set(from);
+      return to;
+    };
+    this.kinds = grown(this.kinds, (length) => new Uint8Array(length));
+    this.numbers = grown(this.numbers, (length) => new Float64Array(length));
+    this.small = grown(this.small, (length) => new Uint32Array(length));
   }
 
   private nameId(name: string): number {
@@ -102,6 +134,12 @@ export class LayerColumnsBuilder {
     }
     return id;
   }
+}
+
+/** True when every path sorts after the one before it: already in column order, no duplicates. */
+function strictlyAscending(paths: readonly string[]): boolean {
+  for (let i = 1; i < paths.length; i++) if (compareCodeUnits(paths[i - 1] as string, paths[i] as string) >= 0) return false;
+  return true;
 }
 
 type ColumnData = Pick<LayerSnapshot, 'names' | 'paths' | 'linknames' | 'kinds' | 'numbers' | 'small' | 'xattrs' | 'sparse'>;
@@ -157,9 +195,8 @@ export class LayerColumns {
     const n = slot * NUMBER_FIELDS;
     const s = slot * SMALL_FIELDS;
     const { numbers, small, names } = this.data;
-    const sparse = this.sparseBySlot.get(slot);
     return {
-      ...(sparse === undefined ? {} : { sparse }),
+      sparse: this.sparseBySlot.get(slot),
       path: this.data.paths[slot] as string,
       kind: this.kind(slot),
       mode: small[s] as number,

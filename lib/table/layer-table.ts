@@ -93,6 +93,12 @@ export class LayerTable {
     readonly whiteoutCount: number,
     /** End of the last member's data: the tar stream's length without its end blocks. */
     readonly tarEnd: number,
+    /**
+     * Directories the layer has no member for but holds members, whiteouts or opaque markers under,
+     * shallowest first. Only these can lead through a lower symlink (R6); found once when the layer
+     * is read and persisted, so that a layer without any (the usual case) costs nothing later.
+     */
+    readonly reachedDirs: readonly string[],
   ) {}
 
   static async build(members: AsyncIterable<TarEntry>, options: LayerIndexOptions = {}): Promise<LayerTable> {
@@ -139,7 +145,11 @@ export class LayerTable {
     const columns = dropUnreachable(builder.seal(), (message, path) =>
       options.onWarning?.({ code: 'ECONFLICT', message: `${label}: ${message}`, layer, path: `/${path}` }),
     );
-    return new LayerTable(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd);
+    warnLinksToReplacedVersions(columns, builder.replaced, (message, path) =>
+      options.onWarning?.({ code: 'EHARDLINK', message: `${label}: ${message}`, layer, path: `/${path}` }),
+    );
+    const reached = reachedDirs(columns, [...whiteouts.keys()], [...opaques.keys()]);
+    return new LayerTable(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd, reached);
   }
 
   /** Rebuilds an index from what `snapshot()` produced (the persisted index cache). */
@@ -151,6 +161,7 @@ export class LayerTable {
       snapshot.memberCount,
       snapshot.whiteoutCount,
       snapshot.tarEnd,
+      snapshot.reachedDirs,
     );
   }
 
@@ -163,6 +174,7 @@ export class LayerTable {
       memberCount: this.memberCount,
       whiteoutCount: this.whiteoutCount,
       tarEnd: this.tarEnd,
+      reachedDirs: [...this.reachedDirs],
     };
   }
 
@@ -325,8 +337,22 @@ export class LayerTable {
     for (let slot = 0; slot < this.columns.length; slot++) yield this.columns.entry(slot);
   }
 
+  /** Whether the layer has any hard-link member. */
+  hasHardlinks(): boolean {
+    return this.linkIndex().size > 0;
+  }
+
   /** Hard-link members by the (normalised) path they link to; built on first use from the kind column. */
   hardlinksTo(target: string): readonly TableEntry[] {
+    return this.linkIndex().get(target) ?? [];
+  }
+
+  /** Every path a hard link of this layer names. */
+  hardlinkTargets(): Iterable<string> {
+    return this.linkIndex().keys();
+  }
+
+  private linkIndex(): Map<string, TableEntry[]> {
     if (this.linksByTarget === undefined) {
       this.linksByTarget = new Map();
       for (let slot = 0; slot < this.columns.length; slot++) {
@@ -337,8 +363,43 @@ export class LayerTable {
         else list.push(link);
       }
     }
-    return this.linksByTarget.get(target) ?? [];
+    return this.linksByTarget;
   }
+}
+
+/**
+ * R7 in tar order, where a layer keeps too little to follow it: a hard link listed between two members
+ * of one path names the earlier one, which R2 does not keep. The link is then resolved without it (the
+ * layers below give the target, or it is dropped), and this says so. Rare: only layers that repeat a
+ * path are looked at.
+ */
+function warnLinksToReplacedVersions(columns: LayerColumns, replaced: ReadonlyMap<string, number>, warn: (message: string, path: string) => void): void {
+  if (replaced.size === 0) return;
+  for (let slot = 0; slot < columns.length; slot++) {
+    if (columns.kind(slot) !== 'hardlink') continue;
+    const link = columns.entry(slot);
+    const first = replaced.get(link.linkname);
+    const last = first === undefined ? undefined : columns.find(link.linkname);
+    if (first === undefined || last === undefined || last < 0 || first > link.ordinal || columns.entry(last).ordinal < link.ordinal) continue;
+    warn(`hard link /${link.path} -> /${link.linkname}: the version of the target listed before it is replaced later in the same layer and not kept; the link is resolved without it`, link.path);
+  }
+}
+
+/** The directories a layer reaches into without a member for them, shallowest first. */
+function reachedDirs(columns: LayerColumns, whiteouts: readonly string[], opaques: readonly string[]): string[] {
+  const seen = new Set<string>([ROOT]);
+  const found: string[] = [];
+  const climb = (dir: string): void => {
+    for (let current = dir; !seen.has(current); current = parentOf(current)) {
+      seen.add(current);
+      if (columns.find(current) < 0) found.push(current);
+    }
+  };
+  for (let slot = 0; slot < columns.length; slot++) climb(parentOf(columns.path(slot)));
+  for (const path of whiteouts) climb(parentOf(path));
+  for (const dir of opaques) climb(dir);
+  // A parent is shorter than its children: by length is parents first, and cheap for deep paths.
+  return found.sort((a, b) => a.length - b.length);
 }
 
 /** Records the first ordinal seen for a key. */

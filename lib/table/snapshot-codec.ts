@@ -11,9 +11,9 @@ const MAGIC = Buffer.from('IMGFSIDX', 'latin1');
 /**
  * Bump on any change of what the columns mean (v2: paths sorted, duplicates resolved; v3: sparse maps;
  * v4: names keep the bytes of invalid UTF-8, stored as those bytes, and whiteouts and opaque markers
- * carry their ordinal).
+ * carry their ordinal; v5: the directories a layer reaches into without a member, for R6).
  */
-export const SNAPSHOT_FORMAT_VERSION = 4;
+export const SNAPSHOT_FORMAT_VERSION = 5;
 const HEADER_BYTES = MAGIC.length + 4 + 32;
 
 export class SnapshotFormatError extends Error {}
@@ -25,6 +25,7 @@ interface SnapshotMeta {
   tarEnd: number;
   whiteouts: Array<[string, number]>;
   opaques: Array<[string, number]>;
+  reachedDirs: string[];
   names: string[];
   xattrs: Array<[number, Record<string, string>]>;
   sparse: LayerSnapshot['sparse'];
@@ -47,6 +48,7 @@ export function encodeSnapshot(snapshot: LayerSnapshot): Buffer {
     tarEnd: snapshot.tarEnd,
     whiteouts: snapshot.whiteouts,
     opaques: snapshot.opaques,
+    reachedDirs: snapshot.reachedDirs,
     names: snapshot.names,
     xattrs: snapshot.xattrs.map(([slot, values]) => [
       slot,
@@ -112,6 +114,7 @@ export function decodeSnapshot(file: Buffer): LayerSnapshot {
     tarEnd: meta.tarEnd,
     whiteouts: meta.whiteouts,
     opaques: meta.opaques,
+    reachedDirs: meta.reachedDirs,
     names: meta.names,
     paths,
     linknames,

@@ -13,11 +13,11 @@ export function defaultCacheDir(): string {
 }
 
 /**
- * Layer indexes persisted between runs, keyed by what identifies a layer's tar stream: its digest
- * when the image states one (a base layer shared by many images is then indexed once), else the
- * identity of the file it lives in. A file that is corrupt, of another format version or unreadable
- * is rebuilt with a warning, never trusted; writes are atomic (temporary file + rename), so
- * concurrent openers of one cache each see a whole file or none.
+ * Layer tables persisted between runs, under a key the caller gives (what names the key is the Layer's
+ * business: lib/layer/cache-identity.ts, where only a verified digest is a shared key). A file that is
+ * corrupt, of another format version or unreadable is rebuilt with a warning (ECACHE), never trusted;
+ * writes are atomic (temporary file + rename), so concurrent openers of one cache each see a whole
+ * file or none.
  */
 export class TableCache {
   private readonly dir: string;

@@ -35,6 +35,7 @@ export class HeaderWindow {
   /** Offsets below this are known to exist. */
   private known = 0;
   private exactEnd: number | undefined;
+  private reused: Buffer | undefined;
 
   constructor(private readonly source: ByteSource) {
     this.exactEnd = source.size;
@@ -53,7 +54,8 @@ export class HeaderWindow {
 
   /**
    * Up to `length` bytes at `offset`; fewer only where the source ends. Reads larger than the window
-   * (PAX headers, long names) are made in window-sized pieces.
+   * (PAX headers, long names) are made in window-sized pieces. What is returned may be a view of the
+   * window's reused buffer: use it before the next read.
    */
   async read(offset: number, length: number): Promise<Buffer> {
     const bufferEnd = this.start + this.buffer.length;
@@ -74,7 +76,8 @@ export class HeaderWindow {
     let got = 0;
     while (got < length) {
       const want = Math.min(WINDOW_SIZE, length - got);
-      const piece = await this.fetch(offset + got, want);
+      // Fresh buffers: the pieces outlive the next read.
+      const piece = await this.fetch(offset + got, want, false);
       pieces.push(piece);
       got += piece.length;
       if (piece.length < want) break;
@@ -93,14 +96,29 @@ export class HeaderWindow {
     return (await this.fetch(offset, 1)).length === 1;
   }
 
+  /**
+   * Window refills of a seekable source land in one buffer reused for the whole walk: a layer read
+   * through in megabyte windows would otherwise allocate its whole size in buffers for the GC (and
+   * the allocator, which keeps the pages) to take back. Only window refills do this, and a refill
+   * only happens once the walker is done with the previous window's bytes.
+   */
+  private async readBytes(offset: number, length: number): Promise<Buffer> {
+    if (this.source.readInto === undefined || length > SEEKABLE_WINDOW_SIZE || length < MIN_WINDOW_SIZE) {
+      return this.source.read(offset, length);
+    }
+    this.reused ??= Buffer.allocUnsafe(SEEKABLE_WINDOW_SIZE);
+    const got = await this.source.readInto(this.reused.subarray(0, length), offset);
+    return this.reused.subarray(0, got);
+  }
+
   private adapt(offset: number, bufferEnd: number): void {
     if (!this.source.seekable || this.buffer.length === 0) return;
     if (offset - bufferEnd > this.windowSize) this.windowSize = Math.max(MIN_WINDOW_SIZE, this.windowSize / 2);
     else if (offset >= bufferEnd) this.windowSize = Math.min(SEEKABLE_WINDOW_SIZE, this.windowSize * 2);
   }
 
-  private async fetch(offset: number, length: number): Promise<Buffer> {
-    const bytes = await this.source.read(offset, length);
+  private async fetch(offset: number, length: number, reuse = true): Promise<Buffer> {
+    const bytes = reuse ? await this.readBytes(offset, length) : await this.source.read(offset, length);
     if (bytes.length > 0) this.known = Math.max(this.known, offset + bytes.length);
     // A short read that returned something pins the end exactly; an empty one only bounds it.
     if (bytes.length < length && (bytes.length > 0 || offset === this.known)) {

@@ -29,8 +29,6 @@ export interface TarHeader {
   gname: string;
   devmajor: number;
   devminor: number;
-  /** GNU old-style sparse ('S') header followed by sparse extension blocks before the data. */
-  sparseExtended: boolean;
 }
 
 const USTAR_MAGIC = Buffer.from('ustar\0', 'latin1');
@@ -99,13 +97,7 @@ export function decodeHeader(block: Buffer, where: TarLocation): TarHeader {
     gname: extended ? cString(block, 297, 329) : '',
     devmajor,
     devminor,
-    sparseExtended: format === 'gnu' && typeflag === 'S' && block[482] !== 0,
   };
-}
-
-/** In a GNU sparse extension block, whether yet another extension block follows it. */
-export function sparseContinues(extensionBlock: Buffer): boolean {
-  return extensionBlock[504] !== 0;
 }
 
 function headerFormat(block: Buffer): TarHeaderFormat {

@@ -7,14 +7,13 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rm
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, imgfs, repoRoot, type CliResult } from './run-cli.js';
+import { imgfs, repoRoot, type CliResult } from './run-cli.js';
 import { writeSpecialImage } from './special-image.js';
 
 let dir: string;
 let demo: string;
 
 beforeAll(() => {
-  ensureBuilt();
   dir = mkdtempSync(join(tmpdir(), 'imgfs-cli-errors-'));
   demo = join(dir, 'demo.tar');
   execFileSync(process.execPath, [join(repoRoot, 'fixtures/make-demo.js'), demo]);

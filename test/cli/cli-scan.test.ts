@@ -5,13 +5,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, imgfs, repoRoot } from './run-cli.js';
+import { imgfs, repoRoot } from './run-cli.js';
 
 let dir: string;
 let demo: string;
 
 beforeAll(() => {
-  ensureBuilt();
   dir = mkdtempSync(join(tmpdir(), 'imgfs-cli-scan-'));
   demo = join(dir, 'demo.tar');
   execFileSync(process.execPath, [join(repoRoot, 'fixtures/make-demo.js'), demo]);

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, imgfs, sh, ok } from './run-cli.js';
+import { imgfs, sh, ok } from './run-cli.js';
 import { writeImage } from '../helpers/image-builder.js';
 import { bigContent, danglingHardlinkLayers, writeSpecialImage } from './special-image.js';
 
@@ -18,7 +18,6 @@ let layerPaths: string[];
 let ociGzip: string;
 
 beforeAll(async () => {
-  ensureBuilt();
   dir = mkdtempSync(join(tmpdir(), 'imgfs-cli-special-'));
   image = (await writeSpecialImage(dir)) as string;
   layerPaths = (await writeSpecialImage(dir, { format: 'layers' })) as string[];
@@ -202,6 +201,13 @@ describe('warnings', () => {
     expect(result.stdout).toBe('also-kept\nkept\n');
     expect(result.stderr).toMatch(/^imgfs: warning: [^\n]*broken[^\n]*\n$/);
     expect(await imgfs(['ls', '--quiet', dangling])).toEqual(expect.objectContaining({ code: 0, stdout: 'also-kept\nkept\n', stderr: '' }));
+  });
+
+  it('with --strict, a warning about the image is a failure naming its code (exit 2)', async () => {
+    const dangling = await writeImage(join(dir, 'dangling-strict'), danglingHardlinkLayers(), { format: 'docker-archive' });
+    const result = await imgfs(['ls', '--strict', dangling]);
+    expect(result).toMatchObject({ code: 2, stdout: '' });
+    expect(result.stderr).toMatch(/^imgfs: [^\n]*: EHARDLINK: strict: layer \d+: hard link [^\n]*broken[^\n]*\n$/);
   });
 });
 

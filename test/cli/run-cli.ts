@@ -1,10 +1,8 @@
 /**
- * Runs the built CLI (`node bin/imgfs.js …`) as a child process and collects what it printed.
- * `npm test` builds before vitest runs; when the tests are run alone, `ensureBuilt` rebuilds dist/
- * if any source under lib/ is newer than it (one build at a time, across test files).
+ * Runs the built CLI (`node bin/imgfs.js …`) as a child process and collects what it printed. dist/ is
+ * built once per run, before any test file starts, by vitest's globalSetup (test/build-dist.ts).
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
@@ -52,52 +50,6 @@ function run(command: string, args: readonly string[], env: Record<string, strin
       resolvePromise({ code, raw, stdout: raw.toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
     });
   });
-}
-
-/** Rebuilds dist/ when it is missing or older than a source file under lib/. */
-export function ensureBuilt(): void {
-  if (!isStale()) return;
-  const lock = join(repoRoot, 'dist.build-lock');
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      // Another test file is building; wait for it, then check again.
-      if (Date.now() > deadline) throw new Error(`${lock} is held for too long; remove it if no build runs`);
-      spawnSync('sleep', ['0.2']);
-      if (!isStale()) return;
-    }
-  }
-  try {
-    if (!isStale()) return;
-    const build = spawnSync('npm', ['run', 'build'], { cwd: repoRoot, encoding: 'utf8' });
-    // tsc still emits when some other file has a type error; only a missing CLI is fatal here.
-    if (build.status !== 0 && isStale()) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
-  } finally {
-    rmdirSync(lock);
-  }
-}
-
-function isStale(): boolean {
-  let built: number;
-  try {
-    built = statSync(join(repoRoot, 'dist/imgfs-cli.js')).mtimeMs;
-  } catch {
-    return true;
-  }
-  return newestSource(join(repoRoot, 'lib')) > built;
-}
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
-  }
-  return newest;
 }
 
 /** Runs the CLI and asserts success (exit 0, nothing on stderr); returns stdout. */

@@ -13,15 +13,16 @@
  * Needs umoci, skopeo and root. Without them the test is skipped with a warning, except in CI
  * (CI=true), where their absence fails it.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { onPath } from '../helpers/on-path.js';
 import { openImage } from '../../lib/index.js';
-import type { Compression } from '../../lib/fs/types.js';
+import type { Compression, TocFormat } from '../../lib/fs/types.js';
 import { checkWalkOrder, compareTrees, formatDifferences } from './compare-trees.js';
 import { KNOWN_DEPARTURES, type Expectation } from './known-departures.js';
 import { explicitDirectories } from './layer-entries.js';
@@ -43,14 +44,6 @@ function unmet(entry: SnapshotEntry | undefined, expectation: Expectation): stri
   return wrong.length > 0 ? `expected ${JSON.stringify(expectation)}, got ${JSON.stringify(entry)}` : undefined;
 }
 
-function onPath(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const missing = ['umoci', 'skopeo'].filter((tool) => !onPath(tool));
 if (process.getuid?.() !== 0) missing.push('root (umoci unpack must keep owners)');
@@ -141,7 +134,7 @@ describe.skipIf(skip)('conformance: imgfs agrees with umoci unpack', () => {
 
   describe.each(EXPORTS)('$name', (exp) => {
     let snapshot: TreeSnapshot;
-    let compressions: Compression[] = [];
+    let compressions: Array<Compression | TocFormat> = [];
     const warnings: string[] = [];
     let registry: RunningRegistry | undefined;
 

@@ -38,21 +38,6 @@ export const KNOWN_DEPARTURES: readonly KnownDeparture[] = [
       'directory made with mkdir -p. R4 hides every `.wh..wh.` name, and so what is under it, as ' +
       "Docker's layer unpacking skips aufs metadata at the layer root.",
   },
-  {
-    name: 'parent-through-symlink',
-    rule: 'R6',
-    excluded: ['/srv/links/dirlink', '/srv/app/under-symlink.txt'],
-    expect: [
-      { path: '/srv/links/dirlink', umoci: { type: 'symlink', target: '../app' }, imgfs: { type: 'dir', perm: 0o755 } },
-      { path: '/srv/links/dirlink/under-symlink.txt', umoci: 'absent', imgfs: { type: 'file', size: 22 } },
-      { path: '/srv/app/under-symlink.txt', umoci: { type: 'file', size: 22 }, imgfs: 'absent' },
-    ],
-    reason:
-      'The layer has `srv/links/dirlink/under-symlink.txt` and no entry for `srv/links/dirlink`, which ' +
-      'a lower layer made a symlink to `../app`. umoci resolves the parent through the symlink (inside ' +
-      'the root) and writes `/srv/app/under-symlink.txt`; so do Docker and containerd. imgfs follows ' +
-      'R6: the implicit directory replaces the lower non-directory, the symlink is gone.',
-  },
 ];
 
 /** Cases umoci cannot serve as a reference for at all; they are not in the conformance image. */

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isImgfsError } from '../../lib/index.js';
+import { expectImgfsErrorSync } from '../helpers/expect-imgfs-error.js';
 import { openLayers } from '../helpers/open-layers.js';
 import type { LayerEntrySpec } from '../helpers/layer-tar.js';
 
@@ -11,7 +11,10 @@ const layers: LayerEntrySpec[][] = [
     { type: 'file', name: 'etc/base', content: 'from the bottom' },
     { type: 'file', name: 'etc/doomed', content: 'deleted above' },
   ],
-  [{ type: 'file', name: 'etc/middle', content: 'middle' }],
+  [
+    { type: 'dir', name: 'etc' },
+    { type: 'file', name: 'etc/middle', content: 'middle' },
+  ],
   [
     { type: 'dir', name: 'etc' },
     { type: 'file', name: 'etc/top', content: 'from the top' },
@@ -47,15 +50,20 @@ describe('lazy, top-down indexing', () => {
     expect(indexed(fs)).toEqual([true, true, true]);
   });
 
+  it('a layer that only implies a parent needs the layers below to know where its entries land (R6)', async () => {
+    // Without an entry for etc/, layer 1's etc/middle would land in /usr/etc if layer 0 had made etc
+    // a symlink to usr/etc: layer 0 must be read to answer.
+    const implied: LayerEntrySpec[][] = [layers[0] as LayerEntrySpec[], [{ type: 'file', name: 'etc/middle', content: 'middle' }], layers[2] as LayerEntrySpec[]];
+    const { fs } = await openLayers(implied, { lazy: true });
+    expect(await fs.readFile('/etc/top', 'utf8')).toBe('from the top');
+    expect(indexed(fs)).toEqual([false, false, true]);
+    expect(await fs.readFile('/etc/middle', 'utf8')).toBe('middle');
+    expect(indexed(fs)).toEqual([true, true, true]);
+  });
+
   it('Sync forms refuse an unindexed layer with ENOTINDEXED, and work after indexAll', async () => {
     const { fs } = await openLayers(layers, { lazy: true });
-    let thrown: unknown;
-    try {
-      fs.statSync('/etc/top');
-    } catch (error) {
-      thrown = error;
-    }
-    expect(isImgfsError(thrown) && thrown.code).toBe('ENOTINDEXED');
+    expectImgfsErrorSync(() => fs.statSync('/etc/top'), { code: 'ENOTINDEXED', layer: 2 });
     await fs.indexAll();
     expect(fs.statSync('/etc/top').size).toBe('from the top'.length);
     expect(fs.readdirSync('/etc')).toEqual(['alias', 'base', 'middle', 'top']);

@@ -112,8 +112,8 @@ describe('createReadStream', () => {
         total += buffer.length;
         maxChunk = Math.max(maxChunk, buffer.length);
         hash.update(buffer);
-        // A slow consumer: one timer tick per chunk.
-        await new Promise((resolve) => setTimeout(resolve, 1));
+        // A slow consumer: one turn of the event loop (I/O included) per chunk, no fixed sleep.
+        await new Promise((resolve) => setImmediate(resolve));
         if (chunks % 8 === 0) {
           gc();
           const usage = process.memoryUsage();

@@ -105,8 +105,9 @@ describe('scan backpressure', () => {
       for await (const chunk of file.stream) {
         hash.update(chunk as Buffer);
         chunks++;
-        // A slow consumer: every few chunks it stops for a moment, letting any eager producer run ahead.
-        if (chunks % 16 === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+        // A slow consumer: every few chunks it gives the event loop (I/O included) a turn, letting any
+        // eager producer run ahead; no fixed sleep.
+        if (chunks % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
         peak = Math.max(peak, process.memoryUsage().arrayBuffers - baseline);
       }
     }

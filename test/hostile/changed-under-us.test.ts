@@ -5,9 +5,8 @@
  */
 import { truncateSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ImgfsError } from '../../lib/index.js';
 import { buildLayer, file } from '../helpers/layer-tar.js';
-import { checkImgfsError, open, put, rejection, tempDir, withinTime } from './hostile-helpers.js';
+import { checkImgfsError, open, put, rejection, tempDir } from './hostile-helpers.js';
 
 const big = Buffer.alloc(300_000, 0x61);
 const layer = buildLayer([file('small', 'small'), file('big', big)]);
@@ -27,7 +26,7 @@ describe('a layer file truncated after opening', () => {
     const path = put(tempDir(), 'layer.tar', layer);
     const fs = await open([path]);
     truncateSync(path, 100_000);
-    const error = await withinTime(5_000, rejection(fs.readFile('/big')));
+    const error = await rejection(fs.readFile('/big'));
     checkImgfsError(error, { code: 'ETRUNCATED', layer: 0, offset: 100_000, message: 'content of /big ends after' });
   });
 
@@ -35,10 +34,9 @@ describe('a layer file truncated after opening', () => {
     const path = put(tempDir(), 'layer.tar', layer);
     const fs = await open([path]);
     truncateSync(path, 100_000);
-    const { bytes, error } = await withinTime(5_000, streamed(fs.createReadStream('/big')));
+    const { bytes, error } = await streamed(fs.createReadStream('/big'));
     expect(bytes).toBeLessThan(big.length);
-    checkImgfsError(error, { code: 'ETRUNCATED', layer: 0, offset: 100_000 });
-    expect((error as ImgfsError).message).toContain('/big');
+    checkImgfsError(error, { code: 'ETRUNCATED', layer: 0, offset: 100_000, message: 'content of /big ends after' });
   });
 
   it('files before the cut still read', async () => {

@@ -8,7 +8,8 @@ import { FsError, type ImageFS } from '../../lib/index.js';
 import { buildLayer, dir, file, hardlink, symlink, type LayerEntrySpec } from '../helpers/layer-tar.js';
 import { openLayers, walkPaths } from '../helpers/open-layers.js';
 import { expectCode } from '../helpers/expect-fs-error.js';
-import { expectOpenFails, heapUsed, put, rejection, tempDir, withinTime } from './hostile-helpers.js';
+import { expectOpenFails, heapUsed, put, rejection, tempDir } from './hostile-helpers.js';
+import { imgfs } from '../cli/run-cli.js';
 
 describe('hard links', () => {
   it('a self-link is dropped with a warning naming the layer and both paths', async () => {
@@ -18,8 +19,8 @@ describe('hard links', () => {
     await expectCode(fs.stat('/self'), 'ENOENT');
   });
 
-  it('a cycle of hard links is dropped, each with a warning, within a time bound', async () => {
-    const { fs, warnings } = await withinTime(5_000, openLayers([[hardlink('a', 'b'), hardlink('b', 'c'), hardlink('c', 'a'), file('f', 'x')]]));
+  it('a cycle of hard links is dropped, each with a warning', async () => {
+    const { fs, warnings } = await openLayers([[hardlink('a', 'b'), hardlink('b', 'c'), hardlink('c', 'a'), file('f', 'x')]]);
     expect(await fs.readdir('/')).toEqual(['f']);
     expect(warnings.length).toBeGreaterThanOrEqual(3);
     for (const name of ['a', 'b', 'c']) expect(warnings.some((w) => w.startsWith(`layer 0: hard link /${name} -> `))).toBe(true);
@@ -45,7 +46,7 @@ describe('hard links', () => {
   it('10 000 links to one file share it, and nlink counts them', async () => {
     const entries: LayerEntrySpec[] = [file('target', 'shared')];
     for (let i = 0; i < 10_000; i++) entries.push(hardlink(`links/l${i}`, 'target'));
-    const { fs } = await withinTime(10_000, openLayers([entries]));
+    const { fs } = await openLayers([entries]);
     const stats = await fs.stat('/links/l9999');
     expect(stats.nlink).toBe(10_001);
     expect(await fs.readFile('/links/l0', 'utf8')).toBe('shared');
@@ -68,14 +69,14 @@ describe('symlinks', () => {
     const { fs } = await openLayers([[symlink('self', 'self'), symlink('a', 'b'), symlink('b', '/a'), dir('d/'), symlink('d/up', '..')]]);
     for (const path of ['/self', '/a', '/b/x', `/d${'/up/d'.repeat(50)}/up`]) {
       for (const call of [() => fs.stat(path), () => fs.readFile(path), () => fs.realpath(path)]) {
-        const error = await withinTime(2_000, rejection(call()));
+        const error = await rejection(call());
         expect(error).toBeInstanceOf(FsError);
         expect((error as FsError).code).toBe('ELOOP');
       }
     }
     expect(fs.existsSync('/self')).toBe(false);
     // A walk never follows a symlink, so a loop cannot make it endless.
-    expect(await withinTime(2_000, walkPaths(fs))).toEqual(['/a', '/b', '/d', '/d/up', '/self']);
+    expect(await walkPaths(fs)).toEqual(['/a', '/b', '/d', '/d/up', '/self']);
   });
 
   it('symlinks pointing out of the root stay inside it', async () => {
@@ -92,11 +93,11 @@ describe('deep paths', () => {
 
   it('a file 5 000 directories deep (parents implied) is served, walked and resolved', async () => {
     const path = `${deep(5_000)}/leaf`;
-    const { fs } = await withinTime(20_000, openLayers([[file(path, 'deep')]]));
+    const { fs } = await openLayers([[file(path, 'deep')]]);
     expect(await fs.readFile(`/${path}`, 'utf8')).toBe('deep');
     expect((await fs.stat(`/${deep(2_500)}`)).isDirectory()).toBe(true);
     expect(await fs.realpath(`/${path}`)).toBe(`/${path}`);
-    const paths = await withinTime(20_000, walkPaths(fs));
+    const paths = await walkPaths(fs);
     expect(paths).toHaveLength(5_001);
     expect(fs.history(`/${path}`).visible).toBe(true);
   });
@@ -106,7 +107,7 @@ describe('deep paths', () => {
     for (let level = 1; level <= 5_000; level++) entries.push(dir(`${deep(level)}/`));
     entries.push(file(`${deep(5_000)}/leaf`, 'x'));
     const upper = buildLayer([file(`${deep(5_000)}/.wh.leaf`, '')]);
-    const { fs } = await withinTime(30_000, openLayers([entries, upper]));
+    const { fs } = await openLayers([entries, upper]);
     expect(await fs.readdir(`/${deep(5_000)}`)).toEqual([]);
     expect(await fs.readdir(`/${deep(4_999)}`)).toEqual(['d']);
   });
@@ -114,10 +115,7 @@ describe('deep paths', () => {
   it('a name 12 000 components deep (24 KB, limit raised) opens without exhausting the stack', async () => {
     // Deeper than V8's stack allows recursion (about 10 000 frames): indexing must be iterative.
     const path = `${deep(12_000)}/leaf`;
-    const { fs, warnings } = await withinTime(
-      20_000,
-      openLayers([[file(path, 'deeper'), file(deep(11_999), 'a file where a directory should be')]], { limits: { maxNameLength: 32 * 1024 } }),
-    );
+    const { fs, warnings } = await openLayers([[file(path, 'deeper'), file(deep(11_999), 'a file where a directory should be')]], { limits: { maxNameLength: 32 * 1024 } });
     // `d/…/d` (11 999 deep) is a file in the same layer, so the leaf below it cannot exist and is dropped.
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^layer 0: \/d\/.*\/leaf dropped: \/d\/.*\/d is a file in the same layer$/);
@@ -125,14 +123,12 @@ describe('deep paths', () => {
     await expectCode(fs.readFile(`/${path}`), 'ENOTDIR');
   });
 
-  it('walking an 8 000-deep chain (the deepest the default name limit allows) stays within time and memory', async () => {
+  it('walking an 8 000-deep chain (the deepest the default name limit allows) stays within memory', async () => {
     const path = `${deep(8_000)}/leaf`;
     const before = heapUsed();
-    const { fs } = await withinTime(20_000, openLayers([[file(path, 'x')]]));
-    const started = Date.now();
-    expect(await withinTime(20_000, walkPaths(fs))).toHaveLength(8_001);
+    const { fs } = await openLayers([[file(path, 'x')]]);
+    expect(await walkPaths(fs)).toHaveLength(8_001);
     expect(await fs.readFile(`/${path}`, 'utf8')).toBe('x');
-    expect(Date.now() - started).toBeLessThan(10_000);
     // Path work is quadratic in depth: 8 000 levels of 2 bytes keep about 64 MB of path strings.
     expect(heapUsed() - before).toBeLessThan(256 * 1024 * 1024);
   });
@@ -142,6 +138,59 @@ describe('deep paths', () => {
     const layer = put(tmp, 'l0.tar', buildLayer([file(`${deep(9_000)}/leaf`, 'x')]));
     const error = await expectOpenFails([layer], { code: 'ELIMIT', layer: 0, offset: 0, message: 'member name of 18004 bytes exceeds maxNameLength (16384)' });
     expect(error.message).toContain('raise the maxNameLength option');
+  });
+});
+
+describe('a 3 000-deep directory chain through every walker', () => {
+  // Deep enough that resolving every child from the root (O(depth²) lookups per level) cannot finish
+  // within the test timeout; the bench's `ls -R` row times 5 000 levels.
+  const depth = 3_000;
+  const chain = (levels: number): string => Array.from({ length: levels }, () => 'c').join('/');
+  const entries = (): LayerEntrySpec[] => {
+    const list: LayerEntrySpec[] = [];
+    for (let level = 1; level <= depth; level++) list.push(dir(`${chain(level)}/`));
+    list.push(file(`${chain(depth)}/leaf`, 'bottom'), symlink(`${chain(depth)}/up`, '../../..'));
+    return list;
+  };
+
+
+  it('ls -R and find list every level; the CLI resolves each child from its parent, not from the root', async () => {
+    const layer = put(tempDir(), 'deep.tar', buildLayer(entries()));
+    const listed = await imgfs(['ls', '-R', layer, '/']);
+    expect(listed.stderr).toBe('');
+    expect(listed.code).toBe(0);
+    // One `DIR:` header per directory (the root and 5 000 levels); each level lists its one child.
+    const headers = listed.stdout.split('\n').filter((line) => line.endsWith(':'));
+    expect(headers).toHaveLength(depth + 1);
+    expect(headers[depth]).toBe(`/${chain(depth)}:`);
+    expect(listed.stdout.endsWith(`/${chain(depth)}:\nleaf\nup\n`)).toBe(true);
+    const found = await imgfs(['find', '--type', 'f,l', layer, '/']);
+    expect(found.code).toBe(0);
+    expect(found.stdout).toBe(`/${chain(depth)}/leaf\n/${chain(depth)}/up\n`);
+  });
+
+  it('walk and the fs adapter reach the bottom; a symlink at the bottom resolves relative to it', async () => {
+    const { fs } = await openLayers([entries()]);
+    const walked = await walkPaths(fs);
+    expect(walked).toHaveLength(depth + 2);
+    expect(walked[depth + 1]).toBe(`/${chain(depth)}/up`);
+    // A recursive copy through the adapter: readdir with types, lstat of each child, level by level.
+    const adapter = fs.asNodeFs();
+    let at = '/';
+    let levels = 0;
+    for (;;) {
+      const children = await adapter.promises.readdir(at, { withFileTypes: true });
+      const sub = children.find((child) => child.isDirectory());
+      for (const child of children) expect((await adapter.promises.lstat(`${at === '/' ? '' : at}/${child.name}`)).isDirectory()).toBe(child.isDirectory());
+      if (sub === undefined) break;
+      at = `${at === '/' ? '' : at}/${sub.name}`;
+      levels++;
+    }
+    expect(levels).toBe(depth);
+    expect(await adapter.promises.readFile(`${at}/leaf`, 'utf8')).toBe('bottom');
+    // `up` climbs three levels from the bottom, to level depth - 3.
+    expect(await adapter.promises.realpath(`${at}/up`)).toBe(`/${chain(depth - 3)}`);
+    expect((await adapter.promises.stat(`${at}/up/c/c/c/leaf`)).size).toBe('bottom'.length);
   });
 });
 
@@ -168,19 +217,18 @@ describe('many entries', () => {
     return put(tmp, 'many.tar', emptyFiles(count));
   }
 
-  /** Opens one layer of `count` empty files; the time it took and the heap it added per entry. */
-  async function openLarge(count: number): Promise<{ fs: ImageFS; elapsed: number; perEntry: number }> {
+  /** Opens one layer of `count` empty files; the heap it added per entry. */
+  async function openLarge(count: number): Promise<{ fs: ImageFS; perEntry: number }> {
     const layer = writeEmptyFiles(tempDir(), count);
     const before = heapUsed();
-    const started = Date.now();
     const { openImage } = await import('../../lib/index.js');
     const fs = await openImage([layer], { cache: false });
-    return { fs, elapsed: Date.now() - started, perEntry: (heapUsed() - before) / count };
+    return { fs, perEntry: (heapUsed() - before) / count };
   }
 
-  it('200 000 entries: indexed in bounded time, memory proportional to entries', async () => {
+  it('200 000 entries: indexed, memory proportional to entries', async () => {
     const count = 200_000;
-    const { fs, elapsed, perEntry } = await openLarge(count);
+    const { fs, perEntry } = await openLarge(count);
     try {
       expect(fs.layers[0]?.entries).toBe(count);
       expect(await fs.readdir('/f')).toHaveLength(count);
@@ -188,22 +236,19 @@ describe('many entries', () => {
     } finally {
       await fs.close();
     }
-    expect(elapsed).toBeLessThan(20_000);
     // Columns, not objects: a few hundred bytes per entry at most (path string, numbers, listing).
     expect(perEntry).toBeLessThan(600);
   });
 
   it.runIf(process.env.IMGFS_LARGE === '1')('1 000 000 entries (IMGFS_LARGE=1): indexed, listed, memory proportional', async () => {
     const count = 1_000_000;
-    const { fs, elapsed, perEntry } = await openLarge(count);
+    const { fs, perEntry } = await openLarge(count);
     try {
       expect(fs.layers[0]?.entries).toBe(count);
       expect(await fs.readdir('/f')).toHaveLength(count);
     } finally {
       await fs.close();
     }
-    console.log(`1M entries: indexed in ${elapsed} ms, ${Math.round(perEntry)} bytes of heap per entry`);
-    expect(elapsed).toBeLessThan(60_000);
     expect(perEntry).toBeLessThan(600);
   }, 180_000);
 

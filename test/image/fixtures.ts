@@ -2,8 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, expect } from 'vitest';
-import { ImgfsError, type ImgfsErrorCode } from '../../lib/errors.js';
+import { afterAll } from 'vitest';
 import type { LoadedImage } from '../../lib/image/loaded-image.js';
 import type { ByteSource } from '../../lib/source/byte-source.js';
 import { buildLayer, dir, file, whiteout } from '../helpers/layer-tar.js';
@@ -38,21 +37,4 @@ export async function layerBytes(image: LoadedImage): Promise<Buffer[]> {
   return Promise.all(image.layers.map((layer) => readAll(layer.blob)));
 }
 
-/** Awaits `action` and checks it rejects with an ImgfsError of `code` whose message matches. */
-export async function expectImgfsError(
-  action: Promise<unknown> | (() => unknown),
-  code: ImgfsErrorCode,
-  message?: RegExp,
-): Promise<ImgfsError> {
-  let thrown: unknown;
-  try {
-    await (typeof action === 'function' ? action() : action);
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown, `expected ${code}`).toBeInstanceOf(ImgfsError);
-  const error = thrown as ImgfsError;
-  expect(error.code, error.message).toBe(code);
-  if (message !== undefined) expect(error.message).toMatch(message);
-  return error;
-}
+export { expectImgfsError } from '../helpers/expect-imgfs-error.js';

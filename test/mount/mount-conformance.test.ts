@@ -15,12 +15,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt } from '../cli/run-cli.js';
 import { compareTrees, formatDifferences } from '../conformance/compare-trees.js';
 import { KNOWN_DEPARTURES } from '../conformance/known-departures.js';
 import { explicitDirectories } from '../conformance/layer-entries.js';
 import type { TreeSnapshot } from '../conformance/tree-snapshot.js';
-import { missingForMount, reportMissing, startMount, stopMount, type MountProcess } from './mount-process.js';
+import { missingForMount, mountOptions, reportMissing, startMount, stopMount, type MountProcess } from './mount-process.js';
 import { sh, snapshotWithTools } from './tree-by-tools.js';
 
 const execFileAsync = promisify(execFile);
@@ -45,7 +44,6 @@ describe.skipIf(skip)('imgfs mount of the conformance image, through the kernel'
 
   beforeAll(async () => {
     if (missing.length > 0) throw new Error(`CI=true but missing ${missing.join(', ')}`);
-    ensureBuilt();
     dir = await mkdtemp(join(tmpdir(), 'imgfs-mount-'));
     await execFileAsync('bash', [BUILD_SCRIPT, dir], { maxBuffer: 16 * 1024 * 1024 });
     rootfs = join(dir, 'ref', 'rootfs');
@@ -114,7 +112,8 @@ describe.skipIf(skip)('imgfs mount of the conformance image, through the kernel'
     expect(inMount).toContain('etc/passwd');
   }, 60_000);
 
-  it('refuses every write with EROFS ("Read-only file system")', async () => {
+  it('refuses every write with EROFS ("Read-only file system"), the kernel listing the mount as ro', async () => {
+    expect(mountOptions(mnt)).toContain('ro');
     const attempts = [
       `touch '${mnt}/new-file'`,
       `echo x >> '${mnt}/etc/os-release'`,

@@ -15,7 +15,7 @@ import { gzipSync } from 'node:zlib';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mount, openImage, type ImageFS, type MountHandle } from '../../lib/index.js';
-import { ensureBuilt, imgfs, repoRoot } from '../cli/run-cli.js';
+import { imgfs, repoRoot } from '../cli/run-cli.js';
 import { buildLayer, dir, file, type LayerEntrySpec } from '../helpers/layer-tar.js';
 import { isMounted, missingForMount, reportMissing, startMount, stopMount, waitFor, type MountProcess } from './mount-process.js';
 
@@ -47,7 +47,6 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
 
   beforeAll(async () => {
     if (missing.length > 0) throw new Error(`CI=true but missing ${missing.join(', ')}`);
-    ensureBuilt();
     work = await mkdtemp(join(tmpdir(), 'imgfs-mount-life-'));
     const wide: LayerEntrySpec[] = [dir('wide')];
     for (let i = 0; i < WIDE; i++) wide.push(file(`wide/entry-${String(i).padStart(5, '0')}-with-a-long-name.txt`, `${i}\n`));

@@ -29,6 +29,14 @@ export function isMounted(dir: string): boolean {
     .some((line) => line.split(' ')[4] === dir);
 }
 
+/** The per-mount options the kernel lists for `dir` (e.g. `ro`, `nosuid`), empty when not mounted. */
+export function mountOptions(dir: string): string[] {
+  const line = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .find((candidate) => candidate.split(' ')[4] === dir);
+  return line === undefined ? [] : (line.split(' ')[5] ?? '').split(',');
+}
+
 export async function waitFor(condition: () => boolean, what: string, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nameFromBytes, nameToBytes, openImage } from '../../lib/index.js';
-import { ensureBuilt, imgfs, sh } from '../cli/run-cli.js';
+import { imgfs, sh } from '../cli/run-cli.js';
 
 /** Bytes from a string whose characters are all below U+0100 ('\xe9' is one byte here, not UTF-8 é). */
 const bytes = (latin1: string): Buffer => Buffer.from(latin1, 'latin1');
@@ -120,7 +120,6 @@ describe('byte names through the index cache', () => {
 });
 
 describe('byte names in the CLI', () => {
-  beforeAll(() => ensureBuilt());
   const lines = (raw: Buffer): Buffer[] => {
     const out: Buffer[] = [];
     let start = 0;

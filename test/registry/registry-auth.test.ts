@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openImage } from '../../lib/index.js';
 import { Authenticator } from '../../lib/registry/authenticator.js';
 import { HttpTransport } from '../../lib/registry/http-transport.js';
-import { ensureBuilt, imgfs, repoRoot } from '../cli/run-cli.js';
+import { imgfs, repoRoot } from '../cli/run-cli.js';
 import { makeTls, pushImage, startRegistry, type RunningRegistry } from './registry-server.js';
 import { TOKEN_ISSUER, TOKEN_SERVICE, TokenServer } from './token-server.js';
 
@@ -28,7 +28,6 @@ let caFile: string;
 let emptyAuth: string;
 
 beforeAll(async () => {
-  ensureBuilt();
   dir = mkdtempSync(join(tmpdir(), 'imgfs-auth-'));
   const tls = makeTls(dir);
   caFile = tls.caFile;

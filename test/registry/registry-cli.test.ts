@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, imgfs, repoRoot } from '../cli/run-cli.js';
+import { imgfs, repoRoot } from '../cli/run-cli.js';
 import { pushImage, startRegistry, type RunningRegistry } from './registry-server.js';
 
 const DEMO = join(repoRoot, 'fixtures/demo/demo.tar');
@@ -13,7 +13,6 @@ let registry: RunningRegistry;
 let remote: string;
 
 beforeAll(async () => {
-  ensureBuilt();
   registry = await startRegistry();
   await pushImage(`docker-archive:${DEMO}`, registry.host, 'demo:latest');
   remote = `docker://${registry.host}/demo:latest`;

@@ -1,10 +1,13 @@
 /**
  * R6 implicit parents: a directory that no layer has an entry for, but that has visible descendants,
  * exists with mode 0755, uid 0, gid 0, mtime 0, unless a lower layer's entry for it gives its
- * metadata. An implicit directory of layer L replaces a lower non-directory at that path.
+ * metadata. An entry's parent chain is resolved through the view below its layer, inside the root, as
+ * runtimes apply a layer: through a lower symlink to a directory the entry lands in that directory
+ * (merged-usr: `lib/x.so` over `lib -> usr/lib` is `usr/lib/x.so`, `lib` stays a symlink). Any other
+ * lower non-directory on the way is replaced by an implicit directory.
  */
 import { describe, expect, it } from 'vitest';
-import { dir, fifo, file, symlink, whiteout } from '../helpers/layer-tar.js';
+import { dir, fifo, file, hardlink, opaque as opaqueOf, symlink, whiteout } from '../helpers/layer-tar.js';
 import { openLayers, walkPaths } from '../helpers/open-layers.js';
 import { expectCode } from '../helpers/expect-fs-error.js';
 
@@ -68,7 +71,8 @@ describe('R6 implicit parents', () => {
 
   it.each([
     ['file', file('a', 'was a file', { mode: 0o600, uid: 9 })],
-    ['symlink', symlink('a', 'elsewhere')],
+    ['symlink to a file', symlink('a', 'elsewhere/e')],
+    ['dangling symlink', symlink('a', 'nowhere')],
     ['fifo', fifo('a')],
   ] as const)('an implicit directory replaces a lower %s', async (_label, lower) => {
     const { fs } = await openLayers([[lower, dir('elsewhere/'), file('elsewhere/e', 'e')], [file('a/b', 'b')]]);
@@ -80,6 +84,78 @@ describe('R6 implicit parents', () => {
     // Not written through the lower symlink.
     await expectCode(fs.lstat('/elsewhere/b'), 'ENOENT');
     await expectCode(fs.lstat('/a/e'), 'ENOENT');
+  });
+
+  describe('through a lower symlink to a directory', () => {
+    it('an entry lands in the directory (merged-usr), and the symlink stays', async () => {
+      const { fs, warnings } = await openLayers([
+        [dir('usr/'), dir('usr/lib/', { mode: 0o750, uid: 4 }), file('usr/lib/old.so', 'old'), symlink('lib', 'usr/lib')],
+        [file('lib/x.so', 'new', { mode: 0o755 })],
+      ]);
+      expect((await fs.lstat('/lib')).isSymbolicLink()).toBe(true);
+      expect(await fs.readlink('/lib')).toBe('usr/lib');
+      expect(await fs.readFile('/usr/lib/x.so', 'utf8')).toBe('new');
+      expect((await fs.lstat('/usr/lib/x.so')).layer).toBe(1);
+      expect(await fs.readdir('/usr/lib')).toEqual(['old.so', 'x.so']);
+      expect(await fs.readFile('/lib/x.so', 'utf8')).toBe('new');
+      // The directory it landed in keeps its own metadata.
+      expect(meta(await fs.lstat('/usr/lib'))).toEqual(['dir', 0o750, 4, 0, 1_700_000_000_000]);
+      expect(await walkPaths(fs)).toEqual(['/lib', '/usr', '/usr/lib', '/usr/lib/old.so', '/usr/lib/x.so']);
+      expect(warnings).toEqual([]);
+    });
+
+    it('follows absolute targets inside the root, chains of symlinks, and deeper missing parents', async () => {
+      const { fs } = await openLayers([
+        [dir('usr/lib/'), dir('real/'), symlink('lib', '/usr/lib'), symlink('usr/lib64', '../real'), symlink('hop', 'lib')],
+        [file('lib/sub/deep/f', 'f'), file('usr/lib64/g', 'g'), file('hop/h', 'h')],
+      ]);
+      expect(await fs.readFile('/usr/lib/sub/deep/f', 'utf8')).toBe('f');
+      expect(await fs.readFile('/real/g', 'utf8')).toBe('g');
+      expect(await fs.readFile('/usr/lib/h', 'utf8')).toBe('h');
+      for (const link of ['/lib', '/usr/lib64', '/hop']) expect((await fs.lstat(link)).isSymbolicLink()).toBe(true);
+      expect(meta(await fs.lstat('/usr/lib/sub'))).toEqual(IMPLICIT);
+    });
+
+    it('whiteouts and opaque markers under the symlink act in the directory it points to', async () => {
+      const { fs } = await openLayers([
+        [dir('usr/lib/'), file('usr/lib/gone.so', 'g'), file('usr/lib/kept.so', 'k'), dir('usr/lib/cfg/'), file('usr/lib/cfg/old', 'o'), symlink('lib', 'usr/lib')],
+        [whiteout('lib/gone.so'), opaqueOf('lib/cfg'), file('lib/cfg/new', 'n')],
+      ]);
+      expect(await fs.readdir('/usr/lib')).toEqual(['cfg', 'kept.so']);
+      expect(await fs.readdir('/usr/lib/cfg')).toEqual(['new']);
+      expect((await fs.lstat('/lib')).isSymbolicLink()).toBe(true);
+    });
+
+    it('a later layer sees the landed entry where it landed', async () => {
+      const { fs } = await openLayers([[dir('usr/lib/'), symlink('lib', 'usr/lib')], [file('lib/x.so', 'v1')], [file('usr/lib/x.so', 'v2')], [whiteout('lib/y')]]);
+      expect(await fs.readFile('/lib/x.so', 'utf8')).toBe('v2');
+      expect((await fs.lstat('/usr/lib/x.so')).layer).toBe(2);
+    });
+
+    it('a directory entry of the same layer replaces the symlink instead (R5)', async () => {
+      const { fs } = await openLayers([[dir('usr/lib/'), file('usr/lib/old.so', 'o'), symlink('lib', 'usr/lib')], [dir('lib/'), file('lib/x.so', 'x')]]);
+      expect((await fs.lstat('/lib')).isDirectory()).toBe(true);
+      expect(await fs.readdir('/lib')).toEqual(['x.so']);
+      expect(await fs.readdir('/usr/lib')).toEqual(['old.so']);
+    });
+
+    it('a whiteout of the symlink in the same layer makes the parent an implicit directory', async () => {
+      const { fs } = await openLayers([[dir('usr/lib/'), symlink('lib', 'usr/lib')], [whiteout('lib'), file('lib/x.so', 'x')]]);
+      expect(meta(await fs.lstat('/lib'))).toEqual(IMPLICIT);
+      expect(await fs.readdir('/usr/lib')).toEqual([]);
+    });
+
+    it('a symlink that leaves the root lands inside it, as in a chroot', async () => {
+      const { fs } = await openLayers([[dir('usr/lib/'), symlink('lib', '../../../usr/lib')], [file('lib/x.so', 'x')]]);
+      expect(await fs.readFile('/usr/lib/x.so', 'utf8')).toBe('x');
+    });
+
+    it('a hard link names its target through a lower symlink', async () => {
+      const { fs, warnings } = await openLayers([[dir('usr/lib/'), file('usr/lib/t.so', 't'), symlink('lib', 'usr/lib')], [hardlink('hl', 'lib/t.so')]]);
+      expect(await fs.readFile('/hl', 'utf8')).toBe('t');
+      expect((await fs.lstat('/usr/lib/t.so')).nlink).toBe(2);
+      expect(warnings).toEqual([]);
+    });
   });
 
   it('an implicit directory of layer L over a lower non-directory does not take metadata from it', async () => {

@@ -157,6 +157,16 @@ describe('R7 hard links', () => {
       expect(warnings[0]).toContain('/link');
     });
 
+    it('a link between two versions of its target in one layer cannot show the first (R2 keeps the last): it says so', async () => {
+      const { fs, warnings } = await openLayers([[target()], [file('data/target', 'first'), link('link'), file('data/target', 'second')]]);
+      // A runtime would show 'first'; that member is not kept, so the link falls back to the layers below.
+      expect(await fs.readFile('/link', 'utf8')).toBe('target bytes');
+      expect(await fs.readFile('/data/target', 'utf8')).toBe('second');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain('/link -> /data/target');
+      expect(warnings[0]).toContain('replaced later in the same layer');
+    });
+
     it('a link listed before its target, which only its own layer has, is dropped', async () => {
       const { fs, warnings } = await openLayers([[link('link'), target()]]);
       await expectCode(fs.lstat('/link'), 'ENOENT');

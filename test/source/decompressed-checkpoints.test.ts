@@ -9,12 +9,13 @@ import { DecompressedSource, SPAN_SIZE, type DecompressOptions } from '../../lib
 import { gzipInflater } from '../../lib/source/gzip-inflater.js';
 import type { Inflater } from '../../lib/source/inflater.js';
 import { zstdInflater } from '../../lib/source/zstd-inflater.js';
-import { compressibleBytes, prng, randomBytes, zstdCompress } from './helpers.js';
+import { compressibleBytes, prng, randomBytes, scaled, zstdCompress } from './helpers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-/** Most a decoder produces beyond what the cursor asked for: one output chunk. */
-const CHUNK = 64 * KiB;
+/** Most a decoder produces beyond what the cursor asked for: one output chunk (gzip 256 KiB, zstd 512 KiB). */
+const CHUNK = 256 * KiB;
+const ZSTD_CHUNK = 512 * KiB;
 
 function open(compressed: Buffer, inflater: Inflater, options?: DecompressOptions): DecompressedSource {
   return new DecompressedSource(new BufferSource(compressed, 'layer.blob'), inflater, options);
@@ -67,16 +68,18 @@ function tampered(exported: Buffer, edit: (body: Buffer) => Buffer): Buffer {
   return Buffer.concat([body, createHash('sha256').update(body).digest()]);
 }
 
+/** Random reads per stream: enough to start from many different checkpoints. */
+const READS = scaled(60, 300);
 const gzipStreams: Array<{ label: string; data: Buffer; compressed: Buffer }> = [];
 {
-  const text = mixed(10 * MiB, 1);
+  const text = mixed(scaled(3, 10) * MiB, 1);
   gzipStreams.push({ label: 'mixed dynamic and stored blocks', data: text, compressed: gzipSync(text) });
-  const noise = randomBytes(4 * MiB, 2);
+  const noise = randomBytes(scaled(3, 4) * MiB, 2);
   gzipStreams.push({ label: 'gzip -1 of random data (stored blocks)', data: noise, compressed: execFileSync('gzip', ['-1', '-c', '-n'], { input: noise, maxBuffer: 1 << 28 }) });
-  const plain = compressibleBytes(4 * MiB, 3);
+  const plain = compressibleBytes(scaled(3, 4) * MiB, 3);
   gzipStreams.push({ label: 'zlib level 0 (stored blocks)', data: plain, compressed: gzipSync(plain, { level: 0 }) });
   gzipStreams.push({ label: 'fixed Huffman', data: plain, compressed: gzipSync(plain, { strategy: constants.Z_FIXED }) });
-  const cuts = [0, 700_000, 700_001, 3 * MiB, 3 * MiB, 7 * MiB + 5, text.length];
+  const cuts = [0, 700_000, 700_001, text.length * 0.3, text.length * 0.3, text.length * 0.7 + 5, text.length].map(Math.floor);
   const members = cuts.slice(1).map((end, i) => gzipSync(text.subarray(cuts[i] ?? 0, end), { level: 1 + i }));
   gzipStreams.push({ label: 'multi-member, zero padding', data: text, compressed: Buffer.concat([...members, Buffer.alloc(1000)]) });
 }
@@ -90,10 +93,10 @@ describe.each(gzipStreams)('checkpoint reads over gzip: $label', ({ data, compre
     expect(source.stats.restarts).toBe(0);
     expect(source.stats.inflatedBytes).toBe(data.length);
     expect(source.stats.checkpoints).toBeGreaterThan(data.length / spacing / 2);
-    const most = await randomReads(source, data, 300, data.length);
+    const most = await randomReads(source, data, READS, data.length);
     // From the checkpoint before a span to the end of the span after it (a read may cross a boundary).
     expect(most).toBeLessThanOrEqual(spacing + 128 * KiB + 4 * SPAN_SIZE + CHUNK);
-    expect(source.stats.restarts).toBeGreaterThan(100);
+    expect(source.stats.restarts).toBeGreaterThan(READS / 3);
     await source.close();
   });
 
@@ -107,7 +110,7 @@ describe.each(gzipStreams)('checkpoint reads over gzip: $label', ({ data, compre
     expect(fresh.size).toBe(data.length);
     expect(fresh.stats.checkpoints).toBe(first.stats.checkpoints);
     expect(fresh.exportCheckpoints().equals(exported)).toBe(true);
-    await randomReads(fresh, data, 100, 7);
+    await randomReads(fresh, data, READS / 3, 7);
     expect(fresh.stats.checkpoints).toBe(first.stats.checkpoints); // complete: nothing more to record
   });
 });
@@ -149,7 +152,7 @@ describe('checkpoint policies', () => {
     expect(source.stats.checkpoints).toBeGreaterThan(early + 4);
     const index = CheckpointIndex.parse(source.exportCheckpoints(), 'gzip', gz.length).list();
     expect(index.filter((c) => c.windowLength > 0).length).toBe(index.length - 1); // inside the one member
-    await randomReads(source, data, 100, 3);
+    await randomReads(source, data, READS / 3, 3);
   });
 
   it('moves ahead to a checkpoint far beyond the cursor instead of decoding up to it', async () => {
@@ -170,11 +173,11 @@ describe('checkpoint policies', () => {
   });
 });
 
-describe('a 200 MB gzip layer', () => {
+describe('a large gzip layer (200 MB under npm run fuzz)', () => {
   let data: Buffer;
   let gz: Buffer;
   beforeAll(() => {
-    data = compressibleBytes(200_000_000, 9);
+    data = compressibleBytes(scaled(24, 200) * 1_000_000, 9);
     gz = gzipSync(data, { level: 1 });
   });
 
@@ -291,7 +294,7 @@ describe('exported checkpoints', () => {
 });
 
 describe('checkpoints over zstd', () => {
-  const data = mixed(12 * MiB, 6);
+  const data = mixed(scaled(6, 12) * MiB, 6);
 
   it('every frame start is one: random reads over a multi-frame layer start at the frame before them', async () => {
     const cuts = [0];
@@ -306,11 +309,11 @@ describe('checkpoints over zstd', () => {
     const source = open(compressed, zstdInflater, { cacheBytes: 0, checkpointSpacing: 256 * KiB });
     await firstPass(source);
     expect(source.stats.checkpoints).toBeGreaterThanOrEqual(frames.length / 2);
-    const most = await randomReads(source, data, 200, 9);
-    expect(most).toBeLessThanOrEqual(800 * KiB + 256 * KiB + 4 * SPAN_SIZE + 128 * KiB);
+    const most = await randomReads(source, data, READS, 9);
+    expect(most).toBeLessThanOrEqual(800 * KiB + 256 * KiB + 4 * SPAN_SIZE + ZSTD_CHUNK);
     const fresh = open(compressed, zstdInflater, { cacheBytes: 0 });
     fresh.importCheckpoints(source.exportCheckpoints());
-    await randomReads(fresh, data, 50, 10);
+    await randomReads(fresh, data, READS / 3, 10);
   });
 
   it('a single-frame layer has no checkpoint but its start: reads behind the cursor decode from there', async () => {

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGzip, gzipSync } from 'node:zlib';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { isImgfsError, type ImgfsError } from '../../lib/errors.js';
 import { BufferSource } from '../../lib/source/buffer-source.js';
 import type { ByteSource } from '../../lib/source/byte-source.js';
@@ -13,7 +13,7 @@ import { gzipInflater } from '../../lib/source/gzip-inflater.js';
 import type { Inflater } from '../../lib/source/inflater.js';
 import { SliceSource } from '../../lib/source/slice-source.js';
 import { zstdInflater } from '../../lib/source/zstd-inflater.js';
-import { collect, collectSlowly, compressibleBytes, prng, zstdCompress } from './helpers.js';
+import { collect, collectSlowly, compressibleBytes, prng, scaled, zstdCompress } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -79,7 +79,7 @@ describe.each(codecs)('DecompressedSource over $label', ({ inflater, compressed 
         [100, 0],
       ];
       // Every miss behind the cursor decodes again from the start: fewer reads when the cache is small.
-      for (let i = 0; i < (cacheBytes > 8 * MiB ? 60 : 20); i += 1) {
+      for (let i = 0; i < (cacheBytes > 8 * MiB ? scaled(20, 60) : scaled(8, 20)); i += 1) {
         const offset = Math.floor(random() * (data.length + 1000));
         const length = Math.floor(random() * random() * 3 * MiB);
         plan.push([offset, length]);
@@ -224,8 +224,8 @@ describe('DecompressedSource', () => {
   });
 });
 
-describe('DecompressedSource: a sequential walk of a 50 MB layer', () => {
-  const big = compressibleBytes(50_000_000, 33);
+describe('DecompressedSource: a sequential walk of a large layer (50 MB under npm run fuzz)', () => {
+  const big = compressibleBytes(scaled(16, 50) * 1_000_000, 33);
   let gz: Buffer;
   let zst: Buffer;
 
@@ -257,7 +257,7 @@ describe('DecompressedSource: a sequential walk of a 50 MB layer', () => {
     it(`inflates the data once (${label})`, async () => {
       const source = open(compressed(), inflater, cacheBytes === undefined ? {} : { cacheBytes });
       const reads = await walk(source);
-      expect(reads).toBeGreaterThan(200);
+      expect(reads).toBeGreaterThan(scaled(60, 200));
       expect(source.stats.restarts).toBe(0);
       expect(source.stats.rawBytesRead).toBe(compressed().length);
       expect(source.stats.inflatedBytes).toBe(big.length);
@@ -282,14 +282,12 @@ describe('DecompressedSource: the ratio limit', () => {
     bomb = Buffer.concat(chunks);
   });
 
-  it('stops a gzip bomb quickly, with bounded memory', async () => {
+  it('stops a gzip bomb, with bounded memory', async () => {
     const source = open(bomb, gzipInflater, { maxRatio: 10, ratioSlack: MiB });
-    const started = Date.now();
     const error = await rejection(source.read(0, 200 * MiB));
     expect(error.code).toBe('ELIMIT');
     expect(error.reason).toBe('decompressed size exceeds 10× the compressed size (gzip bomb?); raise with option maxRatio');
     expect(error.archive).toBe('layer.blob');
-    expect(Date.now() - started).toBeLessThan(2000);
     expect(source.stats.inflatedBytes).toBeLessThanOrEqual(10 * bomb.length + MiB);
     // The limit is remembered; the bytes below it are still served.
     expect((await rejection(source.read(150 * MiB, 1))).code).toBe('ELIMIT');
@@ -320,13 +318,12 @@ describe('DecompressedSource: the ratio limit', () => {
 describe('DecompressedSource: read-ahead', () => {
   const data = compressibleBytes(6 * SPAN_SIZE);
   const gz = gzipSync(data);
-  const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 200));
 
   it('decodes the next span in the background after a read at the cursor, and serves it from memory', async () => {
     const source = new DecompressedSource(new BufferSource(gz, 'layer.blob'), gzipInflater);
     expect((await source.read(0, 1000)).equals(data.subarray(0, 1000))).toBe(true);
-    await settle();
-    expect(source.stats.inflatedBytes).toBeGreaterThanOrEqual(2 * SPAN_SIZE);
+    expect(source.stats.readAheads).toBe(1);
+    await vi.waitFor(() => expect(source.stats.inflatedBytes).toBeGreaterThanOrEqual(2 * SPAN_SIZE), { timeout: 30_000, interval: 5 });
     const inflated = source.stats.inflatedBytes;
     // The next span is already there: reading it decodes nothing more before the following read-ahead.
     expect((await source.read(SPAN_SIZE + 10, 100)).equals(data.subarray(SPAN_SIZE + 10, SPAN_SIZE + 110))).toBe(true);
@@ -338,7 +335,7 @@ describe('DecompressedSource: read-ahead', () => {
   it('does not read ahead when the cache cannot keep two spans', async () => {
     const source = new DecompressedSource(new BufferSource(gz, 'layer.blob'), gzipInflater, { cacheBytes: 0 });
     await source.read(0, 1000);
-    await settle();
+    expect(source.stats.readAheads).toBe(0); // decided within the read: none was queued
     expect(source.stats.inflatedBytes).toBeLessThan(2 * SPAN_SIZE);
     await source.close();
   });

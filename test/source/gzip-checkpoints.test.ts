@@ -3,7 +3,7 @@ import { constants, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { gzipInflater } from '../../lib/source/gzip-inflater.js';
 import { STREAM_START, type Checkpoint, type DecodeContext } from '../../lib/source/inflater.js';
-import { compressibleBytes, prng, randomBytes, rawInput } from './helpers.js';
+import { compressibleBytes, prng, randomBytes, rawInput, scaled } from './helpers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -54,21 +54,21 @@ function mixed(length: number, seed: number): Buffer {
 
 const streams: Array<{ label: string; data: Buffer; compressed: Buffer }> = [];
 {
-  const text = compressibleBytes(6 * MiB, 3);
+  const text = compressibleBytes(scaled(2, 6) * MiB, 3);
   streams.push({ label: 'dynamic Huffman (level 6)', data: text, compressed: gzipSync(text) });
-  const noise = randomBytes(3 * MiB, 4);
+  const noise = randomBytes(scaled(1, 3) * MiB, 4);
   streams.push({
     label: 'stored blocks (gzip -1 of random data)',
     data: noise,
     compressed: execFileSync('gzip', ['-1', '-c', '-n'], { input: noise, maxBuffer: 1 << 28 }),
   });
-  const stored = compressibleBytes(3 * MiB, 5);
+  const stored = compressibleBytes(scaled(1, 3) * MiB, 5);
   streams.push({ label: 'stored blocks (zlib level 0)', data: stored, compressed: gzipSync(stored, { level: 0 }) });
-  const fixed = compressibleBytes(4 * MiB, 6);
+  const fixed = compressibleBytes(scaled(1, 4) * MiB, 6);
   streams.push({ label: 'fixed Huffman (Z_FIXED)', data: fixed, compressed: gzipSync(fixed, { strategy: constants.Z_FIXED }) });
-  const mix = mixed(8 * MiB, 7);
+  const mix = mixed(scaled(3, 8) * MiB, 7);
   streams.push({ label: 'mixed blocks, small memLevel (short blocks)', data: mix, compressed: gzipSync(mix, { memLevel: 1 }) });
-  const parts = [mix.subarray(0, 1_000_000), mix.subarray(1_000_000, 1_000_050), Buffer.alloc(0), mix.subarray(1_000_050, 5 * MiB), mix.subarray(5 * MiB)];
+  const parts = [mix.subarray(0, 1_000_000), mix.subarray(1_000_000, 1_000_050), Buffer.alloc(0), mix.subarray(1_000_050, mix.length - MiB), mix.subarray(mix.length - MiB)];
   streams.push({
     label: 'multi-member with zero padding',
     data: Buffer.concat(parts),
@@ -121,7 +121,7 @@ describe.each(streams)('gzip checkpoints: $label', ({ data, compressed }) => {
 
 describe('gzip checkpoints', () => {
   it('land on every bit offset 0–7 in a large enough stream', async () => {
-    const text = mixed(12 * MiB, 11);
+    const text = mixed(scaled(4, 12) * MiB, 11);
     const { checkpoints } = await record(gzipSync(text, { memLevel: 2 }), 32 * KiB);
     const seen = new Set(checkpoints.map((c) => c.bits ?? 0));
     expect([...seen].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);

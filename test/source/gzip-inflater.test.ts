@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { ImgfsError, isImgfsError } from '../../lib/errors.js';
 import { gzipInflater } from '../../lib/source/gzip-inflater.js';
 import { STREAM_START, type DecodeContext } from '../../lib/source/inflater.js';
@@ -134,7 +134,6 @@ describe.each([
       }
     }
     for await (const _ of gzipInflater.decode(() => input(), context())) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(released).toBe(true);
+    await vi.waitFor(() => expect(released).toBe(true), { timeout: 10_000, interval: 5 });
   });
 });

@@ -17,7 +17,7 @@ import { chunked, compressibleBytes, randomBytes, rawInput } from './helpers.js'
 
 const MiB = 1024 * 1024;
 const dist = resolve(process.env['IMGFS_TEST_DIST'] ?? 'dist');
-const script = resolve(dist, 'source/gzip-record-worker.js');
+const script = resolve(dist, 'source/gzip-record-job.js');
 
 async function decode(compressed: Buffer, rawSize: number | undefined, from: Checkpoint = STREAM_START): Promise<{ data: Buffer; checkpoints: Checkpoint[] }> {
   const checkpoints: Checkpoint[] = [];

@@ -2,6 +2,17 @@
 import { execFileSync } from 'node:child_process';
 import type { Readable } from 'node:stream';
 
+/**
+ * The random-read matrices run at a size that proves their point in `npm test`, and in full under
+ * `npm run fuzz` (which sets IMGFS_FULL_MATRIX=1).
+ */
+export const FULL_MATRIX = process.env['IMGFS_FULL_MATRIX'] === '1';
+
+/** `normal` in the normal suite, `full` under `npm run fuzz`. */
+export function scaled(normal: number, full: number): number {
+  return FULL_MATRIX ? full : normal;
+}
+
 /** Deterministic pseudo-random bytes (xorshift32), incompressible. */
 export function randomBytes(length: number, seed = 1): Buffer {
   const out = Buffer.allocUnsafe(length);
@@ -46,12 +57,15 @@ export async function collect(stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** A collect that waits between chunks, to exercise backpressure. Returns the data and the chunk sizes. */
-export async function collectSlowly(stream: Readable, delayMs = 2): Promise<{ data: Buffer; chunks: number[] }> {
+/**
+ * A collect that lets the event loop turn `turns` times between chunks, so that the producer runs ahead
+ * and backpressure is exercised. Returns the data and the chunk sizes.
+ */
+export async function collectSlowly(stream: Readable, turns = 2): Promise<{ data: Buffer; chunks: number[] }> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     chunks.push(chunk);
-    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    for (let i = 0; i < turns; i += 1) await new Promise((resolve) => setImmediate(resolve));
   }
   return { data: Buffer.concat(chunks), chunks: chunks.map((c) => c.length) };
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createRangeStream } from '../../lib/source/range-stream.js';
 import { collect, collectSlowly, randomBytes } from './helpers.js';
 
@@ -36,7 +36,8 @@ describe('createRangeStream', () => {
     const { read, calls } = countingRead();
     const stream = createRangeStream(read, 0, data.length);
     stream.once('readable', () => {}); // starts filling the buffer, never consumes
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Once the buffer holds its high-water mark the stream asks for nothing more until it is consumed.
+    await vi.waitFor(() => expect(stream.readableLength).toBeGreaterThanOrEqual(65536), { timeout: 10_000, interval: 5 });
     expect(calls.length).toBeLessThanOrEqual(2);
     expect(stream.readableLength).toBeLessThanOrEqual(2 * 65536);
     stream.destroy();

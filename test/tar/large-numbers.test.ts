@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ImgfsError } from '../../lib/errors.js';
+import type { ImgfsError } from '../../lib/errors.js';
+import { expectImgfsErrorSync } from '../helpers/expect-imgfs-error.js';
 import { parseBase256, parseNumeric, parseOctal } from '../../lib/tar/large-numbers.js';
 import { base256 } from './raw-tar.js';
 
@@ -11,17 +12,7 @@ const field = (text: string, length = 12): Buffer => {
 };
 
 function corrupt(fn: () => unknown): ImgfsError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ImgfsError);
-    const e = error as ImgfsError;
-    expect(e.code).toBe('ETARCORRUPT');
-    expect(e.archive).toBe('x.tar');
-    expect(e.offset).toBe(1024);
-    return e;
-  }
-  throw new Error('expected ETARCORRUPT');
+  return expectImgfsErrorSync(fn, { code: 'ETARCORRUPT', archive: 'x.tar', offset: 1024 });
 }
 
 describe('parseOctal', () => {

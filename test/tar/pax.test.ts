@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ImgfsError } from '../../lib/errors.js';
+import type { ImgfsError } from '../../lib/errors.js';
+import { expectImgfsErrorSync } from '../helpers/expect-imgfs-error.js';
 import {
   interpretPax,
   parsePaxRecords,
@@ -12,15 +13,7 @@ const where = { archive: 'p.tar', offset: 512 };
 const records = (entries: Array<[string, string | Buffer]>): PaxRecords => parsePaxRecords(paxData(entries), where);
 
 function corruptAt(data: Buffer): ImgfsError {
-  try {
-    parsePaxRecords(data, where);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ImgfsError);
-    const e = error as ImgfsError;
-    expect(e.code).toBe('ETARCORRUPT');
-    return e;
-  }
-  throw new Error('expected ETARCORRUPT');
+  return expectImgfsErrorSync(() => parsePaxRecords(data, where), 'ETARCORRUPT');
 }
 
 describe('parsePaxRecords', () => {
@@ -150,13 +143,7 @@ describe('interpretPax', () => {
 
   it('rejects invalid numbers with ETARCORRUPT at the entry offset', () => {
     for (const [keyword, value] of [['size', '-1'], ['uid', '1e3'], ['gid', 'x'], ['size', '99999999999999999999'], ['mtime', '1.2.3']]) {
-      try {
-        interpretPax(records([[keyword ?? '', value ?? '']]), where);
-        throw new Error(`accepted ${keyword}=${value}`);
-      } catch (error) {
-        expect((error as ImgfsError).code).toBe('ETARCORRUPT');
-        expect((error as ImgfsError).offset).toBe(512);
-      }
+      expectImgfsErrorSync(() => interpretPax(records([[keyword ?? '', value ?? '']]), where), { code: 'ETARCORRUPT', offset: 512 });
     }
   });
 });
@@ -181,7 +168,7 @@ describe('paxTimeMs', () => {
 
   it('rejects malformed times', () => {
     for (const bad of ['', 'abc', '1e9', '--1', '1.2.3', '99999999999999999999']) {
-      expect(() => ms(bad)).toThrow(ImgfsError);
+      expectImgfsErrorSync(() => ms(bad), 'ETARCORRUPT');
     }
   });
 });

@@ -1,7 +1,8 @@
-import { ImgfsError } from '../../lib/errors.js';
+import type { ImgfsError } from '../../lib/errors.js';
 import type { ByteSource } from '../../lib/source/byte-source.js';
 import type { TarEntry } from '../../lib/tar/tar-entry.js';
 import { walkTar, type TarWalkOptions } from '../../lib/tar/walk-tar.js';
+import { checkImgfsError } from '../helpers/expect-imgfs-error.js';
 
 export async function collect(source: ByteSource, options?: TarWalkOptions): Promise<TarEntry[]> {
   const entries: TarEntry[] = [];
@@ -18,8 +19,7 @@ export async function walkFailure(
   try {
     for await (const entry of walkTar(source, options)) entries.push(entry);
   } catch (error) {
-    if (!(error instanceof ImgfsError)) throw error;
-    return { entries, error };
+    return { entries, error: checkImgfsError(error, {}) };
   }
   throw new Error(`walk succeeded with ${entries.length} entries; expected an ImgfsError`);
 }

@@ -1,19 +1,20 @@
 /**
- * `imgfs export`: the merged view as one tar stream (tar-stream pack), like `docker export`.
+ * `imgfs export`: the merged view as one POSIX pax tar stream, like `docker export`.
  * Deterministic: entries in walk order, nothing taken from the clock. Hard links are kept: the first
  * name of an inode is written as itself, later names (same `ino`) as hard links to it. Owners, modes,
- * names from the headers, device numbers and xattrs are kept; whiteouts never appear (the merged view
- * has none). Sockets cannot be stored in a tar and are skipped with a warning, as GNU tar does.
+ * names from the headers, device numbers and xattrs are kept, each in a PAX record where the ustar
+ * field cannot hold it (lib/tar/tar-writer.ts); sparse files stay sparse (GNU PAX 1.0). Whiteouts
+ * never appear (the merged view has none). Sockets cannot be stored in a tar and are skipped with a
+ * warning, as GNU tar does.
  */
 
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
-import type { Header, Pack } from 'tar-stream';
-import type { ImageStats } from '../../index.js';
+import { nameToBytes, type ImageStats } from '../../index.js';
+import { encodeEntry, END_OF_ARCHIVE, padding, type TarWriteEntry } from '../../tar/tar-writer.js';
 import { lastValue, UsageError } from '../args.js';
 import type { CommandSpec, Context } from '../context.js';
 import { Output } from '../output.js';
-import { withByteNames } from './export-byte-names.js';
 
 export const exportCommand: CommandSpec = {
   name: 'export',
@@ -57,31 +58,6 @@ export const exportCommand: CommandSpec = {
 };
 
 async function writeArchive(ctx: Context, out: Output): Promise<void> {
-  // Loaded here, not at start-up: every other command would pay for it on each run.
-  const { pack: createPack } = await import('tar-stream');
-  const pack = createPack();
-  const producing = addEntries(ctx, pack).then(
-    () => pack.finalize(),
-    (error: unknown) => {
-      pack.destroy(error instanceof Error ? error : new Error(String(error)));
-      throw error;
-    },
-  );
-  let consumerError: unknown;
-  try {
-    for await (const chunk of pack) await out.write(chunk as Buffer);
-  } catch (error) {
-    consumerError = error;
-    pack.destroy();
-  }
-  // The producer's error explains a destroyed pack better than the pack's own message.
-  await producing.catch((error: unknown) => {
-    consumerError ??= error;
-  });
-  if (consumerError !== undefined) throw consumerError;
-}
-
-async function addEntries(ctx: Context, pack: Pack): Promise<void> {
   /** First name written for each multiply-linked inode. */
   const firstName = new Map<number, string>();
   for await (const { path, stats } of ctx.img.walk('/')) {
@@ -90,81 +66,34 @@ async function addEntries(ctx: Context, pack: Pack): Promise<void> {
       ctx.warn(`export: ${path}: socket ignored`);
       continue;
     }
-    const header = headerFor(name, stats);
+    const entry = entryFor(name, stats, (key) => ctx.warn(`export: ${path}: xattr ${JSON.stringify(key)} cannot be stored in a tar; left out`));
     if (stats.type !== 'dir' && stats.nlink > 1) {
       const first = firstName.get(stats.ino);
       if (first !== undefined) {
-        await addEntry(pack, withByteNames(pack, { ...header, type: 'link', linkname: first, size: 0 }));
+        await out.write(encodeEntry({ ...entry, type: 'hardlink', linkname: nameToBytes(first), size: 0, dataRegions: undefined }).header);
         continue;
       }
       firstName.set(stats.ino, name);
     }
-    if (stats.type === 'file' && stats.size > 0) {
-      await addFile(ctx, pack, withByteNames(pack, header), path);
-    } else {
-      await addEntry(pack, withByteNames(pack, header));
-    }
-  }
-}
-
-/** tar-stream's entry: a streamx Writable. */
-type Sink = ReturnType<Pack['entry']>;
-
-/**
- * Starts one archive entry. `done` settles by tar-stream's callback, which also reports a destroyed
- * entry (the reader went away, or the pack failed); the entry's own 'error' event says the same
- * thing again and is silenced, as an unheard 'error' would crash the process.
- */
-function startEntry(pack: Pack, header: Header, data?: Buffer): { sink: Sink; done: Promise<void> } {
-  let settle: (error?: Error | null) => void = () => undefined;
-  const done = new Promise<void>((resolve, reject) => {
-    settle = (error) => (error ? reject(error) : resolve());
-  });
-  // Handled here so that an entry abandoned by a failing caller is no unhandled rejection;
-  // callers that await `done` still see the error.
-  done.catch(() => undefined);
-  const sink = data === undefined ? pack.entry(header, settle) : pack.entry(header, data, settle);
-  sink.on('error', () => undefined);
-  return { sink, done };
-}
-
-/** An entry without data: a directory, link, device, fifo, or an empty file. */
-function addEntry(pack: Pack, header: Header): Promise<void> {
-  // tar-stream waits for the data of any 'file' entry, even an empty one: hand it zero bytes.
-  return startEntry(pack, header, header.type === 'file' ? Buffer.alloc(0) : undefined).done;
-}
-
-/**
- * Streams one file into the archive. The entry is a streamx Writable, which node's `pipeline` does
- * not fully understand, so the copy is written out: write, wait for 'drain' when told to, end.
- */
-async function addFile(ctx: Context, pack: Pack, header: Header, path: string): Promise<void> {
-  const { sink, done } = startEntry(pack, header);
-  const source = ctx.img.createReadStream(path);
-  try {
-    for await (const chunk of source) {
-      if (sink.destroyed) break;
-      if (!sink.write(chunk as Buffer)) {
-        await new Promise<void>((resolve) => {
-          const wake = (): void => {
-            sink.off('drain', wake);
-            sink.off('close', wake);
-            resolve();
-          };
-          sink.on('drain', wake);
-          sink.on('close', wake);
-        });
+    const { header, dataSize } = encodeEntry(entry);
+    await out.write(header);
+    if (dataSize === 0) continue;
+    const regions = entry.dataRegions ?? [0, stats.size];
+    let written = 0;
+    for (let i = 0; i < regions.length; i += 2) {
+      const start = regions[i] as number;
+      const length = regions[i + 1] as number;
+      if (length === 0) continue;
+      for await (const chunk of ctx.img.createReadStream(path, { start, end: start + length - 1 })) {
+        await out.write(chunk as Buffer);
+        written += (chunk as Buffer).length;
       }
     }
-  } catch (error) {
-    sink.destroy(error instanceof Error ? error : new Error(String(error)));
-    await done.catch(() => undefined);
-    throw error;
-  } finally {
-    source.destroy();
+    // The header promised dataSize bytes: anything else would shift every later header.
+    if (written !== dataSize) throw new Error(`${path}: read ${written} of ${dataSize} bytes`);
+    await out.write(padding(dataSize));
   }
-  if (!sink.destroyed) sink.end(undefined);
-  await done;
+  await out.write(END_OF_ARCHIVE);
 }
 
 const tarTypes = {
@@ -176,38 +105,56 @@ const tarTypes = {
   block: 'block-device',
 } as const;
 
-export function headerFor(name: string, stats: ImageStats): Header {
+/** GNU tar extracts a sparse file region by region in whole blocks: regions are widened to 512-byte edges. */
+const SPARSE_ALIGN = 512;
+
+export function entryFor(name: string, stats: ImageStats, dropXattr: (key: string) => void = () => undefined): TarWriteEntry {
   if (stats.type === 'socket') throw new Error('sockets have no tar representation');
-  const header: Header = {
-    name: stats.type === 'dir' ? `${name}/` : name,
+  const xattrs: Record<string, Buffer> = {};
+  for (const [key, value] of Object.entries(stats.xattrs)) {
+    // A PAX keyword ends at the first '=' and may hold no NUL: such a name would be read back as another.
+    if (key.includes('=') || key.includes('\0')) dropXattr(key);
+    else xattrs[key] = value;
+  }
+  const isDevice = stats.type === 'char' || stats.type === 'block';
+  // Names are written as their bytes: one that is not UTF-8 is kept as lone surrogates (nameToBytes).
+  return {
+    name: nameToBytes(name),
     type: tarTypes[stats.type],
-    // With the type bits: tar-stream would replace a mode of 0 (`----------`) by its default.
-    mode: stats.mode,
+    mode: stats.mode & 0o7777,
     uid: stats.uid,
     gid: stats.gid,
     uname: stats.uname,
     gname: stats.gname,
     size: stats.type === 'file' ? stats.size : 0,
-    mtime: new Date(Math.floor(stats.mtimeMs / 1000) * 1000),
-    linkname: stats.type === 'symlink' ? (stats.target ?? '') : '',
-    devmajor: 0,
-    devminor: 0,
+    mtimeMs: stats.mtimeMs,
+    linkname: stats.type === 'symlink' ? nameToBytes(stats.target ?? '') : '',
+    devmajor: isDevice ? stats.devmajor : 0,
+    devminor: isDevice ? stats.devminor : 0,
+    xattrs,
+    dataRegions: stats.type === 'file' && stats.dataRegions !== undefined ? alignedRegions(stats.dataRegions, stats.size) : undefined,
   };
-  if (stats.type === 'char' || stats.type === 'block') {
-    header.devmajor = stats.devmajor;
-    header.devminor = stats.devminor;
+}
+
+/**
+ * A sparse file's data regions widened to whole blocks (the bytes added are zeros read from the
+ * holes), merged where they touch, with GNU tar's closing empty region at the end of the file.
+ */
+function alignedRegions(regions: readonly number[], size: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < regions.length; i += 2) {
+    const length = regions[i + 1] as number;
+    if (length === 0) continue;
+    const start = Math.floor((regions[i] as number) / SPARSE_ALIGN) * SPARSE_ALIGN;
+    const end = Math.min(size, Math.ceil(((regions[i] as number) + length) / SPARSE_ALIGN) * SPARSE_ALIGN);
+    const last = out.length - 2;
+    if (last >= 0 && (out[last] as number) + (out[last + 1] as number) >= start) {
+      out[last + 1] = Math.max((out[last] as number) + (out[last + 1] as number), end) - (out[last] as number);
+    } else {
+      out.push(start, end - start);
+    }
   }
-  const pax: Record<string, string> = {};
-  if (stats.mtimeMs % 1000 !== 0) pax.mtime = (stats.mtimeMs / 1000).toFixed(9).replace(/\.?0+$/, '');
-  // Octal fields of 7 digits end at 2097151; larger ids need PAX records.
-  if (stats.uid > 0o7777777) pax.uid = String(stats.uid);
-  if (stats.gid > 0o7777777) pax.gid = String(stats.gid);
-  for (const [key, value] of Object.entries(stats.xattrs)) {
-    const text = value.toString('utf8');
-    // PAX records are text here (tar-stream); a value that is not UTF-8 goes as libarchive's base64.
-    if (Buffer.from(text, 'utf8').equals(value)) pax[`SCHILY.xattr.${key}`] = text;
-    else pax[`LIBARCHIVE.xattr.${encodeURIComponent(key)}`] = value.toString('base64');
-  }
-  if (Object.keys(pax).length > 0) header.pax = pax;
-  return header;
+  const last = out.length - 2;
+  if (last < 0 || (out[last] as number) + (out[last + 1] as number) < size) out.push(size, 0);
+  return out;
 }

@@ -27,7 +27,7 @@ export const layers: CommandSpec = {
         layer.mediaType ?? '-',
         layer.compression,
         String(layer.size),
-        String(layer.uncompressedSize),
+        String(layer.uncompressedSize ?? '-'),
         String(layer.entries),
         String(layer.whiteouts),
         createdBy(layer.createdBy, full),
