@@ -106,9 +106,9 @@ export class Layer {
 
   /**
    * The layer's table: from the index cache when it has it, else built by the reader (and then
-   * cached). With `verify`, the layer is verified first, and a layer that fails leaves nothing in the
-   * cache. `onWalked` hears how many stored bytes have been read while the table is built, and the
-   * whole size once it is done.
+   * cached). With `verify`, the layer is verified before its table is cached or returned, so a layer
+   * that fails leaves nothing in the cache. `onWalked` hears how many stored bytes have been read
+   * while the table is built, and the whole size once it is done.
    */
   async index(onWalked?: (storedBytes: number) => void): Promise<LayerTable> {
     const { cache, verify } = this.context;

@@ -5,7 +5,9 @@
  * mount goes on serving every path that does not need that layer.
  */
 import { constants } from 'node:os';
+import { isImgfsError } from '../errors.js';
 import { FsError } from '../fs/fs-errors.js';
+import type { WarningSink } from '../warnings.js';
 
 const errno = constants.errno;
 
@@ -19,7 +21,7 @@ export class ProblemReporter {
   private readonly seen = new Set<string>();
   private static readonly MAX_REMEMBERED = 10_000;
 
-  constructor(private readonly warn: (message: string) => void) {}
+  constructor(private readonly warn: WarningSink) {}
 
   /** The errno for `error`, warning about it when it is not an ordinary path error. */
   errnoOf(error: unknown, path: string): number {
@@ -28,7 +30,7 @@ export class ProblemReporter {
     if (!this.seen.has(message)) {
       if (this.seen.size >= ProblemReporter.MAX_REMEMBERED) this.seen.clear();
       this.seen.add(message);
-      this.warn(`${path}: input/output error: ${message}`);
+      this.warn({ code: 'EIO', message: `${path}: input/output error: ${message}`, layer: isImgfsError(error) ? error.layer : undefined, path });
     }
     return negated('EIO');
   }

@@ -15,6 +15,7 @@ import type { FuseOperations } from './fuse-binding.js';
 import { readOnlyOperations } from './read-only.js';
 import { statfs } from './statfs.js';
 import { Xattrs } from './xattrs.js';
+import type { WarningSink } from '../warnings.js';
 
 const IMPLICIT_ROOT = new ImageStats({
   type: 'dir',
@@ -41,7 +42,7 @@ const IMPLICIT_ROOT = new ImageStats({
 export function filesystemOperations(
   img: ImageFS,
   owners: OwnerMapping,
-  warn: (message: string) => void,
+  warn: WarningSink,
   kernelRefusesWrites: boolean,
 ): FuseOperations {
   const problems = new ProblemReporter(warn);

@@ -11,6 +11,7 @@ import type { ImageFS } from '../fs/types.js';
 import { filesystemOperations } from './filesystem-operations.js';
 import type { FuseInstance, FuseMountOptions } from './fuse-binding.js';
 import { loadFuse } from './load-binding.js';
+import type { WarningSink } from '../warnings.js';
 import { canMountReadOnly, mountReadOnly } from './read-only.js';
 
 export { FuseUnavailable } from './load-binding.js';
@@ -24,8 +25,8 @@ export interface MountOptions {
   gid?: number;
   /** How long the kernel may trust attributes and names, in seconds (default one day). */
   cacheTimeout?: number;
-  /** Problems met while serving, e.g. a broken layer (its paths get EIO; the rest is still served). */
-  onWarning?: (message: string) => void;
+  /** Problems met while serving, as data (code EIO): e.g. a broken layer (its paths get EIO; the rest is still served). */
+  onWarning?: WarningSink;
 }
 
 export interface MountHandle {
@@ -82,7 +83,7 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
     onError: (error, operation) => {
       // The request loop ended without us: someone ran `fusermount3 -u` or `umount`.
       if (operation === 'lifecycle') markUnmounted();
-      else warn(`${operation}: ${error instanceof Error ? error.message : String(error)}`);
+      else warn({ code: 'EIO', message: `${operation}: ${error instanceof Error ? error.message : String(error)}` });
     },
   };
   if (options.allowOther === true) fuseOptions.allowOther = true;

@@ -19,11 +19,11 @@ export interface DecompressOptions {
   /** Bytes of decompressed spans kept in memory (LRU), default 64 MiB. 0 keeps only the latest span. */
   cacheBytes?: number;
   /**
-   * Largest allowed decompressed size as a multiple of the compressed size (plus 64 MiB), default 1100;
-   * `Infinity` disables the check. Beyond it reads reject with ELIMIT.
+   * Largest allowed decompressed size as a multiple of the compressed size, plus `ratioSlack` (defaults
+   * and reasons: lib/limits.ts); `Infinity` disables the check. Beyond it reads reject with ELIMIT.
    */
   maxRatio?: number;
-  /** Decompressed bytes always allowed on top of `maxRatio × compressed size`; default 64 MiB. */
+  /** Decompressed bytes always allowed on top of `maxRatio × compressed size` (default: RATIO_SLACK). */
   ratioSlack?: number;
   /** When to record checkpoints (see CheckpointPolicy); default 'lazy'. */
   checkpoints?: CheckpointPolicy;

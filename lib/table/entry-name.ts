@@ -6,6 +6,9 @@
 
 import { nameToBytes } from '../tar/name-bytes.js';
 
+/** A path as a caller gave it (string or bytes), as imgfs keys it: lib/fs takes names from here. */
+export { pathFromInput } from '../tar/name-bytes.js';
+
 export const ROOT = '';
 
 /** Lexical normalisation of a tar member name: `./a//b/../c/` → `a/c`; `..` never climbs above root. */

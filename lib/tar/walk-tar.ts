@@ -14,14 +14,9 @@ export const DEFAULT_MAX_PAX_SIZE = LIMITS.maxPaxSize.default;
 export const DEFAULT_MAX_NAME_LENGTH = LIMITS.maxNameLength.default;
 
 export interface TarWalkOptions {
-  /** Largest PAX extended header accepted, in bytes (default 1 MiB); a larger one is ELIMIT. */
+  /** Largest PAX extended header accepted, in bytes (default and reason: lib/limits.ts); a larger one is ELIMIT. */
   maxPaxSize?: number;
-  /**
-   * Largest member or link name accepted, in UTF-8 bytes (default 16 KiB: four times Linux's PATH_MAX,
-   * room for 8 000 levels of directories). Path work downstream grows with the square of the depth, so
-   * this also bounds what one hostile name can cost: a 64 KiB name of `a/a/…` would take a gigabyte to
-   * walk. A longer one is ELIMIT.
-   */
+  /** Largest member or link name accepted, in UTF-8 bytes (default and reason: lib/limits.ts); a longer one is ELIMIT. */
   maxNameLength?: number;
   /** Checked between headers; the walk throws the signal's reason. */
   signal?: AbortSignal;

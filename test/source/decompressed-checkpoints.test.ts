@@ -13,9 +13,9 @@ import { compressibleBytes, prng, randomBytes, scaled, zstdCompress } from './he
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-/** Most a decoder produces beyond what the cursor asked for: one output chunk (gzip 256 KiB, zstd 512 KiB). */
+/** Most a decoder produces beyond what the cursor asked for: one output chunk (gzip 256 KiB, zstd 1 MiB). */
 const CHUNK = 256 * KiB;
-const ZSTD_CHUNK = 512 * KiB;
+const ZSTD_CHUNK = 1024 * KiB;
 
 function open(compressed: Buffer, inflater: Inflater, options?: DecompressOptions): DecompressedSource {
   return new DecompressedSource(new BufferSource(compressed, 'layer.blob'), inflater, options);

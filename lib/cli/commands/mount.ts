@@ -68,7 +68,7 @@ export const mountCommand: CommandSpec = {
   },
   async run(ctx) {
     const options = parseMountOptions(ctx.args.values.get('options') ?? []);
-    const handle = await mount(ctx.img, ctx.paths[0] as string, { ...options, onWarning: (message) => ctx.warn(message) });
+    const handle = await mount(ctx.img, ctx.paths[0] as string, { ...options, onWarning: (warning) => ctx.warn(warning.message) });
     unmountOnSignals(handle);
     reportReady(ctx.io.env);
     await handle.unmounted;
