@@ -33,11 +33,13 @@ describe('HttpBlobSource', () => {
 
   it('serves reads through one verifying pass, reads behind it included, then records span digests', async () => {
     const { read, asked } = server(blob);
-    const source = new HttpBlobSource('blob', blob.length, digest, read, { spanSize: SPAN, cacheBytes: 2 * SPAN });
-    expect((await source.read(5000, 100)).equals(blob.subarray(5000, 5100))).toBe(true);
+    const source = new HttpBlobSource('blob', blob.length, digest, read, { spanSize: SPAN, cacheBytes: 3 * SPAN });
+    expect((await source.read(1500, 10)).equals(blob.subarray(1500, 1510))).toBe(true);
+    expect((await source.read(3500, 100)).equals(blob.subarray(3500, 3600))).toBe(true);
     expect(asked).toEqual([[0, blob.length]]);
     // Behind the pass and evicted from the small cache: the pass is finished, then the span fetched.
-    expect((await source.read(10, 3000)).equals(blob.subarray(10, 3010))).toBe(true);
+    expect((await source.read(10, 100)).equals(blob.subarray(10, 110))).toBe(true);
+    expect(asked).toEqual([[0, blob.length], [0, SPAN]]);
     expect(source.verified).toBe(true);
     expect(source.exportSpans()?.length).toBeGreaterThan(11 * 32);
   });
@@ -85,5 +87,28 @@ describe('HttpBlobSource', () => {
     source.deferSpanImport(async () => Buffer.from('not span digests'));
     expect((await source.read(100, 10)).equals(blob.subarray(100, 110))).toBe(true);
     expect(asked).toEqual([[0, blob.length]]);
+  });
+
+  it('a probe far ahead of the pass (a TOC footer) is fetched alone, then checked when the pass gets there', async () => {
+    const big = randomBytes(40 * SPAN);
+    const { read, asked } = server(big);
+    const source = new HttpBlobSource('blob', big.length, digestOf(big), read, { spanSize: SPAN, cacheBytes: 4 * SPAN });
+    expect((await source.read(big.length - 50, 50)).equals(big.subarray(big.length - 50))).toBe(true);
+    expect(asked).toEqual([[39 * SPAN, 40 * SPAN]]);
+    expect((await drain(source)).equals(big)).toBe(true);
+    // The walk from the start is one pass: nothing fetched twice.
+    expect(asked).toEqual([[39 * SPAN, 40 * SPAN], [0, big.length]]);
+    expect(source.verified).toBe(true);
+  });
+
+  it('a probe answered with other bytes than the full read is EDIGEST when the pass gets there', async () => {
+    const big = randomBytes(40 * SPAN);
+    const { read } = server(big, (start, _end, bytes) => {
+      if (start > 0) bytes[0] = (bytes[0] as number) ^ 1;
+      return bytes;
+    });
+    const source = new HttpBlobSource('blob', big.length, digestOf(big), read, { spanSize: SPAN, cacheBytes: 4 * SPAN });
+    await source.read(big.length - 50, 50);
+    await expect(drain(source)).rejects.toMatchObject({ code: 'EDIGEST', message: expect.stringContaining('served differently') });
   });
 });
