@@ -13,6 +13,7 @@ import { LRUCache } from 'lru-cache';
 import { ImgfsError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import { clampRead, clampStream } from './range.js';
+import { SerialQueue } from './serial-queue.js';
 import { STREAM_CHUNK_SIZE } from './range-stream.js';
 import { SpanDigests } from './span-digests.js';
 
@@ -55,7 +56,7 @@ export class HttpBlobSource implements ByteSource {
   private failure: ImgfsError | undefined;
   private pendingImport: (() => Promise<Buffer | undefined>) | undefined;
   private readonly cache: LRUCache<number, Buffer>;
-  private queue: Promise<void> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private closed = false;
 
   constructor(
@@ -118,7 +119,10 @@ export class HttpBlobSource implements ByteSource {
       }
       if (got.size <= last - first) {
         await this.importPending();
-        if (!this.verified && this.pass !== undefined && first < this.pass.nextSpan && !got.has(first)) {
+        const passed = this.pass?.nextSpan ?? 0;
+        let behind = false;
+        for (let span = first; span <= last && span < passed; span++) behind ||= !got.has(span);
+        if (!this.verified && behind) {
           // Behind the first pass: finish it, then fetch by range like any verified read.
           await this.advancePass(this.spanCount(), () => {});
         }
@@ -314,12 +318,7 @@ export class HttpBlobSource implements ByteSource {
   }
 
   private serialised<T>(operation: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(operation);
-    this.queue = result.then(
-      () => {},
-      () => {},
-    );
-    return result;
+    return this.queue.run(operation);
   }
 
   private assertOpen(): void {
