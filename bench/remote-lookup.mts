@@ -69,11 +69,13 @@ try {
   const imageBytes = facts.layers.reduce((sum, layer) => sum + layer.gzipSize, 0);
   const rows: string[] = [];
   for (const [which, path] of [['top-layer', facts.files.top], ['bottom-layer', facts.files.bottom]] as const) {
-    const samples = { cold: [] as Sample[], warm: [] as Sample[], peer: [] as Sample[] };
+    const samples = { cold: [] as Sample[], warm: [] as Sample[], 'no-cache': [] as Sample[], peer: [] as Sample[] };
     for (let rep = 0; rep < REPS; rep++) {
       const cache = join(scratch, `cache-${which}-${rep}`);
       samples.cold.push(await run([process.execPath, imgfsBin, 'cat', '--cache-dir', cache, name, path]));
       samples.warm.push(await run([process.execPath, imgfsBin, 'cat', '--cache-dir', cache, name, path]));
+      // As the peer's lookup: nothing cached, so no checkpoints recorded on the way.
+      samples['no-cache'].push(await run([process.execPath, imgfsBin, 'cat', '--no-cache', name, path]));
       const copy = join(scratch, `copy-${which}-${rep}`);
       const started = process.hrtime.bigint();
       const copied = await run(['skopeo', 'copy', '-q', '--insecure-policy', '--src-tls-verify=false', name, `oci:${copy}:bench`]);
@@ -82,12 +84,12 @@ try {
       rmSync(copy, { recursive: true, force: true });
     }
     const peer = median(samples.peer.map((s) => s.seconds));
-    for (const kind of ['cold', 'warm'] as const) {
+    for (const kind of ['cold', 'warm', 'no-cache'] as const) {
       const seconds = median(samples[kind].map((s) => s.seconds));
       const bytes = median(samples[kind].map((s) => s.bytes));
       const requests = median(samples[kind].map((s) => s.requests));
       rows.push(
-        `| ${which} file, ${kind} cache | ${seconds.toFixed(3)} s | ${peer.toFixed(3)} s | ${(peer / seconds).toFixed(1)}× faster | ${mb(bytes)} in ${requests} requests | ${mb(median(samples.peer.map((s) => s.bytes)))} | ${((100 * bytes) / imageBytes).toFixed(1)}% of ${mb(imageBytes)} |`,
+        `| ${which} file, ${kind === 'no-cache' ? '--no-cache' : `${kind} cache`} | ${seconds.toFixed(3)} s | ${peer.toFixed(3)} s | ${(peer / seconds).toFixed(1)}× faster | ${mb(bytes)} in ${requests} requests | ${mb(median(samples.peer.map((s) => s.bytes)))} | ${((100 * bytes) / imageBytes).toFixed(1)}% of ${mb(imageBytes)} |`,
       );
     }
   }

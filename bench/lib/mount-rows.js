@@ -23,16 +23,16 @@ function missing() {
 }
 
 /**
- * @param {{ node: string, bench: string, image: string, ref: string, scratch: string, reps: number, format: string }} options
+ * @param {{ node: string, bench: string, image: string, ociDir: string, ref: string, scratch: string, reps: number, format: string }} options
  * @returns {Promise<Row[]>}
  */
-export async function mountRows({ node, bench, image, ref, scratch, reps, format }) {
+export async function mountRows({ node, bench, image, ociDir, ref, scratch, reps, format }) {
   const needs = missing();
   const title = (/** @type {string} */ what) => `\`imgfs mount\`: ${what} · ${format}`;
   if (needs.length > 0) {
     return [{ title: title('full reads'), imgfs: '—', peer: '—', ratio: undefined, target: '—', met: undefined, note: `skipped: needs ${needs.join(', ')}` }];
   }
-  const sample = await measure({ argv: [node, join(bench, 'workloads', 'mount-read.js'), image, ref, join(scratch, 'mount-read'), String(reps)], stdout: 'text' }, { rss: false });
+  const sample = await measure({ argv: [node, join(bench, 'workloads', 'mount-read.js'), image, ociDir, ref, join(scratch, 'mount-read'), String(reps)], stdout: 'text' }, { rss: false });
   if (sample.code !== 0) {
     const why = sample.stderr.split('\n').find((line) => line.trim() !== '') ?? `exit ${sample.code}`;
     return [{ title: title('full reads'), imgfs: '—', peer: '—', ratio: undefined, target: '—', met: undefined, note: `skipped: mount-read.js failed: ${why}` }];

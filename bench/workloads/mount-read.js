@@ -4,8 +4,10 @@
 // filesystem), and against `imgfs scan --hash sha256`. Also the time from starting `imgfs mount` to
 // the kernel listing the mount, and the bytes the mount process wrote to disk. Prints one JSON line.
 //
-//   node bench/workloads/mount-read.js OCI_DIR REF SCRATCH [REPS]
+//   node bench/workloads/mount-read.js IMAGE OCI_DIR REF SCRATCH [REPS]
 //
+// IMAGE is what imgfs mounts (any format); OCI_DIR:REF is the same image as an OCI layout, which
+// umoci unpacks for the peers (and which imgfs opens with --ref when IMAGE is OCI_DIR itself).
 // Needs root, /dev/fuse, the fuse-napi binding, umoci and bindfs. Each rep mounts afresh, so the
 // first read of each tool finds the kernel's caches for the mount empty (the archive and the
 // unpacked files are in the page cache on every side); the second read right after is served by the
@@ -17,13 +19,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measure, median } from '../lib/measure.js';
 
-const [image, ref, scratch, repsText] = process.argv.slice(2);
-if (image === undefined || ref === undefined || scratch === undefined) {
-  process.stderr.write('usage: mount-read.js OCI_DIR REF SCRATCH [REPS]\n');
+const [image, ociDir, ref, scratch, repsText] = process.argv.slice(2);
+if (image === undefined || ociDir === undefined || ref === undefined || scratch === undefined) {
+  process.stderr.write('usage: mount-read.js IMAGE OCI_DIR REF SCRATCH [REPS]\n');
   process.exit(2);
 }
 const REPS = Math.max(1, Number(repsText ?? 3));
 const imgfsBin = fileURLToPath(new URL('../../bin/imgfs.js', import.meta.url));
+const refArgs = image === ociDir ? ['--ref', ref] : [];
 
 const TOOLS = {
   tar: (/** @type {string} */ dir) => `tar -cf - -C '${dir}' . | wc -c`,
@@ -50,7 +53,7 @@ async function waitMounted(dir) {
 /** Starts `imgfs mount`; resolves with the process and the ms until the kernel listed the mount. @param {string} dir */
 async function mountImgfs(dir) {
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [imgfsBin, 'mount', '--quiet', '--no-cache', '--ref', ref, image, dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [imgfsBin, 'mount', '--quiet', '--no-cache', ...refArgs, image, dir], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitMounted(dir);
   const readyMs = Number(process.hrtime.bigint() - started) / 1e6;
   return { child, readyMs };
@@ -83,7 +86,7 @@ const bindMnt = join(scratch, 'bindfs');
 mkdirSync(mnt, { recursive: true });
 mkdirSync(bindMnt, { recursive: true });
 
-const unpack = await measure({ argv: ['umoci', 'unpack', '--image', `${image}:${ref}`, bundle] }, { rss: false });
+const unpack = await measure({ argv: ['umoci', 'unpack', '--image', `${ociDir}:${ref}`, bundle] }, { rss: false });
 if (unpack.code !== 0) throw new Error(`umoci unpack failed: ${unpack.stderr}`);
 
 /** @type {Record<string, number[]>} */
@@ -123,7 +126,7 @@ try {
     }
   }
   for (let rep = 0; rep < REPS; rep++) {
-    const scan = await measure({ argv: [process.execPath, imgfsBin, 'scan', '--quiet', '--no-cache', '--hash', 'sha256', '--ref', ref, image] }, { rss: false });
+    const scan = await measure({ argv: [process.execPath, imgfsBin, 'scan', '--quiet', '--no-cache', '--hash', 'sha256', ...refArgs, image] }, { rss: false });
     if (scan.code !== 0) throw new Error(`imgfs scan failed: ${scan.stderr}`);
     add('scan', scan.ms);
   }

@@ -23,6 +23,11 @@ export interface LayerReader {
   /** Length of the uncompressed tar stream when the reader knows it without decoding the layer. */
   readonly uncompressedSize?: number | undefined;
   /**
+   * True when the table and every read are checked against digests the (verified) manifest states (a
+   * table of contents' digest, then each run's own): a registry blob need not be read whole first.
+   */
+  readonly checksItself?: boolean | undefined;
+  /**
    * The layer's whole uncompressed tar stream, as a runtime that pulls the layer extracts it: what the
    * diff_id names and `verify` hashes. Reading it may decode the whole layer: a reader that can avoid
    * that reads entries through `readData` instead.

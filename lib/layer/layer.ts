@@ -112,9 +112,11 @@ export class Layer {
    */
   async index(onWalked?: (storedBytes: number) => void): Promise<LayerTable> {
     const { cache, verify } = this.context;
-    const key = this.identity.table === undefined || this.reader.tableKind === undefined ? this.identity.table : `${this.identity.table} ${this.reader.tableKind}`;
     try {
       await this.reader.prepare?.();
+      // After `prepare`: a registry layer's reader knows what kind of table it builds only then.
+      const kind = this.reader.tableKind;
+      const key = this.identity.table === undefined || kind === undefined ? this.identity.table : `${this.identity.table} ${kind}`;
       this.info.compression = this.reader.compression;
       let table = key === undefined ? undefined : await cache?.load(key);
       if (table === undefined) {
@@ -125,9 +127,8 @@ export class Layer {
       } else if (verify) {
         await this.verify();
       }
-      // A reader that says what it knows of the tar's length is believed, unknown included (a TOC layer's
-      // table ends where its data space ends, not where the tar does).
-      this.info.uncompressedSize = 'uncompressedSize' in this.reader ? this.reader.uncompressedSize : (this.reader.tar.size ?? table.tarEnd);
+      // A table of another kind (a TOC's data space) does not end where the tar does.
+      this.info.uncompressedSize = this.reader.uncompressedSize ?? this.reader.tar.size ?? (kind === undefined ? table.tarEnd : undefined);
       this.info.entries = table.memberCount;
       this.info.whiteouts = table.whiteoutCount;
       onWalked?.(this.descriptor.size);

@@ -21,6 +21,8 @@ export class LandedLayer implements LayerView {
   private readonly origins = new Map<string, string[]>();
   /** Names the moves add to directories above where they land (`usr` → `lib` for a move to usr/lib). */
   private readonly passages = new Map<string, Set<string>>();
+  private lastPath: string | undefined;
+  private lastSources: string[] = [];
 
   constructor(
     private readonly table: LayerTable,
@@ -44,8 +46,12 @@ export class LandedLayer implements LayerView {
     return landedPath(this.moves, path);
   }
 
-  /** The layer's own paths that land at `path` (several only when the layer has two spellings of it). */
+  /**
+   * The layer's own paths that land at `path` (several only when the layer has two spellings of it).
+   * The merge asks several questions about one path in a row: the last answer is kept.
+   */
   private sources(path: string): string[] {
+    if (path === this.lastPath) return this.lastSources;
     const found: string[] = [];
     if (this.landed(path) === path) found.push(path);
     for (let dir = path; ; dir = parentOf(dir)) {
@@ -55,6 +61,8 @@ export class LandedLayer implements LayerView {
       }
       if (dir === ROOT) break;
     }
+    this.lastPath = path;
+    this.lastSources = found;
     return found;
   }
 

@@ -6,8 +6,8 @@ import { recordGzipOffThread } from './gzip-record-job.js';
 import { isMemberStart, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
 import { drainEngine, type ZlibEngine } from './zlib-drain.js';
 
-/** Output chunk size of the zlib engine. */
-const GUNZIP_CHUNK_SIZE = 256 * 1024;
+/** Output chunk size of the zlib engine: a span (SPAN_SIZE), so that spans are views of its output buffers. */
+const GUNZIP_CHUNK_SIZE = 1024 * 1024;
 
 /**
  * gzip. Node's Gunzip decodes concatenated members one after another and ignores zero bytes after the

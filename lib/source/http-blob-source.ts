@@ -13,6 +13,7 @@ import { LRUCache } from 'lru-cache';
 import { ImgfsError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import { clampRead, clampStream } from './range.js';
+import { SerialQueue } from './serial-queue.js';
 import { STREAM_CHUNK_SIZE } from './range-stream.js';
 import { SpanDigests } from './span-digests.js';
 
@@ -28,6 +29,8 @@ export const VERIFY_SPAN_SIZE = 64 * 1024;
 const FIRST_STREAM_WINDOW = 2 * 1024 * 1024;
 const MAX_STREAM_WINDOW = 32 * 1024 * 1024;
 const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
+/** Largest read served ahead of the first pass (see farAhead). */
+const MAX_PROVISIONAL = 1024 * 1024;
 
 export interface HttpBlobOptions {
   spanSize?: number;
@@ -54,8 +57,13 @@ export class HttpBlobSource implements ByteSource {
   private pass: Pass | undefined;
   private failure: ImgfsError | undefined;
   private pendingImport: (() => Promise<Buffer | undefined>) | undefined;
+  /**
+   * Spans fetched by range before the first pass got to them (a probe of the blob's tail, far ahead
+   * of the pass): served unverified, and compared with the pass's bytes when it gets there.
+   */
+  private readonly provisional = new Map<number, Buffer>();
   private readonly cache: LRUCache<number, Buffer>;
-  private queue: Promise<void> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private closed = false;
 
   constructor(
@@ -118,11 +126,16 @@ export class HttpBlobSource implements ByteSource {
       }
       if (got.size <= last - first) {
         await this.importPending();
-        if (!this.verified && this.pass !== undefined && first < this.pass.nextSpan && !got.has(first)) {
+        const passed = this.pass?.nextSpan ?? 0;
+        let behind = false;
+        for (let span = first; span <= last && span < passed; span++) behind ||= !got.has(span);
+        if (!this.verified && behind) {
           // Behind the first pass: finish it, then fetch by range like any verified read.
           await this.advancePass(this.spanCount(), () => {});
         }
-        if (!this.verified) {
+        if (!this.verified && this.farAhead(first, last)) {
+          await this.fetchProvisional(first, last, got);
+        } else if (!this.verified) {
           await this.advancePass(last + 1, (span, bytes) => {
             if (span >= first) got.set(span, bytes);
           });
@@ -267,6 +280,16 @@ export class HttpBlobSource implements ByteSource {
         }
         const bytes = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
         pass.hash.update(bytes);
+        const early = this.provisional.get(pass.nextSpan);
+        if (early !== undefined) {
+          this.provisional.delete(pass.nextSpan);
+          if (!early.equals(bytes)) {
+            throw new ImgfsError('EDIGEST', `bytes ${pass.nextSpan * this.spanSize}–${pass.nextSpan * this.spanSize + bytes.length} of blob ${this.digest} were served differently to a range and to the full read`, {
+              archive: this.name,
+              offset: pass.nextSpan * this.spanSize,
+            });
+          }
+        }
         pass.spans.record(pass.nextSpan, bytes);
         this.cache.set(pass.nextSpan, bytes);
         onSpan(pass.nextSpan, bytes);
@@ -309,17 +332,41 @@ export class HttpBlobSource implements ByteSource {
     }
   }
 
+  /**
+   * Whether a read before verification lies so far ahead of the first pass that driving the pass there
+   * would pass more bytes than the span cache keeps (a TOC reader probing the tail of a large blob): the
+   * pass would then have to fetch them all again for the tar walk that follows.
+   */
+  private farAhead(first: number, last: number): boolean {
+    const passed = this.pass?.nextSpan ?? 0;
+    return (first - passed) * this.spanSize > this.cache.maxSize / 2 && (last - first + 1) * this.spanSize <= MAX_PROVISIONAL;
+  }
+
+  /** Spans `[first, last]` by one ranged request, unverified until the first pass compares them. */
+  private async fetchProvisional(first: number, last: number, got: Map<number, Buffer>): Promise<void> {
+    this.stats.fetches += 1;
+    const bytes: Buffer[] = [];
+    for await (const chunk of this.readRange(first * this.spanSize, Math.min(this.size, (last + 1) * this.spanSize))) {
+      this.stats.bytesFetched += chunk.length;
+      bytes.push(chunk);
+    }
+    const all = Buffer.concat(bytes);
+    for (let span = first; span <= last; span++) {
+      const piece = all.subarray((span - first) * this.spanSize, (span - first + 1) * this.spanSize);
+      if (piece.length !== Math.min(this.spanSize, this.size - span * this.spanSize)) {
+        throw new ImgfsError('ETRUNCATED', `blob ended at byte ${first * this.spanSize + all.length} of ${this.size}`, { archive: this.name });
+      }
+      this.provisional.set(span, piece);
+      got.set(span, piece);
+    }
+  }
+
   private spanCount(): number {
     return Math.ceil(this.size / this.spanSize);
   }
 
   private serialised<T>(operation: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(operation);
-    this.queue = result.then(
-      () => {},
-      () => {},
-    );
-    return result;
+    return this.queue.run(operation);
   }
 
   private assertOpen(): void {

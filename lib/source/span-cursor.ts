@@ -27,10 +27,12 @@ export class SpanCursor {
 
   /**
    * Decodes span `nextIndex`: a full span, or the final shorter one; `undefined` once the stream has
-   * ended (the decompressed size is then `position`). Errors of the decoder reject here.
+   * ended (the decompressed size is then `position`). Errors of the decoder reject here. When the
+   * decoder's chunks that make up the span lie side by side in one buffer (node:zlib fills its output
+   * buffer piece by piece and never writes a piece again), the span is a view of them, not a copy.
    */
   async next(): Promise<Buffer | undefined> {
-    const span = Buffer.allocUnsafe(this.spanSize);
+    const pieces: Buffer[] = [];
     let filled = 0;
     while (filled < this.spanSize) {
       const chunk = this.carry ?? (await this.pull());
@@ -42,13 +44,13 @@ export class SpanCursor {
         this.skip -= from;
       }
       const n = Math.min(chunk.length - from, this.spanSize - filled);
-      chunk.copy(span, filled, from, from + n);
+      if (n > 0) pieces.push(chunk.subarray(from, from + n));
       filled += n;
       if (from + n < chunk.length) this.carry = chunk.subarray(from + n);
     }
     if (filled === 0) return undefined;
     this.nextIndex += 1;
-    return filled === this.spanSize ? span : Buffer.from(span.subarray(0, filled));
+    return adjacentView(pieces, filled) ?? Buffer.concat(pieces, filled);
   }
 
   /** Abandons the decoder and whatever it holds (its input stream included). */
@@ -68,4 +70,17 @@ export class SpanCursor {
     this.position += result.value.length;
     return result.value;
   }
+}
+
+/** The pieces as one view when each starts where the one before ends in the same memory, else undefined. */
+function adjacentView(pieces: Buffer[], length: number): Buffer | undefined {
+  const first = pieces[0];
+  if (first === undefined) return undefined;
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < pieces.length; i += 1) {
+    const piece = pieces[i] as Buffer;
+    if (piece.buffer !== first.buffer || piece.byteOffset !== end) return undefined;
+    end += piece.length;
+  }
+  return Buffer.from(first.buffer, first.byteOffset, length);
 }

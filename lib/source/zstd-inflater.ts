@@ -4,8 +4,8 @@ import { assertMemberStart, type DecodeContext, type Inflater, type RawInput } f
 import { isZlibError } from './zlib-drain.js';
 import { MAX_ZSTD_WINDOW, ZstdFrameError, ZstdFrameScanner } from './zstd-frames.js';
 
-/** Output chunk size of the native decoder: large, so a layer costs few round trips to the thread pool. */
-const ZSTD_CHUNK_SIZE = 512 * 1024;
+/** Output chunk size of the native decoder: a span (SPAN_SIZE), so that spans are views of its output buffers. */
+const ZSTD_CHUNK_SIZE = 1024 * 1024;
 /** The native decoder refuses a larger window too (the frame parser refuses it first, with its offset). */
 const WINDOW_LOG_MAX = Math.ceil(Math.log2(MAX_ZSTD_WINDOW));
 const DECODER_PARAMS = { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX };

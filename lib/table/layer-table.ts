@@ -50,6 +50,8 @@ export interface LayerIndexOptions {
   layer?: LayerRef | undefined;
 }
 
+const SLASH = 0x2f;
+
 /** Directories a layer remembers answers for (what it hides, whether it holds anything) before starting over. */
 const MAX_REMEMBERED_DIRS = 100_000;
 
@@ -72,6 +74,7 @@ const kindOfType: Partial<Record<TarEntryType, EntryKind>> = {
  */
 export class LayerTable {
   private linksByTarget: Map<string, TableEntry[]> | undefined;
+  private lastParent: string | undefined;
   /**
    * Whether the layer holds a member below a directory, per directory asked. The lookups of a walk
    * share their parent, and most layers hold nothing in most directories: a map lookup then answers
@@ -191,8 +194,22 @@ export class LayerTable {
   }
 
   private slotOf(path: string): number {
-    if (path !== ROOT && !this.populated(parentOf(path))) return -1;
+    if (path !== ROOT && !this.populated(this.parentOf(path))) return -1;
     return this.columns.find(path);
+  }
+
+  /**
+   * The parent directory of `path`, as the same string object as last time when it is the same
+   * directory: the children of one directory are asked about in a row (a walk, a listing), and a map
+   * lookup with a string it has hashed before costs no rehash of a fresh slice.
+   */
+  private parentOf(path: string): string {
+    const last = this.lastParent;
+    if (last !== undefined && path.length > last.length && path.charCodeAt(last.length) === SLASH && path.startsWith(last) && path.indexOf('/', last.length + 1) < 0) {
+      return last;
+    }
+    this.lastParent = parentOf(path);
+    return this.lastParent;
   }
 
   /** True when the layer has no member for `path` but has members below it (R6). */
@@ -230,7 +247,7 @@ export class LayerTable {
   hidesBelow(path: string): HideReason | undefined {
     if (path === ROOT) return undefined;
     if (this.whiteouts.has(path)) return 'whiteout';
-    return this.hidesUnder(parentOf(path)) ?? undefined;
+    return this.hidesUnder(this.parentOf(path)) ?? undefined;
   }
 
   /**
@@ -395,7 +412,13 @@ function reachedDirs(columns: LayerColumns, whiteouts: readonly string[], opaque
       if (columns.find(current) < 0) found.push(current);
     }
   };
-  for (let slot = 0; slot < columns.length; slot++) climb(parentOf(columns.path(slot)));
+  let previous: string | undefined;
+  for (let slot = 0; slot < columns.length; slot++) {
+    // Sorted paths: siblings come in runs, so most members share the parent just climbed from.
+    const parent = parentOf(columns.path(slot));
+    if (parent !== previous) climb(parent);
+    previous = parent;
+  }
   for (const path of whiteouts) climb(parentOf(path));
   for (const dir of opaques) climb(dir);
   // A parent is shorter than its children: by length is parents first, and cheap for deep paths.

@@ -98,8 +98,10 @@ export function parsePaxRecords(data: Buffer, where: TarLocation): PaxRecords {
  * when there were several: each replaces the previous, as in Go's and GNU tar's readers). Global ('g')
  * headers are not applied to entries at all, as Go's reader (and so Docker) does not.
  *
- * An empty value deletes the field (POSIX): the string fields become "" rather than falling back to the
- * ustar header. An empty number keeps the header's number, as Go and GNU tar do (POSIX defines no
+ * An empty `uname` or `gname` deletes the field (POSIX): it becomes "" rather than falling back to the
+ * ustar header. An empty `path` or `linkpath` keeps the header's name, as Go does: where a member lands
+ * is what a runtime extracts, and a layer must not be able to hide a member from imgfs that Docker
+ * still creates. An empty number keeps the header's number, as Go and GNU tar do (POSIX defines no
  * "absent" number; Python reads it as 0).
  */
 export function interpretPax(local: PaxRecords | undefined, where: TarLocation): PaxOverrides {
@@ -112,10 +114,10 @@ export function interpretPax(local: PaxRecords | undefined, where: TarLocation):
     }
     switch (keyword) {
       case 'path':
-        result.path = nameFromBytes(value);
+        if (value.length > 0) result.path = nameFromBytes(value);
         break;
       case 'linkpath':
-        result.linkpath = nameFromBytes(value);
+        if (value.length > 0) result.linkpath = nameFromBytes(value);
         break;
       case 'uname':
         result.uname = value.toString('utf8');

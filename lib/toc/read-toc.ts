@@ -14,6 +14,7 @@ import {
   CHECKSUM_KEYS,
   firstOf,
   parseZstdChunkedFooter,
+  POSITION_KEYS,
   SKIPPABLE_FRAME_MAGIC,
   TARSPLIT_CHECKSUM_KEY,
   ZSTD_CHUNKED_TAIL,
@@ -59,7 +60,7 @@ export async function locateToc(blob: ByteSource, blobSize: number, annotations:
 /** True when the descriptor's annotations say the layer has a TOC (even if its footer is gone). */
 export function annotatedTocFormat(annotations: Readonly<Record<string, string>>): TocFormat | undefined {
   // stargz-snapshotter's zstd:chunked layers carry both; the zstd:chunked keys decide.
-  if (firstOf(annotations, CHECKSUM_KEYS) !== undefined) return 'zstd:chunked';
+  if (firstOf(annotations, CHECKSUM_KEYS) !== undefined || firstOf(annotations, POSITION_KEYS) !== undefined) return 'zstd:chunked';
   return annotations[TOC_DIGEST_ANNOTATION] !== undefined ? 'estargz' : undefined;
 }
 

@@ -5,6 +5,7 @@ import { openTarPass } from '../layer/tar-pass-reader.js';
 import type { LayerTable, TableEntry } from '../table/layer-table.js';
 import { walkTar } from '../tar/walk-tar.js';
 import { UNCOMPRESSED_SIZE_ANNOTATION } from './estargz-footer.js';
+import { annotatedTocFormat } from './read-toc.js';
 import { TocLayer } from './toc-layer.js';
 import { isTocMetadataName } from './toc-metadata.js';
 import type { TocFormat } from './toc-model.js';
@@ -12,13 +13,18 @@ import { verifyTocAgainstTar } from './verify-toc.js';
 
 /**
  * The LayerReader for layers that carry a table of contents (zstd:chunked, eStargz), recognised by
- * their footer whatever the media type says (or, footer gone, by the descriptor's annotations). Opening
+ * their footer whatever the media type says (or, footer gone, by the descriptor's annotations; and
+ * only by those where the stored bytes are not seekable: a registry blob, a layer in a gzipped archive). Opening
  * costs one read of the footer and one of the TOC (and tar-split); the table comes from them, and an
  * entry's bytes are read by decoding its own frames or members only. A TOC that cannot be used is a
  * warning (ETOC): the layer is then read by the tar pass, which hides the format's metadata members.
  * Layers without a TOC are left to the tar pass (undefined).
  */
 export async function openTocReader(stored: ByteSource, context: LayerReaderContext): Promise<LayerReader | undefined> {
+  // Probing the footer of bytes that are not a positional read away (a registry blob: one more request
+  // per layer; a layer inside a compressed outer archive: decoding up to its end) is left to layers
+  // whose descriptor announces a TOC.
+  if (!stored.seekable && annotatedTocFormat(context.annotations) === undefined) return undefined;
   const opening = await TocLayer.open(stored, stored.size ?? context.storedSize, context.annotations, { maxTocSize: context.limits.maxTocSize });
   if (opening.format === undefined) return undefined;
   const hidden = { kind: `without ${opening.format} metadata`, hides: isTocMetadataName };
@@ -46,6 +52,8 @@ class TocReader implements LayerReader {
    * ordinary layer with this diff_id) keeps: either way, a key of its own.
    */
   readonly tableKind: string;
+  /** The TOC matched a digest the descriptor states, and every run is checked against its own. */
+  readonly checksItself: boolean;
 
   constructor(
     private readonly stored: ByteSource,
@@ -55,7 +63,9 @@ class TocReader implements LayerReader {
     readonly uncompressedSize: number | undefined,
   ) {
     this.compression = toc.format;
-    this.tableKind = `${toc.format} ${toc.tarSize === undefined ? 'toc' : 'tar-split'}`;
+    // The TOC's digest is part of the key: a table cached from one TOC never serves another one.
+    this.tableKind = `${toc.format} ${toc.tarSize === undefined ? 'toc' : 'tar-split'} ${toc.toc.checkedDigest ?? 'unchecked'}`;
+    this.checksItself = toc.toc.checkedDigest !== undefined && toc.toc.entries.every((entry) => entry.chunks.every((chunk) => chunk.digest !== undefined));
   }
 
   buildTable({ limits, warn, layer }: TableBuildOptions): Promise<LayerTable> {

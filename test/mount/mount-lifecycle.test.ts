@@ -109,6 +109,15 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
     }
   }, 60_000);
 
+  it('-o uid=N,gid=N shows every entry as owned by N', async () => {
+    const at = await mountPoint('owners');
+    const started = await startMount(image, at, ['-o', 'uid=1234,gid=5678']);
+    mounts.push(started);
+    const { stdout } = await execFileAsync('stat', ['-c', '%u %g', join(at, 'hello.txt'), join(at, 'data')]);
+    expect(stdout).toBe('1234 5678\n1234 5678\n');
+    await stopMount(started);
+  });
+
   it('imgfs umount of a directory that is not mounted exits 1 with the reason', async () => {
     const at = await mountPoint('not-mounted');
     const result = await imgfs(['umount', at]);

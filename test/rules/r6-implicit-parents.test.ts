@@ -6,7 +6,10 @@
  * (merged-usr: `lib/x.so` over `lib -> usr/lib` is `usr/lib/x.so`, `lib` stays a symlink). Any other
  * lower non-directory on the way is replaced by an implicit directory.
  */
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { dir, fifo, file, hardlink, opaque as opaqueOf, symlink, whiteout } from '../helpers/layer-tar.js';
 import { openLayers, walkPaths } from '../helpers/open-layers.js';
 import { expectCode } from '../helpers/expect-fs-error.js';
@@ -102,6 +105,17 @@ describe('R6 implicit parents', () => {
       expect(meta(await fs.lstat('/usr/lib'))).toEqual(['dir', 0o750, 4, 0, 1_700_000_000_000]);
       expect(await walkPaths(fs)).toEqual(['/lib', '/usr', '/usr/lib', '/usr/lib/old.so', '/usr/lib/x.so']);
       expect(warnings).toEqual([]);
+    });
+
+    it('lands the same from the index cache', async () => {
+      const cache = mkdtempSync(join(tmpdir(), 'imgfs-r6-cache-'));
+      onTestFinished(() => rmSync(cache, { recursive: true, force: true }));
+      const layers = [[dir('usr/lib/'), symlink('lib', 'usr/lib')], [file('lib/x.so', 'x')]];
+      for (let round = 0; round < 2; round++) {
+        const { fs } = await openLayers(layers, { cache });
+        expect(await fs.readdir('/usr/lib')).toEqual(['x.so']);
+        expect((await fs.lstat('/lib')).isSymbolicLink()).toBe(true);
+      }
     });
 
     it('follows absolute targets inside the root, chains of symlinks, and deeper missing parents', async () => {

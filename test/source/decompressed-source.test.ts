@@ -346,7 +346,7 @@ describe('DecompressedSource: read-ahead', () => {
     const { walkTar } = await import('../../lib/tar/walk-tar.js');
     const { buildLayer } = await import('../helpers/layer-tar.js');
     const random = prng(5);
-    const files = Array.from({ length: 60 }, (_, i) => ({
+    const files = Array.from({ length: 30 }, (_, i) => ({
       type: 'file' as const,
       name: `f${i}`,
       content: compressibleBytes(Math.floor(random() * 400_000) + (i % 7 === 0 ? 1_500_000 : 100), i + 1),

@@ -74,12 +74,20 @@ describe('GNU sparse keywords', () => {
 });
 
 describe('empty PAX values', () => {
-  it('delete the header’s string fields (POSIX: uname= gives "")', async () => {
+  it('delete the owner names (POSIX: uname= gives "")', async () => {
     const entries = await walk(
-      paxMember([['uname', ''], ['gname', ''], ['linkpath', '']]),
+      paxMember([['uname', ''], ['gname', '']]),
       member({ name: 'l', typeflag: '2', linkname: 'target', uname: 'alice', gname: 'staff' }),
     );
-    expect(entries.map((e) => [e.uname, e.gname, e.linkname])).toEqual([['', '', '']]);
+    expect(entries.map((e) => [e.uname, e.gname, e.linkname])).toEqual([['', '', 'target']]);
+  });
+
+  it('keep the header’s name and link target, which decide what a runtime extracts (Go)', async () => {
+    const entries = await walk(
+      paxMember([['path', ''], ['linkpath', '']]),
+      member({ name: 'etc/cron.d/job', typeflag: '2', linkname: '/tmp/payload' }),
+    );
+    expect(entries.map((e) => [e.name, e.linkname])).toEqual([['etc/cron.d/job', '/tmp/payload']]);
   });
 
   it('keep numeric header fields, as Go and GNU tar do', async () => {

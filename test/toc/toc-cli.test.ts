@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { imgfs } from '../cli/run-cli.js';
 import { writeEstargz, writeOciLayer, writeZstdChunked, type FixtureEntry } from './toc-writer.js';
 

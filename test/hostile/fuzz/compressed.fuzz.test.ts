@@ -1,7 +1,7 @@
 /**
  * Mutated gzip and zstd streams of a valid layer: the decoders must turn every damage into
  * ECOMPRESSION or ETRUNCATED (or, where the damaged stream still decodes, whatever the tar walker makes
- * of the bytes), never a raw zlib or fzstd error, a RangeError from a decoder, or a hang.
+ * of the bytes), never a raw zlib or zstd error, a RangeError from a decoder, or a hang.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
