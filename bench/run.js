@@ -507,6 +507,21 @@ process.stdout.write(report);
 writeFileSync(join(out, 'latest.md'), report);
 writeFileSync(join(out, 'latest.json'), `${JSON.stringify({ command, reps: REPS, results: results.map((r) => ({ id: r.workload.id, title: r.workload.title, peer: r.workload.peer.label, target: r.workload.target, skipped: r.skipped, notes: r.notes, imgfs: r.imgfs.map(strip), peerSamples: r.peer.map(strip) })), extraRows }, null, 2)}\n`);
 
+// Sections that bring their own producers and servers, each in its own process with the same --reps:
+// layers with a table of contents (podman, containerd + ctr-remote) and registry images (docker-registry,
+// skopeo). `--only toc` or `--only remote` selects one.
+const sections = [
+  { id: 'toc-lookup', argv: [NODE, join(bench, 'toc-lookup.js')] },
+  { id: 'remote-lookup', argv: [NODE, '--experimental-transform-types', '--no-warnings', join(bench, 'remote-lookup.mts')] },
+];
+for (const section of sections) {
+  if (ONLY !== undefined && !ONLY.test(section.id)) continue;
+  log(`bench: ${section.id}`);
+  const [program = NODE, ...rest] = section.argv;
+  const run = spawnSync(program, [...rest, '--reps', String(REPS)], { cwd: root, stdio: 'inherit' });
+  if (run.status !== 0) process.stdout.write(`\n${section.id}: did not complete (exit ${run.status ?? run.signal}); see its messages above\n`);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // helpers
 

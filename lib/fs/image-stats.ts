@@ -3,7 +3,8 @@ import { constants } from 'node:fs';
 /** File types as they appear in the merged view (hard links are resolved to their target's type). */
 export type FileType = 'file' | 'dir' | 'symlink' | 'fifo' | 'char' | 'block' | 'socket';
 
-const typeBits: Record<FileType, number> = {
+/** The `S_IF*` bits of each file type, as in `stat(2)`'s `st_mode`. */
+export const typeBits: Readonly<Record<FileType, number>> = {
   file: constants.S_IFREG,
   dir: constants.S_IFDIR,
   symlink: constants.S_IFLNK,

@@ -2,8 +2,7 @@
  * `ImageStats` as libfuse wants a `struct stat`: the merged view's own numbers, with only what a
  * kernel needs added (block counts in 512-byte units, a timespec with nanoseconds).
  */
-import { constants } from 'node:fs';
-import type { ImageStats, FileType } from '../fs/image-stats.js';
+import { typeBits, type ImageStats, type FileType } from '../fs/image-stats.js';
 import type { FuseDirentStats, FuseStats, FuseTimespec } from './fuse-binding.js';
 
 /** The I/O size the kernel is told to prefer: one readahead-sized request. */
@@ -18,8 +17,8 @@ export interface OwnerMapping {
 export function fuseStats(stats: ImageStats, owners: OwnerMapping = {}): FuseStats {
   const mtime = timespec(stats.mtimeMs);
   return {
-    // Linux ignores a symlink's own mode and always shows 0777; tar headers often carry another.
-    mode: stats.isSymbolicLink() ? constants.S_IFLNK | 0o777 : stats.mode,
+    // ImageStats already shows a symlink as 0777, as Linux does, whatever its tar header says.
+    mode: stats.mode,
     uid: owners.uid ?? stats.uid,
     gid: owners.gid ?? stats.gid,
     size: stats.size,
@@ -27,7 +26,7 @@ export function fuseStats(stats: ImageStats, owners: OwnerMapping = {}): FuseSta
     ino: stats.ino,
     rdev: stats.rdev,
     blksize: PREFERRED_IO_SIZE,
-    blocks: Math.ceil(stats.size / 512),
+    blocks: stats.blocks,
     // A tar member has one time; access and change times show it too, as `tar -x` would leave them.
     atime: mtime,
     mtime,
@@ -45,16 +44,6 @@ export function timespec(ms: number): FuseTimespec {
   const nanoseconds = Math.min(999_999_999, Math.max(0, Math.round((ms - seconds * 1000) * 1_000_000)));
   return { seconds, nanoseconds };
 }
-
-const typeBits: Record<FileType, number> = {
-  file: constants.S_IFREG,
-  dir: constants.S_IFDIR,
-  symlink: constants.S_IFLNK,
-  fifo: constants.S_IFIFO,
-  char: constants.S_IFCHR,
-  block: constants.S_IFBLK,
-  socket: constants.S_IFSOCK,
-};
 
 /** What `readdir` tells the kernel about an entry: its type, for `d_type`. */
 export function direntStats(type: FileType): FuseDirentStats {
