@@ -5,9 +5,8 @@
  * NODE_EXTRA_CA_CERTS, and never lets a request hang: the time to the response headers and every
  * silence while the body arrives are bounded, and `signal` aborts at once.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { getCACertificates } from 'node:tls';
+import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
 
 export interface NetworkOptions {
   /** Check TLS certificates (default true); false also allows a registry that speaks plain HTTP. */
@@ -55,14 +54,25 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000;
 
 let trustedCAs: string[] | undefined;
 /** Node's bundled roots, the system's, and NODE_EXTRA_CA_CERTS (part of 'default'). */
-function caCertificates(): string[] {
+async function caCertificates(): Promise<string[]> {
+  const { getCACertificates } = await import('node:tls');
   trustedCAs ??= [...new Set([...getCACertificates('default'), ...getCACertificates('system')])];
   return trustedCAs;
 }
 
+interface Stack {
+  http: HttpAgent;
+  https: HttpsAgent;
+  httpRequest: typeof import('node:http').request;
+  httpsRequest: typeof import('node:https').request;
+}
+
 export class HttpTransport {
-  private readonly http: HttpAgent;
-  private readonly https: HttpsAgent;
+  /**
+   * Node's HTTP and TLS modules and the agents, loaded on the first request: loading them costs about
+   * 20 ms, which every local image (the common case of a one-file lookup) would otherwise pay at start.
+   */
+  private stack: Promise<Stack> | undefined;
   readonly idleTimeoutMs: number;
   readonly requestTimeoutMs: number;
   /** Requests sent, and body bytes received (counted by the readers, so the body is not set flowing). */
@@ -72,13 +82,28 @@ export class HttpTransport {
     const maxSockets = options.maxInFlight ?? 8;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    this.http = new HttpAgent({ keepAlive: true, maxSockets });
-    this.https = new HttpsAgent({
-      keepAlive: true,
-      maxSockets,
-      rejectUnauthorized: options.tlsVerify !== false,
-      ...(options.tlsVerify === false ? {} : { ca: caCertificates() }),
-    });
+    this.maxSockets = maxSockets;
+  }
+
+  private readonly maxSockets: number;
+
+  private load(): Promise<Stack> {
+    this.stack ??= (async () => {
+      const [http, https] = await Promise.all([import('node:http'), import('node:https')]);
+      const tlsVerify = this.options.tlsVerify !== false;
+      return {
+        http: new http.Agent({ keepAlive: true, maxSockets: this.maxSockets }),
+        https: new https.Agent({
+          keepAlive: true,
+          maxSockets: this.maxSockets,
+          rejectUnauthorized: tlsVerify,
+          ...(tlsVerify ? { ca: await caCertificates() } : {}),
+        }),
+        httpRequest: http.request,
+        httpsRequest: https.request,
+      };
+    })();
+    return this.stack;
   }
 
   /**
@@ -86,17 +111,19 @@ export class HttpTransport {
    * when no answer comes. The body's stream errors with ConnectionError on a silence longer than the
    * idle timeout, or when the request's overall time runs out.
    */
-  send(url: URL, init: HttpRequest = {}): Promise<HttpResponse> {
+  async send(url: URL, init: HttpRequest = {}): Promise<HttpResponse> {
     const signal = this.options.signal;
     signal?.throwIfAborted();
+    const stack = await this.load();
+    signal?.throwIfAborted();
     const secure = url.protocol === 'https:';
-    const send = secure ? httpsRequest : httpRequest;
+    const send = secure ? stack.httpsRequest : stack.httpRequest;
     this.stats.requests += 1;
     return new Promise<HttpResponse>((resolve, reject) => {
       const request = send(url, {
         method: init.method ?? 'GET',
         headers: { 'user-agent': 'imgfs', ...init.headers },
-        agent: secure ? this.https : this.http,
+        agent: secure ? stack.https : stack.http,
         timeout: this.idleTimeoutMs,
       });
       const overall = setTimeout(() => {
@@ -127,8 +154,14 @@ export class HttpTransport {
   }
 
   close(): void {
-    this.http.destroy();
-    this.https.destroy();
+    // Agents still being loaded are destroyed once they are there; never loaded, they hold no socket.
+    void this.stack?.then(
+      (stack) => {
+        stack.http.destroy();
+        stack.https.destroy();
+      },
+      () => undefined,
+    );
   }
 }
 
