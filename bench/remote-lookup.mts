@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeImages } from './make-images.js';
+import { defaultOutDir, makeImages } from './make-images.js';
 import { FaultProxy } from '../test/registry/fault-proxy.ts';
 import { pushImage, startRegistry } from '../test/registry/registry-server.ts';
 
@@ -31,7 +31,8 @@ interface Facts {
   layers: Array<{ gzipSize: number }>;
 }
 
-const imagesDir = join(root, 'bench', 'out', 'images-v1');
+// The main benchmark's image, generated once for both (bench/out/images-v<generator version>).
+const imagesDir = defaultOutDir();
 const facts = (await makeImages(imagesDir)) as Facts;
 const registry = await startRegistry();
 const proxy = await FaultProxy.start(registry.port);
