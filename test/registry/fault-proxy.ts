@@ -38,6 +38,8 @@ export class FaultProxy {
   /** When set, /v2/ requests without an Authorization header get a Basic challenge. */
   requireBasic = false;
   readonly log: LoggedRequest[] = [];
+  /** Waiters of `recorded`, told of each request as it is logged. */
+  private readonly watchers = new Set<(entry: LoggedRequest) => void>();
   private blobGets = 0;
   private readonly sockets = new Set<Socket>();
 
@@ -82,6 +84,20 @@ export class FaultProxy {
   blobTraffic(digest?: string): { requests: number; bytes: number } {
     const hits = this.log.filter((entry) => entry.path.includes('/blobs/') && (digest === undefined || entry.path.endsWith(digest)));
     return { requests: hits.length, bytes: hits.reduce((sum, entry) => sum + entry.bytes, 0) };
+  }
+
+  /** Resolves with the first request logged from now on (or already logged) that `matches`. */
+  recorded(matches: (entry: LoggedRequest) => boolean): Promise<LoggedRequest> {
+    const logged = this.log.find(matches);
+    if (logged !== undefined) return Promise.resolve(logged);
+    return new Promise((resolve) => {
+      const watcher = (entry: LoggedRequest): void => {
+        if (!matches(entry)) return;
+        this.watchers.delete(watcher);
+        resolve(entry);
+      };
+      this.watchers.add(watcher);
+    });
   }
 
   async stop(): Promise<void> {
@@ -167,7 +183,7 @@ export class FaultProxy {
   }
 
   private record(server: LoggedRequest['server'], incoming: IncomingMessage, status: number, bytes: number, fault: Fault | undefined): void {
-    this.log.push({
+    const entry: LoggedRequest = {
       server,
       method: incoming.method ?? 'GET',
       path: incoming.url ?? '/',
@@ -176,6 +192,8 @@ export class FaultProxy {
       status,
       bytes,
       fault: fault?.kind,
-    });
+    };
+    this.log.push(entry);
+    for (const watcher of this.watchers) watcher(entry);
   }
 }
