@@ -76,7 +76,7 @@ export class Layer {
         storedSize: descriptor.size,
         annotations: descriptor.annotations ?? {},
         warn: context.warn,
-        layer: { index: descriptor.index, digest: descriptor.digest },
+        layer: layerRef(descriptor),
       };
       const self = descriptor.selfVerifying;
       const reader =
@@ -101,7 +101,7 @@ export class Layer {
 
   /** The layer as errors and warnings name it. */
   get ref(): LayerRef {
-    return { index: this.descriptor.index, digest: this.descriptor.digest };
+    return layerRef(this.descriptor);
   }
 
   /**
@@ -216,9 +216,14 @@ function sidecarIn(cache: TableCache, identity: string): LayerSidecar {
   };
 }
 
+/** How errors and warnings name a layer. */
+function layerRef(descriptor: LayerBlob): LayerRef {
+  return { index: descriptor.index, digest: descriptor.digest };
+}
+
 /** Every problem met in a layer names the archive, the member and the layer. */
 function locate(error: unknown, descriptor: LayerBlob): ImgfsError {
-  const where = { archive: descriptor.blob.name, member: descriptor.location, layer: { index: descriptor.index, digest: descriptor.digest } };
+  const where = { archive: descriptor.blob.name, member: descriptor.location, layer: layerRef(descriptor) };
   if (isImgfsError(error)) return error.locate(where);
   return new ImgfsError('EIMGFORMAT', `cannot index layer: ${(error as Error).message}`, { ...where, cause: error });
 }
