@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ImageConfig, ImageFormat } from '../image/loaded-image.js';
 import type { Layer } from '../layer/layer.js';
+import { MemberDigests } from '../layer/member-digests.js';
 import type { LayerTable } from '../table/layer-table.js';
 import { ImgfsError } from '../errors.js';
 import { joinPath, pathFromInput, ROOT } from '../table/entry-name.js';
@@ -9,7 +11,7 @@ import { resolvePath, type Resolution } from '../merge/resolve-path.js';
 import { layerChanges, pathHistory, type LayerChanges } from '../merge/layer-changes.js';
 import { Dirent } from './dirent.js';
 import { createNodeFsAdapter, type NodeFsAdapter } from './node-fs-adapter.js';
-import { archiveOrder, scanFilter, type ScanCandidate, type ScannedFile, type ScanOptions } from './scan.js';
+import { archiveOrder, contentFilter, scanFilter, type ScanCandidate, type ScannedFile, type ScanOptions } from './scan.js';
 import { FsError } from './fs-errors.js';
 import { ImageStats, type FileType } from './image-stats.js';
 import type { ImageDirent, ImageFS, ImagePath, LayerInfo, PathHistory, ReadStreamOptions, WalkEntry } from './types.js';
@@ -37,7 +39,8 @@ export class ImageFileSystem implements ImageFS {
     /** Bottom first; each one indexes itself and reads its entries' bytes. */
     private readonly stack: readonly Layer[],
     private readonly view: MergedView,
-    private readonly loadLayer: (layer: Layer) => Promise<LayerTable>,
+    /** Indexes a layer; `digests` gets its files hashed if the table is built by a pass over the layer. */
+    private readonly loadLayer: (layer: Layer, digests?: MemberDigests) => Promise<LayerTable>,
     private readonly release: () => Promise<void>,
   ) {
     this.layers = stack.map((layer) => layer.info);
@@ -49,11 +52,11 @@ export class ImageFileSystem implements ImageFS {
     await Promise.all(this.stack.map((_, layer) => this.ensureLayer(layer)));
   }
 
-  private ensureLayer(layer: number): Promise<void> {
+  private ensureLayer(layer: number, digests?: MemberDigests): Promise<void> {
     if (this.view.isLoaded(layer)) return Promise.resolve();
     let pending = this.loading.get(layer);
     if (pending === undefined) {
-      pending = this.loadLayer(this.stack[layer] as Layer).then((table) => this.view.provide(layer, table));
+      pending = this.loadLayer(this.stack[layer] as Layer, digests).then((table) => this.view.provide(layer, table));
       // A failed load may be retried by a later question (the error is not cached).
       pending.catch(() => this.loading.delete(layer));
       this.loading.set(layer, pending);
@@ -216,6 +219,7 @@ export class ImageFileSystem implements ImageFS {
   }
 
   async *scan(options: ScanOptions = {}): AsyncIterable<ScannedFile> {
+    const digests = options.hash === undefined ? undefined : await this.indexHashing(options.hash, contentFilter(options), options.signal);
     await this.indexAll();
     const wanted = scanFilter(options);
     const plan: Array<ScanCandidate & { node: MergedNode }> = [];
@@ -230,12 +234,38 @@ export class ImageFileSystem implements ImageFS {
         options.signal?.throwIfAborted();
         // The consumer moved on: whatever it left unread of the previous file is skipped.
         if (current !== undefined && !current.readableEnded) current.destroy();
+        let digest: string | undefined;
+        if (options.hash !== undefined) {
+          const offset = node.entry?.dataOffset;
+          digest = offset === undefined || node.kind !== 'file' ? undefined : digests?.[layer]?.get(offset);
+          // Not hashed in an index pass (indexed before the scan, from the cache, a sparse file, a
+          // symlink): read it now.
+          digest ??= await digestOf(node.kind === 'file' ? this.streamContent(node, 0, stats.size) : Readable.from([]), options.hash);
+        }
         current = node.kind === 'file' ? this.streamContent(node, 0, stats.size) : Readable.from([]);
-        yield { path, stats, layer, stream: current };
+        yield { path, stats, layer, stream: current, ...(digest === undefined ? {} : { digest }) };
       }
     } finally {
       if (current !== undefined && !current.readableEnded) current.destroy();
     }
+  }
+
+  /**
+   * Indexes the layers not indexed yet, top-down and one at a time, hashing their files in the same
+   * pass (see MemberDigests); per layer, the digests recorded (none for a layer indexed earlier).
+   */
+  private async indexHashing(algorithm: string, wants: (path: string, size: number) => boolean, signal: AbortSignal | undefined): Promise<Array<MemberDigests | undefined>> {
+    const digests: Array<MemberDigests | undefined> = this.stack.map(() => undefined);
+    for (let layer = this.stack.length - 1; layer >= 0; layer--) {
+      signal?.throwIfAborted();
+      if (this.view.isLoaded(layer) || this.loading.has(layer)) continue;
+      const recorder = new MemberDigests(algorithm, wants);
+      digests[layer] = recorder;
+      await this.ensureLayer(layer, recorder);
+      // Its files are hashed: the layer's decoded spans would only add to the next layer's.
+      (this.stack[layer] as Layer).dropDecoded();
+    }
+    return digests;
   }
 
   /**
@@ -405,4 +435,11 @@ function contentSize(node: MergedNode): number {
   if (node.kind === 'file') return node.entry?.size ?? 0;
   if (node.kind === 'symlink') return Buffer.byteLength(node.entry?.linkname ?? '');
   return 0;
+}
+
+/** Hex digest of a stream's bytes. */
+async function digestOf(stream: Readable, algorithm: string): Promise<string> {
+  const hash = createHash(algorithm);
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }

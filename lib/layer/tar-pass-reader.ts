@@ -53,11 +53,12 @@ class TarPassReader implements LayerReader {
     }
   }
 
-  buildTable({ limits, warn, layer, onWalked }: TableBuildOptions): Promise<LayerTable> {
+  buildTable({ limits, warn, layer, onWalked, onMember }: TableBuildOptions): Promise<LayerTable> {
     // Checkpoints recorded during this first pass are kept with the table (see `persist`).
     if (this.decoded !== undefined && this.sidecar !== undefined) this.decoded.checkpointPolicy = 'eager';
     const walked = walkTar(this.tar, { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength });
-    const members = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
+    const kept = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
+    const members = onMember === undefined ? kept : tapped(kept, (member) => onMember(member, this.tar));
     return LayerTable.build(onWalked === undefined ? members : this.reportWalked(members, onWalked), {
       maxEntries: limits.maxEntries,
       onWarning: warn,
@@ -74,6 +75,10 @@ class TarPassReader implements LayerReader {
   async persist(): Promise<void> {
     if (this.decoded === undefined || this.sidecar === undefined || this.decoded.stats.checkpointsRecorded === 0) return;
     await this.sidecar.store(CHECKPOINTS, this.decoded.exportCheckpoints());
+  }
+
+  dropDecoded(): void {
+    this.decoded?.dropSpans();
   }
 
   async close(): Promise<void> {
@@ -94,6 +99,14 @@ class TarPassReader implements LayerReader {
       }
       yield member;
     }
+  }
+}
+
+/** Each member to `tap` (awaited) before the walk goes on past its data. */
+async function* tapped(members: AsyncIterable<TarEntry>, tap: (member: TarEntry) => Promise<void>): AsyncGenerator<TarEntry> {
+  for await (const member of members) {
+    await tap(member);
+    yield member;
   }
 }
 
