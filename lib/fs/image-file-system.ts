@@ -29,7 +29,12 @@ const MAX_REMEMBERED_RESOLUTIONS = 200_000;
 export class ImageFileSystem implements ImageFS {
   readonly layers: readonly LayerInfo[];
   private readonly implicitInodes = new Map<string, number>();
-  private readonly resolutions = new Map<string, Resolution>();
+  /**
+   * Resolutions by path, following the last symlink or not. Keyed by the path string itself, not a
+   * prefixed copy: a 5 000-deep walk asks about paths of up to 10 kB, and a copy per key would hold
+   * the sum of their lengths (tens of MB) a second time.
+   */
+  private readonly resolutions = { follow: new Map<string, Resolution>(), noFollow: new Map<string, Resolution>() };
   private readonly loading = new Map<number, Promise<void>>();
   private closed = false;
 
@@ -332,14 +337,14 @@ export class ImageFileSystem implements ImageFS {
     this.assertOpen();
     if (typeof input !== 'string' && !Buffer.isBuffer(input)) throw new TypeError(`path must be a string or a Buffer, got ${typeof input}`);
     const path = pathFromInput(input);
-    const key = followLast ? `+${path}` : `-${path}`;
-    let result = this.resolutions.get(key);
+    const memo = followLast ? this.resolutions.follow : this.resolutions.noFollow;
+    let result = memo.get(path);
     if (result === undefined) {
       // The view never changes once opened, so a resolution stays true; the bound keeps a process
       // that asks about millions of distinct paths from growing without limit.
-      if (this.resolutions.size >= MAX_REMEMBERED_RESOLUTIONS) this.resolutions.clear();
+      if (memo.size >= MAX_REMEMBERED_RESOLUTIONS) memo.clear();
       result = this.resolveFresh(path, followLast);
-      this.resolutions.set(key, result);
+      memo.set(path, result);
     }
     if (!result.ok) throw new FsError(result.code, syscall, path);
     return result;
@@ -355,7 +360,7 @@ export class ImageFileSystem implements ImageFS {
     const slash = path.lastIndexOf('/');
     const name = path.slice(slash + 1);
     if (slash >= 0 && name !== '' && name !== '.' && name !== '..') {
-      const parent = this.resolutions.get(`+${slash === 0 ? '/' : path.slice(0, slash)}`);
+      const parent = this.resolutions.follow.get(slash === 0 ? '/' : path.slice(0, slash));
       if (parent?.ok === true && parent.node.kind === 'dir') return resolvePath(this.view, name, followLast, parent);
     }
     return resolvePath(this.view, path, followLast);
