@@ -1,6 +1,7 @@
 import type { SparseMap } from '../tar/sparse-map.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import type { EntryKind, TableEntry } from './layer-table.js';
+import type { NameColumn } from './encoded-names.js';
 
 const KINDS: readonly EntryKind[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
 const KIND_CODE = new Map(KINDS.map((kind, code) => [kind, code]));
@@ -23,9 +24,9 @@ export interface LayerSnapshot {
   /** Owner names, referred to by id from `small`. */
   names: string[];
   /** Sorted by `compareCodeUnits`, unique. */
-  paths: string[];
+  paths: NameColumn;
   /** '' for members that are not links. */
-  linknames: string[];
+  linknames: NameColumn;
   kinds: Uint8Array;
   numbers: Float64Array;
   small: Uint32Array;
@@ -167,7 +168,7 @@ export class LayerColumns {
   /** Slot of `path`, or -1. */
   find(path: string): number {
     const at = this.lowerBound(path);
-    return this.data.paths[at] === path ? at : -1;
+    return this.data.paths.at(at) === path ? at : -1;
   }
 
   /** First slot whose path is not below `key` in code unit order. */
@@ -177,14 +178,14 @@ export class LayerColumns {
     let high = paths.length;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if ((paths[middle] as string) < key) low = middle + 1;
+      if ((paths.at(middle) as string) < key) low = middle + 1;
       else high = middle;
     }
     return low;
   }
 
   path(slot: number): string {
-    return this.data.paths[slot] as string;
+    return this.data.paths.at(slot) as string;
   }
 
   kind(slot: number): EntryKind {
@@ -197,7 +198,7 @@ export class LayerColumns {
     const { numbers, small, names } = this.data;
     return {
       sparse: this.sparseBySlot.get(slot),
-      path: this.data.paths[slot] as string,
+      path: this.data.paths.at(slot) as string,
       kind: this.kind(slot),
       mode: small[s] as number,
       ordinal: small[s + 1] as number,
@@ -210,7 +211,7 @@ export class LayerColumns {
       dataOffset: numbers[n + 4] as number,
       devmajor: numbers[n + 5] as number,
       devminor: numbers[n + 6] as number,
-      linkname: this.data.linknames[slot] as string,
+      linkname: this.data.linknames.at(slot) as string,
       xattrs: this.xattrsBySlot.get(slot) ?? {},
     };
   }
@@ -246,8 +247,8 @@ function pick(data: ColumnData, slots: readonly number[]): LayerColumns {
   });
   return new LayerColumns({
     names: data.names,
-    paths: slots.map((slot) => data.paths[slot] as string),
-    linknames: slots.map((slot) => data.linknames[slot] as string),
+    paths: slots.map((slot) => data.paths.at(slot) as string),
+    linknames: slots.map((slot) => data.linknames.at(slot) as string),
     kinds,
     numbers,
     small,

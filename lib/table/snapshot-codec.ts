@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { nameFromBytes, nameToBytes } from '../tar/name-bytes.js';
+import { isAscii } from 'node:buffer';
+import { nameToBytes } from '../tar/name-bytes.js';
+import { EncodedNames, nameList, nameStarts } from './encoded-names.js';
 import { NUMBER_FIELDS, SMALL_FIELDS, type LayerSnapshot } from './layer-columns.js';
 
 /**
@@ -11,9 +13,10 @@ const MAGIC = Buffer.from('IMGFSIDX', 'latin1');
 /**
  * Bump on any change of what the columns mean (v2: paths sorted, duplicates resolved; v3: sparse maps;
  * v4: names keep the bytes of invalid UTF-8, stored as those bytes, and whiteouts and opaque markers
- * carry their ordinal; v5: the directories a layer reaches into without a member, for R6).
+ * carry their ordinal; v5: the directories a layer reaches into without a member, for R6; v6: where
+ * each path and link name starts, so that names are decoded one at a time, when asked for).
  */
-export const SNAPSHOT_FORMAT_VERSION = 5;
+export const SNAPSHOT_FORMAT_VERSION = 6;
 const HEADER_BYTES = MAGIC.length + 4 + 32;
 
 export class SnapshotFormatError extends Error {}
@@ -35,14 +38,15 @@ interface SnapshotMeta {
 
 /** Throws SnapshotFormatError when a name holds a NUL byte, which the string tables use as separator. */
 export function encodeSnapshot(snapshot: LayerSnapshot): Buffer {
-  if (snapshot.paths.some((path) => path.includes('\0')) || snapshot.linknames.some((link) => link.includes('\0'))) {
+  const pathList = nameList(snapshot.paths);
+  const linkList = nameList(snapshot.linknames);
+  if (pathList.some((path) => path.includes('\0')) || linkList.some((link) => link.includes('\0'))) {
     throw new SnapshotFormatError('a name holds a NUL byte');
   }
-  // The names' own bytes: a UTF-8 encoding would turn each kept invalid byte into U+FFFD.
-  const paths = nameToBytes(snapshot.paths.join('\0'));
-  const links = nameToBytes(snapshot.linknames.join('\0'));
+  const paths = encodeNames(pathList);
+  const links = encodeNames(linkList);
   const meta: SnapshotMeta = {
-    count: snapshot.paths.length,
+    count: pathList.length,
     memberCount: snapshot.memberCount,
     whiteoutCount: snapshot.whiteoutCount,
     tarEnd: snapshot.tarEnd,
@@ -55,16 +59,18 @@ export function encodeSnapshot(snapshot: LayerSnapshot): Buffer {
       Object.fromEntries(Object.entries(values).map(([name, value]) => [name, value.toString('base64')])),
     ]),
     sparse: snapshot.sparse,
-    pathBytes: paths.length,
-    linkBytes: links.length,
+    pathBytes: paths.bytes.length,
+    linkBytes: links.bytes.length,
   };
   const metaBytes = Buffer.from(JSON.stringify(meta), 'utf8');
   // Typed arrays are copied out into aligned memory when loading, so no padding is needed here.
   const body = Buffer.concat([
     u32(metaBytes.length),
     metaBytes,
-    paths,
-    links,
+    paths.bytes,
+    links.bytes,
+    bytesOf(paths.starts),
+    bytesOf(links.starts),
     bytesOf(snapshot.kinds),
     bytesOf(snapshot.numbers),
     bytesOf(snapshot.small),
@@ -95,14 +101,15 @@ export function decodeSnapshot(file: Buffer): LayerSnapshot {
   };
   const meta = JSON.parse(take(take(4).readUInt32LE(0)).toString('utf8')) as SnapshotMeta;
   const count = meta.count;
-  const split = (bytes: Buffer): string[] => (count === 0 ? [] : nameFromBytes(bytes).split('\0'));
-  const paths = split(take(meta.pathBytes));
-  const linknames = split(take(meta.linkBytes));
-  if (paths.length !== count || linknames.length !== count) throw new SnapshotFormatError('string tables do not match the entry count');
+  const pathBytes = take(meta.pathBytes);
+  const linkBytes = take(meta.linkBytes);
+  const pathStarts = u32Column(take(4 * (count + 1)));
+  const linkStarts = u32Column(take(4 * (count + 1)));
+  if (!startsFit(pathStarts, pathBytes) || !startsFit(linkStarts, linkBytes)) throw new SnapshotFormatError('string tables do not match the entry count');
+  const paths = new EncodedNames(pathBytes, pathStarts);
+  const linknames = new EncodedNames(linkBytes, linkStarts);
   // Lookups are binary searches: an unsorted path column would answer ENOENT for files that exist.
-  for (let i = 1; i < count; i++) {
-    if ((paths[i - 1] as string) >= (paths[i] as string)) throw new SnapshotFormatError('paths are not sorted');
-  }
+  if (!paths.strictlyAscending()) throw new SnapshotFormatError('paths are not sorted');
   const kinds = Uint8Array.from(take(count));
   const numbers = new Float64Array(count * NUMBER_FIELDS);
   Buffer.from(numbers.buffer).set(take(numbers.byteLength));
@@ -149,6 +156,45 @@ function checkedSparse(sparse: unknown, count: number): LayerSnapshot['sparse'] 
     if (!ok) throw new SnapshotFormatError('malformed sparse map');
   }
   return sparse as LayerSnapshot['sparse'];
+}
+
+/**
+ * A list of names as the file stores them: their own bytes (a UTF-8 encoding would turn each kept
+ * invalid byte into U+FFFD), NUL-separated, and where each one starts.
+ */
+function encodeNames(names: readonly string[]): { bytes: Buffer; starts: Uint32Array } {
+  const bytes = nameToBytes(names.join('\0'));
+  if (bytes.length >= 2 ** 32 - 1) throw new SnapshotFormatError('names too long for one index file');
+  if (!isAscii(bytes)) return { bytes, starts: nameStarts(bytes, names.length) };
+  // ASCII: a name's byte length is its string length.
+  const starts = new Uint32Array(names.length + 1);
+  let at = 0;
+  names.forEach((name, slot) => {
+    starts[slot] = at;
+    at += name.length + 1;
+  });
+  starts[names.length] = bytes.length + 1;
+  return { bytes, starts };
+}
+
+/** A Uint32Array copied out of the file (typed arrays need aligned memory). */
+function u32Column(bytes: Buffer): Uint32Array {
+  const column = new Uint32Array(bytes.length / 4);
+  Buffer.from(column.buffer).set(bytes);
+  return column;
+}
+
+/** Starts that rise from 0 to the end of their bytes, each name ending on a NUL: nothing reads outside. */
+function startsFit(starts: Uint32Array, bytes: Buffer): boolean {
+  const count = starts.length - 1;
+  if (starts[count] !== bytes.length + 1) return false;
+  if (count === 0) return bytes.length === 0;
+  if (starts[0] !== 0) return false;
+  for (let i = 1; i <= count; i++) {
+    const start = starts[i] as number;
+    if (start <= (starts[i - 1] as number) || (i < count && bytes[start - 1] !== 0)) return false;
+  }
+  return true;
 }
 
 function u32(value: number): Buffer {
