@@ -59,6 +59,8 @@ export class LayerColumnsBuilder {
   /** After `seal`: paths with more than one member (R2), and the ordinal of the first of them. */
   readonly replaced = new Map<string, number>();
   private readonly sparse = new Map<number, SparseMap>();
+  private lastName: string | undefined;
+  private lastNameId = 0;
 
   push(path: string, kind: EntryKind, member: TarEntry, linkname: string, ordinal: number): void {
     const slot = this.paths.length;
@@ -80,7 +82,7 @@ export class LayerColumnsBuilder {
     this.small[m + 1] = ordinal;
     this.small[m + 2] = this.nameId(member.uname);
     this.small[m + 3] = this.nameId(member.gname);
-    if (Object.keys(member.xattrs).length > 0) this.xattrs.set(slot, member.xattrs);
+    if (hasAny(member.xattrs)) this.xattrs.set(slot, member.xattrs);
     if (kind === 'file' && member.sparse !== undefined) this.sparse.set(slot, member.sparse);
   }
 
@@ -127,14 +129,24 @@ export class LayerColumnsBuilder {
   }
 
   private nameId(name: string): number {
+    // Most members share one or two owner names: the last one answered is checked first.
+    if (name === this.lastName) return this.lastNameId;
     let id = this.nameIds.get(name);
     if (id === undefined) {
       id = this.names.length;
       this.names.push(name);
       this.nameIds.set(name, id);
     }
+    this.lastName = name;
+    this.lastNameId = id;
     return id;
   }
+}
+
+/** Whether an object has any own key, without listing them (one array per member otherwise). */
+function hasAny(record: Record<string, unknown>): boolean {
+  for (const key in record) if (Object.hasOwn(record, key)) return true;
+  return false;
 }
 
 /** True when every path sorts after the one before it: already in column order, no duplicates. */
