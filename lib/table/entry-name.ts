@@ -31,6 +31,11 @@ export function normalizeName(raw: string): { path: string; climbsOut: boolean }
   while (raw.startsWith('/', start) || raw.startsWith('./', start)) start += raw.startsWith('/', start) ? 1 : 2;
   const rest = raw.slice(start, raw.endsWith('/') ? -1 : raw.length);
   if (start < raw.length && !rest.endsWith('/') && !NEEDS_SPLIT.test(rest)) return { path: rest, climbsOut: false };
+  return normalizeByComponents(raw);
+}
+
+/** `normalizeName` the long way: component by component (what its quick path must agree with). */
+export function normalizeByComponents(raw: string): { path: string; climbsOut: boolean } {
   const parts: string[] = [];
   let climbsOut = false;
   for (const part of raw.split('/')) {
