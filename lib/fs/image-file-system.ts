@@ -11,7 +11,7 @@ import { resolvePath, type Resolution } from '../merge/resolve-path.js';
 import { layerChanges, pathHistory, type LayerChanges } from '../merge/layer-changes.js';
 import { Dirent } from './dirent.js';
 import { createNodeFsAdapter, type NodeFsAdapter } from './node-fs-adapter.js';
-import { archiveOrder, contentFilter, scanFilter, type ScanCandidate, type ScannedFile, type ScanOptions } from './scan.js';
+import { contentFilter, scanFilter, ScanPlan, type ScannedFile, type ScanOptions } from './scan.js';
 import { FsError } from './fs-errors.js';
 import { ImageStats, type FileType } from './image-stats.js';
 import type { ImageDirent, ImageFS, ImagePath, LayerInfo, PathHistory, ReadStreamOptions, WalkEntry } from './types.js';
@@ -227,16 +227,20 @@ export class ImageFileSystem implements ImageFS {
     const digests = options.hash === undefined ? undefined : await this.indexHashing(options.hash, contentFilter(options), options.signal);
     await this.indexAll();
     const wanted = scanFilter(options);
-    const plan: Array<ScanCandidate & { node: MergedNode }> = [];
+    const plan = new ScanPlan();
     for (const { path, node, stats } of this.traverse('/')) {
-      const candidate = { path: display(path), stats, layer: node.layer, dataOffset: node.entry?.dataOffset ?? 0, node };
-      if (wanted(candidate)) plan.push(candidate);
+      const dataOffset = node.entry?.dataOffset ?? 0;
+      if (wanted({ path: display(path), stats, layer: node.layer, dataOffset })) plan.add(path, node.layer, dataOffset);
     }
-    plan.sort(archiveOrder);
     let current: Readable | undefined;
     try {
-      for (const { path, stats, layer, node } of plan) {
+      for (const planned of plan.inArchiveOrder()) {
         options.signal?.throwIfAborted();
+        // Looked up again rather than kept from the walk (see ScanPlan), without memoising it.
+        const node = this.view.lookupUpTo(planned, this.view.top) as MergedNode;
+        const stats = this.toStats(node);
+        const { layer } = node;
+        const path = display(planned);
         // The consumer moved on: whatever it left unread of the previous file is skipped.
         if (current !== undefined && !current.readableEnded) current.destroy();
         let digest: string | undefined;
@@ -247,8 +251,27 @@ export class ImageFileSystem implements ImageFS {
           // symlink): read it now.
           digest ??= await digestOf(node.kind === 'file' ? this.streamContent(node, 0, stats.size) : Readable.from([]), options.hash);
         }
-        current = node.kind === 'file' ? this.streamContent(node, 0, stats.size) : Readable.from([]);
-        yield { path, stats, layer, stream: current, ...(digest === undefined ? {} : { digest }) };
+        current = undefined;
+        // Made when the consumer asks for it: a consumer that takes only digests opens no stream (a
+        // million streams made and destroyed without an event-loop turn would all wait in memory for
+        // their 'close').
+        let opened: Readable | undefined;
+        const open = (): Readable => {
+          if (opened === undefined) {
+            opened = node.kind === 'file' ? this.streamContent(node, 0, stats.size) : Readable.from([]);
+            current = opened;
+          }
+          return opened;
+        };
+        yield {
+          path,
+          stats,
+          layer,
+          ...(digest === undefined ? {} : { digest }),
+          get stream(): Readable {
+            return open();
+          },
+        };
       }
     } finally {
       if (current !== undefined && !current.readableEnded) current.destroy();

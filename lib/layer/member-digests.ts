@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash as hashOnce } from 'node:crypto';
 import type { ByteSource } from '../source/byte-source.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import { normalizeEntryName } from '../table/entry-name.js';
@@ -42,8 +42,16 @@ export class MemberDigests {
     // A sparse file's stored bytes are not its content: left to the reader that expands it.
     if (member.type !== 'file' || member.sparse !== undefined) return;
     if (!this.wants(`/${normalizeEntryName(member.name)}`, member.size)) return;
-    const hash = createHash(this.algorithm);
     const end = member.dataOffset + member.size;
+    const firstChunk = Math.min(end, (Math.floor(member.dataOffset / CHUNK) + 1) * CHUNK) - member.dataOffset;
+    if (firstChunk === member.size) {
+      // The usual small file, read in one piece: hashed in one call, leaving no Hash object (and its
+      // native state) for the GC to finalise; a million-file layer would otherwise pile them up.
+      const data = await this.readChunk(tar, member.dataOffset, member.size);
+      if (data.length === member.size) this.add(member.dataOffset, hashOnce(this.algorithm, data, 'binary'));
+      return;
+    }
+    const hash = createHash(this.algorithm);
     for (let at = member.dataOffset; at < end; ) {
       const want = Math.min(end, (Math.floor(at / CHUNK) + 1) * CHUNK) - at;
       const chunk = await this.readChunk(tar, at, want);
@@ -51,7 +59,7 @@ export class MemberDigests {
       hash.update(chunk);
       at += chunk.length;
     }
-    this.add(member.dataOffset, hash.digest());
+    this.add(member.dataOffset, hash.digest('binary'));
   }
 
   /** The hex digest of the file whose data starts at `dataOffset`, if the pass hashed it. */
@@ -76,7 +84,7 @@ export class MemberDigests {
   }
 
   /** Offsets arrive in increasing order (tar order), so the column stays sorted for `get`. */
-  private add(dataOffset: number, digest: Buffer): void {
+  private add(dataOffset: number, digest: string): void {
     if (this.count > 0 && (this.offsets[this.count - 1] as number) >= dataOffset) return;
     if (this.count === this.offsets.length) {
       const offsets = new Float64Array(this.count * 2);
@@ -87,7 +95,7 @@ export class MemberDigests {
       this.digests = digests;
     }
     this.offsets[this.count] = dataOffset;
-    digest.copy(this.digests, this.count * this.width);
+    this.digests.write(digest, this.count * this.width, 'latin1');
     this.count += 1;
   }
 }

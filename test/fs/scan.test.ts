@@ -5,6 +5,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { openLayers } from '../helpers/open-layers.js';
 import type { LayerEntrySpec } from '../helpers/layer-tar.js';
 import { DecompressedSource } from '../../lib/source/decompressed-source.js';
+import { Layer } from '../../lib/layer/layer.js';
 import type { ScannedFile } from '../../lib/index.js';
 
 const big = randomBytes(3 * 1024 * 1024);
@@ -71,6 +72,7 @@ describe('scan', () => {
       decoders.add(this);
       return read.call(this, offset, length);
     });
+    const streams = vi.spyOn(Layer.prototype, 'stream');
     try {
       const { fs, paths } = await openLayers(layers, { gzip: true, lazy: true });
       const digests = new Map<string, string | undefined>();
@@ -80,10 +82,13 @@ describe('scan', () => {
       const tarBytes = paths.reduce((sum, path) => sum + gunzipSync(readFileSync(path)).length, 0);
       const inflated = [...decoders].reduce((sum, source) => sum + source.stats.inflatedBytes, 0);
       expect(inflated).toBe(tarBytes);
+      // A consumer that takes only the digests makes the scan open no stream at all.
+      expect(streams).not.toHaveBeenCalled();
       // And lets go of each layer's decoded spans once its files are hashed: memory holds one layer's.
       expect([...decoders].map((source) => source.stats.cachedBytes)).toEqual([...decoders].map(() => 0));
     } finally {
       spy.mockRestore();
+      streams.mockRestore();
     }
   });
 
