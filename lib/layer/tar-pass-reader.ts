@@ -54,8 +54,10 @@ class TarPassReader implements LayerReader {
   }
 
   buildTable({ limits, warn, layer, onWalked }: TableBuildOptions): Promise<LayerTable> {
-    // Checkpoints recorded during this first pass are kept with the table (see `persist`).
-    if (this.decoded !== undefined && this.sidecar !== undefined) this.decoded.checkpointPolicy = 'eager';
+    // Checkpoints recorded during this first pass are kept with the table (see `persist`); stored bytes
+    // that are not a positional read away (a registry blob) record them even without a cache, so that a
+    // read after the pass fetches and decodes from near its offset, not from the start.
+    if (this.decoded !== undefined && (this.sidecar !== undefined || !this.stored.seekable)) this.decoded.checkpointPolicy = 'eager';
     const walked = walkTar(this.tar, { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength });
     const members = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
     return LayerTable.build(onWalked === undefined ? members : this.reportWalked(members, onWalked), {

@@ -29,6 +29,8 @@ export const VERIFY_SPAN_SIZE = 64 * 1024;
 const FIRST_STREAM_WINDOW = 2 * 1024 * 1024;
 const MAX_STREAM_WINDOW = 32 * 1024 * 1024;
 const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
+/** Spans a stream takes from the first pass at a time (1 MiB). */
+const PASS_STEP = 16;
 /** Largest read served ahead of the first pass (see farAhead). */
 const MAX_PROVISIONAL = 1024 * 1024;
 
@@ -151,7 +153,8 @@ export class HttpBlobSource implements ByteSource {
         const spanStart = span * this.spanSize;
         parts.push(bytes.subarray(Math.max(0, start - spanStart), Math.min(bytes.length, end - spanStart)));
       }
-      return parts.length === 1 ? Buffer.from(parts[0] as Buffer) : Buffer.concat(parts);
+      // A view of a cached span when the read lies in one (a ByteSource's reader does not write to it).
+      return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
     });
   }
 
@@ -170,10 +173,14 @@ export class HttpBlobSource implements ByteSource {
     await this.serialised(() => this.importPending());
     if (!this.verified) {
       for (let at = start; at < end; ) {
-        const chunk = await this.read(at, Math.min(end - at, STREAM_CHUNK_SIZE));
-        if (chunk.length === 0) return;
-        at += chunk.length;
-        yield chunk;
+        // At the first pass's front (an indexing pass decoding the layer), its spans as they come;
+        // anywhere else, through `read`.
+        const spans = await this.serialised(() => this.spansAtPassFront(at, end));
+        for (const chunk of spans ?? [await this.read(at, Math.min(end - at, STREAM_CHUNK_SIZE))]) {
+          if (chunk.length === 0) return;
+          at += chunk.length;
+          yield chunk;
+        }
       }
       return;
     }
@@ -197,6 +204,24 @@ export class HttpBlobSource implements ByteSource {
         span = index + 1;
       }
     }
+  }
+
+  /**
+   * Up to PASS_STEP spans of the first pass, from `at` (cut to `[at, end)`), when `at` lies in the span
+   * the pass produces next and nothing fetched ahead of the pass waits to be compared there; undefined
+   * otherwise. Spans are handed on as the pass made them: no copy.
+   */
+  private async spansAtPassFront(at: number, end: number): Promise<Buffer[] | undefined> {
+    this.assertOpen();
+    const first = Math.floor(at / this.spanSize);
+    if (this.verified || first !== (this.pass?.nextSpan ?? 0) || this.provisional.size > 0) return undefined;
+    const until = Math.min(this.spanCount(), first + PASS_STEP, Math.ceil(end / this.spanSize));
+    const spans: Buffer[] = [];
+    await this.advancePass(until, (span, bytes) => {
+      const spanStart = span * this.spanSize;
+      spans.push(bytes.subarray(Math.max(0, at - spanStart), Math.min(bytes.length, end - spanStart)));
+    });
+    return spans;
   }
 
   async close(): Promise<void> {

@@ -40,6 +40,8 @@ const { Z_NO_FLUSH, Z_BLOCK, Z_FINISH, Z_BUF_ERROR, Z_SYNC_FLUSH } = zlib.consta
 /** The part of node:zlib's private engine handle used here (lib/zlib.js's processChunkSync uses the same). */
 interface ZlibHandle {
   writeSync(flush: number, input: Uint8Array, inOffset: number, inLength: number, output: Uint8Array, outOffset: number, outLength: number): void;
+  /** Starts a new stream (a raw inflater keeps its dictionary). */
+  reset(): void;
   onerror: (message: string, errno: number) => void;
 }
 
@@ -50,8 +52,8 @@ interface NativeEngine {
   close(): void;
 }
 
-function nativeEngine(): NativeEngine | undefined {
-  const engine = zlib.createGunzip() as unknown as { _handle?: Partial<ZlibHandle>; _writeState?: unknown; close(): void };
+function nativeEngine(create: () => zlib.Gunzip | zlib.InflateRaw = () => zlib.createGunzip()): NativeEngine | undefined {
+  const engine = create() as unknown as { _handle?: Partial<ZlibHandle>; _writeState?: unknown; close(): void };
   const handle = engine._handle;
   const state = engine._writeState;
   if (typeof handle?.writeSync !== 'function' || !(state instanceof Uint32Array) || state.length !== 2) {
@@ -241,18 +243,34 @@ function locate(found: Candidate): Checkpoint | undefined {
   if (header !== undefined && reproduces(() => zlib.gunzipSync(Buffer.concat([header, after]), { finishFlush: Z_SYNC_FLUSH }))) {
     return { rawOffset: found.raw - header.length, outOffset: found.out };
   }
-  for (let unused = 0; unused < 8 * found.before.length; unused += 1) {
-    // The next block's first bits are the last `unused` bits consumed: it starts `back` bytes before
-    // the stop, at bit `bits` of that byte.
-    const back = Math.ceil(unused / 8);
-    const bits = (8 - (unused % 8)) % 8;
-    const stream = Buffer.concat([found.before.subarray(found.before.length - back), after]);
-    const trial = Buffer.concat([resumeHead(stream[0] ?? 0, bits), stream.subarray(1)]);
-    if (reproduces(() => zlib.inflateRawSync(trial, { dictionary: found.window, finishFlush: Z_SYNC_FLUSH }))) {
-      return { rawOffset: found.raw - back, bits, outOffset: found.out, window: found.window };
+  // One raw inflater primed with the window, reset for each trial; its errors are noted, not thrown
+  // (most positions fail at once, and an Error's stack trace would cost more than the decoding).
+  const engine = nativeEngine(() => zlib.createInflateRaw({ dictionary: found.window }));
+  if (engine === undefined) return undefined;
+  let failed = false;
+  engine.handle.onerror = () => {
+    failed = true;
+  };
+  const decoded = Buffer.allocUnsafe(expected.length);
+  try {
+    for (let unused = 0; unused < 8 * found.before.length; unused += 1) {
+      // The next block's first bits are the last `unused` bits consumed: it starts `back` bytes before
+      // the stop, at bit `bits` of that byte.
+      const back = Math.ceil(unused / 8);
+      const bits = (8 - (unused % 8)) % 8;
+      const stream = Buffer.concat([found.before.subarray(found.before.length - back), after]);
+      const trial = Buffer.concat([resumeHead(stream[0] ?? 0, bits), stream.subarray(1)]);
+      failed = false;
+      engine.handle.reset();
+      engine.handle.writeSync(Z_SYNC_FLUSH, trial, 0, trial.length, decoded, 0, decoded.length);
+      if (!failed && engine.state[0] === 0 && decoded.equals(expected)) {
+        return { rawOffset: found.raw - back, bits, outOffset: found.out, window: found.window };
+      }
     }
+    return undefined;
+  } finally {
+    engine.close();
   }
-  return undefined;
 }
 
 /** The last bytes of `bytes` when they are a whole gzip member header (RFC 1952, 2.3), else undefined. */
