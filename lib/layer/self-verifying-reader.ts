@@ -7,6 +7,8 @@ import { openLayerReader } from './open-layer-reader.js';
 
 /** Sidecar suffix of a self-verifying blob's span digests. */
 const SPANS = 'spans';
+/** Sidecar suffix of a verified blob's first bytes (HttpBlobSource.knowHead): kept by Layer for any blob. */
+export const HEAD = 'head';
 
 /**
  * The reader of a layer whose stored bytes check themselves (a registry blob, HttpBlobSource): the
@@ -47,7 +49,12 @@ export class SelfVerifyingReader implements LayerReader {
   async prepare(): Promise<void> {
     this.opening ??= (async () => {
       const { sidecar } = this.context;
-      if (sidecar !== undefined) this.blob.deferSpanImport(() => sidecar.load(SPANS));
+      if (sidecar !== undefined) {
+        this.blob.deferSpanImport(() => sidecar.load(SPANS));
+        // Sniffing the compression then needs no request.
+        const head = await sidecar.load(HEAD);
+        if (head !== undefined) this.blob.knowHead(head);
+      }
       this.inner = await openLayerReader(this.stored, this.context);
       return this.inner;
     })();

@@ -29,6 +29,8 @@ export const VERIFY_SPAN_SIZE = 64 * 1024;
 const FIRST_STREAM_WINDOW = 2 * 1024 * 1024;
 const MAX_STREAM_WINDOW = 32 * 1024 * 1024;
 const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
+/** Bytes of the blob's start kept (and cached, see knowHead): enough to sniff its compression. */
+export const HEAD_BYTES = 512;
 /** Spans a stream takes from the first pass at a time (1 MiB). */
 const PASS_STEP = 16;
 /** Largest read served ahead of the first pass (see farAhead). */
@@ -48,6 +50,8 @@ interface Pass {
   carry: Buffer | undefined;
   hash: Hash;
   spans: SpanDigests;
+  /** The blob's first bytes, kept once the pass has verified them. */
+  head?: Buffer | undefined;
 }
 
 export class HttpBlobSource implements ByteSource {
@@ -67,6 +71,8 @@ export class HttpBlobSource implements ByteSource {
   private readonly cache: LRUCache<number, Buffer>;
   private readonly queue = new SerialQueue();
   private closed = false;
+  /** The blob's first bytes, once seen by the verifying pass or handed over from the cache (knowHead). */
+  private head: Buffer | undefined;
 
   constructor(
     readonly name: string,
@@ -90,6 +96,15 @@ export class HttpBlobSource implements ByteSource {
   /** Whether the blob has been checked against its digest (here, or in the process that cached the span digests). */
   get verified(): boolean {
     return this.spans !== undefined && this.pass === undefined;
+  }
+
+  knowHead(head: Buffer): void {
+    this.head ??= Buffer.from(head.subarray(0, Math.min(head.length, this.size)));
+  }
+
+  /** The blob's first bytes (up to HEAD_BYTES), once the blob is verified; undefined before. */
+  exportHead(): Buffer | undefined {
+    return this.verified ? this.head : undefined;
   }
 
   /** Span digests to import before the first fetch (from the index cache); a bad file is ignored. */
@@ -119,6 +134,7 @@ export class HttpBlobSource implements ByteSource {
       this.assertOpen();
       const { start, end } = clampRead(offset, length, this.size);
       if (end <= start) return Buffer.alloc(0);
+      if (this.head !== undefined && end <= this.head.length) return this.head.subarray(start, end);
       const first = Math.floor(start / this.spanSize);
       const last = Math.floor((end - 1) / this.spanSize);
       const got = new Map<number, Buffer>();
@@ -316,6 +332,7 @@ export class HttpBlobSource implements ByteSource {
           }
         }
         pass.spans.record(pass.nextSpan, bytes);
+        if (pass.nextSpan === 0) pass.head = Buffer.from(bytes.subarray(0, HEAD_BYTES));
         this.cache.set(pass.nextSpan, bytes);
         onSpan(pass.nextSpan, bytes);
         pass.nextSpan += 1;
@@ -328,6 +345,7 @@ export class HttpBlobSource implements ByteSource {
           throw new ImgfsError('EDIGEST', `blob digest mismatch: expected ${this.digest}, content hashes to ${actual}`, { archive: this.name });
         }
         this.spans = pass.spans;
+        this.head ??= pass.head;
       }
     } catch (error) {
       this.pass = undefined;
