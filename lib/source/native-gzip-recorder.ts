@@ -275,12 +275,14 @@ function locate(found: Candidate): Checkpoint | undefined {
 
 /** The last bytes of `bytes` when they are a whole gzip member header (RFC 1952, 2.3), else undefined. */
 function headerEndingAtEnd(bytes: Buffer): Buffer | undefined {
-  for (let start = bytes.length - 10; start >= 0; start -= 1) {
-    if (bytes[start] !== 0x1f || bytes[start + 1] !== 0x8b || bytes[start + 2] !== 8) continue;
+  for (let start = bytes.lastIndexOf(GZIP_MAGIC, bytes.length - 10); start >= 0; start = start > 0 ? bytes.lastIndexOf(GZIP_MAGIC, start - 1) : -1) {
     if (gzipHeaderEnd(bytes, start) === bytes.length) return Buffer.from(bytes.subarray(start));
   }
   return undefined;
 }
+
+/** ID1, ID2 and CM (deflate) of a gzip member header. */
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b, 8]);
 
 const FHCRC = 2;
 const FEXTRA = 4;
