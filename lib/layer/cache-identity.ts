@@ -44,7 +44,7 @@ export function blobKey(digest: string): string {
 
 /**
  * Companion file, under a blob's key, holding the diff_id its decoding was verified to have (by a pass
- * that checked both digests). With it, an image whose layer is that blob (checked: a registry blob
+ * that checked both digests), and on a second line the identity its checkpoints are kept under. With it, an image whose layer is that blob (checked: a registry blob
  * checks itself, a local one is hashed) uses the table cached under the diff_id; without it, a diff_id
  * an image states is only a claim about its blob.
  */

@@ -158,13 +158,15 @@ export class Layer {
    * The table another image cached under this layer's diff_id, when a pass that checked both digests
    * said that this layer's blob decodes to it (DIFF_ID_OF_BLOB), and this layer's stored bytes are that
    * blob: a registry blob checks itself as it is read; a local one is hashed here (a fraction of what
-   * indexing it costs). The blob's checkpoints come along, and the table is kept under `key` too.
+   * indexing it costs). The blob's checkpoints come along (from where that pass kept them), and the
+   * table is kept under `key` too.
    */
   private async loadShared(key: string | undefined): Promise<LayerTable | undefined> {
     const { cache } = this.context;
     const { diffId, digest } = this.descriptor;
     if (cache === undefined || this.passDigests === undefined || diffId === undefined || digest === undefined) return undefined;
-    if ((await cache.loadExtra(blobKey(digest), DIFF_ID_OF_BLOB))?.toString() !== diffId) return undefined;
+    const [decodesTo, checkpointsAt] = ((await cache.loadExtra(blobKey(digest), DIFF_ID_OF_BLOB))?.toString() ?? '').split('\n');
+    if (decodesTo !== diffId) return undefined;
     const table = await cache.load(diffIdKey(diffId));
     if (table === undefined) return undefined;
     if (this.descriptor.selfVerifying === undefined) {
@@ -173,8 +175,8 @@ export class Layer {
       } catch {
         return undefined;
       }
-      await this.copyExtra(blobKey(digest), this.identity.storedBytes, CHECKPOINTS);
     }
+    await this.copyExtra(checkpointsAt === '' ? undefined : checkpointsAt, this.identity.storedBytes, CHECKPOINTS);
     if (key !== undefined && key !== diffIdKey(diffId)) await cache.store(key, table);
     return table;
   }
@@ -186,8 +188,9 @@ export class Layer {
     if (cache === undefined || diffId === undefined) return;
     if (this.identity.table !== diffIdKey(diffId)) await cache.store(diffIdKey(diffId), table);
     if (digest === undefined) return;
-    await cache.storeExtra(blobKey(digest), DIFF_ID_OF_BLOB, Buffer.from(diffId));
-    await this.copyExtra(this.identity.storedBytes, blobKey(digest), CHECKPOINTS);
+    // Where this layer's checkpoints are kept (its stored bytes' identity) goes with it: they are copied
+    // to another image's identity only when that image uses the table.
+    await cache.storeExtra(blobKey(digest), DIFF_ID_OF_BLOB, Buffer.from(`${diffId}\n${this.identity.storedBytes ?? ''}`));
     // The verified blob's first bytes: a registry layer sniffs its compression from them (a read of a
     // verified registry blob's head is served from memory, not fetched).
     await cache.storeExtra(blobKey(digest), HEAD, await this.stored.read(0, HEAD_BYTES));

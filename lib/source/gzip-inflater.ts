@@ -3,7 +3,6 @@ import { createGunzip, createInflateRaw } from 'node:zlib';
 import { resumeHeadExtra, withResumeHead } from './deflate-resume.js';
 import { GZIP_TRAILER, gzipCorrupt, gzipTruncated } from './gzip-format.js';
 import { recordGzipOffThread } from './gzip-record-job.js';
-import { canRecordNatively, recordGzipNatively } from './native-gzip-recorder.js';
 import { isMemberStart, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
 import { drainEngine, type ZlibEngine } from './zlib-drain.js';
 
@@ -17,7 +16,8 @@ const GUNZIP_CHUNK_SIZE = 1024 * 1024;
  *
  * Decoding is native (node:zlib). A pass that records checkpoints from a member start drives node:zlib's
  * handle block by block (native-gzip-recorder.ts); one that starts inside a member runs pako
- * (gzip-recorder.ts), in a worker thread for a large stream when a core is idle (gzip-record-job.ts). A checkpoint
+ * (gzip-recorder.ts); either in a worker thread for a large stream when a core is idle
+ * (gzip-record-job.ts). A checkpoint
  * inside a member is resumed natively: a raw inflater primed with the checkpoint's window as its
  * dictionary and with the bit offset replayed by deflate-resume.ts, up to the end of the member, then
  * Gunzip again for the members after it. The CRC of a member entered in the middle cannot be checked.
@@ -27,10 +27,7 @@ export const gzipInflater: Inflater = {
   recordsFreely: false,
 
   decode(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
-    if (context.recording !== undefined) {
-      // From a member start (every first pass), node:zlib records too (native-gzip-recorder.ts).
-      return canRecordNatively(context.from) ? recordGzipNatively(input, context) : recordGzipOffThread(input, context, context.rawSize);
-    }
+    if (context.recording !== undefined) return recordGzipOffThread(input, context, context.rawSize);
     if (isMemberStart(context.from)) return gunzip(input(context.from.rawOffset), context.from.rawOffset, context);
     return resumeMember(input, context);
   },
