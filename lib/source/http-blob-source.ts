@@ -225,19 +225,20 @@ export class HttpBlobSource implements ByteSource {
   /**
    * Up to PASS_STEP spans of the first pass, from `at` (cut to `[at, end)`), when `at` lies in the span
    * the pass produces next and nothing fetched ahead of the pass waits to be compared there; undefined
-   * otherwise. Spans are handed on as the pass made them: no copy.
+   * otherwise. The bytes are handed on as they arrived: no copy, and not cached.
    */
   private async spansAtPassFront(at: number, end: number): Promise<Buffer[] | undefined> {
     this.assertOpen();
     const first = Math.floor(at / this.spanSize);
     if (this.verified || first !== (this.pass?.nextSpan ?? 0) || this.provisional.size > 0) return undefined;
     const until = Math.min(this.spanCount(), first + PASS_STEP, Math.ceil(end / this.spanSize));
-    const spans: Buffer[] = [];
-    await this.advancePass(until, (span, bytes) => {
-      const spanStart = span * this.spanSize;
-      spans.push(bytes.subarray(Math.max(0, at - spanStart), Math.min(bytes.length, end - spanStart)));
-    });
-    return spans;
+    const pieces: Buffer[] = [];
+    const cut = (offset: number, bytes: Buffer): void => {
+      const piece = bytes.subarray(Math.max(0, at - offset), Math.max(0, Math.min(bytes.length, end - offset)));
+      if (piece.length > 0) pieces.push(piece);
+    };
+    await this.advancePass(until, (span, bytes) => cut(span * this.spanSize, bytes), cut);
+    return pieces;
   }
 
   async close(): Promise<void> {
@@ -282,7 +283,13 @@ export class HttpBlobSource implements ByteSource {
   }
 
   /** Runs the first pass up to (not including) span `until`, handing each span to `onSpan`. */
-  private async advancePass(until: number, onSpan: (span: number, bytes: Buffer) => void): Promise<void> {
+  /**
+   * Runs the first pass up to (not including) span `until`, handing each span to `onSpan`; or, with
+   * `onPiece`, each piece as it arrives (at its offset in the blob), without assembling or caching the
+   * spans (a stream through the pass at its front: nothing will read those bytes again before the pass
+   * has verified the blob, after which reads go by range).
+   */
+  private async advancePass(until: number, onSpan: (span: number, bytes: Buffer) => void, onPiece?: (offset: number, piece: Buffer) => void): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
     let pass = this.pass;
     if (pass === undefined) {
@@ -300,6 +307,8 @@ export class HttpBlobSource implements ByteSource {
         const want = pass.spans.lengthOf(pass.nextSpan);
         const parts: Buffer[] = [];
         let filled = 0;
+        // A span fetched ahead of the pass must be compared whole.
+        const spanHash = onPiece !== undefined && !this.provisional.has(pass.nextSpan) ? createHash('sha256') : undefined;
         while (filled < want) {
           let chunk = pass.carry;
           pass.carry = undefined;
@@ -316,8 +325,20 @@ export class HttpBlobSource implements ByteSource {
           }
           const piece = chunk.subarray(0, want - filled);
           if (piece.length < chunk.length) pass.carry = chunk.subarray(piece.length);
-          parts.push(piece);
+          if (spanHash !== undefined && onPiece !== undefined) {
+            pass.hash.update(piece);
+            spanHash.update(piece);
+            if (pass.nextSpan === 0 && filled < HEAD_BYTES) pass.head = Buffer.concat([pass.head ?? Buffer.alloc(0), piece.subarray(0, HEAD_BYTES - filled)]);
+            onPiece(pass.nextSpan * this.spanSize + filled, piece);
+          } else {
+            parts.push(piece);
+          }
           filled += piece.length;
+        }
+        if (spanHash !== undefined) {
+          pass.spans.recordDigest(pass.nextSpan, spanHash.digest());
+          pass.nextSpan += 1;
+          continue;
         }
         const bytes = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
         pass.hash.update(bytes);
