@@ -44,7 +44,7 @@ export async function openTocReader(stored: ByteSource, context: LayerReaderCont
   return new TocReader(stored, tar, opening.layer, opening.layer.tarSize ?? (Number.isSafeInteger(stated) && stated > 0 ? stated : undefined));
 }
 
-class TocReader implements LayerReader {
+export class TocReader implements LayerReader {
   readonly compression: TocFormat;
   /**
    * Without a tar-split the table's offsets address the TOC's data space; with one they are the tar's,
