@@ -25,8 +25,10 @@ export interface NetworkOptions {
 }
 
 export interface HttpRequest {
-  method?: 'GET' | 'HEAD';
+  method?: 'GET' | 'HEAD' | 'POST';
   headers?: Record<string, string>;
+  /** A small request body (a token request's form). */
+  body?: Buffer | undefined;
 }
 
 export interface HttpResponse {
@@ -149,7 +151,7 @@ export class HttpTransport {
         body.on('close', finish);
         resolve({ status: body.statusCode ?? 0, headers: body.headers, body, url });
       });
-      request.end();
+      request.end(init.body);
     });
   }
 
