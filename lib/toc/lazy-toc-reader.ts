@@ -4,10 +4,11 @@ import type { ByteSource } from '../source/byte-source.js';
 import { DecompressedSource } from '../source/decompressed-source.js';
 import { gzipInflater } from '../source/gzip-inflater.js';
 import { zstdInflater } from '../source/zstd-inflater.js';
-import { UNCOMPRESSED_SIZE_ANNOTATION } from './estargz-footer.js';
 import { annotatedTocFormat } from './read-toc.js';
+import { TocContentSource } from './toc-content-source.js';
 import { TocLayer } from './toc-layer.js';
-import { TocReader } from './toc-reader.js';
+import { reopen, TocReader } from './toc-reader.js';
+import { annotatedTocDigest, loadSummary, storeSummary, summarize, type TocSummary } from './toc-summary.js';
 
 /**
  * A lazy pull of a registry layer that carries a table of contents, as the stargz snapshotter does it:
@@ -16,7 +17,8 @@ import { TocReader } from './toc-reader.js';
  * checked against its digest in the TOC (EDIGEST otherwise). Those digests are what make a ranged read
  * trustworthy without the whole-blob pass that an ordinary registry layer needs first.
  *
- * Only a layer whose descriptor announces a TOC and states its digest, and whose every chunk has a
+ * The TOC's summary (its runs) is kept in the index cache, so a warm open fetches neither footer nor
+ * TOC. Only a layer whose descriptor announces a TOC and states its digest, and whose every chunk has a
  * digest, is read so; for any other (or a TOC that does not hold) this gives undefined and the layer
  * is read the ordinary way (the whole-blob pass, where an unusable TOC is a warning). `ranged` is the
  * blob by unchecked ranged requests; `verified` the same blob through its verifying pass, which only
@@ -28,17 +30,33 @@ export async function openLazyTocReader(
   blob: SelfVerifyingBlob,
   context: LayerReaderContext,
 ): Promise<LayerReader | undefined> {
-  if (annotatedTocFormat(context.annotations) === undefined) return undefined;
-  const opening = await TocLayer.open(ranged, ranged.size ?? context.storedSize, context.annotations, { maxTocSize: context.limits.maxTocSize });
+  const digest = annotatedTocDigest(context.annotations);
+  if (annotatedTocFormat(context.annotations) === undefined || digest === undefined) return undefined;
+  const blobSize = ranged.size ?? context.storedSize;
+  const options = { maxTocSize: context.limits.maxTocSize };
+  const readFull = (): Promise<TocLayer> => reopen(ranged, blobSize, context.annotations, options);
+  // A warm open: the summary of the TOC with the digest the manifest states, from the index cache;
+  // not even the footer is fetched.
+  const cached = await loadSummary(context.sidecar, { digest });
+  if (cached?.checksItself === true) {
+    return new VerifyingTocReader(ranged, decoded(verified, cached, context), cached, new TocContentSource(ranged, cached.format, cached.layout), undefined, readFull, context, blob);
+  }
+  const opening = await TocLayer.open(ranged, blobSize, context.annotations, options);
   const toc = opening.layer;
   if (toc === undefined) return undefined;
-  const inflater = toc.format === 'zstd:chunked' ? zstdInflater : gzipInflater;
-  const tar = new DecompressedSource(verified, inflater, { maxRatio: context.limits.maxRatio, cacheBytes: context.cacheBytes });
-  const stated = Number(context.annotations[UNCOMPRESSED_SIZE_ANNOTATION]);
-  const reader = new VerifyingTocReader(ranged, tar, toc, toc.tarSize ?? (Number.isSafeInteger(stated) && stated > 0 ? stated : undefined), blob);
-  if (reader.checksItself) return reader;
-  await reader.close();
-  return undefined;
+  const summary = summarize(toc);
+  if (!summary.checksItself) {
+    await toc.content.close();
+    return undefined;
+  }
+  await storeSummary(context.sidecar, summary);
+  return new VerifyingTocReader(ranged, decoded(verified, summary, context), summary, toc.content, toc, () => Promise.resolve(toc), context, blob);
+}
+
+/** The tar stream, through the blob's verifying pass: read by `verify` only, so nothing is fetched until then. */
+function decoded(verified: ByteSource, summary: TocSummary, context: LayerReaderContext): ByteSource {
+  const inflater = summary.format === 'zstd:chunked' ? zstdInflater : gzipInflater;
+  return new DecompressedSource(verified, inflater, { maxRatio: context.limits.maxRatio, cacheBytes: context.cacheBytes });
 }
 
 /** `verify` of a lazily pulled layer also reads the blob to its end, against its digest. */
@@ -46,11 +64,14 @@ class VerifyingTocReader extends TocReader {
   constructor(
     stored: ByteSource,
     tar: ByteSource,
-    toc: TocLayer,
-    uncompressedSize: number | undefined,
+    summary: TocSummary,
+    content: TocContentSource,
+    opened: TocLayer | undefined,
+    readFull: () => Promise<TocLayer>,
+    context: LayerReaderContext,
     private readonly blob: SelfVerifyingBlob,
   ) {
-    super(stored, tar, toc, uncompressedSize);
+    super(stored, tar, summary, content, opened, readFull, context);
   }
 
   override async verify(): Promise<void> {
