@@ -54,6 +54,8 @@ interface LayerFacts {
   hello: TocChunk;
   /** The chunks of /opt/data/big.txt (9 MB of text: several chunks side by side). */
   big: readonly TocChunk[];
+  /** The Range header of the lazy pull's TOC request. */
+  tocRange: string;
 }
 
 /** The single layer of an OCI layout, and where /etc/hello.txt's chunk lies in it. */
@@ -68,7 +70,11 @@ async function layerFacts(layout: string): Promise<LayerFacts> {
   const toc = (await TocLayer.open(new BufferSource(blob, layer.digest), blob.length, layer.annotations ?? {})).layer!;
   const entry = (path: string) => toc.toc.entries.find((candidate) => candidate.name.replace(/^\.?\//, '') === path)!;
   expect(entry('etc/hello.txt').chunks).toHaveLength(1);
-  return { digest: layer.digest, size: layer.size, blob, hello: entry('etc/hello.txt').chunks[0]!, big: entry('opt/data/big.txt').chunks };
+  const { location } = toc.toc;
+  // zstd:chunked's TOC is read with its skippable frame's 8-byte header.
+  const tocStart = location.format === 'zstd:chunked' ? location.tocOffset - 8 : location.tocOffset;
+  const tocRange = `bytes=${tocStart}-${location.tocOffset + location.tocLength - 1}`;
+  return { digest: layer.digest, size: layer.size, blob, hello: entry('etc/hello.txt').chunks[0]!, big: entry('opt/data/big.txt').chunks, tocRange };
 }
 
 /**
@@ -208,6 +214,20 @@ describe.skipIf(skip)('lazy pull of TOC layers from a registry', () => {
         expect(proxy.log.some((entry) => entry.fault === 'replace')).toBe(true);
         // The other files are still served.
         expect((await fs.readFile('/etc/passwd')).toString()).toContain('root:x:0:0');
+      } finally {
+        await fs.close();
+      }
+    });
+
+    it('a TOC range answered with other bytes is not used: the layer is read by the whole-blob pass instead', async () => {
+      const layer = facts.get(image.dir)!;
+      proxy.reset((_n, incoming) => (incoming.headers.range === layer.tocRange ? { kind: 'corrupt' } : undefined));
+      const fs = await openImage(name(), { cache: false });
+      try {
+        expect((await fs.readFile('/etc/hello.txt')).toString()).toBe(HELLO);
+        const requests = proxy.log.filter((entry) => entry.path.endsWith(layer.digest));
+        expect(requests.some((entry) => entry.fault === 'corrupt')).toBe(true);
+        expect(requests.some((entry) => entry.range === undefined || entry.range.startsWith('bytes=0-'))).toBe(true);
       } finally {
         await fs.close();
       }
