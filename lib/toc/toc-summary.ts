@@ -99,21 +99,9 @@ export function encodeSummary(summary: TocSummary): Buffer | undefined {
       paths.push(run.path);
     }
   }
-  const header = Buffer.from(
-    JSON.stringify({
-      version: VERSION,
-      format: summary.format,
-      tocOffset: summary.tocOffset,
-      tocLength: summary.tocLength,
-      checkedDigest: summary.checkedDigest ?? null,
-      tarSplit: summary.tarSplit,
-      tarSize: summary.tarSize ?? null,
-      checksItself: summary.checksItself,
-      size: summary.layout.size,
-      count: runs.length,
-      paths,
-    }),
-  );
+  // Undefined facts (no checked digest, no tar-split size) are left out of the JSON, and so read back.
+  const { layout, ...facts } = summary;
+  const header = Buffer.from(JSON.stringify({ version: VERSION, ...facts, size: layout.size, count: runs.length, paths }));
   const perRun = RUN_FIELDS * 8 + 1 + 32 + 4;
   const body = Buffer.alloc(4 + header.length + runs.length * perRun);
   body.writeUInt32LE(header.length, 0);
@@ -131,19 +119,7 @@ export function encodeSummary(summary: TocSummary): Buffer | undefined {
   return Buffer.concat([body, createHash('sha256').update(body).digest()]);
 }
 
-interface SummaryHeader {
-  version: number;
-  format: TocFormat;
-  tocOffset: number;
-  tocLength: number;
-  checkedDigest: string | null;
-  tarSplit: boolean;
-  tarSize: number | null;
-  checksItself: boolean;
-  size: number;
-  count: number;
-  paths: string[];
-}
+type SummaryHeader = Omit<TocSummary, 'layout'> & { version: number; size: number; count: number; paths: string[] };
 
 /** Throws (a plain Error saying why) when the bytes are not a whole summary of this version. */
 export function decodeSummary(bytes: Buffer): TocSummary {
@@ -169,14 +145,6 @@ export function decodeSummary(bytes: Buffer): TocSummary {
     const chunk: TocChunk = { fileOffset, size, compressedOffset, compressedEnd, innerOffset, digest };
     runs.push({ start, chunk, path });
   }
-  return {
-    format: header.format,
-    tocOffset: header.tocOffset,
-    tocLength: header.tocLength,
-    checkedDigest: header.checkedDigest ?? undefined,
-    tarSplit: header.tarSplit,
-    tarSize: header.tarSize ?? undefined,
-    checksItself: header.checksItself,
-    layout: { members: [], runs, size: header.size },
-  };
+  const { version: _version, size: spaceSize, count: _count, paths: _paths, ...facts } = header;
+  return { ...facts, checkedDigest: facts.checkedDigest, tarSize: facts.tarSize, layout: { members: [], runs, size: spaceSize } };
 }
