@@ -9,7 +9,7 @@
 // --remote: the same images pushed by skopeo to Debian's docker-registry (started here on 127.0.0.1 at
 // a free port, stopped after) and looked up as docker://127.0.0.1:PORT/…: plain gzip (the whole-blob
 // verifying pass) beside the lazy pull of the TOC layers (footer, TOC and one chunk by range); bytes
-// are the process's read() bytes (rchar: the HTTP bodies and headers) around openImage + readFile.
+// are what the registry sent (bodies and headers: manifest and config included) for openImage + readFile.
 //
 // Builds (once, cached in bench/out/toc-images-v2/) a ~60 MB layer of 4 000 files with a seeded
 // generator, imports it into podman (own vfs root) and pushes it as gzip, zstd and zstd:chunked, and
@@ -99,18 +99,42 @@ function layerSize(layout) {
   return statSync(blob(manifest.layers[0].digest)).size;
 }
 
-/** Bytes the process reads (read() syscalls) while openImage + readFile run, cold. */
+/**
+ * Bytes read for openImage + readFile, cold: from a local layout, the process's read() bytes (rchar);
+ * from a registry, the bytes the registry sent (HTTP bodies and headers), counted by a TCP relay in the
+ * child in front of it (rchar would also count the system's CA store, read on the first request).
+ */
 function bytesRead(layout) {
+  const remote = layout.startsWith('docker://');
   const script = `
     import { readFileSync } from 'node:fs';
+    import { connect, createServer } from 'node:net';
     const rchar = () => Number(/rchar: (\\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))[1]);
     const { openImage } = await import(${JSON.stringify(join(root, 'dist', 'index.js'))});
+    let name = ${JSON.stringify(layout)};
+    let received = 0;
+    let relay;
+    if (${remote}) {
+      const upstream = new URL(name.replace('docker://', 'http://'));
+      relay = createServer((client) => {
+        const server = connect(Number(upstream.port), upstream.hostname);
+        server.on('data', (chunk) => { received += chunk.length; });
+        server.pipe(client);
+        client.pipe(server);
+        client.on('error', () => server.destroy());
+        server.on('error', () => client.destroy());
+      });
+      await new Promise((resolve) => relay.listen(0, '127.0.0.1', resolve));
+      name = name.replace(upstream.host, '127.0.0.1:' + relay.address().port);
+    }
     const before = rchar();
-    const fs = await openImage(${JSON.stringify(layout)}, { cache: false });
+    const fs = await openImage(name, { cache: false });
     await fs.readFile(${JSON.stringify(LOOKUP)});
-    const read = rchar() - before;
+    const read = ${remote} ? received : rchar() - before;
     await fs.close();
-    process.stdout.write(String(read));`;
+    relay?.close();
+    process.stdout.write(String(read));
+    process.exit(0);`;
   return Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
 }
 
@@ -166,7 +190,9 @@ try {
     const local = join(IMAGES, name);
     let layout = local;
     if (registry !== undefined) {
-      execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${local}:toc`, `docker://${registry.host}/toc/${name}:toc`]);
+      // --preserve-digests: skopeo's blob-info cache would otherwise push the plain zstd blob it has just
+      // pushed (same content) in place of the zstd:chunked one.
+      execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--preserve-digests', `oci:${local}:toc`, `docker://${registry.host}/toc/${name}:toc`]);
       layout = `docker://${registry.host}/toc/${name}:toc`;
     }
     const cacheDir = mkdtempSync(join(tmpdir(), 'imgfs-toc-bench-cache-'));
@@ -201,7 +227,7 @@ const lines = [
       `| ${row.format} | ${mb(row.size)} | ${row.cold.toFixed(0)} | ${row.warm.toFixed(0)} | ${(row.cold / row.warm).toFixed(2)}× | ${mb(row.read)} | ${((100 * row.read) / row.size).toFixed(2)}% |`,
   ),
   '',
-  `\`imgfs cat IMAGE ${LOOKUP}\`, median of ${REPS}; cold = \`--no-cache\`, warm = \`--cache-dir\` filled by a first run. Bytes read: the process's read() bytes (rchar${REMOTE ? ': HTTP bodies and headers' : ''}) around openImage + readFile, cold. Command: \`node bench/toc-lookup.js --reps ${REPS}${REMOTE ? ' --remote' : ''}\`.`,
+  `\`imgfs cat IMAGE ${LOOKUP}\`, median of ${REPS}; cold = \`--no-cache\`, warm = \`--cache-dir\` filled by a first run. Bytes read: ${REMOTE ? 'what the registry sent (HTTP bodies and headers, manifest and config included)' : "the process's read() bytes (rchar)"} for openImage + readFile, cold. Command: \`node bench/toc-lookup.js --reps ${REPS}${REMOTE ? ' --remote' : ''}\`.`,
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
 mkdirSync(join(bench, 'out'), { recursive: true });

@@ -28,7 +28,7 @@ import { snapshotDirectory, snapshotImage, type TreeSnapshot } from '../conforma
 import { expectImgfsError } from '../helpers/expect-imgfs-error.js';
 import { onPath } from '../helpers/on-path.js';
 import { FaultProxy } from '../registry/fault-proxy.js';
-import { pushImage, startRegistry, type RunningRegistry } from '../registry/registry-server.js';
+import { startRegistry, type RunningRegistry } from '../registry/registry-server.js';
 
 const execFileAsync = promisify(execFile);
 const BUILD_SCRIPT = fileURLToPath(new URL('../../fixtures/toc/build-toc-images.sh', import.meta.url));
@@ -127,7 +127,11 @@ describe.skipIf(skip)('lazy pull of TOC layers from a registry', () => {
     reference = await snapshotDirectory(join(dir, 'images', 'ref', 'rootfs'), { xattrs: onPath('python3') });
     registry = await startRegistry();
     for (const image of IMAGES) {
-      await pushImage(`oci:${join(dir, 'images', image.dir)}:toc`, registry.host, `${image.repository}:toc`);
+      // --preserve-digests: skopeo's blob-info cache must not substitute a blob it saw before with the
+      // same content (another image's zstd:chunked or plain layer) for the one pushed.
+      await execFileAsync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', '--preserve-digests', `oci:${join(dir, 'images', image.dir)}:toc`, `docker://${registry.host}/${image.repository}:toc`], {
+        env: { ...process.env, REGISTRY_AUTH_FILE: join(dir, 'no-auth.json') },
+      });
       facts.set(image.dir, await layerFacts(join(dir, 'images', image.dir)));
     }
     proxy = await FaultProxy.start(registry.port);
