@@ -40,9 +40,10 @@ if (skip) console.warn(`\n!! imgfs TOC lazy-pull test SKIPPED: missing ${missing
 
 const IMAGES = [
   // podman 4.3 stores the 9 MB text file in one chunk; ctr-remote cuts it into 1 MiB chunks (9).
-  { name: 'podman zstd:chunked', dir: 'oci-zstd-chunked', format: 'zstd:chunked', repository: 'lazy/podman-zstd-chunked', bigChunks: 1 },
-  { name: 'ctr-remote eStargz', dir: 'oci-estargz', format: 'estargz', repository: 'lazy/estargz', bigChunks: 9 },
-  { name: 'ctr-remote zstd:chunked', dir: 'oci-ctr-zstdchunked', format: 'zstd:chunked', repository: 'lazy/ctr-zstd-chunked', bigChunks: 9 },
+  // podman 4.3's blob lacks the tar's trailing padding, so its tar stream is not its diff_id (see toc-producers).
+  { name: 'podman zstd:chunked', dir: 'oci-zstd-chunked', format: 'zstd:chunked', repository: 'lazy/podman-zstd-chunked', bigChunks: 1, diffIdBug: true },
+  { name: 'ctr-remote eStargz', dir: 'oci-estargz', format: 'estargz', repository: 'lazy/estargz', bigChunks: 9, diffIdBug: false },
+  { name: 'ctr-remote zstd:chunked', dir: 'oci-ctr-zstdchunked', format: 'zstd:chunked', repository: 'lazy/ctr-zstd-chunked', bigChunks: 9, diffIdBug: false },
 ] as const;
 const HELLO = 'hello from the bottom layer\n';
 
@@ -220,6 +221,25 @@ describe.skipIf(skip)('lazy pull of TOC layers from a registry', () => {
         expect((await fs.readFile('/etc/passwd')).toString()).toContain('root:x:0:0');
       } finally {
         await fs.close();
+      }
+    });
+
+    it('verify still checks everything: the whole blob against its digest, the tar against the diff_id, the TOC against the tar', async () => {
+      const layer = facts.get(image.dir)!;
+      const opening = openImage(name(), { cache: false, verify: true }).then(async (fs) => {
+        try {
+          return (await fs.readFile('/etc/hello.txt')).toString();
+        } finally {
+          await fs.close();
+        }
+      });
+      if (image.diffIdBug) {
+        await expect(opening).rejects.toMatchObject({ code: 'EDIGEST', message: expect.stringContaining('diff_id mismatch') as unknown });
+      } else {
+        expect(await opening).toBe(HELLO);
+        // The verifying pass streamed the blob from its start, whole.
+        const whole = proxy.log.filter((entry) => entry.path.endsWith(layer.digest) && (entry.range === undefined || entry.range.startsWith('bytes=0-')));
+        expect(whole.reduce((sum, entry) => sum + entry.bytes, 0)).toBe(layer.size);
       }
     });
 
