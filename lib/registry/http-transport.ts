@@ -4,8 +4,8 @@
  * 40% faster than `fetch`). It bounds the sockets in flight per host, trusts the system CAs plus
  * NODE_EXTRA_CA_CERTS, goes through the proxy HTTPS_PROXY/HTTP_PROXY name unless NO_PROXY says not
  * (proxy-from-environment.ts: HTTPS by a CONNECT tunnel, plain HTTP in absolute form), and never lets a
- * request hang: the time to the response headers and every
- * silence while the body arrives are bounded, and `signal` aborts at once.
+ * request hang: the time to the response headers and every silence while the body arrives are bounded,
+ * and `signal` aborts at once.
  */
 import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';

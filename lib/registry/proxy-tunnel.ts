@@ -49,6 +49,8 @@ export function tunnelingAgent(modules: Modules, proxy: ProxyChoice, options: Ag
           return;
         }
         if (head.length > 0) socket.unshift(head);
+        // The tunnel is the agent's connection now: its requests bound their own silences.
+        socket.setTimeout(0);
         done = true;
         // SNI names the registry, never an IP address (as https.Agent does when it connects directly).
         const servername = connection.servername ?? (modules.net.isIP(host) === 0 ? host : undefined);
