@@ -1,3 +1,4 @@
+import type { ImgfsErrorCode } from '../errors.js';
 import type { SelfVerifyingBlob } from '../image/loaded-image.js';
 import type { LayerReader, LayerReaderContext } from '../layer/layer-reader.js';
 import type { ByteSource } from '../source/byte-source.js';
@@ -9,6 +10,8 @@ import { TocContentSource } from './toc-content-source.js';
 import { TocLayer } from './toc-layer.js';
 import { reopen, TocReader } from './toc-reader.js';
 import { annotatedTocDigest, loadSummary, storeSummary, summarize, type TocSummary } from './toc-summary.js';
+
+const REGISTRY_FAILURES: ReadonlySet<ImgfsErrorCode> = new Set(['ENETWORK', 'ENOTFOUND', 'EUNAUTHORIZED', 'EPROTOCOL', 'ECLOSED']);
 
 /**
  * A lazy pull of a registry layer that carries a table of contents, as the stargz snapshotter does it:
@@ -42,6 +45,8 @@ export async function openLazyTocReader(
     return new VerifyingTocReader(ranged, decoded(verified, cached, context), cached, new TocContentSource(ranged, cached.format, cached.layout), undefined, readFull, context, blob);
   }
   const opening = await TocLayer.open(ranged, blobSize, context.annotations, options);
+  // The registry failing (after its retries) is not a TOC problem: the whole-blob pass would fail too.
+  if (opening.problem !== undefined && REGISTRY_FAILURES.has(opening.problem.code)) throw opening.problem;
   const toc = opening.layer;
   if (toc === undefined) return undefined;
   const summary = summarize(toc);

@@ -257,6 +257,22 @@ describe.skipIf(skip)('lazy pull of TOC layers from a registry', () => {
       }
     });
 
+    it('a registry failing the TOC request is that error, not a silent download of the whole blob', async () => {
+      const layer = facts.get(image.dir)!;
+      proxy.reset((_n, incoming) => (incoming.headers.range === layer.tocRange ? { kind: 'status', status: 404 } : undefined));
+      // The layer is indexed as the image opens (not lazy): the open itself fails.
+      const reading = openImage(name(), { cache: false }).then(async (fs) => {
+        try {
+          return await fs.readFile('/etc/hello.txt');
+        } finally {
+          await fs.close();
+        }
+      });
+      await expectImgfsError(reading, { code: 'ENOTFOUND', archive: `${proxy.host}/${image.repository}`, digest: layer.digest, message: 'HTTP 404' });
+      const requests = proxy.log.filter((entry) => entry.path.endsWith(layer.digest));
+      expect(requests.some((entry) => entry.range === undefined || entry.range.startsWith('bytes=0-'))).toBe(false);
+    });
+
     it('a warm open fetches neither footer nor TOC again: one request, the chunk', async () => {
       const layer = facts.get(image.dir)!;
       const cache = await mkdtemp(join(tmpdir(), 'imgfs-toc-lazy-cache-'));
