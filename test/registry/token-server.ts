@@ -50,7 +50,7 @@ export class TokenServer {
       if (incoming.method === 'POST') {
         const body: Buffer[] = [];
         incoming.on('data', (chunk: Buffer) => body.push(chunk));
-        incoming.on('end', () => instance.oauth(Buffer.concat(body).toString(), incoming.headers['content-type'], response, sign_));
+        incoming.on('end', () => instance.oauth(Buffer.concat(body).toString(), incoming.headers['content-type'], response, signToken));
         return;
       }
       const url = new URL(incoming.url ?? '/', 'http://localhost');
@@ -63,11 +63,11 @@ export class TokenServer {
       }
       instance.issued += 1;
       response.writeHead(200, { 'content-type': 'application/json' });
-      const token = sign_(url.searchParams.getAll('scope'), url.searchParams.get('service'));
+      const token = signToken(url.searchParams.getAll('scope'), url.searchParams.get('service'));
       response.end(JSON.stringify({ token, expires_in: instance.expiresIn, issued_at: new Date().toISOString() }));
     });
     /** A JWT granting `scopes` for `service`. */
-    const sign_ = (scopes: string[], service: string | null): string => {
+    const signToken = (scopes: string[], service: string | null): string => {
       const access = scopes.flatMap((scope) => {
         const [type, name, actions] = scope.split(':');
         return type === undefined || name === undefined || actions === undefined ? [] : [{ type, name, actions: actions.split(',') }];
