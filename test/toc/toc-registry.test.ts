@@ -1,7 +1,6 @@
 /**
  * A TOC layer from a registry (docker://): announced by its descriptor's annotations, read through its
- * TOC like a local one, metadata members hidden. (The registry blob source still streams a blob whole
- * before its first unverified read, so this is not yet a lazy pull: see the toc helper's notes.)
+ * TOC like a local one, metadata members hidden; pulled lazily (toc-lazy-pull.test.ts counts the bytes).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
