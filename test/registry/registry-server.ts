@@ -138,10 +138,11 @@ async function waitForHttp(port: number, tls: boolean, child: ChildProcess): Pro
 /**
  * `skopeo copy SOURCE docker://HOST/DEST` into a test registry (no TLS check: its CA is the test's).
  * Asynchronous: a token server in this process must go on answering while skopeo pushes. `all`
- * pushes every image of an index (skopeo's --all).
+ * pushes every image of an index (skopeo's --all). `preserveDigests` stops skopeo's blob-info cache from
+ * pushing another blob it once saw with the same content (say plain zstd for zstd:chunked).
  */
-export async function pushImage(source: string, host: string, dest: string, creds?: string, all = false): Promise<void> {
-  const args = ['copy', '--quiet', '--dest-tls-verify=false', ...(all ? ['--all'] : []), ...(creds ? ['--dest-creds', creds] : []), source, `docker://${host}/${dest}`];
+export async function pushImage(source: string, host: string, dest: string, creds?: string, all = false, preserveDigests = false): Promise<void> {
+  const args = ['copy', '--quiet', '--dest-tls-verify=false', ...(all ? ['--all'] : []), ...(preserveDigests ? ['--preserve-digests'] : []), ...(creds ? ['--dest-creds', creds] : []), source, `docker://${host}/${dest}`];
   const child = spawn('skopeo', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, REGISTRY_AUTH_FILE: join(tmpdir(), 'imgfs-no-auth.json') } });
   const stderr: Buffer[] = [];
   child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));

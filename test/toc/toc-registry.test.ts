@@ -21,8 +21,8 @@ beforeAll(async () => {
   registry = await startRegistry();
   const estargz = writeOciLayer(join(dir, 'estargz'), writeEstargz(ENTRIES, { landmark: true, chunkSize: 64 * 1024 }), 'application/vnd.oci.image.layer.v1.tar+gzip');
   const zstd = writeOciLayer(join(dir, 'zstd'), writeZstdChunked(ENTRIES, { chunkSize: 64 * 1024 }), 'application/vnd.oci.image.layer.v1.tar+zstd');
-  await pushImage(`oci:${estargz}`, registry.host, 'toc:estargz');
-  await pushImage(`oci:${zstd}`, registry.host, 'toc:zstd-chunked');
+  await pushImage(`oci:${estargz}`, registry.host, 'toc:estargz', undefined, false, true);
+  await pushImage(`oci:${zstd}`, registry.host, 'toc:zstd-chunked', undefined, false, true);
 });
 
 afterAll(async () => {
