@@ -22,6 +22,8 @@ export interface SelfVerifyingBlob {
    * cache): reads within them need no request (sniffing the compression).
    */
   knowHead(head: Buffer): void;
+  /** The blob by plain ranged requests, unchecked: for a reader that checks what it reads itself (a TOC layer). */
+  uncheckedRanges(): ByteSource;
 }
 
 /** One layer as the image format describes it; its bytes are not decompressed or indexed yet. */
