@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageFormat, LayerBlob } from '../image/loaded-image.js';
+import { parseTransportName } from '../image/transport-name.js';
 
 /**
  * What names a layer in the index cache: its tar stream (for the table) and its stored bytes (for
@@ -56,8 +57,12 @@ export const DIFF_ID_OF_BLOB = 'diffid';
  */
 export function fileHolding(blob: LayerBlob, image: { format: ImageFormat; archive: string }): string | undefined {
   if (image.format === 'layers') return blob.location;
-  if (image.format === 'oci-dir') return join(image.archive, blob.location);
-  return image.archive;
+  // The archive as named: with skopeo's prefix (`oci:DIR:REF`), the path is the operand.
+  const named = parseTransportName(image.archive);
+  const path = named === undefined ? image.archive : named.transport === 'docker' ? undefined : named.path;
+  if (path === undefined) return undefined;
+  if (image.format === 'oci-dir') return join(path, blob.location);
+  return path;
 }
 
 async function fileIdentity(blob: LayerBlob, file: string): Promise<string | undefined> {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openImage } from '../../lib/index.js';
 import { DecompressedSource } from '../../lib/source/decompressed-source.js';
+import { FileSource } from '../../lib/source/file-source.js';
 import { writeImage } from '../helpers/image-builder.js';
 import { buildLayer, file } from '../helpers/layer-tar.js';
 import { FaultProxy } from './fault-proxy.js';
@@ -93,6 +94,17 @@ describe('tables shared by the registry and a local copy of the image', () => {
     } finally {
       await fs.close();
     }
+  });
+
+  it('the local copy named as skopeo names it (oci:DIR:REF) is cached under its files, as its directory is', async () => {
+    const cache = join(dir, 'cache-prefixed-name');
+    expect((await indexAll(`oci:${localCopy}:shared`, cache)).decodedReads).toBeGreaterThan(0);
+    // Found under the identity of its blob files: neither decoded nor hashed again.
+    const streams = vi.spyOn(FileSource.prototype, 'createReadStream');
+    const again = await indexAll(`oci:${localCopy}:shared`, cache);
+    expect(again.decodedReads).toBe(0);
+    expect(streams).not.toHaveBeenCalled();
+    expect(again.bottom.equals(bottom)).toBe(true);
   });
 
   it('a local blob that is not the blob whose table was shared is indexed from its own bytes', async () => {
