@@ -44,3 +44,36 @@ describe('HeaderWindow with a reusable buffer', () => {
     expect(filling.reads.length - before).toBe(filling.fills);
   });
 });
+
+/** A MemorySource read synchronously (as a file is), counting the bytes those reads return. */
+class SyncSource extends MemorySource {
+  syncBytes = 0;
+  syncReads = 0;
+  constructor(private readonly tar: Buffer) {
+    super(tar);
+  }
+  readIntoSync(target: Buffer, offset: number): number {
+    const got = this.tar.copy(target, 0, offset, Math.min(offset + target.length, this.tar.length));
+    this.syncBytes += got;
+    this.syncReads++;
+    return got;
+  }
+}
+
+describe('HeaderWindow over a source read synchronously', () => {
+  it('reads header blocks, not the data of files lying far apart, and reads through dense small files', async () => {
+    const specs: LayerEntrySpec[] = [];
+    // 200 files of 64 KiB (their headers far apart), then 2 000 files of under 1 KiB (headers dense).
+    for (let i = 0; i < 200; i++) specs.push(file(`big/f${i}`, Buffer.alloc(64 * 1024, 0x62)));
+    for (let i = 0; i < 2_000; i++) specs.push(file(`small/f${i}`, Buffer.alloc(i % 900, 0x73)));
+    const tar = buildLayer(specs);
+    const source = new SyncSource(tar);
+    expect(await entries(source)).toEqual(await entries(new MemorySource(tar)));
+    const bigPart = 200 * (64 * 1024 + 512);
+    // The big files' data is ~13 MB: what is read stays near one small window per header there, plus the
+    // dense part read through once.
+    expect(source.syncBytes).toBeLessThan(200 * 8 * 1024 + (tar.length - bigPart) * 1.5);
+    // Read through, the dense part costs far fewer reads than it has headers.
+    expect(source.syncReads).toBeLessThan(200 + 2_000 / 4);
+  });
+});
