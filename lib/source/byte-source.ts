@@ -36,6 +36,13 @@ export interface ByteSource {
    * KiB takes microseconds; a read that must wait for a disk blocks the thread for that long).
    */
   readIntoSync?(target: Buffer, offset: number): number;
+  /**
+   * Optional: the bytes from `offset` on that the source already holds in one piece (a decoded span),
+   * at least one unless `offset` is at or past the end: a view, not a copy, which the caller must not
+   * modify. Lets the tar header window walk a decompressed layer without copying every decoded byte
+   * into buffers of its own.
+   */
+  readView?(offset: number): Promise<Buffer>;
   /** Streams bytes `[start, end)`; `end` defaults to the end of the source. Never buffers it all. */
   createReadStream(start?: number, end?: number): Readable;
   /** Releases file descriptors and caches. Further reads reject with ImgfsError ECLOSED. */

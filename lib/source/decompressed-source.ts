@@ -221,6 +221,22 @@ export class DecompressedSource implements ByteSource {
   }
 
   /**
+   * The rest of the span that holds `offset`, as a view of the cached span (spans are never modified).
+   * A walk over the whole stream (indexing) then copies nothing, and each span read starts the
+   * decoding of the next one in the background, beside the walk.
+   */
+  async readView(offset: number): Promise<Buffer> {
+    this.assertOpen();
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`offset must be a non-negative integer, got ${offset}`);
+    if (this.knownSize !== undefined && offset >= this.knownSize) return Buffer.alloc(0);
+    const index = Math.floor(offset / SPAN_SIZE);
+    const span = this.spans.get(index) ?? (await this.queue.run(async () => this.spans.get(index) ?? (await this.decodeSpan(index))));
+    if (span === undefined) return Buffer.alloc(0);
+    this.readAhead(index + 1);
+    return span.subarray(Math.min(offset - index * SPAN_SIZE, span.length));
+  }
+
+  /**
    * After a read that had to decode, decodes the next span in the background (one at a time), so that
    * a reader going front to back (a scan hashing files, `cat` of a large file) does its own work while
    * the decoder works instead of after it. Only when the cache can keep both spans, and only right at

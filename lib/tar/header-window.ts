@@ -85,6 +85,18 @@ export class HeaderWindow {
       return this.buffer.subarray(offset - this.start, offset - this.start + length);
     }
     if (end !== undefined && offset >= end) return EMPTY;
+    if (this.source.readView !== undefined) {
+      // A decoded span seen in place: the window is the rest of that span.
+      const view = await this.source.readView(offset);
+      // A view ends where its span does, not where the source does; only an empty one says "the end".
+      this.note(offset, view.length, view.length === 0 ? 1 : view.length);
+      const sourceEnd = this.end;
+      if (view.length >= length || (sourceEnd !== undefined && offset + view.length >= sourceEnd)) {
+        this.buffer = view;
+        this.start = offset;
+        return view.subarray(0, length);
+      }
+    }
     if (length <= this.windowSize || length <= WINDOW_SIZE) {
       this.adapt(offset, bufferEnd);
       const size = Math.max(length, this.windowSize);
@@ -146,11 +158,14 @@ export class HeaderWindow {
 
   private async fetch(offset: number, length: number, reuse = true): Promise<Buffer> {
     const bytes = reuse ? await this.readBytes(offset, length) : await this.source.read(offset, length);
-    if (bytes.length > 0) this.known = Math.max(this.known, offset + bytes.length);
-    // A short read that returned something pins the end exactly; an empty one only bounds it.
-    if (bytes.length < length && (bytes.length > 0 || offset === this.known)) {
-      this.exactEnd = offset + bytes.length;
-    }
+    this.note(offset, bytes.length, length);
     return bytes;
+  }
+
+  /** What a read of `length` bytes at `offset` that returned `got` says about where the source ends. */
+  private note(offset: number, got: number, length: number): void {
+    if (got > 0) this.known = Math.max(this.known, offset + got);
+    // A short read that returned something pins the end exactly; an empty one only bounds it.
+    if (got < length && (got > 0 || offset === this.known)) this.exactEnd = offset + got;
   }
 }
