@@ -18,6 +18,12 @@ export const SEEKABLE_WINDOW_SIZE = 1024 * 1024;
  */
 export const SYNC_WINDOW_SIZE = 64 * 1024;
 export const READ_THROUGH_GAP = 6 * 1024;
+/**
+ * Synchronous reads between two turns given back to the event loop: a walk of a million-entry layer
+ * must not hold off a mount's requests or a server's sockets for seconds (a few hundred page-cache
+ * reads take a millisecond or two).
+ */
+export const SYNC_READS_PER_TURN = 256;
 /** Smallest window: a header with a PAX header before it still fits. */
 export const MIN_WINDOW_SIZE = 4 * 1024;
 
@@ -51,6 +57,7 @@ export class HeaderWindow {
   private readonly sync: boolean;
   private lastOffset = 0;
   private gap = 0;
+  private syncReads = 0;
 
   constructor(private readonly source: ByteSource) {
     this.sync = source.readIntoSync !== undefined;
@@ -142,6 +149,7 @@ export class HeaderWindow {
     }
     this.reused ??= Buffer.allocUnsafe(this.maxWindowSize);
     const target = this.reused.subarray(0, length);
+    if (readIntoSync !== undefined && ++this.syncReads % SYNC_READS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
     const got = readIntoSync !== undefined ? readIntoSync.call(this.source, target, offset) : await (readInto as NonNullable<typeof readInto>).call(this.source, target, offset);
     return this.reused.subarray(0, got);
   }
