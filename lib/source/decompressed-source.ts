@@ -69,23 +69,31 @@ interface Failure {
 const STICKY: ReadonlySet<string> = new Set(['ECOMPRESSION', 'ETRUNCATED', 'ELIMIT']);
 
 /**
- * Compressed bytes read at once from a seekable source: from 64 KiB, doubling up to 256 KiB, so that a
- * large layer costs a quarter of the round trips to the thread pool and a small one no large buffer
- * (and progress, counted in compressed bytes read, still moves in small steps).
+ * Compressed bytes read at once from a seekable source: from 64 KiB, doubling up to 1 MiB, so that a
+ * large layer costs few round trips to the thread pool (each chunk is also one write to the decoder)
+ * and a small one no large buffer (and progress, counted in compressed bytes read, moves in steps).
  */
 const RAW_READ_FIRST = 64 * 1024;
-const RAW_READ_MAX = 256 * 1024;
+const RAW_READ_MAX = 1024 * 1024;
 
 /**
  * The compressed bytes from `rawOffset` to the end: from a seekable source (a file, a slice of one) in
- * growing positional reads, otherwise through its stream. Leaving early releases the stream.
+ * growing positional reads, the next one always in flight while the decoder works on the last, otherwise
+ * through its stream. Leaving early releases the stream (a read still in flight is dropped).
  */
 async function* rawChunks(raw: ByteSource, rawOffset: number): AsyncGenerator<Buffer, void, undefined> {
   if (raw.seekable) {
-    for (let at = rawOffset, size = RAW_READ_FIRST; ; size = Math.min(2 * size, RAW_READ_MAX)) {
-      const chunk = await raw.read(at, size);
+    let at = rawOffset;
+    let size = RAW_READ_FIRST;
+    let next = raw.read(at, size);
+    for (;;) {
+      const chunk = await next;
       if (chunk.length === 0) return;
       at += chunk.length;
+      size = Math.min(2 * size, RAW_READ_MAX);
+      next = raw.read(at, size);
+      // Dropped unread when the consumer leaves early: its failure (a closed source) is nobody's.
+      next.catch(() => undefined);
       yield chunk;
     }
   }
