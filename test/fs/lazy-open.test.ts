@@ -90,24 +90,12 @@ describe('lazy, top-down indexing', () => {
   });
 });
 
-/** Four gzip layers: the bottom one holds `base`, the third `middle`, the top one `top`. */
+/** Four gzip layers: the three above with one more (holding `lower`) under the middle one. */
 const gzipLayers: LayerEntrySpec[][] = [
-  [
-    { type: 'dir', name: 'etc' },
-    { type: 'file', name: 'etc/base', content: 'from the bottom' },
-  ],
-  [
-    { type: 'dir', name: 'etc' },
-    { type: 'file', name: 'etc/lower', content: 'lower' },
-  ],
-  [
-    { type: 'dir', name: 'etc' },
-    { type: 'file', name: 'etc/middle', content: 'middle' },
-  ],
-  [
-    { type: 'dir', name: 'etc' },
-    { type: 'file', name: 'etc/top', content: 'from the top' },
-  ],
+  layers[0] as LayerEntrySpec[],
+  [{ type: 'file', name: 'etc/lower', content: 'lower' }],
+  layers[1] as LayerEntrySpec[],
+  layers[2] as LayerEntrySpec[],
 ];
 
 /** Waits (bounded) until `done()` holds. */

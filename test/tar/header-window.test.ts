@@ -18,6 +18,16 @@ class FillingSource extends MemorySource {
   }
 }
 
+/** 3 000 members: small files read through, a long PAX name now and then, and big files jumped over. */
+function mixedLayer(): Buffer {
+  const specs: LayerEntrySpec[] = [];
+  for (let i = 0; i < 3_000; i++) {
+    const name = i % 97 === 0 ? `deep/${'n'.repeat(180)}/${i}` : `dir${i % 10}/f${i}`;
+    specs.push(file(name, Buffer.alloc(i % 250 === 0 ? 300_000 : i % 700, 0x61 + (i % 26))));
+  }
+  return buildLayer(specs);
+}
+
 async function entries(source: MemorySource): Promise<string[]> {
   const out: string[] = [];
   for await (const entry of walkTar(source)) out.push(`${entry.name} ${entry.size} ${entry.dataOffset} ${entry.linkname}`);
@@ -26,13 +36,7 @@ async function entries(source: MemorySource): Promise<string[]> {
 
 describe('HeaderWindow with a reusable buffer', () => {
   it('yields the same entries as fresh reads, and refills through readInto only', async () => {
-    const specs: LayerEntrySpec[] = [];
-    for (let i = 0; i < 3_000; i++) {
-      // Small files read through, a long PAX name now and then, and big files jumped over.
-      const name = i % 97 === 0 ? `deep/${'n'.repeat(180)}/${i}` : `dir${i % 10}/f${i}`;
-      specs.push(file(name, Buffer.alloc(i % 250 === 0 ? 300_000 : i % 700, 0x61 + (i % 26))));
-    }
-    const tar = buildLayer(specs);
+    const tar = mixedLayer();
     const plain = new MemorySource(tar);
     const filling = new FillingSource(tar);
     const expected = await entries(plain);
@@ -111,12 +115,7 @@ describe('HeaderWindow over a source read synchronously, and the event loop', ()
 
 describe('HeaderWindow over a source that lends views of its spans', () => {
   it('yields the same entries, copying only what straddles two spans', async () => {
-    const specs: LayerEntrySpec[] = [];
-    for (let i = 0; i < 3_000; i++) {
-      const name = i % 97 === 0 ? `deep/${'n'.repeat(180)}/${i}` : `dir${i % 10}/f${i}`;
-      specs.push(file(name, Buffer.alloc(i % 250 === 0 ? 300_000 : i % 700, 0x61 + (i % 26))));
-    }
-    const tar = buildLayer(specs);
+    const tar = mixedLayer();
     const source = new SpanViewSource(tar);
     expect(await entries(source)).toEqual(await entries(new MemorySource(tar)));
     expect(source.views).toBeGreaterThan(30); // spans that only hold file data are jumped over
