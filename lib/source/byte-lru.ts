@@ -17,6 +17,11 @@ export class ByteLru<K> {
     return this.total;
   }
 
+  /** Whether `key` is held; its recency is left as it was. */
+  has(key: K): boolean {
+    return this.entries.has(key);
+  }
+
   /** The buffer under `key`, now the most recently used. */
   get(key: K): Buffer | undefined {
     const value = this.entries.get(key);

@@ -8,6 +8,7 @@ describe('ByteLru', () => {
     const lru = new ByteLru<number>(100);
     lru.set(1, bytes(40));
     lru.set(2, bytes(40));
+    expect(lru.has(2)).toBe(true); // `has` leaves 2 the more recent
     expect(lru.get(1)?.length).toBe(40); // 1 is now more recent than 2
     lru.set(3, bytes(40));
     expect(lru.get(2)).toBeUndefined();
