@@ -69,12 +69,12 @@ interface Failure {
 const STICKY: ReadonlySet<string> = new Set(['ECOMPRESSION', 'ETRUNCATED', 'ELIMIT']);
 
 /**
- * Compressed bytes read at once from a seekable source: from 64 KiB, doubling up to 1 MiB, so that a
+ * Compressed bytes read at once from a seekable source: from 64 KiB, doubling up to 512 KiB, so that a
  * large layer costs few round trips to the thread pool (each chunk is also one write to the decoder)
  * and a small one no large buffer (and progress, counted in compressed bytes read, moves in steps).
  */
 const RAW_READ_FIRST = 64 * 1024;
-const RAW_READ_MAX = 1024 * 1024;
+const RAW_READ_MAX = 512 * 1024;
 
 /**
  * The compressed bytes from `rawOffset` to the end: from a seekable source (a file, a slice of one) in
