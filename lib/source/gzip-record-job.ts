@@ -223,9 +223,12 @@ function fromClone(checkpoint: Checkpoint): Checkpoint {
   };
 }
 
+// Not a top-level await, which would make every module that imports this one asynchronous (and so
+// refuse `require()`); the parent's first messages wait in the port until the listener is attached.
 if (process.argv.includes(WORKER_MARK)) {
-  const { isMainThread, parentPort, workerData } = await import('node:worker_threads');
-  if (!isMainThread && workerData === WORKER_MARK && parentPort !== null) serveRecording(parentPort);
+  void import('node:worker_threads').then(({ isMainThread, parentPort, workerData }) => {
+    if (!isMainThread && workerData === WORKER_MARK && parentPort !== null) serveRecording(parentPort);
+  });
 }
 
 /** The worker's side: runs recordGzip on the input it is sent and sends back output and checkpoints. */
