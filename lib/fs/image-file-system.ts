@@ -69,10 +69,24 @@ export class ImageFileSystem implements ImageFS {
         return question();
       } catch (error) {
         if (!(error instanceof LayerNeeded)) throw error;
-        // No speculative indexing of the layer below: a path the upper layers decide must not touch it.
+        this.indexAhead(error.layer);
         await this.ensureLayer(error.layer);
       }
     }
+  }
+
+  /**
+   * A question that has gone below the top layer often goes further: the next layer down is indexed
+   * beside `needed` when that costs decoding (which runs on the thread pool, beside the walk of
+   * `needed`). At most one layer ahead, and never for a question the top layer answers: a path the top
+   * layer decides still touches nothing below it. A failure here is forgotten; a question that needs
+   * the layer indexes it again and meets the error then.
+   */
+  private indexAhead(needed: number): void {
+    const below = needed - 1;
+    if (needed === this.stack.length - 1 || below < 0 || this.view.isLoaded(below) || this.loading.has(below)) return;
+    if (!(this.stack[below] as Layer).worthIndexingAhead) return;
+    this.ensureLayer(below).catch(() => undefined);
   }
 
   /** Runs a question for a Sync method: a layer that is not indexed yet is an error, not a wait. */

@@ -89,3 +89,41 @@ describe('lazy, top-down indexing', () => {
     await expect(broken.fs.stat('/etc/base')).rejects.toMatchObject({ code: 'ETARCORRUPT', layer: { index: 0 } });
   });
 });
+
+/** Four gzip layers: the three above with one more (holding `lower`) under the middle one. */
+const gzipLayers: LayerEntrySpec[][] = [
+  layers[0] as LayerEntrySpec[],
+  [{ type: 'file', name: 'etc/lower', content: 'lower' }],
+  layers[1] as LayerEntrySpec[],
+  layers[2] as LayerEntrySpec[],
+];
+
+/** Waits (bounded) until `done()` holds. */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+describe('lazy indexing of compressed layers, one layer ahead', () => {
+  it('a question the top layer answers indexes nothing below it', async () => {
+    const { fs } = await openLayers(gzipLayers, { lazy: true, gzip: true });
+    expect(await fs.readFile('/etc/top', 'utf8')).toBe('from the top');
+    expect(indexed(fs)).toEqual([false, false, false, true]);
+  });
+
+  it('a question that goes below the top also indexes the next layer down, and no further', async () => {
+    const { fs } = await openLayers(gzipLayers, { lazy: true, gzip: true });
+    expect(await fs.readFile('/etc/middle', 'utf8')).toBe('middle');
+    await until(() => indexed(fs)[1] === true);
+    expect(indexed(fs)).toEqual([false, true, true, true]);
+    expect(await fs.readFile('/etc/base', 'utf8')).toBe('from the bottom');
+    expect(indexed(fs)).toEqual([true, true, true, true]);
+  });
+
+  it('a broken layer indexed ahead troubles no question that does not need it', async () => {
+    const opened = await openLayers(gzipLayers, { lazy: true, gzip: true });
+    writeFileSync(join(opened.dir, 'l1.tar.gz'), Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), Buffer.alloc(200, 0xff)]));
+    expect(await opened.fs.readFile('/etc/middle', 'utf8')).toBe('middle');
+    expect(opened.warnings).toEqual([]);
+    await expect(opened.fs.readFile('/etc/base', 'utf8')).rejects.toMatchObject({ code: 'ECOMPRESSION', layer: { index: 1 } });
+  });
+});
