@@ -9,7 +9,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ByteLru } from './byte-lru.js';
+import { LRUCache } from 'lru-cache';
 import { ImgfsError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import { clampRead, clampStream } from './range.js';
@@ -63,7 +63,7 @@ export class HttpBlobSource implements ByteSource {
    * of the pass): served unverified, and compared with the pass's bytes when it gets there.
    */
   private readonly provisional = new Map<number, Buffer>();
-  private readonly cache: ByteLru<number>;
+  private readonly cache: LRUCache<number, Buffer>;
   private readonly queue = new SerialQueue();
   private closed = false;
 
@@ -80,7 +80,7 @@ export class HttpBlobSource implements ByteSource {
     if (algorithm !== 'sha256' && algorithm !== 'sha512') {
       throw new ImgfsError('EDIGEST', `cannot verify blob ${digest}: unsupported digest algorithm`, { archive: name });
     }
-    this.cache = new ByteLru<number>(Math.max(options.cacheBytes ?? DEFAULT_CACHE_BYTES, this.spanSize));
+    this.cache = new LRUCache<number, Buffer>({ maxSize: Math.max(options.cacheBytes ?? DEFAULT_CACHE_BYTES, this.spanSize), sizeCalculation: (bytes) => Math.max(1, bytes.length) });
   }
 
   /** Whether the blob has been checked against its digest (here, or in the process that cached the span digests). */

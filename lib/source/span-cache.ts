@@ -1,4 +1,4 @@
-import { ByteLru } from './byte-lru.js';
+import { LRUCache } from 'lru-cache';
 
 /** Decompressed bytes are cached in spans of this size. */
 export const SPAN_SIZE = 1024 * 1024;
@@ -13,7 +13,7 @@ export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 export class SpanCache {
   /** Whether the LRU can keep a span read ahead beside the one being read. */
   readonly holdsTwo: boolean;
-  private readonly lru: ByteLru<number> | undefined;
+  private readonly lru: LRUCache<number, Buffer> | undefined;
   private recent: { index: number; buffer: Buffer } | undefined;
   private previous: { index: number; buffer: Buffer } | undefined;
 
@@ -24,7 +24,7 @@ export class SpanCache {
     this.holdsTwo = cacheBytes >= 2 * SPAN_SIZE;
     this.lru =
       cacheBytes > 0
-        ? new ByteLru<number>(cacheBytes)
+        ? new LRUCache<number, Buffer>({ maxSize: cacheBytes, sizeCalculation: (bytes) => Math.max(1, bytes.length) })
         : undefined;
   }
 

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { ByteLru } from '../source/byte-lru.js';
+import { LRUCache } from 'lru-cache';
 import type { ByteSource } from '../source/byte-source.js';
 import { clampRead, clampStream } from '../source/range.js';
 import { createRangeStream } from '../source/range-stream.js';
@@ -34,7 +34,7 @@ export class TocContentSource implements ByteSource {
   readonly size: number;
   readonly name: string;
   readonly stats: TocReadStats = { runsDecoded: 0 };
-  private readonly cache = new ByteLru<number>(RUN_CACHE_BYTES);
+  private readonly cache = new LRUCache<number, Buffer>({ maxSize: RUN_CACHE_BYTES, sizeCalculation: (bytes) => Math.max(1, bytes.length) });
   private closed = false;
 
   constructor(
