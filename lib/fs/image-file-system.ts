@@ -124,7 +124,7 @@ export class ImageFileSystem implements ImageFS {
     const parentPath = display(resolved);
     return names.map((name) => {
       const child = this.view.lookup(joinPath(resolved, name)) as MergedNode;
-      return new Dirent(name, parentPath, fileType(child));
+      return new Dirent(name, parentPath, fileType(child), this.inodeOf(child));
     });
   }
 

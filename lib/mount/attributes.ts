@@ -45,7 +45,7 @@ export function timespec(ms: number): FuseTimespec {
   return { seconds, nanoseconds };
 }
 
-/** What `readdir` tells the kernel about an entry: its type, for `d_type`. */
-export function direntStats(type: FileType): FuseDirentStats {
-  return { mode: typeBits[type] };
+/** What `readdir` tells the kernel about an entry: its type (`d_type`) and inode number (`d_ino`). */
+export function direntStats(type: FileType, ino: number): FuseDirentStats {
+  return { mode: typeBits[type], ino };
 }

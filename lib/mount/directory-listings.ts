@@ -4,9 +4,16 @@
  * is sorted by name bytes and the view never changes, so an offset means the same entry on every
  * call, and no per-handle state is needed (no `opendir`/`releasedir` round trips into JavaScript).
  */
+import { dirname } from 'node:path/posix';
 import type { ImageFS } from '../fs/types.js';
 import { direntStats } from './attributes.js';
 import type { FuseDirentStats } from './fuse-binding.js';
+
+/**
+ * libfuse's number for "inode unknown", for a dot entry whose directory cannot be looked up. It must
+ * not be 0: glibc's readdir skips entries whose `d_ino` is 0.
+ */
+const UNKNOWN_INO = 0xffffffff;
 
 /** Entries handed to the binding per call; the kernel stops taking them when its buffer is full. */
 const PAGE_SIZE = 512;
@@ -20,11 +27,25 @@ export interface DirectoryPage {
 
 export async function directoryPage(img: ImageFS, path: string, offset: number): Promise<DirectoryPage> {
   const dirents = await img.readdir(path, { withFileTypes: true });
-  const entries = [{ name: '.', type: 'dir' as const }, { name: '..', type: 'dir' as const }, ...dirents];
+  // The dot entries lead the first page; their numbers cost a lookup each, so only that page asks.
+  const first = offset < 2;
+  const dots = [
+    { name: '.', type: 'dir' as const, ino: first ? await inodeOf(img, path) : UNKNOWN_INO },
+    { name: '..', type: 'dir' as const, ino: first ? await inodeOf(img, path === '/' ? '/' : dirname(path)) : UNKNOWN_INO },
+  ];
+  const entries = [...dots, ...dirents];
   const slice = entries.slice(offset, offset + PAGE_SIZE);
   return {
     names: slice.map((entry) => entry.name),
-    stats: slice.map((entry) => direntStats(entry.type)),
+    stats: slice.map((entry) => direntStats(entry.type, entry.ino)),
     nextOffsets: slice.map((_, i) => offset + i + 1),
   };
+}
+
+/** `path`'s inode number; a directory that cannot be looked up (a broken layer) still lists. */
+async function inodeOf(img: ImageFS, path: string): Promise<number> {
+  return img.lstat(path).then(
+    (stats) => stats.ino,
+    () => UNKNOWN_INO,
+  );
 }

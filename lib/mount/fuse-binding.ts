@@ -27,9 +27,10 @@ export interface FuseStats {
   ctime: FuseTimespec;
 }
 
-/** A directory entry's type, for `d_type` (only the type bits of `mode` are read). */
+/** A directory entry's type, for `d_type` (only the type bits of `mode` count), and its `d_ino`. */
 export interface FuseDirentStats {
   mode: number;
+  ino: number;
 }
 
 export interface FuseStatfs {

@@ -12,7 +12,7 @@ import { filesystemOperations } from './filesystem-operations.js';
 import type { FuseInstance, FuseMountOptions } from './fuse-binding.js';
 import { loadFuse } from './load-binding.js';
 import type { WarningSink } from '../warnings.js';
-import { canMountReadOnly, mountReadOnly } from './read-only.js';
+import { addLibfuseOptions, canAddLibfuseOptions } from './libfuse-options.js';
 
 export { FuseUnavailable } from './load-binding.js';
 
@@ -60,7 +60,7 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
   void unmounted.then(() => clearInterval(keepAlive));
 
   const ops = {
-    ...filesystemOperations(img, { uid: options.uid, gid: options.gid }, warn, canMountReadOnly(Fuse)),
+    ...filesystemOperations(img, { uid: options.uid, gid: options.gid }, warn, canAddLibfuseOptions(Fuse)),
     destroy: (cb: (result: number) => void) => {
       markUnmounted();
       cb(0);
@@ -73,8 +73,9 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
     kernelCache: true,
     attrTimeout: timeout,
     entryTimeout: timeout,
-    // libfuse numbers each name it is asked about; never forgetting keeps those numbers (st_ino)
-    // stable for the life of the mount, at a few dozen bytes per name looked up.
+    // libfuse numbers each name it is asked about unless the binding sets use_ino
+    // (scripts/build-fuse-binding.sh); never forgetting keeps those numbers stable for the life of
+    // the mount, at a few dozen bytes per name looked up.
     noforget: true,
     // Permission bits are the image's: the kernel checks them, as on any disk filesystem.
     defaultPermissions: true,
@@ -91,7 +92,7 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
   if (options.gid !== undefined) fuseOptions.gid = options.gid;
 
   const fuse = new Fuse(mountPoint, ops, fuseOptions);
-  mountReadOnly(fuse);
+  addLibfuseOptions(fuse);
   try {
     await call(fuse, 'mount');
   } catch (error) {

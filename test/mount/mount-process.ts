@@ -104,6 +104,14 @@ export async function missingForMount(tools: readonly string[]): Promise<string[
   return missing;
 }
 
+/**
+ * Whether the binding was built by scripts/build-fuse-binding.sh (npm run build:fuse), which sets
+ * libfuse's use_ino: only then do hard links show as one inode. The package's prebuilds do not.
+ */
+export function bindingSharesInodes(): boolean {
+  return existsSync(`${repoRoot}/node_modules/fuse-napi/build/Release/fuse.node`);
+}
+
 /** Skips loudly outside CI; in CI (CI=true) a missing piece fails the suite instead. */
 export function reportMissing(name: string, missing: readonly string[]): boolean {
   if (missing.length === 0) return false;
