@@ -1,6 +1,6 @@
 /**
- * Mount options the binding has no setting for, added to the option string it hands to `fuse_new()`:
- * `ro,noatime`. The kernel then refuses writes before they reach imgfs, `mount` and `findmnt` say
+ * Mount options the binding has no setting for (or guards too strictly: allow_other, see mount.ts),
+ * added to the option string it hands to `fuse_new()`: `ro,noatime`. The kernel then refuses writes before they reach imgfs, `mount` and `findmnt` say
  * `ro`, and reads no longer mark access times stale, which would otherwise send one attribute request
  * per `fstat` after a read. (libfuse 3's `use_ino` is not an option any more but a fuse_config field
  * of the init callback, out of reach from here: scripts/build-fuse-binding.sh sets it.)
@@ -10,9 +10,9 @@
  */
 import type { FuseConstructor, FuseInstance } from './fuse-binding.js';
 
-const READ_ONLY = ['ro', 'noatime'] as const;
+export const READ_ONLY = ['ro', 'noatime'] as const;
 
-export function addLibfuseOptions(fuse: FuseInstance, extra: readonly string[] = READ_ONLY): void {
+export function addLibfuseOptions(fuse: FuseInstance, extra: readonly string[]): void {
   // The same test as canAddLibfuseOptions, on the instance.
   const instance = fuse as FuseInstance & { _fuseOptions?: unknown };
   const build = instance._fuseOptions;

@@ -12,7 +12,7 @@ import { filesystemOperations } from './filesystem-operations.js';
 import type { FuseInstance, FuseMountOptions } from './fuse-binding.js';
 import { loadFuse } from './load-binding.js';
 import type { WarningSink } from '../warnings.js';
-import { addLibfuseOptions, canAddLibfuseOptions } from './libfuse-options.js';
+import { addLibfuseOptions, canAddLibfuseOptions, READ_ONLY } from './libfuse-options.js';
 
 export { FuseUnavailable } from './load-binding.js';
 
@@ -59,8 +59,9 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
   const keepAlive = setInterval(() => undefined, 2 ** 30);
   void unmounted.then(() => clearInterval(keepAlive));
 
+  const optionsReachLibfuse = canAddLibfuseOptions(Fuse);
   const ops = {
-    ...filesystemOperations(img, { uid: options.uid, gid: options.gid }, warn, canAddLibfuseOptions(Fuse)),
+    ...filesystemOperations(img, { uid: options.uid, gid: options.gid }, warn, optionsReachLibfuse),
     destroy: (cb: (result: number) => void) => {
       markUnmounted();
       cb(0);
@@ -87,12 +88,19 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
       else warn({ code: 'EIO', message: `${operation}: ${error instanceof Error ? error.message : String(error)}` });
     },
   };
-  if (options.allowOther === true) fuseOptions.allowOther = true;
+  const extra: string[] = [...READ_ONLY];
+  if (options.allowOther === true) {
+    // The binding refuses allowOther unless /etc/fuse.conf has user_allow_other: fusermount3's rule
+    // for other users. Root mounts without fusermount3 and needs no such line, so root's option goes
+    // to libfuse directly; anyone else gets the binding's check and its clear message.
+    if (optionsReachLibfuse && process.getuid?.() === 0) extra.push('allow_other');
+    else fuseOptions.allowOther = true;
+  }
   if (options.uid !== undefined) fuseOptions.uid = options.uid;
   if (options.gid !== undefined) fuseOptions.gid = options.gid;
 
   const fuse = new Fuse(mountPoint, ops, fuseOptions);
-  addLibfuseOptions(fuse);
+  addLibfuseOptions(fuse, extra);
   try {
     await call(fuse, 'mount');
   } catch (error) {

@@ -8,7 +8,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -20,7 +20,7 @@ import { buildLayer, dir, file, opaque, type LayerEntrySpec } from '../helpers/l
 import { isMounted, missingForMount, reportMissing, startMount, stopMount, waitFor, type MountProcess } from './mount-process.js';
 
 const execFileAsync = promisify(execFile);
-const missing = await missingForMount(['unshare', 'bash']);
+const missing = await missingForMount(['unshare', 'bash', 'setpriv']);
 const skip = reportMissing('imgfs mount lifecycle test', missing);
 
 const BIG = Buffer.alloc(1024 * 1024, 'b');
@@ -39,8 +39,8 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
     return path;
   }
 
-  async function startTracked(source: string, at: string): Promise<MountProcess> {
-    const started = await startMount(source, at);
+  async function startTracked(source: string, at: string, args: readonly string[] = []): Promise<MountProcess> {
+    const started = await startMount(source, at, args);
     mounts.push(started);
     return started;
   }
@@ -116,6 +116,25 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
     const { stdout } = await execFileAsync('stat', ['-c', '%u %g', join(at, 'hello.txt'), join(at, 'data')]);
     expect(stdout).toBe('1234 5678\n1234 5678\n');
     await stopMount(started);
+  });
+
+  it('-o allow_other lets another user read (as the image permits); without it that user gets EACCES', async () => {
+    // The mount points' parent must be passable for the other user (mkdtemp made it 0700).
+    await chmod(work, 0o755);
+    const asNobody = (path: string): Promise<string> =>
+      execFileAsync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', path]).then(
+        ({ stdout }) => stdout,
+        (error: { stderr?: string }) => `failed: ${error.stderr ?? ''}`,
+      );
+    const shared = await mountPoint('allow-other');
+    const open = await startTracked(image, shared, ['-o', 'allow_other']);
+    expect(await asNobody(join(shared, 'hello.txt'))).toBe('hello\n');
+    await stopMount(open);
+    const closed = await mountPoint('not-allow-other');
+    const own = await startTracked(image, closed);
+    expect(await asNobody(join(closed, 'hello.txt'))).toMatch(/^failed: .*Permission denied/);
+    expect(await readFile(join(closed, 'hello.txt'), 'utf8')).toBe('hello\n');
+    await stopMount(own);
   });
 
   it('imgfs umount of a directory that is not mounted exits 1 with the reason', async () => {
