@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Builds the optional FUSE binding (fuse-napi) from its own C source with one change, so that hard
-# links show as one inode through `imgfs mount`: libfuse 3 passes a filesystem's st_ino to the kernel
-# only when the filesystem sets `use_ino` in its init callback's fuse_config (it is no longer a mount
-# option), and fuse-napi 2.3.1 has no setting for it. The patch adds `config->use_ino = 1;` beside the
-# fuse_config fields the binding already sets.
+# Builds the optional FUSE binding (fuse-napi) from its own C source with three changes:
+# 1. Hard links show as one inode through `imgfs mount`: libfuse 3 passes a filesystem's st_ino to the
+#    kernel only when the filesystem sets `use_ino` in its init callback's fuse_config (it is no longer
+#    a mount option), and fuse-napi 2.3.1 has no setting for it.
+# 2. Names that are not UTF-8 keep their bytes (the package converts every name as UTF-8).
+# 3. Opens of files and directories cost no request into JavaScript, and listings stay cached.
 #
 # The result, node_modules/fuse-napi/build/Release/fuse.node, takes precedence over the package's
 # prebuilds (its loader prefers a local build). It is a Node-API module, so one build serves Node 22,
 # 24 and 26. Needs a C compiler, pkg-config, libfuse3-dev and Node's headers (node_api.h and uv.h).
 # It takes about 2 s.
-# Without this step imgfs mount still works, with one inode number per name.
+# Without this step imgfs mount still works, with one inode number per name and U+FFFD for bytes
+# that are not UTF-8.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 package=node_modules/fuse-napi
@@ -30,17 +32,64 @@ uv_headers="$(find_header uv.h)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cp "$package/fuse-native.c" "$work/"
-anchor='(ft->operation_flags \& FUSE_OPERATION_FLAG_DIRECT_IO) != 0;'
-[ "$(grep -c "$anchor" "$work/fuse-native.c")" = 1 ] || {
-  echo "build-fuse-binding: $package's source changed (no single fuse_config.direct_io line to patch after)" >&2
-  exit 1
+source="$work/fuse-native.c"
+# Replaces every occurrence of $1 (a fixed string) by $2, and fails unless there were exactly $3.
+patch_source() {
+  local found
+  found="$(FROM="$1" perl -0ne 'print scalar(() = /\Q$ENV{FROM}\E/g)' "$source")"
+  if [ "$found" != "$3" ]; then
+    echo "build-fuse-binding: $package's source changed: '$1' found $found times, not $3" >&2
+    exit 1
+  fi
+  FROM="$1" TO="$2" perl -0pi -e 's/\Q$ENV{FROM}\E/$ENV{TO}/g' "$source"
 }
-sed -i "s/$anchor/&\n    config->use_ino = 1; \/* imgfs: the view's st_ino, one per hard-link group *\//" "$work/fuse-native.c"
+# 1. use_ino: the view's st_ino reaches the kernel, one inode per hard-link group.
+patch_source '(ft->operation_flags & FUSE_OPERATION_FLAG_DIRECT_IO) != 0;' \
+  '(ft->operation_flags & FUSE_OPERATION_FLAG_DIRECT_IO) != 0;
+    config->use_ino = 1; /* imgfs */' 1
+# 2. Names as bytes: paths, directory entries and link targets cross as Latin-1 strings (one char per
+#    byte) instead of UTF-8, which turns bytes that are not UTF-8 into U+FFFD in both directions.
+#    lib/mount/binding-names.ts converts; the marker below tells it to.
+patch_source 'napi_create_string_utf8(env, (path),' 'napi_create_string_latin1(env, (path),' 1
+patch_source 'napi_create_string_utf8(env, l->path,' 'napi_create_string_latin1(env, l->path,' 20
+patch_source 'napi_create_string_utf8(env, l->dest,' 'napi_create_string_latin1(env, l->dest,' 3
+patch_source 'napi_get_value_string_utf8(env, raw_name,' 'napi_get_value_string_latin1(env, raw_name,' 2
+patch_source 'napi_get_value_string_utf8(
+          env, argv[2], l->linkname,' 'napi_get_value_string_latin1(
+          env, argv[2], l->linkname,' 1
+
+# 3. Opens without JavaScript (used only where imgfs registers no open/opendir handler: the mount is
+#    read-only in the kernel). A file open answers ENOSYS, which the kernel takes as "opens need no
+#    message" and then opens every file itself, keeping its cached pages; a directory open asks the
+#    kernel to cache the listing (FOPEN_CACHE_DIR): a second walk or read of the tree never reaches
+#    JavaScript. (A directory open cannot answer ENOSYS: libfuse's high-level API needs its handle.)
+patch_source 'static void * fuse_native_init (' '/* imgfs: the view never changes. */
+static int imgfs_open_without_message (const char *path, struct fuse_file_info *info) {
+  (void) path;
+  (void) info;
+  return -ENOSYS;
+}
+
+static int imgfs_cached_opendir (const char *path, struct fuse_file_info *info) {
+  (void) path;
+  info->keep_cache = 1;
+  info->cache_readdir = 1;
+  return 0;
+}
+
+static void * fuse_native_init (' 1
+patch_source '  if (implemented[op_open]) ft->ops.open = fuse_native_open;
+  if (implemented[op_opendir]) ft->ops.opendir = fuse_native_opendir;' '  if (implemented[op_open]) ft->ops.open = fuse_native_open;
+  else ft->ops.open = imgfs_open_without_message;
+  if (implemented[op_opendir]) ft->ops.opendir = fuse_native_opendir;
+  else ft->ops.opendir = imgfs_cached_opendir;' 1
 
 # The flags of the package's binding.gyp (Linux), without node-gyp: Node-API needs no per-version build.
 gcc -shared -fPIC -O2 -std=c11 -Wall -D_FILE_OFFSET_BITS=64 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
   -I"$napi_headers" -I"$uv_headers" -I"node_modules/napi-macros" $(pkg-config --cflags fuse3) \
-  "$work/fuse-native.c" -o "$work/fuse.node" $(pkg-config --libs fuse3)
+  "$source" -o "$work/fuse.node" $(pkg-config --libs fuse3)
 mkdir -p "$package/build/Release"
 mv "$work/fuse.node" "$package/build/Release/fuse.node"
-echo "build-fuse-binding: $package/build/Release/fuse.node (fuse-napi $(node -p "require('./$package/package.json').version") + use_ino)"
+# What lib/mount/load-binding.ts reads to know how this build passes names.
+echo '{ "useIno": true, "namesAsBytes": true, "cachedOpens": true }' > "$package/build/Release/imgfs-build.json"
+echo "build-fuse-binding: $package/build/Release/fuse.node (fuse-napi $(node -p "require('./$package/package.json').version") + use_ino, names as bytes, cached opens)"

@@ -4,7 +4,10 @@
  * thing that can be missing (the kernel device, the binding, libfuse3, fusermount3) gives one
  * `FuseUnavailable` whose message says what is missing and how to get it.
  */
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { BYTE_NAMES, UTF8_NAMES, type BindingNames } from './binding-names.js';
 import type { FuseConstructor } from './fuse-binding.js';
 
 /** FUSE cannot be used on this machine; `message` is one line, ready for `imgfs: mount: …`. */
@@ -58,6 +61,20 @@ async function load(): Promise<FuseConstructor> {
     throw new FuseUnavailable(describeEnvironmentFailure(error));
   }
   return Fuse;
+}
+
+/**
+ * How the installed binding passes names: as bytes when it is scripts/build-fuse-binding.sh's build,
+ * which its package loads in preference to the prebuilds and marks with `imgfs-build.json`.
+ */
+export function bindingNames(): BindingNames {
+  try {
+    const root = dirname(createRequire(import.meta.url).resolve(`${BINDING}/package.json`));
+    const build = JSON.parse(readFileSync(join(root, 'build', 'Release', 'imgfs-build.json'), 'utf8')) as { namesAsBytes?: unknown };
+    return build.namesAsBytes === true ? BYTE_NAMES : UTF8_NAMES;
+  } catch {
+    return UTF8_NAMES;
+  }
 }
 
 function codeOf(error: unknown): string | undefined {

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareTrees, formatDifferences } from '../conformance/compare-trees.js';
 import { KNOWN_DEPARTURES } from '../conformance/known-departures.js';
 import { explicitDirectories } from '../conformance/layer-entries.js';
-import { bindingSharesInodes, missingForMount, mountOptions, reportMissing, startMount, stopMount, type MountProcess } from './mount-process.js';
+import { bindingBuiltForImgfs, missingForMount, mountOptions, reportMissing, startMount, stopMount, type MountProcess } from './mount-process.js';
 import { sh, snapshotWithTools } from './tree-by-tools.js';
 import type { TreeSnapshot } from '../conformance/tree-snapshot.js';
 
@@ -28,7 +28,7 @@ const BUILD_SCRIPT = fileURLToPath(new URL('../../fixtures/conformance/build-ima
 const missing = await missingForMount(['umoci', 'skopeo', 'getfattr', 'bash']);
 const skip = reportMissing('imgfs mount conformance test', missing);
 // Hard links as one inode need the binding built with use_ino (npm run build:fuse); CI builds it.
-const inodesUnshared = reportMissing('hard links as one inode through the mount', bindingSharesInodes() ? [] : ['npm run build:fuse']);
+const inodesUnshared = reportMissing('hard links as one inode through the mount', bindingBuiltForImgfs() ? [] : ['npm run build:fuse']);
 
 /** Without use_ino each name has its own inode: link groups cannot be seen then. */
 function linkGroupsIfShared(snapshot: TreeSnapshot): TreeSnapshot {

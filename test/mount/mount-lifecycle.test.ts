@@ -16,12 +16,15 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mount, openImage, type ImageFS, type MountHandle } from '../../lib/index.js';
 import { imgfs, repoRoot } from '../cli/run-cli.js';
+import { sh } from './tree-by-tools.js';
 import { buildLayer, dir, file, opaque, type LayerEntrySpec } from '../helpers/layer-tar.js';
-import { isMounted, missingForMount, reportMissing, startMount, stopMount, waitFor, type MountProcess } from './mount-process.js';
+import { bindingBuiltForImgfs, isMounted, missingForMount, reportMissing, startMount, stopMount, waitFor, type MountProcess } from './mount-process.js';
 
 const execFileAsync = promisify(execFile);
 const missing = await missingForMount(['unshare', 'bash', 'setpriv']);
 const skip = reportMissing('imgfs mount lifecycle test', missing);
+// Names as bytes need the binding built by npm run build:fuse; CI builds it.
+const namesAreUtf8 = reportMissing('non-UTF-8 names through the mount', bindingBuiltForImgfs() ? [] : ['npm run build:fuse']);
 
 const BIG = Buffer.alloc(1024 * 1024, 'b');
 const WIDE = 3000;
@@ -135,6 +138,22 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
     expect(await asNobody(join(closed, 'hello.txt'))).toMatch(/^failed: .*Permission denied/);
     expect(await readFile(join(closed, 'hello.txt'), 'utf8')).toBe('hello\n');
     await stopMount(own);
+  });
+
+  it.skipIf(namesAreUtf8)('keeps names and link targets that are not UTF-8 as their bytes, both ways (ls, cat, readlink, find)', async () => {
+    // GNU tar archives a directory whose names are Latin-1 and other non-UTF-8 bytes.
+    const source = join(work, 'latin1-src');
+    const layer = join(work, 'latin1.tar');
+    await sh(`mkdir '${source}' && cd '${source}' && printf 'cafe\\n' > $'caf\\xe9.txt' && printf 'utf8\\n' > 'ok-\u00e9.txt' && printf 'ff\\n' > $'\\xff\\xfe' && ln -s $'caf\\xe9.txt' link && mkdir $'d\\xe9' && touch $'d\\xe9/x'`);
+    await sh(`tar -C '${source}' -cf '${layer}' .`);
+    const at = await mountPoint('latin1');
+    const started = await startTracked(layer, at);
+    const listing = (root: string): Promise<string> => sh(`cd '${root}' && find . -mindepth 1 -print0 | sort -z | od -An -c`);
+    expect(await listing(at)).toBe(await listing(source));
+    expect(await sh(`cat '${at}/'$'caf\\xe9.txt' '${at}/'$'\\xff\\xfe'`)).toBe('cafe\nff\n');
+    expect(await sh(`readlink '${at}/link' | od -An -c`)).toBe(await sh(`readlink '${source}/link' | od -An -c`));
+    expect(await sh(`cat '${at}/link'`)).toBe('cafe\n');
+    await stopMount(started);
   });
 
   it('imgfs umount of a directory that is not mounted exits 1 with the reason', async () => {

@@ -106,10 +106,11 @@ export async function missingForMount(tools: readonly string[]): Promise<string[
 
 /**
  * Whether the binding was built by scripts/build-fuse-binding.sh (npm run build:fuse), which sets
- * libfuse's use_ino: only then do hard links show as one inode. The package's prebuilds do not.
+ * libfuse's use_ino and passes names as bytes: only then do hard links show as one inode and names that
+ * are not UTF-8 keep their bytes. The package's prebuilds do neither.
  */
-export function bindingSharesInodes(): boolean {
-  return existsSync(`${repoRoot}/node_modules/fuse-napi/build/Release/fuse.node`);
+export function bindingBuiltForImgfs(): boolean {
+  return existsSync(`${repoRoot}/node_modules/fuse-napi/build/Release/imgfs-build.json`);
 }
 
 /** Skips loudly outside CI; in CI (CI=true) a missing piece fails the suite instead. */
