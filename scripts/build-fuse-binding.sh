@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds the optional FUSE binding (fuse-napi) from its own C source with three changes:
+# Builds the optional FUSE binding (fuse-napi) from its own C source with four changes:
 # 1. Hard links show as one inode through `imgfs mount`: libfuse 3 passes a filesystem's st_ino to the
 #    kernel only when the filesystem sets `use_ino` in its init callback's fuse_config (it is no longer
 #    a mount option), and fuse-napi 2.3.1 has no setting for it.
 # 2. Names that are not UTF-8 keep their bytes (the package converts every name as UTF-8).
-# 3. Opens of files and directories cost no request into JavaScript, and listings stay cached.
+# 3. File opens cost no request at all.
+# 4. Listings carry each entry's attributes, sparing one request per name.
 #
 # The result, node_modules/fuse-napi/build/Release/fuse.node, takes precedence over the package's
 # prebuilds (its loader prefers a local build). It is a Node-API module, so one build serves Node 22,
@@ -58,31 +59,29 @@ patch_source 'napi_get_value_string_utf8(
           env, argv[2], l->linkname,' 'napi_get_value_string_latin1(
           env, argv[2], l->linkname,' 1
 
-# 3. Opens without JavaScript (used only where imgfs registers no open/opendir handler: the mount is
-#    read-only in the kernel). A file open answers ENOSYS, which the kernel takes as "opens need no
-#    message" and then opens every file itself, keeping its cached pages; a directory open asks the
-#    kernel to cache the listing (FOPEN_CACHE_DIR): a second walk or read of the tree never reaches
-#    JavaScript. (A directory open cannot answer ENOSYS: libfuse's high-level API needs its handle.)
-patch_source 'static void * fuse_native_init (' '/* imgfs: the view never changes. */
+# 3. File opens without a request: used only where imgfs registers no open handler (the mount is
+#    read-only in the kernel), the open answers ENOSYS, which the kernel takes as "opens need no
+#    message": it then opens every file itself and keeps its cached pages (FOPEN_KEEP_CACHE), and no
+#    OPEN or RELEASE round trip is left. (A directory open cannot do the same: libfuse's high-level
+#    API needs its handle; it is answered in C, never in JavaScript.)
+patch_source 'static void * fuse_native_init (' '/* imgfs: the view never changes; the kernel may open files without asking. */
 static int imgfs_open_without_message (const char *path, struct fuse_file_info *info) {
   (void) path;
   (void) info;
   return -ENOSYS;
 }
 
-static int imgfs_cached_opendir (const char *path, struct fuse_file_info *info) {
-  (void) path;
-  info->keep_cache = 1;
-  info->cache_readdir = 1;
-  return 0;
-}
-
 static void * fuse_native_init (' 1
-patch_source '  if (implemented[op_open]) ft->ops.open = fuse_native_open;
-  if (implemented[op_opendir]) ft->ops.opendir = fuse_native_opendir;' '  if (implemented[op_open]) ft->ops.open = fuse_native_open;
-  else ft->ops.open = imgfs_open_without_message;
-  if (implemented[op_opendir]) ft->ops.opendir = fuse_native_opendir;
-  else ft->ops.opendir = imgfs_cached_opendir;' 1
+patch_source '  if (implemented[op_open]) ft->ops.open = fuse_native_open;' '  if (implemented[op_open]) ft->ops.open = fuse_native_open;
+  else ft->ops.open = imgfs_open_without_message;' 1
+# 4. Directory entries with their attributes (READDIRPLUS): an entry whose stats imgfs gives in full
+#    (nlink > 0) is handed to libfuse as FUSE_FILL_DIR_PLUS, so the kernel learns each name and its
+#    attributes from the listing instead of one LOOKUP request into JavaScript per name.
+patch_source '    stat,
+    next_offset,
+    (enum fuse_fill_dir_flags) 0' '    stat,
+    next_offset,
+    (enum fuse_fill_dir_flags) (stat != NULL && stat->st_nlink != 0 ? FUSE_FILL_DIR_PLUS : 0)' 1
 
 # The flags of the package's binding.gyp (Linux), without node-gyp: Node-API needs no per-version build.
 gcc -shared -fPIC -O2 -std=c11 -Wall -D_FILE_OFFSET_BITS=64 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
@@ -91,5 +90,5 @@ gcc -shared -fPIC -O2 -std=c11 -Wall -D_FILE_OFFSET_BITS=64 -D_POSIX_C_SOURCE=20
 mkdir -p "$package/build/Release"
 mv "$work/fuse.node" "$package/build/Release/fuse.node"
 # What lib/mount/load-binding.ts reads to know how this build passes names.
-echo '{ "useIno": true, "namesAsBytes": true, "cachedOpens": true }' > "$package/build/Release/imgfs-build.json"
-echo "build-fuse-binding: $package/build/Release/fuse.node (fuse-napi $(node -p "require('./$package/package.json').version") + use_ino, names as bytes, cached opens)"
+echo '{ "useIno": true, "namesAsBytes": true, "cachedOpens": true, "readdirPlus": true }' > "$package/build/Release/imgfs-build.json"
+echo "build-fuse-binding: $package/build/Release/fuse.node (fuse-napi $(node -p "require('./$package/package.json').version") + use_ino, names as bytes, cached opens, readdirplus)"

@@ -28,3 +28,12 @@ export const BYTE_NAMES: BindingNames = {
   fromKernel: (path) => (ASCII.test(path) ? path : nameFromBytes(Buffer.from(path, 'latin1'))),
   toKernel: (name) => (ASCII.test(name) ? name : nameToBytes(name).toString('latin1')),
 };
+
+/** What the installed binding can do beyond its package's own build (scripts/build-fuse-binding.sh). */
+export interface BindingBuild {
+  names: BindingNames;
+  /** Directory entries may carry full attributes (READDIRPLUS without a lookup per name). */
+  readdirPlus: boolean;
+}
+
+export const PACKAGE_BUILD: BindingBuild = { names: UTF8_NAMES, readdirPlus: false };

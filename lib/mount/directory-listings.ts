@@ -4,10 +4,10 @@
  * is sorted by name bytes and the view never changes, so an offset means the same entry on every
  * call, and no per-handle state is needed (no `opendir`/`releasedir` round trips into JavaScript).
  */
-import { dirname } from 'node:path/posix';
+import { dirname, join } from 'node:path/posix';
 import type { ImageFS } from '../fs/types.js';
-import { direntStats } from './attributes.js';
-import type { FuseDirentStats } from './fuse-binding.js';
+import { direntStats, fuseStats, type OwnerMapping } from './attributes.js';
+import type { FuseDirentStats, FuseStats } from './fuse-binding.js';
 
 /**
  * libfuse's number for "inode unknown", for a dot entry whose directory cannot be looked up. It must
@@ -17,15 +17,28 @@ const UNKNOWN_INO = 0xffffffff;
 
 /** Entries handed to the binding per call; the kernel stops taking them when its buffer is full. */
 const PAGE_SIZE = 512;
+/** With attributes an entry takes ~6× the room in the kernel's buffer, and each costs a lookup here. */
+const PAGE_SIZE_WITH_ATTRIBUTES = 128;
 
 export interface DirectoryPage {
   names: string[];
-  stats: FuseDirentStats[];
+  /** Full attributes where asked for and known (READDIRPLUS), else type and inode number. */
+  stats: Array<FuseDirentStats | FuseStats>;
   /** Offset to resume after each entry (0 means "from the start"). */
   nextOffsets: number[];
 }
 
-export async function directoryPage(img: ImageFS, path: string, offset: number): Promise<DirectoryPage> {
+/**
+ * `withAttributes`: each entry carries its full attributes, so that the kernel needs no lookup per
+ * name (the binding build of scripts/build-fuse-binding.sh hands them on as READDIRPLUS entries); an
+ * entry whose attributes cannot be had (a broken layer) is listed with its type only.
+ */
+export async function directoryPage(
+  img: ImageFS,
+  path: string,
+  offset: number,
+  withAttributes?: { owners: OwnerMapping },
+): Promise<DirectoryPage> {
   const dirents = await img.readdir(path, { withFileTypes: true });
   // The dot entries lead the first page; their numbers cost a lookup each, so only that page asks.
   const first = offset < 2;
@@ -34,10 +47,19 @@ export async function directoryPage(img: ImageFS, path: string, offset: number):
     { name: '..', type: 'dir' as const, ino: first ? await inodeOf(img, path === '/' ? '/' : dirname(path)) : UNKNOWN_INO },
   ];
   const entries = [...dots, ...dirents];
-  const slice = entries.slice(offset, offset + PAGE_SIZE);
+  const slice = entries.slice(offset, offset + (withAttributes === undefined ? PAGE_SIZE : PAGE_SIZE_WITH_ATTRIBUTES));
+  const stats: Array<FuseDirentStats | FuseStats> = [];
+  for (const [i, entry] of slice.entries()) {
+    const dot = offset + i < 2;
+    const full =
+      withAttributes === undefined || dot
+        ? undefined
+        : await img.lstat(join(path, entry.name)).then((found) => fuseStats(found, withAttributes.owners), () => undefined);
+    stats.push(full ?? direntStats(entry.type, entry.ino));
+  }
   return {
     names: slice.map((entry) => entry.name),
-    stats: slice.map((entry) => direntStats(entry.type, entry.ino)),
+    stats,
     nextOffsets: slice.map((_, i) => offset + i + 1),
   };
 }

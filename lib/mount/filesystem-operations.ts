@@ -16,7 +16,7 @@ import { readOnlyOperations } from './read-only.js';
 import { statfs } from './statfs.js';
 import { Xattrs } from './xattrs.js';
 import type { WarningSink } from '../warnings.js';
-import { UTF8_NAMES, type BindingNames } from './binding-names.js';
+import { PACKAGE_BUILD, type BindingBuild } from './binding-names.js';
 
 const IMPLICIT_ROOT = new ImageStats({
   type: 'dir',
@@ -45,9 +45,10 @@ export function filesystemOperations(
   owners: OwnerMapping,
   warn: WarningSink,
   kernelRefusesWrites: boolean,
-  names: BindingNames = UTF8_NAMES,
+  binding: BindingBuild = PACKAGE_BUILD,
 ): FuseOperations {
-  const { fromKernel, toKernel } = names;
+  const { fromKernel, toKernel } = binding.names;
+  const attributesInListings = binding.readdirPlus ? { owners } : undefined;
   const problems = new ProblemReporter(warn);
   const xattrs = new Xattrs(img);
 
@@ -80,7 +81,7 @@ export function filesystemOperations(
   }
 
   return {
-    initWithConfig: (connection, cb) => cb(0, kernelCaching(connection)),
+    initWithConfig: (connection, cb) => cb(0, kernelCaching(connection, binding.readdirPlus)),
     getattr,
     fgetattr: (path, _fd, cb) => getattr(path, cb),
     readlink: (kernelPath, cb) => {
@@ -90,7 +91,7 @@ export function filesystemOperations(
 
     readdirPaged: (kernelPath, _fd, offset, cb) => {
       const path = fromKernel(kernelPath);
-      directoryPage(img, path, offset).then(
+      directoryPage(img, path, offset, attributesInListings).then(
         (page) => cb(0, page.names.map(toKernel), page.stats, page.nextOffsets),
         (error: unknown) => cb(problems.errnoOf(error, path)),
       );

@@ -7,7 +7,7 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { BYTE_NAMES, UTF8_NAMES, type BindingNames } from './binding-names.js';
+import { BYTE_NAMES, PACKAGE_BUILD, type BindingBuild } from './binding-names.js';
 import type { FuseConstructor } from './fuse-binding.js';
 
 /** FUSE cannot be used on this machine; `message` is one line, ready for `imgfs: mount: …`. */
@@ -64,16 +64,20 @@ async function load(): Promise<FuseConstructor> {
 }
 
 /**
- * How the installed binding passes names: as bytes when it is scripts/build-fuse-binding.sh's build,
- * which its package loads in preference to the prebuilds and marks with `imgfs-build.json`.
+ * What the installed binding can do: more than its package's prebuilds when it is
+ * scripts/build-fuse-binding.sh's build, which the package loads in preference to them and which
+ * leaves `imgfs-build.json` beside itself.
  */
-export function bindingNames(): BindingNames {
+export function bindingBuild(): BindingBuild {
   try {
     const root = dirname(createRequire(import.meta.url).resolve(`${BINDING}/package.json`));
-    const build = JSON.parse(readFileSync(join(root, 'build', 'Release', 'imgfs-build.json'), 'utf8')) as { namesAsBytes?: unknown };
-    return build.namesAsBytes === true ? BYTE_NAMES : UTF8_NAMES;
+    const build = JSON.parse(readFileSync(join(root, 'build', 'Release', 'imgfs-build.json'), 'utf8')) as Record<string, unknown>;
+    return {
+      names: build.namesAsBytes === true ? BYTE_NAMES : PACKAGE_BUILD.names,
+      readdirPlus: build.readdirPlus === true,
+    };
   } catch {
-    return UTF8_NAMES;
+    return PACKAGE_BUILD;
   }
 }
 

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import type { ImageFS } from '../fs/types.js';
 import { filesystemOperations } from './filesystem-operations.js';
 import type { FuseInstance, FuseMountOptions } from './fuse-binding.js';
-import { bindingNames, loadFuse } from './load-binding.js';
+import { bindingBuild, loadFuse } from './load-binding.js';
 import type { WarningSink } from '../warnings.js';
 import { addLibfuseOptions, canAddLibfuseOptions, READ_ONLY } from './libfuse-options.js';
 
@@ -61,7 +61,7 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
 
   const optionsReachLibfuse = canAddLibfuseOptions(Fuse);
   const ops = {
-    ...filesystemOperations(img, { uid: options.uid, gid: options.gid }, warn, optionsReachLibfuse, bindingNames()),
+    ...filesystemOperations(img, { uid: options.uid, gid: options.gid }, warn, optionsReachLibfuse, bindingBuild()),
     destroy: (cb: (result: number) => void) => {
       markUnmounted();
       cb(0);

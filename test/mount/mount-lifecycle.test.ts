@@ -277,6 +277,39 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
       expect(await img.readFile('/hello.txt', 'utf8')).toBe('hello\n');
     });
 
+    it('leaves to the kernel what it can: a listing brings every name with its attributes, a second read comes from its cache', async () => {
+      // The same image, counting the questions that reach it.
+      const asked = { lstat: 0, reads: 0 };
+      const counting = new Proxy(img, {
+        get(target, property, receiver) {
+          const value: unknown = Reflect.get(target, property, receiver);
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            if (property === 'lstat') asked.lstat++;
+            if (property === 'createReadStream') asked.reads++;
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      const at = await mountPoint('library-kernel-caches');
+      handle = await mount(counting, at);
+      await execFileAsync('find', [join(at, 'data'), '-type', 'f']);
+      if (bindingBuiltForImgfs()) {
+        // READDIRPLUS: stat of every listed name needs no LOOKUP (and so no lstat) of its own.
+        const afterListing = asked.lstat;
+        // Names given (a glob would list the directory again).
+        await execFileAsync('stat', Array.from({ length: 64 }, (_, i) => join(at, `data/f${i}.bin`)));
+        expect(asked.lstat).toBe(afterListing);
+      }
+      const file = join(at, 'data/f7.bin');
+      expect(await execFileAsync('sha256sum', [file])).toEqual(await execFileAsync('sha256sum', [file]));
+      const afterFirst = asked.reads;
+      expect(afterFirst).toBeGreaterThan(0);
+      await execFileAsync('cat', [file]);
+      expect(asked.reads).toBe(afterFirst);
+      await handle.unmount();
+    });
+
     it('settles `unmounted` when someone else unmounts (fusermount3 -u)', async () => {
       const at = await mountPoint('library-outside');
       handle = await mount(img, at);
