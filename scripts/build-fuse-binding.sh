@@ -29,6 +29,8 @@ find_header() {
 }
 napi_headers="$(find_header node_api.h)"
 uv_headers="$(find_header uv.h)"
+# napi-macros.h, from the package's own dependency wherever npm placed it.
+macros="$(cd "$package" && node -p "require('path').dirname(require.resolve('napi-macros/package.json'))")"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -85,7 +87,7 @@ patch_source '    stat,
 
 # The flags of the package's binding.gyp (Linux), without node-gyp: Node-API needs no per-version build.
 gcc -shared -fPIC -O2 -std=c11 -Wall -D_FILE_OFFSET_BITS=64 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
-  -I"$napi_headers" -I"$uv_headers" -I"node_modules/napi-macros" $(pkg-config --cflags fuse3) \
+  -I"$napi_headers" -I"$uv_headers" -I"$macros" $(pkg-config --cflags fuse3) \
   "$source" -o "$work/fuse.node" $(pkg-config --libs fuse3)
 mkdir -p "$package/build/Release"
 mv "$work/fuse.node" "$package/build/Release/fuse.node"
