@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Builds the optional FUSE binding (fuse-napi) from its own C source with four changes:
+# Builds the optional FUSE binding (fuse-napi) from its own C source with five changes:
 # 1. Hard links show as one inode through `imgfs mount`: libfuse 3 passes a filesystem's st_ino to the
 #    kernel only when the filesystem sets `use_ino` in its init callback's fuse_config (it is no longer
 #    a mount option), and fuse-napi 2.3.1 has no setting for it.
 # 2. Names that are not UTF-8 keep their bytes (the package converts every name as UTF-8).
 # 3. File opens cost no request at all.
 # 4. Listings carry each entry's attributes, sparing one request per name.
+# 5. The empty READDIR that ends each listing is answered without JavaScript.
 #
 # The result, node_modules/fuse-napi/build/Release/fuse.node, takes precedence over the package's
 # prebuilds (its loader prefers a local build). It is a Node-API module, so one build serves Node 22,
@@ -84,6 +85,13 @@ patch_source '    stat,
     (enum fuse_fill_dir_flags) 0' '    stat,
     next_offset,
     (enum fuse_fill_dir_flags) (stat != NULL && stat->st_nlink != 0 ? FUSE_FILL_DIR_PLUS : 0)' 1
+# 5. The end of a listing without JavaScript: imgfs gives the last entry of a directory an offset at or
+#    above 2^52 (lib/mount/directory-listings.ts); the kernel's next READDIR, which asks from there only
+#    to learn that nothing follows, is answered empty in C.
+patch_source '  (void) flags;
+  l->buf = buf;' '  (void) flags;
+  if (offset >= ((off_t) 1 << 52)) return 0; /* imgfs: past the last entry */
+  l->buf = buf;' 1
 
 # The flags of the package's binding.gyp (Linux), without node-gyp: Node-API needs no per-version build.
 gcc -shared -fPIC -O2 -std=c11 -Wall -D_FILE_OFFSET_BITS=64 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
@@ -92,5 +100,5 @@ gcc -shared -fPIC -O2 -std=c11 -Wall -D_FILE_OFFSET_BITS=64 -D_POSIX_C_SOURCE=20
 mkdir -p "$package/build/Release"
 mv "$work/fuse.node" "$package/build/Release/fuse.node"
 # What lib/mount/load-binding.ts reads to know how this build passes names.
-echo '{ "useIno": true, "namesAsBytes": true, "cachedOpens": true, "readdirPlus": true }' > "$package/build/Release/imgfs-build.json"
-echo "build-fuse-binding: $package/build/Release/fuse.node (fuse-napi $(node -p "require('./$package/package.json').version") + use_ino, names as bytes, cached opens, readdirplus)"
+echo '{ "useIno": true, "namesAsBytes": true, "cachedOpens": true, "readdirPlus": true, "endOfListingInC": true }' > "$package/build/Release/imgfs-build.json"
+echo "build-fuse-binding: $package/build/Release/fuse.node (fuse-napi $(node -p "require('./$package/package.json').version") + use_ino, names as bytes, cached opens, readdirplus, end of listing in C)"

@@ -15,6 +15,13 @@ import type { FuseDirentStats, FuseStats } from './fuse-binding.js';
  */
 const UNKNOWN_INO = 0xffffffff;
 
+/**
+ * Added to the offset after a directory's last entry. The kernel asks again from there only to learn
+ * that nothing follows; the binding build of scripts/build-fuse-binding.sh answers that in C, and
+ * any other build asks here and gets an empty page (the offset is past every entry).
+ */
+export const END_OF_LISTING = 2 ** 52;
+
 /** Entries handed to the binding per call; the kernel stops taking them when its buffer is full. */
 const PAGE_SIZE = 512;
 /** With attributes an entry takes ~6× the room in the kernel's buffer, and each costs a lookup here. */
@@ -60,7 +67,7 @@ export async function directoryPage(
   return {
     names: slice.map((entry) => entry.name),
     stats,
-    nextOffsets: slice.map((_, i) => offset + i + 1),
+    nextOffsets: slice.map((_, i) => offset + i + 1 + (offset + i + 1 === entries.length ? END_OF_LISTING : 0)),
   };
 }
 

@@ -279,7 +279,7 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
 
     it('leaves to the kernel what it can: a listing brings every name with its attributes, a second read comes from its cache', async () => {
       // The same image, counting the questions that reach it.
-      const asked = { lstat: 0, reads: 0 };
+      const asked = { lstat: 0, reads: 0, listings: 0 };
       const counting = new Proxy(img, {
         get(target, property, receiver) {
           const value: unknown = Reflect.get(target, property, receiver);
@@ -287,6 +287,7 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
           return (...args: unknown[]) => {
             if (property === 'lstat') asked.lstat++;
             if (property === 'createReadStream') asked.reads++;
+            if (property === 'readdir') asked.listings++;
             return (value as (...a: unknown[]) => unknown).apply(target, args);
           };
         },
@@ -300,6 +301,10 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
         // Names given (a glob would list the directory again).
         await execFileAsync('stat', Array.from({ length: 64 }, (_, i) => join(at, `data/f${i}.bin`)));
         expect(asked.lstat).toBe(afterListing);
+        // One question per listing of a small directory: the empty READDIR that ends it stays in C.
+        const listingsBefore = asked.listings;
+        await execFileAsync('ls', [join(at, 'data')]);
+        expect(asked.listings - listingsBefore).toBe(1);
       }
       const file = join(at, 'data/f7.bin');
       expect(await execFileAsync('sha256sum', [file])).toEqual(await execFileAsync('sha256sum', [file]));
