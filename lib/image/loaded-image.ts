@@ -17,6 +17,8 @@ export interface SelfVerifyingBlob {
   exportSpans(): Buffer | undefined;
   /** Span digests from the cache, loaded before the first fetch. */
   deferSpanImport(load: () => Promise<Buffer | undefined>): void;
+  /** The blob by plain ranged requests, unchecked: for a reader that checks what it reads itself (a TOC layer). */
+  uncheckedRanges(): ByteSource;
 }
 
 /** One layer as the image format describes it; its bytes are not decompressed or indexed yet. */

@@ -4,6 +4,7 @@ import type { LayerTable, TableEntry } from '../table/layer-table.js';
 import type { Compression, TocFormat } from './layer-info.js';
 import type { LayerReader, LayerReaderContext, TableBuildOptions } from './layer-reader.js';
 import { openLayerReader } from './open-layer-reader.js';
+import { openLazyTocReader } from '../toc/lazy-toc-reader.js';
 
 /** Sidecar suffix of a self-verifying blob's span digests. */
 const SPANS = 'spans';
@@ -48,7 +49,8 @@ export class SelfVerifyingReader implements LayerReader {
     this.opening ??= (async () => {
       const { sidecar } = this.context;
       if (sidecar !== undefined) this.blob.deferSpanImport(() => sidecar.load(SPANS));
-      this.inner = await openLayerReader(this.stored, this.context);
+      // A TOC layer whose TOC the manifest vouches for is pulled lazily, chunk by chunk.
+      this.inner = (await openLazyTocReader(this.blob.uncheckedRanges(), this.stored, this.blob, this.context)) ?? (await openLayerReader(this.stored, this.context));
       return this.inner;
     })();
     await this.opening;

@@ -65,7 +65,7 @@ export class RegistryClient {
       ref.registry,
       ref.repository,
       () => (this.credentials ??= options.auth !== undefined ? Promise.resolve(options.auth) : findCredentials(ref.registry, ref.repository, options.env)),
-      (url, headers) => this.exchange(url, headers, { authorize: false, redirects: false }),
+      (url, headers, body) => this.exchange(url, headers, { authorize: false, redirects: false, body }),
     );
   }
 
@@ -252,7 +252,7 @@ export class RegistryClient {
   private async exchange(
     url: URL,
     headers: Record<string, string>,
-    how: { authorize: boolean; redirects: boolean; tries?: number | undefined },
+    how: { authorize: boolean; redirects: boolean; tries?: number | undefined; body?: Buffer | undefined },
   ): Promise<HttpResponse> {
     const tries = how.tries ?? this.retries + 1;
     let attempt = 0;
@@ -269,7 +269,7 @@ export class RegistryClient {
           if (authorization !== undefined) sent['authorization'] = authorization;
         }
         try {
-          response = await this.transport.send(current, { headers: sent });
+          response = await this.transport.send(current, how.body === undefined ? { headers: sent } : { method: 'POST', headers: sent, body: how.body });
         } catch (error) {
           failure = error;
           break;

@@ -16,6 +16,7 @@ import { clampRead, clampStream } from './range.js';
 import { SerialQueue } from './serial-queue.js';
 import { STREAM_CHUNK_SIZE } from './range-stream.js';
 import { SpanDigests } from './span-digests.js';
+import { UncheckedRangeSource } from './unchecked-range-source.js';
 
 /** Bytes `[start, end)` of the blob, as they arrive (retries and resumption are the reader's). */
 export type RangeReader = (start: number, end: number) => AsyncIterable<Buffer>;
@@ -88,6 +89,14 @@ export class HttpBlobSource implements ByteSource {
   /** Whether the blob has been checked against its digest (here, or in the process that cached the span digests). */
   get verified(): boolean {
     return this.spans !== undefined && this.pass === undefined;
+  }
+
+  /**
+   * The blob read by plain ranged requests, unchecked (requests and bytes counted here too): only for a
+   * reader that checks each byte it uses against digests of its own (unchecked-range-source.ts).
+   */
+  uncheckedRanges(): UncheckedRangeSource {
+    return new UncheckedRangeSource(this.name, this.size, this.readRange, this.stats);
   }
 
   /** Span digests to import before the first fetch (from the index cache); a bad file is ignored. */
