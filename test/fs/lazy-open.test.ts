@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectImgfsErrorSync } from '../helpers/expect-imgfs-error.js';
@@ -87,6 +87,20 @@ describe('lazy, top-down indexing', () => {
     writeFileSync(bottom, Buffer.alloc(4096, 0x41));
     expect(await broken.fs.readFile('/etc/top', 'utf8')).toBe('from the top');
     await expect(broken.fs.stat('/etc/base')).rejects.toMatchObject({ code: 'ETARCORRUPT', layer: { index: 0 } });
+  });
+
+  it('a directory whose link count needs an unreadable layer still has attributes (nlink 1: not counted); its listing fails', async () => {
+    const broken = await openLayers(layers, { lazy: true });
+    const bottom = join(broken.dir, 'l0.tar');
+    const good = readFileSync(bottom);
+    writeFileSync(bottom, Buffer.alloc(4096, 0x41));
+    const etc = await broken.fs.lstat('/etc');
+    expect(etc.isDirectory()).toBe(true);
+    expect(etc.nlink).toBe(1);
+    await expect(broken.fs.readdir('/etc')).rejects.toMatchObject({ code: 'ETARCORRUPT', layer: { index: 0 } });
+    // Nothing is remembered as broken: once the layer reads again, the count is the real one.
+    writeFileSync(bottom, good);
+    expect((await broken.fs.lstat('/etc')).nlink).toBe(2);
   });
 });
 
