@@ -103,6 +103,15 @@ export class Layer {
     }
   }
 
+  /**
+   * Whether indexing this layer ahead of need pays: its bytes are local and compressed, so the work is
+   * decoding on the thread pool, which can run beside the walk of the layer above. A download (a
+   * registry layer) or an uncompressed layer (read on the main thread) is not worth it.
+   */
+  get worthIndexingAhead(): boolean {
+    return this.descriptor.selfVerifying === undefined && (this.reader.compression === 'gzip' || this.reader.compression === 'zstd');
+  }
+
   /** The stored (possibly compressed) bytes, read in place. */
   get stored(): ByteSource {
     return this.descriptor.blob;

@@ -6,7 +6,6 @@
  * as `docker-credential-NAME get`. An `identitytoken` (or a helper's `<token>` user) is an OAuth2 refresh
  * token (authenticator.ts). Secrets stay in memory: never logged, never in a message.
  */
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -132,6 +131,8 @@ function helperFor(config: AuthFile, registry: string): string | undefined {
 async function runHelper(name: string, registry: string, env: NodeJS.ProcessEnv): Promise<Credentials | undefined> {
   if (!/^[\w.-]+$/.test(name)) throw new ImgfsError('EUNAUTHORIZED', `invalid credential helper name '${name}'`, { archive: registry });
   const server = registry === DOCKER_HUB_API ? 'https://index.docker.io/v1/' : registry;
+  // Loaded here, not at start-up: node:child_process costs every command ~5 ms to load.
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     const child = spawn(`docker-credential-${name}`, ['get'], { stdio: ['pipe', 'pipe', 'ignore'], timeout: HELPER_TIMEOUT_MS, env });
     const out: Buffer[] = [];

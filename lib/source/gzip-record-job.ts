@@ -15,12 +15,16 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { isMainThread, parentPort, Worker, workerData, type MessagePort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { ImgfsError, isImgfsError, type ImgfsErrorCode } from '../errors.js';
 import type { Checkpoint, DecodeContext, RawInput } from './inflater.js';
 import { canRecordNatively, recordGzipNatively } from './native-gzip-recorder.js';
 
-/** `workerData` the job passes, so that this module serves only a worker started for it. */
+/**
+ * The argument (in the worker's `process.argv`) and `workerData` the job passes, so that this module
+ * serves only a worker started for it. The argument can be checked without loading node:worker_threads,
+ * which the CLI then loads only when it starts a worker, not at every start-up.
+ */
 const WORKER_MARK = 'imgfs-gzip-recorder';
 /** Output is sent in batches of at least this many bytes (a message costs more than copying 64 KiB). */
 const OUTPUT_BATCH = 256 * 1024;
@@ -124,7 +128,8 @@ async function* inWorker(script: URL, input: RawInput, context: DecodeContext): 
   const { from, name, recording } = context;
   if (recording === undefined) throw new Error('recordGzipOffThread needs context.recording');
   workersRunning += 1;
-  const worker = new Worker(script, { workerData: WORKER_MARK });
+  const { Worker } = await import('node:worker_threads');
+  const worker = new Worker(script, { workerData: WORKER_MARK, argv: [WORKER_MARK] });
   worker.unref();
   const events: Event[] = [];
   let wake: (() => void) | undefined;
@@ -224,7 +229,13 @@ function fromClone(checkpoint: Checkpoint): Checkpoint {
   };
 }
 
-if (!isMainThread && workerData === WORKER_MARK && parentPort !== null) serveRecording(parentPort);
+// Not a top-level await, which would make every module that imports this one asynchronous (and so
+// refuse `require()`); the parent's first messages wait in the port until the listener is attached.
+if (process.argv.includes(WORKER_MARK)) {
+  void import('node:worker_threads').then(({ isMainThread, parentPort, workerData }) => {
+    if (!isMainThread && workerData === WORKER_MARK && parentPort !== null) serveRecording(parentPort);
+  });
+}
 
 /** The worker's side: runs recordGzip on the input it is sent and sends back output and checkpoints. */
 function serveRecording(port: MessagePort): void {

@@ -88,10 +88,7 @@ export class HttpBlobSource implements ByteSource {
     if (algorithm !== 'sha256' && algorithm !== 'sha512') {
       throw new ImgfsError('EDIGEST', `cannot verify blob ${digest}: unsupported digest algorithm`, { archive: name });
     }
-    this.cache = new LRUCache<number, Buffer>({
-      maxSize: Math.max(options.cacheBytes ?? DEFAULT_CACHE_BYTES, this.spanSize),
-      sizeCalculation: (span) => Math.max(1, span.length),
-    });
+    this.cache = new LRUCache<number, Buffer>({ maxSize: Math.max(options.cacheBytes ?? DEFAULT_CACHE_BYTES, this.spanSize), sizeCalculation: (bytes) => Math.max(1, bytes.length) });
   }
 
   /** Whether the blob has been checked against its digest (here, or in the process that cached the span digests). */
