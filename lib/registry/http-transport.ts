@@ -102,7 +102,12 @@ export class HttpTransport {
 
   private load(): Promise<Stack> {
     this.stack ??= (async () => {
-      const [http, https, tls, net] = await Promise.all([import('node:http'), import('node:https'), import('node:tls'), import('node:net')]);
+      // Not `import()`: its ESM facade reads every export of node:http, and one of them loads undici
+      // (about 30 ms on Node 24).
+      const http = process.getBuiltinModule('node:http');
+      const https = process.getBuiltinModule('node:https');
+      const tls = process.getBuiltinModule('node:tls');
+      const net = process.getBuiltinModule('node:net');
       const tlsVerify = this.options.tlsVerify !== false;
       const httpsOptions = {
         keepAlive: true,

@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { MessagePort } from 'node:worker_threads';
 import { ImgfsError, isImgfsError, type ImgfsErrorCode } from '../errors.js';
 import type { Checkpoint, DecodeContext, RawInput } from './inflater.js';
+import { canRecordNatively, recordGzipNatively } from './native-gzip-recorder.js';
 
 /**
  * The argument (in the worker's `process.argv`) and `workerData` the job passes, so that this module
@@ -110,10 +111,15 @@ export function recordGzipOffThread(input: RawInput, context: DecodeContext, raw
   return inWorker(script, input, context);
 }
 
-/** pako is loaded when first needed: most runs never record. */
+/** pako is loaded when first needed: most runs never record, and a pass from a member start records natively. */
 async function* onThisThread(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
-  const { recordGzip } = await import('./gzip-recorder.js');
-  yield* recordGzip(input, context);
+  yield* (await recorderFor(context.from))(input, context);
+}
+
+/** node:zlib from a member start (native-gzip-recorder.ts), pako from inside a member. */
+async function recorderFor(from: Checkpoint): Promise<(input: RawInput, context: DecodeContext) => AsyncGenerator<Buffer, void, undefined>> {
+  if (canRecordNatively(from)) return recordGzipNatively;
+  return (await import('./gzip-recorder.js')).recordGzip;
 }
 
 type Event = FromWorker | { type: 'failed'; error: unknown };
@@ -266,8 +272,8 @@ function serveRecording(port: MessagePort): void {
       window: start.from.window === undefined ? undefined : Buffer.from(start.from.window),
     };
     try {
-      const { recordGzip } = await import('./gzip-recorder.js');
-      const decoded = recordGzip(() => input(), {
+      const record = await recorderFor(from);
+      const decoded = record(() => input(), {
         name: start.name,
         from,
         onOutput: () => {},
