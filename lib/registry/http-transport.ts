@@ -45,6 +45,9 @@ export interface HttpResponse {
   url: URL;
 }
 
+/** ConnectionError's code when a proxy refuses to tunnel (407, 403): reported at once, not retried. */
+export const PROXY_REFUSED = 'EPROXYREFUSED';
+
 /** A failure below HTTP (refused, reset, TLS, timeout): retried, then reported as ENETWORK. */
 export class ConnectionError extends Error {
   override readonly name = 'ConnectionError';

@@ -8,7 +8,7 @@
 import type { Duplex } from 'node:stream';
 import type { Agent as HttpsAgent, AgentOptions } from 'node:https';
 import type { ConnectionOptions } from 'node:tls';
-import { ConnectionError } from './http-transport.js';
+import { ConnectionError, PROXY_REFUSED } from './http-transport.js';
 import type { ProxyChoice } from './proxy-from-environment.js';
 
 interface Modules {
@@ -45,7 +45,9 @@ export function tunnelingAgent(modules: Modules, proxy: ProxyChoice, options: Ag
       request.once('connect', (response, socket, head) => {
         if (response.statusCode !== 200) {
           socket.destroy();
-          fail(new ConnectionError(`the proxy ${proxy.display} refused to tunnel to ${target} (HTTP ${response.statusCode ?? 0})`, 'EPROXY'));
+          // 407 (credentials refused) and 403 (not allowed) are the proxy's answer, not a fault to retry.
+          const final = response.statusCode === 407 || response.statusCode === 403;
+          fail(new ConnectionError(`the proxy ${proxy.display} refused to tunnel to ${target} (HTTP ${response.statusCode ?? 0})`, final ? PROXY_REFUSED : 'EPROXY'));
           return;
         }
         if (head.length > 0) socket.unshift(head);

@@ -11,7 +11,7 @@ import { ImgfsError } from '../errors.js';
 import { parseChallenge } from './auth-challenge.js';
 import { Authenticator, readSmall } from './authenticator.js';
 import { findCredentials, type Credentials } from './credentials.js';
-import { ConnectionError, HttpTransport, isCertificateError, isTlsMismatch, type HttpResponse, type NetworkOptions } from './http-transport.js';
+import { ConnectionError, HttpTransport, PROXY_REFUSED, isCertificateError, isTlsMismatch, type HttpResponse, type NetworkOptions } from './http-transport.js';
 import type { ImageReference } from './image-reference.js';
 import { networkError, statusError } from './registry-errors.js';
 
@@ -303,7 +303,7 @@ export class RegistryClient {
         await this.backoff(attempt, after);
         continue;
       }
-      if (!(failure instanceof ConnectionError) || isCertificateError(failure) || attempt >= tries) throw failure;
+      if (!(failure instanceof ConnectionError) || isCertificateError(failure) || failure.code === PROXY_REFUSED || attempt >= tries) throw failure;
       await this.backoff(attempt);
     }
   }

@@ -97,6 +97,8 @@ describe('through a proxy (CLI)', () => {
     expect(result.stderr).not.toContain(PROXY_PASSWORD);
     expect(result.stderr).not.toContain(PASSWORD);
     expect(proxy.log.every((entry) => entry.status === 407)).toBe(true);
+    // Refused credentials are not a network fault: asking again with the same ones cannot help.
+    expect(proxy.log).toHaveLength(1);
   });
 
   it('a registry on 127.0.0.1 is never proxied (Go: loopback), whatever HTTPS_PROXY says', async () => {
