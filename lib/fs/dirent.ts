@@ -7,6 +7,7 @@ export class Dirent extends FileTypeTests implements ImageDirent {
     readonly name: string,
     readonly parentPath: string,
     readonly type: FileType,
+    readonly ino: number,
   ) {
     super();
   }

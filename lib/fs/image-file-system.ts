@@ -18,6 +18,7 @@ import type { ImageDirent, ImageFS, ImagePath, LayerInfo, PathHistory, ReadStrea
 
 /** Inode numbers for directories no layer has a member for; far above `layer × 2³² + ordinal`. */
 const IMPLICIT_INO_BASE = 2 ** 50;
+const NONE_UNREADABLE: ReadonlyMap<number, unknown> = new Map();
 /** Path resolutions remembered per image before the memo starts over. */
 const MAX_REMEMBERED_RESOLUTIONS = 200_000;
 
@@ -37,6 +38,8 @@ export class ImageFileSystem implements ImageFS {
   private readonly resolutions = { follow: new Map<string, Resolution>(), noFollow: new Map<string, Resolution>() };
   private readonly loading = new Map<number, Promise<void>>();
   private closed = false;
+  /** Layers that failed to load during the question being asked (see `ready`). */
+  private unreadable: ReadonlyMap<number, unknown> = NONE_UNREADABLE;
 
   constructor(
     readonly format: ImageFormat,
@@ -69,18 +72,42 @@ export class ImageFileSystem implements ImageFS {
     return pending;
   }
 
-  /** Runs a question over the view, loading the layers it turns out to need, top-down, one at a time. */
+  /**
+   * Runs a question over the view, loading the layers it turns out to need, top-down (with at most one
+   * layer indexed ahead: indexAhead).
+   * A layer that fails to load is tried once per question; the question is then asked again with the
+   * layer known to be unreadable, so that what can do without it (a directory's link count) answers.
+   */
   private async ready<T>(question: () => T): Promise<T> {
+    const unreadable = new Map<number, unknown>();
     for (;;) {
       this.assertOpen();
       try {
+        this.unreadable = unreadable;
         return question();
       } catch (error) {
         if (!(error instanceof LayerNeeded)) throw error;
-        // No speculative indexing of the layer below: a path the upper layers decide must not touch it.
-        await this.ensureLayer(error.layer);
+        if (unreadable.has(error.layer)) throw unreadable.get(error.layer);
+        this.indexAhead(error.layer);
+        await this.ensureLayer(error.layer).catch((failure: unknown) => unreadable.set(error.layer, failure));
+      } finally {
+        this.unreadable = NONE_UNREADABLE;
       }
     }
+  }
+
+  /**
+   * A question that has gone below the top layer often goes further: the next layer down is indexed
+   * beside `needed` when that costs decoding (which runs on the thread pool, beside the walk of
+   * `needed`). At most one layer ahead, and never for a question the top layer answers: a path the top
+   * layer decides still touches nothing below it. A failure here is forgotten; a question that needs
+   * the layer indexes it again and meets the error then.
+   */
+  private indexAhead(needed: number): void {
+    const below = needed - 1;
+    if (needed === this.stack.length - 1 || below < 0 || this.view.isLoaded(below) || this.loading.has(below)) return;
+    if (!(this.stack[below] as Layer).worthIndexingAhead) return;
+    this.ensureLayer(below).catch(() => undefined);
   }
 
   /** Runs a question for a Sync method: a layer that is not indexed yet is an error, not a wait. */
@@ -132,7 +159,7 @@ export class ImageFileSystem implements ImageFS {
     const parentPath = display(resolved);
     return names.map((name) => {
       const child = this.view.lookup(joinPath(resolved, name)) as MergedNode;
-      return new Dirent(name, parentPath, fileType(child));
+      return new Dirent(name, parentPath, fileType(child), this.inodeOf(child));
     });
   }
 
@@ -406,7 +433,7 @@ export class ImageFileSystem implements ImageFS {
       gname: entry?.gname ?? '',
       size: contentSize(node),
       mtimeMs: entry?.mtimeMs ?? 0,
-      nlink: type === 'dir' ? 2 + (subdirectories ?? this.subdirectoryCount(node.path)) : this.view.linkCount(node),
+      nlink: type === 'dir' ? this.directoryLinks(node.path, subdirectories) : this.view.linkCount(node),
       ino: this.inodeOf(node),
       devmajor: entry?.devmajor ?? 0,
       devminor: entry?.devminor ?? 0,
@@ -415,6 +442,21 @@ export class ImageFileSystem implements ImageFS {
       target: type === 'symlink' ? entry?.linkname : undefined,
       dataRegions: type === 'file' ? entry?.sparse?.regions : undefined,
     });
+  }
+
+  /**
+   * 2 + subdirectories, which needs every layer that could add to the directory. When one of them
+   * cannot be read, the count is unknown and shows as 1, as btrfs and others always show it for
+   * directories (find and fts read 1 as "not counted"): the directory's own attributes stay known.
+   */
+  private directoryLinks(dir: string, subdirectories: number | undefined): number {
+    if (subdirectories !== undefined) return 2 + subdirectories;
+    try {
+      return 2 + this.subdirectoryCount(dir);
+    } catch (error) {
+      if (error instanceof LayerNeeded && this.unreadable.has(error.layer)) return 1;
+      throw error;
+    }
   }
 
   private subdirectoryCount(dir: string): number {

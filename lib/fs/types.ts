@@ -78,6 +78,8 @@ export interface ImageDirent {
   /** Same as parentPath (deprecated name kept by Node). */
   path: string;
   type: FileType;
+  /** The entry's inode number, as `lstat` gives it (a directory listing's `d_ino`). */
+  ino: number;
   isFile(): boolean;
   isDirectory(): boolean;
   isSymbolicLink(): boolean;

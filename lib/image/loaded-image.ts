@@ -17,6 +17,13 @@ export interface SelfVerifyingBlob {
   exportSpans(): Buffer | undefined;
   /** Span digests from the cache, loaded before the first fetch. */
   deferSpanImport(load: () => Promise<Buffer | undefined>): void;
+  /**
+   * The blob's first bytes, as a pass that checked the blob against its digest read them (from the
+   * cache): reads within them need no request (sniffing the compression).
+   */
+  knowHead(head: Buffer): void;
+  /** The blob by plain ranged requests, unchecked: for a reader that checks what it reads itself (a TOC layer). */
+  uncheckedRanges(): ByteSource;
 }
 
 /** One layer as the image format describes it; its bytes are not decompressed or indexed yet. */

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageFormat, LayerBlob } from '../image/loaded-image.js';
+import { parseTransportName } from '../image/transport-name.js';
 
 /**
  * What names a layer in the index cache: its tar stream (for the table) and its stored bytes (for
@@ -27,10 +28,28 @@ export async function layerIdentity(blob: LayerBlob, holder: string | undefined,
   // diff_id, which only `verify` checks.
   const digest = verified || blob.selfVerifying !== undefined ? blob.digest : undefined;
   return {
-    table: diffId !== undefined ? `diff-id ${diffId}` : digest !== undefined ? `blob ${digest}` : file,
-    storedBytes: digest !== undefined ? `blob ${digest}` : file,
+    table: diffId !== undefined ? diffIdKey(diffId) : digest !== undefined ? blobKey(digest) : file,
+    storedBytes: digest !== undefined ? blobKey(digest) : file,
   };
 }
+
+/** The key of a table built from a tar stream verified against its diff_id: one per layer, whatever holds it. */
+export function diffIdKey(diffId: string): string {
+  return `diff-id ${diffId}`;
+}
+
+/** The key of what depends on a verified blob's bytes (checkpoints, span digests). */
+export function blobKey(digest: string): string {
+  return `blob ${digest}`;
+}
+
+/**
+ * Companion file, under a blob's key, holding the diff_id its decoding was verified to have (by a pass
+ * that checked both digests), and on a second line the identity its checkpoints are kept under. With it, an image whose layer is that blob (checked: a registry blob
+ * checks itself, a local one is hashed) uses the table cached under the diff_id; without it, a diff_id
+ * an image states is only a claim about its blob.
+ */
+export const DIFF_ID_OF_BLOB = 'diffid';
 
 /**
  * The file on disk that holds a layer's blob: bare layers and an OCI directory's blobs are files of
@@ -38,8 +57,12 @@ export async function layerIdentity(blob: LayerBlob, holder: string | undefined,
  */
 export function fileHolding(blob: LayerBlob, image: { format: ImageFormat; archive: string }): string | undefined {
   if (image.format === 'layers') return blob.location;
-  if (image.format === 'oci-dir') return join(image.archive, blob.location);
-  return image.archive;
+  // The archive as named: with skopeo's prefix (`oci:DIR:REF`), the path is the operand.
+  const named = parseTransportName(image.archive);
+  const path = named === undefined ? image.archive : named.transport === 'docker' ? undefined : named.path;
+  if (path === undefined) return undefined;
+  if (image.format === 'oci-dir') return join(path, blob.location);
+  return path;
 }
 
 async function fileIdentity(blob: LayerBlob, file: string): Promise<string | undefined> {

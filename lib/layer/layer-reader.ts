@@ -5,6 +5,7 @@ import type { LayerTable, TableEntry } from '../table/layer-table.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import type { WarningSink } from '../warnings.js';
 import type { Compression, TocFormat } from './layer-info.js';
+import type { PassDigests } from './pass-digests.js';
 
 /**
  * How one layer is indexed and its entries read: the pluggable half of a Layer (as Yarn's ZipFS has
@@ -90,6 +91,8 @@ export interface LayerReaderContext {
    * (not its diff_id: they depend on the compressed bytes); undefined without a cache or identity.
    */
   sidecar: LayerSidecar | undefined;
+  /** Set when the indexing pass should compute the layer's digests as it decodes (pass-digests.ts). */
+  passDigests?: PassDigests | undefined;
 }
 
 export interface LayerSidecar {

@@ -7,12 +7,16 @@ import type { TableCache } from '../table/table-cache.js';
 import { ImgfsError, isImgfsError, type LayerRef } from '../errors.js';
 import type { ResolvedLimits } from '../limits.js';
 import type { WarningSink } from '../warnings.js';
-import { layerIdentity, type LayerIdentity } from './cache-identity.js';
+import { blobKey, DIFF_ID_OF_BLOB, diffIdKey, layerIdentity, type LayerIdentity } from './cache-identity.js';
 import type { LayerInfo } from './layer-info.js';
 import type { MemberDigests } from './member-digests.js';
 import type { LayerReader, LayerReaderFactory, LayerSidecar } from './layer-reader.js';
 import { openLayerReader } from './open-layer-reader.js';
+import { PassDigests } from './pass-digests.js';
+import { HEAD } from './self-verifying-reader.js';
+import { CHECKPOINTS } from './tar-pass-reader.js';
 import { announcedCompression, SelfVerifyingReader } from './self-verifying-reader.js';
+import { HEAD_BYTES } from '../source/http-blob-source.js';
 import { verifyDigests } from './verify-digests.js';
 
 /** What every layer of one opened image shares. */
@@ -48,6 +52,8 @@ export class Layer {
     private readonly reader: LayerReader,
     private readonly identity: LayerIdentity,
     private readonly context: LayerContext,
+    /** Digests the indexing pass computes, to share the table under the diff_id (pass-digests.ts). */
+    private readonly passDigests: PassDigests | undefined,
   ) {
     this.info = {
       index: descriptor.index,
@@ -70,6 +76,13 @@ export class Layer {
       const { cache } = context;
       const identity = cache === undefined ? NO_IDENTITY : await layerIdentity(descriptor, context.holder, context.verify);
       const sidecar = cache === undefined || identity.storedBytes === undefined ? undefined : sidecarIn(cache, identity.storedBytes);
+      // With a cache, the pass checks both digests as it decodes, so that its table can be shared (not
+      // needed with `verify`, which checks them anyway and keys the table by the diff_id).
+      const { diffId, digest } = descriptor;
+      const passDigests =
+        cache === undefined || context.verify || diffId === undefined || digest === undefined
+          ? undefined
+          : new PassDigests({ tar: diffId, blob: descriptor.selfVerifying === undefined ? digest : undefined });
       const readerContext = {
         limits: context.limits,
         cacheBytes: context.cacheBytes,
@@ -78,16 +91,26 @@ export class Layer {
         annotations: descriptor.annotations ?? {},
         warn: context.warn,
         layer: layerRef(descriptor),
+        passDigests,
       };
       const self = descriptor.selfVerifying;
       const reader =
         self === undefined
           ? await openLayerReader(descriptor.blob, readerContext, context.readers)
           : new SelfVerifyingReader(descriptor.blob, self, readerContext, announcedCompression(descriptor.mediaType));
-      return new Layer(descriptor, reader, identity, context);
+      return new Layer(descriptor, reader, identity, context, passDigests);
     } catch (error) {
       throw locate(error, descriptor);
     }
+  }
+
+  /**
+   * Whether indexing this layer ahead of need pays: its bytes are local and compressed, so the work is
+   * decoding on the thread pool, which can run beside the walk of the layer above. A download (a
+   * registry layer) or an uncompressed layer (read on the main thread) is not worth it.
+   */
+  get worthIndexingAhead(): boolean {
+    return this.descriptor.selfVerifying === undefined && (this.reader.compression === 'gzip' || this.reader.compression === 'zstd');
   }
 
   /** The stored (possibly compressed) bytes, read in place. */
@@ -121,6 +144,7 @@ export class Layer {
       const key = this.identity.table === undefined || kind === undefined ? this.identity.table : `${this.identity.table} ${kind}`;
       this.info.compression = this.reader.compression;
       let table = key === undefined ? undefined : await cache?.load(key);
+      if (table === undefined && kind === undefined) table = await this.loadShared(key);
       if (table === undefined) {
         const { limits, warn } = this.context;
         const onMember = digests === undefined ? undefined : digests.record.bind(digests);
@@ -128,6 +152,7 @@ export class Layer {
         if (verify) await this.verify();
         if (key !== undefined) await cache?.store(key, table);
         await this.reader.persist?.();
+        if (kind === undefined && (verify || this.passDigests?.matched === true)) await this.storeShared(table);
       } else if (verify) {
         await this.verify();
       }
@@ -140,6 +165,57 @@ export class Layer {
     } catch (error) {
       throw locate(error, this.descriptor);
     }
+  }
+
+  /**
+   * The table another image cached under this layer's diff_id, when a pass that checked both digests
+   * said that this layer's blob decodes to it (DIFF_ID_OF_BLOB), and this layer's stored bytes are that
+   * blob: a registry blob checks itself as it is read; a local one is hashed here (a fraction of what
+   * indexing it costs). The blob's checkpoints come along (from where that pass kept them), and the
+   * table is kept under `key` too.
+   */
+  private async loadShared(key: string | undefined): Promise<LayerTable | undefined> {
+    const { cache } = this.context;
+    const { diffId, digest } = this.descriptor;
+    if (cache === undefined || this.passDigests === undefined || diffId === undefined || digest === undefined) return undefined;
+    const [decodesTo, checkpointsAt] = ((await cache.loadExtra(blobKey(digest), DIFF_ID_OF_BLOB))?.toString() ?? '').split('\n');
+    if (decodesTo !== diffId) return undefined;
+    const table = await cache.load(diffIdKey(diffId));
+    if (table === undefined) return undefined;
+    if (this.descriptor.selfVerifying === undefined) {
+      try {
+        await verifyDigests([{ expected: digest, bytes: this.stored, what: 'blob digest' }]);
+      } catch {
+        return undefined;
+      }
+    }
+    await this.copyExtra(checkpointsAt === '' ? undefined : checkpointsAt, this.identity.storedBytes, CHECKPOINTS);
+    if (key !== undefined && key !== diffIdKey(diffId)) await cache.store(key, table);
+    return table;
+  }
+
+  /** Keeps a table whose blob and tar stream were checked under the diff_id, for every image that has the layer. */
+  private async storeShared(table: LayerTable): Promise<void> {
+    const { cache } = this.context;
+    const { diffId, digest } = this.descriptor;
+    if (cache === undefined || diffId === undefined) return;
+    if (this.identity.table !== diffIdKey(diffId)) await cache.store(diffIdKey(diffId), table);
+    if (digest === undefined) return;
+    // Where this layer's checkpoints are kept (its stored bytes' identity) goes with it: they are copied
+    // to another image's identity only when that image uses the table.
+    await cache.storeExtra(blobKey(digest), DIFF_ID_OF_BLOB, Buffer.from(`${diffId}\n${this.identity.storedBytes ?? ''}`));
+    // The verified blob's first bytes: a registry layer sniffs its compression from them (a read of a
+    // verified registry blob's head is served from memory, not fetched).
+    await cache.storeExtra(blobKey(digest), HEAD, await this.stored.read(0, HEAD_BYTES));
+  }
+
+  /** Copies a companion file from one identity to another that lacks it (checkpoints of the same blob). */
+  private async copyExtra(from: string | undefined, to: string | undefined, suffix: string): Promise<void> {
+    const { cache } = this.context;
+    if (cache === undefined || from === undefined || to === undefined || from === to) return;
+    if ((await cache.loadExtra(to, suffix)) !== undefined) return;
+    const bytes = await cache.loadExtra(from, suffix);
+    if (bytes !== undefined) await cache.storeExtra(to, suffix, bytes);
   }
 
   /**

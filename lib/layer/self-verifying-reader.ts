@@ -4,9 +4,12 @@ import type { LayerTable, TableEntry } from '../table/layer-table.js';
 import type { Compression, TocFormat } from './layer-info.js';
 import type { LayerReader, LayerReaderContext, TableBuildOptions } from './layer-reader.js';
 import { openLayerReader } from './open-layer-reader.js';
+import { openLazyTocReader } from '../toc/lazy-toc-reader.js';
 
 /** Sidecar suffix of a self-verifying blob's span digests. */
 const SPANS = 'spans';
+/** Sidecar suffix of a verified blob's first bytes (HttpBlobSource.knowHead): kept by Layer for any blob. */
+export const HEAD = 'head';
 
 /**
  * The reader of a layer whose stored bytes check themselves (a registry blob, HttpBlobSource): the
@@ -47,8 +50,14 @@ export class SelfVerifyingReader implements LayerReader {
   async prepare(): Promise<void> {
     this.opening ??= (async () => {
       const { sidecar } = this.context;
-      if (sidecar !== undefined) this.blob.deferSpanImport(() => sidecar.load(SPANS));
-      this.inner = await openLayerReader(this.stored, this.context);
+      if (sidecar !== undefined) {
+        this.blob.deferSpanImport(() => sidecar.load(SPANS));
+        // Sniffing the compression then needs no request.
+        const head = await sidecar.load(HEAD);
+        if (head !== undefined) this.blob.knowHead(head);
+      }
+      // A TOC layer whose TOC the manifest vouches for is pulled lazily, chunk by chunk.
+      this.inner = (await openLazyTocReader(this.blob.uncheckedRanges(), this.stored, this.blob, this.context)) ?? (await openLayerReader(this.stored, this.context));
       return this.inner;
     })();
     await this.opening;

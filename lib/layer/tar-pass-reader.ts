@@ -8,7 +8,7 @@ import { LayerTable, type TableEntry } from '../table/layer-table.js';
 import type { LayerReader, LayerReaderContext, LayerSidecar, TableBuildOptions } from './layer-reader.js';
 
 /** Sidecar suffix of a compressed layer's checkpoints. */
-const CHECKPOINTS = 'ckpt';
+export const CHECKPOINTS = 'ckpt';
 /** How many members pass between two progress reports while a layer is walked. */
 const PROGRESS_EVERY = 512;
 
@@ -19,8 +19,10 @@ const PROGRESS_EVERY = 512;
  * offset instead of decoding the layer from its start.
  */
 export async function openTarPass(stored: ByteSource, context: LayerReaderContext, hidden?: HiddenMembers): Promise<LayerReader> {
-  const { source: tar, compression } = await openDecompressed(stored, { maxRatio: context.limits.maxRatio, cacheBytes: context.cacheBytes });
-  return new TarPassReader(stored, tar, compression, context.sidecar, hidden);
+  const digests = context.passDigests;
+  const options = { maxRatio: context.limits.maxRatio, cacheBytes: context.cacheBytes };
+  const { source: tar, compression } = await openDecompressed(stored, options, digests === undefined ? undefined : (inflater) => digests.wrap(inflater));
+  return new TarPassReader(stored, tar, compression, context.sidecar, hidden, digests !== undefined);
 }
 
 /** Members a plain pass leaves out (a table-of-contents format's own metadata), and the table kind that says so. */
@@ -40,6 +42,8 @@ class TarPassReader implements LayerReader {
     readonly compression: Compression,
     private readonly sidecar: LayerSidecar | undefined,
     private readonly hidden: HiddenMembers | undefined,
+    /** The pass computes the layer's digests (pass-digests.ts): it decodes the stream to its very end. */
+    private readonly toTheEnd: boolean,
   ) {
     this.tableKind = hidden?.kind;
     this.decoded = tar instanceof DecompressedSource ? tar : undefined;
@@ -53,9 +57,18 @@ class TarPassReader implements LayerReader {
     }
   }
 
-  buildTable({ limits, warn, layer, onWalked, onMember }: TableBuildOptions): Promise<LayerTable> {
-    // Checkpoints recorded during this first pass are kept with the table (see `persist`).
-    if (this.decoded !== undefined && this.sidecar !== undefined) this.decoded.checkpointPolicy = 'eager';
+  async buildTable(options: TableBuildOptions): Promise<LayerTable> {
+    const table = await this.walk(options);
+    // The walk stops at the end-of-archive blocks; the padding after them is part of the diff_id.
+    if (this.toTheEnd && this.decoded !== undefined) for await (const _ of this.tar.createReadStream(table.tarEnd)) void _;
+    return table;
+  }
+
+  private walk({ limits, warn, layer, onWalked, onMember }: TableBuildOptions): Promise<LayerTable> {
+    // Checkpoints recorded during this first pass are kept with the table (see `persist`); stored bytes
+    // that are not a positional read away (a registry blob) record them even without a cache, so that a
+    // read after the pass fetches and decodes from near its offset, not from the start.
+    if (this.decoded !== undefined && (this.sidecar !== undefined || !this.stored.seekable)) this.decoded.checkpointPolicy = 'eager';
     const walked = walkTar(this.tar, { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength });
     const kept = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
     const members = onMember === undefined ? kept : tapped(kept, (member) => onMember(member, this.tar));

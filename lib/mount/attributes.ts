@@ -45,7 +45,10 @@ export function timespec(ms: number): FuseTimespec {
   return { seconds, nanoseconds };
 }
 
-/** What `readdir` tells the kernel about an entry: its type, for `d_type`. */
-export function direntStats(type: FileType): FuseDirentStats {
-  return { mode: typeBits[type] };
+/**
+ * What `readdir` tells the kernel about an entry: its type (`d_type`) and inode number (`d_ino`).
+ * nlink 0 marks the attributes as incomplete: the binding build then lists the entry without them.
+ */
+export function direntStats(type: FileType, ino: number): FuseDirentStats {
+  return { mode: typeBits[type], ino, nlink: 0 };
 }

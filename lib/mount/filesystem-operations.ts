@@ -16,6 +16,7 @@ import { readOnlyOperations } from './read-only.js';
 import { statfs } from './statfs.js';
 import { Xattrs } from './xattrs.js';
 import type { WarningSink } from '../warnings.js';
+import { PACKAGE_BUILD, type BindingBuild } from './binding-names.js';
 
 const IMPLICIT_ROOT = new ImageStats({
   type: 'dir',
@@ -44,7 +45,10 @@ export function filesystemOperations(
   owners: OwnerMapping,
   warn: WarningSink,
   kernelRefusesWrites: boolean,
+  binding: BindingBuild = PACKAGE_BUILD,
 ): FuseOperations {
+  const { fromKernel, toKernel } = binding.names;
+  const attributesInListings = binding.readdirPlus ? { owners } : undefined;
   const problems = new ProblemReporter(warn);
   const xattrs = new Xattrs(img);
 
@@ -56,8 +60,10 @@ export function filesystemOperations(
     );
   }
 
-  const getattr = (path: string, cb: Parameters<FuseOperations['getattr']>[1]): void =>
+  const getattr = (kernelPath: string, cb: Parameters<FuseOperations['getattr']>[1]): void => {
+    const path = fromKernel(kernelPath);
     answer(path, async () => fuseStats(await rootSafeLstat(path), owners), cb);
+  };
 
   /**
    * The root must always have attributes, or the mount cannot even come up (the kernel stats it
@@ -75,18 +81,23 @@ export function filesystemOperations(
   }
 
   return {
-    initWithConfig: (connection, cb) => cb(0, kernelCaching(connection)),
+    initWithConfig: (connection, cb) => cb(0, kernelCaching(connection, binding.readdirPlus)),
     getattr,
     fgetattr: (path, _fd, cb) => getattr(path, cb),
-    readlink: (path, cb) => answer(path, () => img.readlink(path), cb),
+    readlink: (kernelPath, cb) => {
+      const path = fromKernel(kernelPath);
+      answer(path, async () => toKernel(await img.readlink(path)), cb);
+    },
 
-    readdirPaged: (path, _fd, offset, cb) => {
-      directoryPage(img, path, offset).then(
-        (page) => cb(0, page.names, page.stats, page.nextOffsets),
+    readdirPaged: (kernelPath, _fd, offset, cb) => {
+      const path = fromKernel(kernelPath);
+      directoryPage(img, path, offset, attributesInListings).then(
+        (page) => cb(0, page.names.map(toKernel), page.stats, page.nextOffsets),
         (error: unknown) => cb(problems.errnoOf(error, path)),
       );
     },
-    read: (path, _fd, buffer, length, position, cb) => {
+    read: (kernelPath, _fd, buffer, length, position, cb) => {
+      const path = fromKernel(kernelPath);
       readRange(img, path, buffer, length, position).then(cb, (error: unknown) => cb(problems.errnoOf(error, path)));
     },
     ...(kernelRefusesWrites
@@ -101,13 +112,17 @@ export function filesystemOperations(
           },
         }),
 
-    getxattr: (path, name, _position, cb) => {
+    getxattr: (kernelPath, name, _position, cb) => {
+      const path = fromKernel(kernelPath);
       xattrs.get(path, name).then(
         (value) => (value === undefined ? cb(negated('ENODATA')) : cb(0, value)),
         (error: unknown) => cb(problems.errnoOf(error, path)),
       );
     },
-    listxattr: (path, cb) => answer(path, () => xattrs.list(path), cb),
+    listxattr: (kernelPath, cb) => {
+      const path = fromKernel(kernelPath);
+      answer(path, () => xattrs.list(path), cb);
+    },
     statfs: (_path, cb) => cb(0, statfs(img)),
 
     ...readOnlyOperations(),

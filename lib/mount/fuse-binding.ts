@@ -27,9 +27,12 @@ export interface FuseStats {
   ctime: FuseTimespec;
 }
 
-/** A directory entry's type, for `d_type` (only the type bits of `mode` are read). */
+/** A directory entry's type, for `d_type` (only the type bits of `mode` count), and its `d_ino`. */
 export interface FuseDirentStats {
   mode: number;
+  ino: number;
+  /** 0: only type and inode number are given (a full `FuseStats` has the real count). */
+  nlink: 0;
 }
 
 export interface FuseStatfs {
@@ -74,7 +77,7 @@ export interface FuseOperations {
     path: string,
     fd: number,
     offset: number,
-    cb: (result: FuseResult, names?: string[], stats?: FuseDirentStats[], nextOffsets?: number[]) => void,
+    cb: (result: FuseResult, names?: string[], stats?: Array<FuseDirentStats | FuseStats>, nextOffsets?: number[]) => void,
   ): void;
   /** Optional: without it libfuse opens files itself (with keep_cache under `kernel_cache`). */
   open?(path: string, flags: number, cb: (result: FuseResult, handle?: FuseOpenResult) => void): void;

@@ -4,7 +4,10 @@
  * thing that can be missing (the kernel device, the binding, libfuse3, fusermount3) gives one
  * `FuseUnavailable` whose message says what is missing and how to get it.
  */
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { BYTE_NAMES, PACKAGE_BUILD, type BindingBuild } from './binding-names.js';
 import type { FuseConstructor } from './fuse-binding.js';
 
 /** FUSE cannot be used on this machine; `message` is one line, ready for `imgfs: mount: …`. */
@@ -58,6 +61,24 @@ async function load(): Promise<FuseConstructor> {
     throw new FuseUnavailable(describeEnvironmentFailure(error));
   }
   return Fuse;
+}
+
+/**
+ * What the installed binding can do: more than its package's prebuilds when it is
+ * bin/build-fuse-binding.sh's build, which the package loads in preference to them and which
+ * leaves `imgfs-build.json` beside itself.
+ */
+export function bindingBuild(): BindingBuild {
+  try {
+    const root = dirname(createRequire(import.meta.url).resolve(`${BINDING}/package.json`));
+    const build = JSON.parse(readFileSync(join(root, 'build', 'Release', 'imgfs-build.json'), 'utf8')) as Record<string, unknown>;
+    return {
+      names: build.namesAsBytes === true ? BYTE_NAMES : PACKAGE_BUILD.names,
+      readdirPlus: build.readdirPlus === true,
+    };
+  } catch {
+    return PACKAGE_BUILD;
+  }
 }
 
 function codeOf(error: unknown): string | undefined {

@@ -10,9 +10,9 @@ import { resolve } from 'node:path';
 import type { ImageFS } from '../fs/types.js';
 import { filesystemOperations } from './filesystem-operations.js';
 import type { FuseInstance, FuseMountOptions } from './fuse-binding.js';
-import { loadFuse } from './load-binding.js';
+import { bindingBuild, loadFuse } from './load-binding.js';
 import type { WarningSink } from '../warnings.js';
-import { canMountReadOnly, mountReadOnly } from './read-only.js';
+import { addLibfuseOptions, canAddLibfuseOptions, READ_ONLY } from './libfuse-options.js';
 
 export { FuseUnavailable } from './load-binding.js';
 
@@ -59,8 +59,9 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
   const keepAlive = setInterval(() => undefined, 2 ** 30);
   void unmounted.then(() => clearInterval(keepAlive));
 
+  const optionsReachLibfuse = canAddLibfuseOptions(Fuse);
   const ops = {
-    ...filesystemOperations(img, { uid: options.uid, gid: options.gid }, warn, canMountReadOnly(Fuse)),
+    ...filesystemOperations(img, { uid: options.uid, gid: options.gid }, warn, optionsReachLibfuse, bindingBuild()),
     destroy: (cb: (result: number) => void) => {
       markUnmounted();
       cb(0);
@@ -73,8 +74,9 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
     kernelCache: true,
     attrTimeout: timeout,
     entryTimeout: timeout,
-    // libfuse numbers each name it is asked about; never forgetting keeps those numbers (st_ino)
-    // stable for the life of the mount, at a few dozen bytes per name looked up.
+    // libfuse numbers each name it is asked about unless the binding sets use_ino
+    // (bin/build-fuse-binding.sh); never forgetting keeps those numbers stable for the life of
+    // the mount, at a few dozen bytes per name looked up.
     noforget: true,
     // Permission bits are the image's: the kernel checks them, as on any disk filesystem.
     defaultPermissions: true,
@@ -86,12 +88,19 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
       else warn({ code: 'EIO', message: `${operation}: ${error instanceof Error ? error.message : String(error)}` });
     },
   };
-  if (options.allowOther === true) fuseOptions.allowOther = true;
+  const extra: string[] = [...READ_ONLY];
+  if (options.allowOther === true) {
+    // The binding refuses allowOther unless /etc/fuse.conf has user_allow_other: fusermount3's rule
+    // for other users. Root mounts without fusermount3 and needs no such line, so root's option goes
+    // to libfuse directly; anyone else gets the binding's check and its clear message.
+    if (optionsReachLibfuse && process.getuid?.() === 0) extra.push('allow_other');
+    else fuseOptions.allowOther = true;
+  }
   if (options.uid !== undefined) fuseOptions.uid = options.uid;
   if (options.gid !== undefined) fuseOptions.gid = options.gid;
 
   const fuse = new Fuse(mountPoint, ops, fuseOptions);
-  mountReadOnly(fuse);
+  addLibfuseOptions(fuse, extra);
   try {
     await call(fuse, 'mount');
   } catch (error) {

@@ -3,7 +3,6 @@
  * works for the user who mounted; root may also use umount(8), which is tried when fusermount3 is
  * not installed.
  */
-import { execFile } from 'node:child_process';
 
 export interface UnmountResult {
   ok: boolean;
@@ -19,7 +18,9 @@ export async function unmountDir(dir: string, options: { lazy?: boolean } = {}):
   return { ok: second.ok, message: second.code === 'ENOENT' ? 'neither fusermount3 nor umount is installed (apt-get install fuse3)' : second.message };
 }
 
-function run(command: string, args: string[]): Promise<{ ok: boolean; message: string; code: string | undefined }> {
+async function run(command: string, args: string[]): Promise<{ ok: boolean; message: string; code: string | undefined }> {
+  // Loaded here, not at start-up: node:child_process costs every command ~5 ms to load.
+  const { execFile } = await import('node:child_process');
   return new Promise((resolve) => {
     execFile(command, args, (error, _stdout, stderr) => {
       if (error === null) return resolve({ ok: true, message: '', code: undefined });

@@ -2,7 +2,10 @@
  * What goes in the `Authorization` header of requests to one registry for one repository: nothing
  * (anonymous), Basic with the credentials, or a bearer token from the realm the registry's challenge
  * names, fetched with the credentials (or anonymously) for `repository:REPO:pull` and reused until it
- * expires. A 401 on a request that carried a token drops the token and asks for a new one once.
+ * expires. With an identity token (an OAuth2 refresh token, docker's `identitytoken`) the bearer token
+ * is got by the distribution token spec's OAuth2 exchange instead: a POST to the realm of
+ * `grant_type=refresh_token`, `service`, `scope`, `client_id` and the refresh token. A 401 on a request
+ * that carried a token drops the token and asks for a new one once.
  */
 import { ImgfsError } from '../errors.js';
 import type { Challenge } from './auth-challenge.js';
@@ -20,13 +23,18 @@ interface Token {
   expires: number;
 }
 
-/** Sends a GET for the token server (through the client's retrying transport). */
-export type TokenFetch = (url: URL, headers: Record<string, string>) => Promise<HttpResponse>;
+/** Sends a GET for the token server, or a POST of `body` (through the client's retrying transport). */
+export type TokenFetch = (url: URL, headers: Record<string, string>, body?: Buffer) => Promise<HttpResponse>;
+
+/** How imgfs names itself to an OAuth2 token server (`client_id`, required by the token spec). */
+export const OAUTH_CLIENT_ID = 'imgfs';
 
 export class Authenticator {
   private challenge: Challenge | undefined;
   private token: Token | undefined;
   private pending: Promise<Token> | undefined;
+  /** A refresh token the token server handed back in place of the one it was given (rotation). */
+  private rotatedRefreshToken: string | undefined;
 
   constructor(
     private readonly registry: string,
@@ -51,7 +59,7 @@ export class Authenticator {
       this.token = undefined;
       return fresh || !hadAuthorization || hadToken;
     }
-    return (fresh || !hadAuthorization) && (await this.credentials()) !== undefined;
+    return (fresh || !hadAuthorization) && hasPassword(await this.credentials());
   }
 
   /** The Authorization header for the next request, if the registry asked for one. */
@@ -60,7 +68,7 @@ export class Authenticator {
     if (challenge === undefined) return undefined;
     if (challenge.scheme === 'basic') {
       const creds = await this.credentials();
-      return creds === undefined ? undefined : basic(creds);
+      return creds === undefined || !hasPassword(creds) ? undefined : basic(creds);
     }
     if (this.token !== undefined && this.token.expires > this.now()) return `Bearer ${this.token.value}`;
     this.pending ??= this.requestToken(challenge).finally(() => {
@@ -79,19 +87,30 @@ export class Authenticator {
     } catch {
       throw this.error('EPROTOCOL', 'the bearer challenge names a realm that is not a URL');
     }
-    if (challenge.params['service'] !== undefined) url.searchParams.set('service', challenge.params['service']);
-    url.searchParams.set('scope', `repository:${this.repository}:pull`);
+    const service = challenge.params['service'];
+    const scope = `repository:${this.repository}:pull`;
     const creds = await this.credentials();
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (creds !== undefined) headers['authorization'] = basic(creds);
+    const refreshToken = this.rotatedRefreshToken ?? creds?.identityToken;
+    let form: Buffer | undefined;
+    if (refreshToken !== undefined) {
+      const fields = new URLSearchParams({ grant_type: 'refresh_token', service: service ?? '', scope, client_id: OAUTH_CLIENT_ID, refresh_token: refreshToken });
+      form = Buffer.from(fields.toString());
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    } else {
+      if (service !== undefined) url.searchParams.set('service', service);
+      url.searchParams.set('scope', scope);
+      if (creds !== undefined && hasPassword(creds)) headers['authorization'] = basic(creds);
+    }
     const started = this.now();
-    const response = await this.fetchToken(url, headers);
+    const response = await this.fetchToken(url, headers, form);
     const body = await readSmall(response);
     if (response.status === 401 || response.status === 403) {
-      throw this.error('EUNAUTHORIZED', `the token server at ${url.host} refused ${creds === undefined ? 'anonymous access' : 'the credentials'} (HTTP ${response.status})`);
+      const what = form !== undefined ? 'the identity token' : headers['authorization'] === undefined ? 'anonymous access' : 'the credentials';
+      throw this.error('EUNAUTHORIZED', `the token server at ${url.host} refused ${what} (HTTP ${response.status})`);
     }
     if (response.status !== 200) throw this.error('EPROTOCOL', `the token server at ${url.host} answered HTTP ${response.status}`);
-    let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown; refresh_token?: unknown };
     try {
       parsed = JSON.parse(body.toString('utf8')) as typeof parsed;
     } catch {
@@ -99,6 +118,7 @@ export class Authenticator {
     }
     const value = typeof parsed.token === 'string' ? parsed.token : typeof parsed.access_token === 'string' ? parsed.access_token : undefined;
     if (value === undefined || value === '' || /[\r\n]/.test(value)) throw this.error('EPROTOCOL', `the token server at ${url.host} sent no usable token`);
+    if (form !== undefined && typeof parsed.refresh_token === 'string' && parsed.refresh_token !== '') this.rotatedRefreshToken = parsed.refresh_token;
     const seconds = typeof parsed.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : DEFAULT_TOKEN_SECONDS;
     return { value, expires: started + seconds * 1000 - Math.min(EXPIRY_MARGIN_MS, (seconds * 1000) / 2) };
   }
@@ -106,6 +126,11 @@ export class Authenticator {
   private error(code: 'EPROTOCOL' | 'EUNAUTHORIZED', reason: string): ImgfsError {
     return new ImgfsError(code, reason, { archive: `docker://${this.registry}/${this.repository}` });
   }
+}
+
+/** Whether the credentials hold a user and password for Basic auth (not only an identity token). */
+function hasPassword(creds: Credentials | undefined): creds is Credentials {
+  return creds !== undefined && (creds.identityToken === undefined || creds.username !== '' || creds.password !== '');
 }
 
 function basic(creds: Credentials): string {

@@ -3,9 +3,9 @@
  * (`--creds`, `options.auth`), else `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`,
  * `$DOCKER_CONFIG/config.json` (default `~/.docker/config.json`): their `auths` entry for the host (or a
  * repository path under it, most specific first), else a `credHelpers` entry or the `credsStore`, run
- * as `docker-credential-NAME get`. Secrets stay in memory: never logged, never in a message.
+ * as `docker-credential-NAME get`. An `identitytoken` (or a helper's `<token>` user) is an OAuth2 refresh
+ * token (authenticator.ts). Secrets stay in memory: never logged, never in a message.
  */
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,11 @@ import { DOCKER_HUB_API } from './image-reference.js';
 export interface Credentials {
   username: string;
   password: string;
+  /**
+   * An OAuth2 refresh token (docker's `identitytoken`, or a helper's answer with the user name
+   * `<token>`): exchanged at the registry's token realm for access tokens, never sent to the registry.
+   */
+  identityToken?: string | undefined;
 }
 
 /** How long a credential helper may take before it is killed. */
@@ -49,8 +54,13 @@ export async function findCredentials(registry: string, repository: string, env:
   return undefined;
 }
 
+interface AuthsEntry {
+  auth?: string;
+  identitytoken?: string;
+}
+
 interface AuthFile {
-  auths?: Record<string, { auth?: string }>;
+  auths?: Record<string, AuthsEntry>;
   credHelpers?: Record<string, string>;
   credsStore?: string;
 }
@@ -82,7 +92,7 @@ function normaliseKey(key: string): string {
 function fromAuths(config: AuthFile, registry: string, repository: string, file: string): Credentials | undefined {
   const auths = config.auths ?? {};
   const hosts = new Set(hostKeys(registry).map(normaliseKey));
-  let best: { length: number; entry: { auth?: string } } | undefined;
+  let best: { length: number; entry: AuthsEntry } | undefined;
   for (const [key, entry] of Object.entries(auths)) {
     const name = normaliseKey(key);
     const slash = name.indexOf('/');
@@ -94,13 +104,15 @@ function fromAuths(config: AuthFile, registry: string, repository: string, file:
     if (best === undefined || path.length > best.length) best = { length: path.length, entry };
   }
   if (best === undefined) return undefined;
-  // An entry with only an `identitytoken` (an OAuth refresh token) is not used: anonymous then.
-  const { auth } = best.entry;
-  if (auth === undefined || auth === '') return undefined;
+  const { auth, identitytoken } = best.entry;
+  // docker login against an OAuth2 token server stores a refresh token (`identitytoken`), often with no
+  // password: that token is what authenticates.
+  const identityToken = typeof identitytoken === 'string' && identitytoken !== '' ? identitytoken : undefined;
+  if (auth === undefined || auth === '') return identityToken === undefined ? undefined : { username: '', password: '', identityToken };
   const decoded = Buffer.from(auth, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) throw new ImgfsError('EUNAUTHORIZED', `the auths entry for ${registry} is not base64 of USER:PASS`, { archive: file });
-  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1), identityToken };
 }
 
 function helperFor(config: AuthFile, registry: string): string | undefined {
@@ -119,6 +131,8 @@ function helperFor(config: AuthFile, registry: string): string | undefined {
 async function runHelper(name: string, registry: string, env: NodeJS.ProcessEnv): Promise<Credentials | undefined> {
   if (!/^[\w.-]+$/.test(name)) throw new ImgfsError('EUNAUTHORIZED', `invalid credential helper name '${name}'`, { archive: registry });
   const server = registry === DOCKER_HUB_API ? 'https://index.docker.io/v1/' : registry;
+  // Loaded here, not at start-up: node:child_process costs every command ~5 ms to load.
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     const child = spawn(`docker-credential-${name}`, ['get'], { stdio: ['pipe', 'pipe', 'ignore'], timeout: HELPER_TIMEOUT_MS, env });
     const out: Buffer[] = [];
@@ -131,8 +145,8 @@ async function runHelper(name: string, registry: string, env: NodeJS.ProcessEnv)
       try {
         const parsed = JSON.parse(Buffer.concat(out).toString('utf8')) as { Username?: unknown; Secret?: unknown };
         if (typeof parsed.Username !== 'string' || typeof parsed.Secret !== 'string') throw new Error('no Username and Secret');
-        // `<token>` as the user name marks an OAuth identity token, which imgfs does not exchange.
-        resolve(parsed.Username === '<token>' ? undefined : { username: parsed.Username, password: parsed.Secret });
+        // `<token>` as the user name marks an OAuth2 identity (refresh) token, as docker's helpers store it.
+        resolve(parsed.Username === '<token>' ? { username: '', password: '', identityToken: parsed.Secret } : { username: parsed.Username, password: parsed.Secret });
       } catch {
         // The helper's output is never quoted: it may hold the secret.
         reject(new ImgfsError('EUNAUTHORIZED', `credential helper docker-credential-${name} answered something other than its JSON`, { archive: registry }));

@@ -2,11 +2,15 @@
  * One HTTP exchange with a registry or the host a blob redirects to, over node:http/https with
  * keep-alive agents (no dependency; a ranged GET on a kept-alive socket is as fast as undici's and about
  * 40% faster than `fetch`). It bounds the sockets in flight per host, trusts the system CAs plus
- * NODE_EXTRA_CA_CERTS, and never lets a request hang: the time to the response headers and every
- * silence while the body arrives are bounded, and `signal` aborts at once.
+ * NODE_EXTRA_CA_CERTS, goes through the proxy HTTPS_PROXY/HTTP_PROXY name unless NO_PROXY says not
+ * (proxy-from-environment.ts: HTTPS by a CONNECT tunnel, plain HTTP in absolute form), and never lets a
+ * request hang: the time to the response headers and every silence while the body arrives are bounded,
+ * and `signal` aborts at once.
  */
 import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
+import { proxyFor, type ProxyChoice, type ProxyEnv } from './proxy-from-environment.js';
+import { tunnelingAgent } from './proxy-tunnel.js';
 
 export interface NetworkOptions {
   /** Check TLS certificates (default true); false also allows a registry that speaks plain HTTP. */
@@ -22,11 +26,15 @@ export interface NetworkOptions {
   /** Sockets per host at once (default 8). */
   maxInFlight?: number | undefined;
   signal?: AbortSignal | undefined;
+  /** Where HTTPS_PROXY, HTTP_PROXY and NO_PROXY are read (proxy-from-environment.ts); default process.env. */
+  env?: ProxyEnv | undefined;
 }
 
 export interface HttpRequest {
-  method?: 'GET' | 'HEAD';
+  method?: 'GET' | 'HEAD' | 'POST';
   headers?: Record<string, string>;
+  /** A small request body (a token request's form). */
+  body?: Buffer | undefined;
 }
 
 export interface HttpResponse {
@@ -36,6 +44,9 @@ export interface HttpResponse {
   body: IncomingMessage;
   url: URL;
 }
+
+/** ConnectionError's code when a proxy refuses to tunnel (407, 403): reported at once, not retried. */
+export const PROXY_REFUSED = 'EPROXYREFUSED';
 
 /** A failure below HTTP (refused, reset, TLS, timeout): retried, then reported as ENETWORK. */
 export class ConnectionError extends Error {
@@ -65,6 +76,11 @@ interface Stack {
   https: HttpsAgent;
   httpRequest: typeof import('node:http').request;
   httpsRequest: typeof import('node:https').request;
+  modules: { http: typeof import('node:http'); https: typeof import('node:https'); tls: typeof import('node:tls'); net: typeof import('node:net') };
+  /** Options of the https agents (the direct one, and each proxy's tunnelling one). */
+  httpsOptions: import('node:https').AgentOptions;
+  /** One tunnelling agent per proxy URL. */
+  tunnels: Map<string, HttpsAgent>;
 }
 
 export class HttpTransport {
@@ -89,18 +105,27 @@ export class HttpTransport {
 
   private load(): Promise<Stack> {
     this.stack ??= (async () => {
-      const [http, https] = await Promise.all([import('node:http'), import('node:https')]);
+      // Not `import()`: its ESM facade reads every export of node:http, and one of them loads undici
+      // (about 30 ms on Node 24).
+      const http = process.getBuiltinModule('node:http');
+      const https = process.getBuiltinModule('node:https');
+      const tls = process.getBuiltinModule('node:tls');
+      const net = process.getBuiltinModule('node:net');
       const tlsVerify = this.options.tlsVerify !== false;
+      const httpsOptions = {
+        keepAlive: true,
+        maxSockets: this.maxSockets,
+        rejectUnauthorized: tlsVerify,
+        ...(tlsVerify ? { ca: await caCertificates() } : {}),
+      };
       return {
         http: new http.Agent({ keepAlive: true, maxSockets: this.maxSockets }),
-        https: new https.Agent({
-          keepAlive: true,
-          maxSockets: this.maxSockets,
-          rejectUnauthorized: tlsVerify,
-          ...(tlsVerify ? { ca: await caCertificates() } : {}),
-        }),
+        https: new https.Agent(httpsOptions),
         httpRequest: http.request,
         httpsRequest: https.request,
+        modules: { http, https, tls, net },
+        httpsOptions,
+        tunnels: new Map(),
       };
     })();
     return this.stack;
@@ -117,15 +142,31 @@ export class HttpTransport {
     const stack = await this.load();
     signal?.throwIfAborted();
     const secure = url.protocol === 'https:';
-    const send = secure ? stack.httpsRequest : stack.httpRequest;
+    let proxy: ProxyChoice | undefined;
+    try {
+      proxy = proxyFor(url, this.options.env ?? process.env, stack.modules.net);
+    } catch (error) {
+      throw new ConnectionError((error as Error).message, 'EPROXY');
+    }
+    const method = init.method ?? 'GET';
+    const headers = { 'user-agent': 'imgfs', ...init.headers };
     this.stats.requests += 1;
     return new Promise<HttpResponse>((resolve, reject) => {
-      const request = send(url, {
-        method: init.method ?? 'GET',
-        headers: { 'user-agent': 'imgfs', ...init.headers },
-        agent: secure ? stack.https : stack.http,
-        timeout: this.idleTimeoutMs,
-      });
+      const request =
+        proxy === undefined
+          ? (secure ? stack.httpsRequest : stack.httpRequest)(url, { method, headers, agent: secure ? stack.https : stack.http, timeout: this.idleTimeoutMs })
+          : secure
+            ? stack.httpsRequest(url, { method, headers, agent: this.tunnel(stack, proxy), timeout: this.idleTimeoutMs })
+            : // Plain HTTP through a proxy: the request in absolute form, to the proxy.
+              stack.httpRequest({
+                host: proxy.url.hostname.replace(/^\[(.*)\]$/, '$1'),
+                port: Number(proxy.url.port === '' ? 80 : proxy.url.port),
+                path: url.href,
+                method,
+                headers: { host: url.host, ...headers, ...(proxy.authorization === undefined ? {} : { 'proxy-authorization': proxy.authorization }) },
+                agent: stack.http,
+                timeout: this.idleTimeoutMs,
+              });
       const overall = setTimeout(() => {
         request.destroy(new ConnectionError(`no complete answer from ${url.host} within ${this.requestTimeoutMs} ms`, 'ETIMEDOUT'));
       }, this.requestTimeoutMs);
@@ -149,8 +190,18 @@ export class HttpTransport {
         body.on('close', finish);
         resolve({ status: body.statusCode ?? 0, headers: body.headers, body, url });
       });
-      request.end();
+      request.end(init.body);
     });
+  }
+
+  /** The keep-alive agent that tunnels HTTPS through `proxy` (proxy-tunnel.ts), one per proxy. */
+  private tunnel(stack: Stack, proxy: ProxyChoice): HttpsAgent {
+    let agent = stack.tunnels.get(proxy.url.href);
+    if (agent === undefined) {
+      agent = tunnelingAgent(stack.modules, proxy, stack.httpsOptions, this.idleTimeoutMs);
+      stack.tunnels.set(proxy.url.href, agent);
+    }
+    return agent;
   }
 
   close(): void {
@@ -159,6 +210,7 @@ export class HttpTransport {
       (stack) => {
         stack.http.destroy();
         stack.https.destroy();
+        for (const agent of stack.tunnels.values()) agent.destroy();
       },
       () => undefined,
     );

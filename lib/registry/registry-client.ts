@@ -11,7 +11,7 @@ import { ImgfsError } from '../errors.js';
 import { parseChallenge } from './auth-challenge.js';
 import { Authenticator, readSmall } from './authenticator.js';
 import { findCredentials, type Credentials } from './credentials.js';
-import { ConnectionError, HttpTransport, isCertificateError, isTlsMismatch, type HttpResponse, type NetworkOptions } from './http-transport.js';
+import { ConnectionError, HttpTransport, PROXY_REFUSED, isCertificateError, isTlsMismatch, type HttpResponse, type NetworkOptions } from './http-transport.js';
 import type { ImageReference } from './image-reference.js';
 import { networkError, statusError } from './registry-errors.js';
 
@@ -65,7 +65,7 @@ export class RegistryClient {
       ref.registry,
       ref.repository,
       () => (this.credentials ??= options.auth !== undefined ? Promise.resolve(options.auth) : findCredentials(ref.registry, ref.repository, options.env)),
-      (url, headers) => this.exchange(url, headers, { authorize: false, redirects: false }),
+      (url, headers, body) => this.exchange(url, headers, { authorize: false, redirects: false, body }),
     );
   }
 
@@ -252,7 +252,7 @@ export class RegistryClient {
   private async exchange(
     url: URL,
     headers: Record<string, string>,
-    how: { authorize: boolean; redirects: boolean; tries?: number | undefined },
+    how: { authorize: boolean; redirects: boolean; tries?: number | undefined; body?: Buffer | undefined },
   ): Promise<HttpResponse> {
     const tries = how.tries ?? this.retries + 1;
     let attempt = 0;
@@ -269,7 +269,7 @@ export class RegistryClient {
           if (authorization !== undefined) sent['authorization'] = authorization;
         }
         try {
-          response = await this.transport.send(current, { headers: sent });
+          response = await this.transport.send(current, how.body === undefined ? { headers: sent } : { method: 'POST', headers: sent, body: how.body });
         } catch (error) {
           failure = error;
           break;
@@ -303,7 +303,7 @@ export class RegistryClient {
         await this.backoff(attempt, after);
         continue;
       }
-      if (!(failure instanceof ConnectionError) || isCertificateError(failure) || attempt >= tries) throw failure;
+      if (!(failure instanceof ConnectionError) || isCertificateError(failure) || failure.code === PROXY_REFUSED || attempt >= tries) throw failure;
       await this.backoff(attempt);
     }
   }

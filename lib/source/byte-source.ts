@@ -28,6 +28,21 @@ export interface ByteSource {
    * take back.
    */
   readInto?(target: Buffer, offset: number): Promise<number>;
+  /**
+   * Optional: `readInto` done synchronously, offered only where one read is one positional read of a
+   * file (files and slices of files). A walk over a layer's headers makes thousands of small reads, each
+   * a round trip to the I/O thread pool when asynchronous, costing more than the copy it waits for; read
+   * synchronously, the same walk keeps the main thread busy instead of idle (a page-cache copy of a few
+   * KiB takes microseconds; a read that must wait for a disk blocks the thread for that long).
+   */
+  readIntoSync?(target: Buffer, offset: number): number;
+  /**
+   * Optional: the bytes from `offset` on that the source already holds in one piece (a decoded span),
+   * at least one unless `offset` is at or past the end: a view, not a copy, which the caller must not
+   * modify. Lets the tar header window walk a decompressed layer without copying every decoded byte
+   * into buffers of its own.
+   */
+  readView?(offset: number): Promise<Buffer>;
   /** Streams bytes `[start, end)`; `end` defaults to the end of the source. Never buffers it all. */
   createReadStream(start?: number, end?: number): Readable;
   /** Releases file descriptors and caches. Further reads reject with ImgfsError ECLOSED. */

@@ -28,13 +28,16 @@ export async function detectCompression(source: ByteSource): Promise<Compression
 
 /**
  * The decompressed view of `raw`: `raw` itself when it is not compressed, otherwise a DecompressedSource
- * over it. Closing the result does not close `raw`.
+ * over it (its inflater passed through `wrap`, when given: a caller that watches the decoding). Closing
+ * the result does not close `raw`.
  */
 export async function openDecompressed(
   raw: ByteSource,
   options?: DecompressOptions,
+  wrap?: (inflater: Inflater) => Inflater,
 ): Promise<{ source: ByteSource; compression: Compression }> {
   const compression = await detectCompression(raw);
   if (compression === 'none') return { source: raw, compression };
-  return { source: new DecompressedSource(raw, INFLATERS[compression], options), compression };
+  const inflater = INFLATERS[compression];
+  return { source: new DecompressedSource(raw, wrap === undefined ? inflater : wrap(inflater), options), compression };
 }

@@ -69,23 +69,31 @@ interface Failure {
 const STICKY: ReadonlySet<string> = new Set(['ECOMPRESSION', 'ETRUNCATED', 'ELIMIT']);
 
 /**
- * Compressed bytes read at once from a seekable source: from 64 KiB, doubling up to 256 KiB, so that a
- * large layer costs a quarter of the round trips to the thread pool and a small one no large buffer
- * (and progress, counted in compressed bytes read, still moves in small steps).
+ * Compressed bytes read at once from a seekable source: from 64 KiB, doubling up to 512 KiB, so that a
+ * large layer costs few round trips to the thread pool (each chunk is also one write to the decoder)
+ * and a small one no large buffer (and progress, counted in compressed bytes read, moves in steps).
  */
 const RAW_READ_FIRST = 64 * 1024;
-const RAW_READ_MAX = 256 * 1024;
+const RAW_READ_MAX = 512 * 1024;
 
 /**
  * The compressed bytes from `rawOffset` to the end: from a seekable source (a file, a slice of one) in
- * growing positional reads, otherwise through its stream. Leaving early releases the stream.
+ * growing positional reads, the next one always in flight while the decoder works on the last, otherwise
+ * through its stream. Leaving early releases the stream (a read still in flight is dropped).
  */
 async function* rawChunks(raw: ByteSource, rawOffset: number): AsyncGenerator<Buffer, void, undefined> {
   if (raw.seekable) {
-    for (let at = rawOffset, size = RAW_READ_FIRST; ; size = Math.min(2 * size, RAW_READ_MAX)) {
-      const chunk = await raw.read(at, size);
+    let at = rawOffset;
+    let size = RAW_READ_FIRST;
+    let next = raw.read(at, size);
+    for (;;) {
+      const chunk = await next;
       if (chunk.length === 0) return;
       at += chunk.length;
+      size = Math.min(2 * size, RAW_READ_MAX);
+      next = raw.read(at, size);
+      // Dropped unread when the consumer leaves early: its failure (a closed source) is nobody's.
+      next.catch(() => undefined);
       yield chunk;
     }
   }
@@ -218,6 +226,22 @@ export class DecompressedSource implements ByteSource {
     const bytes = await this.queue.run(() => this.readSpans(start, end));
     this.readAhead(Math.floor((start + Math.max(bytes.length, 1) - 1) / SPAN_SIZE) + 1);
     return bytes;
+  }
+
+  /**
+   * The rest of the span that holds `offset`, as a view of the cached span (spans are never modified).
+   * A walk over the whole stream (indexing) then copies nothing, and each span read starts the
+   * decoding of the next one in the background, beside the walk.
+   */
+  async readView(offset: number): Promise<Buffer> {
+    this.assertOpen();
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`offset must be a non-negative integer, got ${offset}`);
+    if (this.knownSize !== undefined && offset >= this.knownSize) return Buffer.alloc(0);
+    const index = Math.floor(offset / SPAN_SIZE);
+    const span = this.spans.get(index) ?? (await this.queue.run(async () => this.spans.get(index) ?? (await this.decodeSpan(index))));
+    if (span === undefined) return Buffer.alloc(0);
+    this.readAhead(index + 1);
+    return span.subarray(Math.min(offset - index * SPAN_SIZE, span.length));
   }
 
   /**

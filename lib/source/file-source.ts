@@ -1,3 +1,4 @@
+import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ImgfsError } from '../errors.js';
@@ -43,6 +44,18 @@ export class FileSource implements ByteSource {
     this.assertOpen();
     const { start, end } = clampRead(offset, target.length, this.size);
     return this.fill(target.subarray(0, end - start), start);
+  }
+
+  readIntoSync(target: Buffer, offset: number): number {
+    this.assertOpen();
+    const { start, end } = clampRead(offset, target.length, this.size);
+    let filled = 0;
+    while (filled < end - start) {
+      const bytesRead = readSync(this.handle.fd, target, filled, end - start - filled, start + filled);
+      if (bytesRead === 0) break; // the file shrank under us: return what there is
+      filled += bytesRead;
+    }
+    return filled;
   }
 
   private async fill(buffer: Buffer, start: number): Promise<number> {

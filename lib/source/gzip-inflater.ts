@@ -14,9 +14,10 @@ const GUNZIP_CHUNK_SIZE = 1024 * 1024;
  * last member (padding some writers add); anything else after a member is an error, as in Go's gzip
  * reader that containerd uses.
  *
- * Decoding is native (node:zlib) except when checkpoints are to be recorded: node:zlib reports neither
- * deflate block boundaries nor bit positions, so that pass runs pako (gzip-recorder.ts), in a worker
- * thread for a large stream when a core is idle (gzip-record-job.ts). A checkpoint
+ * Decoding is native (node:zlib). A pass that records checkpoints from a member start drives node:zlib's
+ * handle block by block (native-gzip-recorder.ts); one that starts inside a member runs pako
+ * (gzip-recorder.ts); either in a worker thread for a large stream when a core is idle
+ * (gzip-record-job.ts). A checkpoint
  * inside a member is resumed natively: a raw inflater primed with the checkpoint's window as its
  * dictionary and with the bit offset replayed by deflate-resume.ts, up to the end of the member, then
  * Gunzip again for the members after it. The CRC of a member entered in the middle cannot be checked.

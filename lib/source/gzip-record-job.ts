@@ -15,11 +15,16 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { isMainThread, parentPort, Worker, workerData, type MessagePort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { ImgfsError, isImgfsError, type ImgfsErrorCode } from '../errors.js';
 import type { Checkpoint, DecodeContext, RawInput } from './inflater.js';
+import { canRecordNatively, recordGzipNatively } from './native-gzip-recorder.js';
 
-/** `workerData` the job passes, so that this module serves only a worker started for it. */
+/**
+ * The argument (in the worker's `process.argv`) and `workerData` the job passes, so that this module
+ * serves only a worker started for it. The argument can be checked without loading node:worker_threads,
+ * which the CLI then loads only when it starts a worker, not at every start-up.
+ */
 const WORKER_MARK = 'imgfs-gzip-recorder';
 /** Output is sent in batches of at least this many bytes (a message costs more than copying 64 KiB). */
 const OUTPUT_BATCH = 256 * 1024;
@@ -106,10 +111,15 @@ export function recordGzipOffThread(input: RawInput, context: DecodeContext, raw
   return inWorker(script, input, context);
 }
 
-/** pako is loaded when first needed: most runs never record. */
+/** pako is loaded when first needed: most runs never record, and a pass from a member start records natively. */
 async function* onThisThread(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
-  const { recordGzip } = await import('./gzip-recorder.js');
-  yield* recordGzip(input, context);
+  yield* (await recorderFor(context.from))(input, context);
+}
+
+/** node:zlib from a member start (native-gzip-recorder.ts), pako from inside a member. */
+async function recorderFor(from: Checkpoint): Promise<(input: RawInput, context: DecodeContext) => AsyncGenerator<Buffer, void, undefined>> {
+  if (canRecordNatively(from)) return recordGzipNatively;
+  return (await import('./gzip-recorder.js')).recordGzip;
 }
 
 type Event = FromWorker | { type: 'failed'; error: unknown };
@@ -118,7 +128,8 @@ async function* inWorker(script: URL, input: RawInput, context: DecodeContext): 
   const { from, name, recording } = context;
   if (recording === undefined) throw new Error('recordGzipOffThread needs context.recording');
   workersRunning += 1;
-  const worker = new Worker(script, { workerData: WORKER_MARK });
+  const { Worker } = await import('node:worker_threads');
+  const worker = new Worker(script, { workerData: WORKER_MARK, argv: [WORKER_MARK] });
   worker.unref();
   const events: Event[] = [];
   let wake: (() => void) | undefined;
@@ -218,7 +229,13 @@ function fromClone(checkpoint: Checkpoint): Checkpoint {
   };
 }
 
-if (!isMainThread && workerData === WORKER_MARK && parentPort !== null) serveRecording(parentPort);
+// Not a top-level await, which would make every module that imports this one asynchronous (and so
+// refuse `require()`); the parent's first messages wait in the port until the listener is attached.
+if (process.argv.includes(WORKER_MARK)) {
+  void import('node:worker_threads').then(({ isMainThread, parentPort, workerData }) => {
+    if (!isMainThread && workerData === WORKER_MARK && parentPort !== null) serveRecording(parentPort);
+  });
+}
 
 /** The worker's side: runs recordGzip on the input it is sent and sends back output and checkpoints. */
 function serveRecording(port: MessagePort): void {
@@ -255,8 +272,8 @@ function serveRecording(port: MessagePort): void {
       window: start.from.window === undefined ? undefined : Buffer.from(start.from.window),
     };
     try {
-      const { recordGzip } = await import('./gzip-recorder.js');
-      const decoded = recordGzip(() => input(), {
+      const record = await recorderFor(from);
+      const decoded = record(() => input(), {
         name: start.name,
         from,
         onOutput: () => {},

@@ -16,6 +16,7 @@ import { clampRead, clampStream } from './range.js';
 import { SerialQueue } from './serial-queue.js';
 import { STREAM_CHUNK_SIZE } from './range-stream.js';
 import { SpanDigests } from './span-digests.js';
+import { UncheckedRangeSource } from './unchecked-range-source.js';
 
 /** Bytes `[start, end)` of the blob, as they arrive (retries and resumption are the reader's). */
 export type RangeReader = (start: number, end: number) => AsyncIterable<Buffer>;
@@ -29,6 +30,10 @@ export const VERIFY_SPAN_SIZE = 64 * 1024;
 const FIRST_STREAM_WINDOW = 2 * 1024 * 1024;
 const MAX_STREAM_WINDOW = 32 * 1024 * 1024;
 const DEFAULT_CACHE_BYTES = 16 * 1024 * 1024;
+/** Bytes of the blob's start kept (and cached, see knowHead): enough to sniff its compression. */
+export const HEAD_BYTES = 512;
+/** Spans a stream takes from the first pass at a time (1 MiB). */
+const PASS_STEP = 16;
 /** Largest read served ahead of the first pass (see farAhead). */
 const MAX_PROVISIONAL = 1024 * 1024;
 
@@ -46,6 +51,8 @@ interface Pass {
   carry: Buffer | undefined;
   hash: Hash;
   spans: SpanDigests;
+  /** The blob's first bytes, kept once the pass has verified them. */
+  head?: Buffer | undefined;
 }
 
 export class HttpBlobSource implements ByteSource {
@@ -65,6 +72,8 @@ export class HttpBlobSource implements ByteSource {
   private readonly cache: LRUCache<number, Buffer>;
   private readonly queue = new SerialQueue();
   private closed = false;
+  /** The blob's first bytes, once seen by the verifying pass or handed over from the cache (knowHead). */
+  private head: Buffer | undefined;
 
   constructor(
     readonly name: string,
@@ -79,15 +88,29 @@ export class HttpBlobSource implements ByteSource {
     if (algorithm !== 'sha256' && algorithm !== 'sha512') {
       throw new ImgfsError('EDIGEST', `cannot verify blob ${digest}: unsupported digest algorithm`, { archive: name });
     }
-    this.cache = new LRUCache<number, Buffer>({
-      maxSize: Math.max(options.cacheBytes ?? DEFAULT_CACHE_BYTES, this.spanSize),
-      sizeCalculation: (span) => Math.max(1, span.length),
-    });
+    this.cache = new LRUCache<number, Buffer>({ maxSize: Math.max(options.cacheBytes ?? DEFAULT_CACHE_BYTES, this.spanSize), sizeCalculation: (bytes) => Math.max(1, bytes.length) });
   }
 
   /** Whether the blob has been checked against its digest (here, or in the process that cached the span digests). */
   get verified(): boolean {
     return this.spans !== undefined && this.pass === undefined;
+  }
+
+  knowHead(head: Buffer): void {
+    this.head ??= Buffer.from(head.subarray(0, Math.min(head.length, this.size)));
+  }
+
+  /** The blob's first bytes (up to HEAD_BYTES), once the blob is verified; undefined before. */
+  exportHead(): Buffer | undefined {
+    return this.verified ? this.head : undefined;
+  }
+
+  /**
+   * The blob read by plain ranged requests, unchecked (requests and bytes counted here too): only for a
+   * reader that checks each byte it uses against digests of its own (unchecked-range-source.ts).
+   */
+  uncheckedRanges(): UncheckedRangeSource {
+    return new UncheckedRangeSource(this.name, this.size, this.readRange, this.stats);
   }
 
   /** Span digests to import before the first fetch (from the index cache); a bad file is ignored. */
@@ -117,6 +140,7 @@ export class HttpBlobSource implements ByteSource {
       this.assertOpen();
       const { start, end } = clampRead(offset, length, this.size);
       if (end <= start) return Buffer.alloc(0);
+      if (this.head !== undefined && end <= this.head.length) return this.head.subarray(start, end);
       const first = Math.floor(start / this.spanSize);
       const last = Math.floor((end - 1) / this.spanSize);
       const got = new Map<number, Buffer>();
@@ -151,7 +175,8 @@ export class HttpBlobSource implements ByteSource {
         const spanStart = span * this.spanSize;
         parts.push(bytes.subarray(Math.max(0, start - spanStart), Math.min(bytes.length, end - spanStart)));
       }
-      return parts.length === 1 ? Buffer.from(parts[0] as Buffer) : Buffer.concat(parts);
+      // A view of a cached span when the read lies in one (a ByteSource's reader does not write to it).
+      return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
     });
   }
 
@@ -170,10 +195,14 @@ export class HttpBlobSource implements ByteSource {
     await this.serialised(() => this.importPending());
     if (!this.verified) {
       for (let at = start; at < end; ) {
-        const chunk = await this.read(at, Math.min(end - at, STREAM_CHUNK_SIZE));
-        if (chunk.length === 0) return;
-        at += chunk.length;
-        yield chunk;
+        // At the first pass's front (an indexing pass decoding the layer), its spans as they come;
+        // anywhere else, through `read`.
+        const spans = await this.serialised(() => this.spansAtPassFront(at, end));
+        for (const chunk of spans ?? [await this.read(at, Math.min(end - at, STREAM_CHUNK_SIZE))]) {
+          if (chunk.length === 0) return;
+          at += chunk.length;
+          yield chunk;
+        }
       }
       return;
     }
@@ -197,6 +226,25 @@ export class HttpBlobSource implements ByteSource {
         span = index + 1;
       }
     }
+  }
+
+  /**
+   * Up to PASS_STEP spans of the first pass, from `at` (cut to `[at, end)`), when `at` lies in the span
+   * the pass produces next and nothing fetched ahead of the pass waits to be compared there; undefined
+   * otherwise. The bytes are handed on as they arrived: no copy, and not cached.
+   */
+  private async spansAtPassFront(at: number, end: number): Promise<Buffer[] | undefined> {
+    this.assertOpen();
+    const first = Math.floor(at / this.spanSize);
+    if (this.verified || first !== (this.pass?.nextSpan ?? 0) || this.provisional.size > 0) return undefined;
+    const until = Math.min(this.spanCount(), first + PASS_STEP, Math.ceil(end / this.spanSize));
+    const pieces: Buffer[] = [];
+    const cut = (offset: number, bytes: Buffer): void => {
+      const piece = bytes.subarray(Math.max(0, at - offset), Math.max(0, Math.min(bytes.length, end - offset)));
+      if (piece.length > 0) pieces.push(piece);
+    };
+    await this.advancePass(until, (span, bytes) => cut(span * this.spanSize, bytes), cut);
+    return pieces;
   }
 
   async close(): Promise<void> {
@@ -241,7 +289,13 @@ export class HttpBlobSource implements ByteSource {
   }
 
   /** Runs the first pass up to (not including) span `until`, handing each span to `onSpan`. */
-  private async advancePass(until: number, onSpan: (span: number, bytes: Buffer) => void): Promise<void> {
+  /**
+   * Runs the first pass up to (not including) span `until`, handing each span to `onSpan`; or, with
+   * `onPiece`, each piece as it arrives (at its offset in the blob), without assembling or caching the
+   * spans (a stream through the pass at its front: nothing will read those bytes again before the pass
+   * has verified the blob, after which reads go by range).
+   */
+  private async advancePass(until: number, onSpan: (span: number, bytes: Buffer) => void, onPiece?: (offset: number, piece: Buffer) => void): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
     let pass = this.pass;
     if (pass === undefined) {
@@ -259,6 +313,8 @@ export class HttpBlobSource implements ByteSource {
         const want = pass.spans.lengthOf(pass.nextSpan);
         const parts: Buffer[] = [];
         let filled = 0;
+        // A span fetched ahead of the pass must be compared whole.
+        const spanHash = onPiece !== undefined && !this.provisional.has(pass.nextSpan) ? createHash('sha256') : undefined;
         while (filled < want) {
           let chunk = pass.carry;
           pass.carry = undefined;
@@ -275,8 +331,20 @@ export class HttpBlobSource implements ByteSource {
           }
           const piece = chunk.subarray(0, want - filled);
           if (piece.length < chunk.length) pass.carry = chunk.subarray(piece.length);
-          parts.push(piece);
+          if (spanHash !== undefined && onPiece !== undefined) {
+            pass.hash.update(piece);
+            spanHash.update(piece);
+            if (pass.nextSpan === 0 && filled < HEAD_BYTES) pass.head = Buffer.concat([pass.head ?? Buffer.alloc(0), piece.subarray(0, HEAD_BYTES - filled)]);
+            onPiece(pass.nextSpan * this.spanSize + filled, piece);
+          } else {
+            parts.push(piece);
+          }
           filled += piece.length;
+        }
+        if (spanHash !== undefined) {
+          pass.spans.recordDigest(pass.nextSpan, spanHash.digest());
+          pass.nextSpan += 1;
+          continue;
         }
         const bytes = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
         pass.hash.update(bytes);
@@ -291,6 +359,7 @@ export class HttpBlobSource implements ByteSource {
           }
         }
         pass.spans.record(pass.nextSpan, bytes);
+        if (pass.nextSpan === 0) pass.head = Buffer.from(bytes.subarray(0, HEAD_BYTES));
         this.cache.set(pass.nextSpan, bytes);
         onSpan(pass.nextSpan, bytes);
         pass.nextSpan += 1;
@@ -303,6 +372,7 @@ export class HttpBlobSource implements ByteSource {
           throw new ImgfsError('EDIGEST', `blob digest mismatch: expected ${this.digest}, content hashes to ${actual}`, { archive: this.name });
         }
         this.spans = pass.spans;
+        this.head ??= pass.head;
       }
     } catch (error) {
       this.pass = undefined;

@@ -35,6 +35,8 @@ export class SliceSource implements ByteSource {
     }
     this.seekable = parent.seekable;
     this.size = length;
+    // Offered only when the parent offers it (a slice of a file): callers test for the method.
+    if (parent.readIntoSync === undefined) this.readIntoSync = undefined;
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -52,6 +54,13 @@ export class SliceSource implements ByteSource {
     const bytes = await this.parent.read(this.offset + start, end - start);
     bytes.copy(target);
     return bytes.length;
+  }
+
+  readIntoSync?(target: Buffer, offset: number): number {
+    this.assertOpen();
+    const { start, end } = clampRead(offset, target.length, this.size);
+    if (end <= start) return 0;
+    return (this.parent.readIntoSync as NonNullable<ByteSource['readIntoSync']>)(target.subarray(0, end - start), this.offset + start);
   }
 
   createReadStream(start?: number, end?: number): Readable {

@@ -24,7 +24,7 @@ export class SpanCache {
     this.holdsTwo = cacheBytes >= 2 * SPAN_SIZE;
     this.lru =
       cacheBytes > 0
-        ? new LRUCache<number, Buffer>({ maxSize: cacheBytes, sizeCalculation: (buffer) => Math.max(1, buffer.length) })
+        ? new LRUCache<number, Buffer>({ maxSize: cacheBytes, sizeCalculation: (bytes) => Math.max(1, bytes.length) })
         : undefined;
   }
 

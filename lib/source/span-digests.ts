@@ -47,7 +47,13 @@ export class SpanDigests {
   }
 
   record(span: number, bytes: Buffer): void {
-    createHash('sha256').update(bytes).digest().copy(this.hashes, span * HASH);
+    this.recordDigest(span, createHash('sha256').update(bytes).digest());
+  }
+
+  /** Records the sha256 of span `span`, computed by the caller (piece by piece, say). */
+  recordDigest(span: number, digest: Buffer): void {
+    if (digest.length !== HASH) throw new RangeError(`a span digest is ${HASH} bytes, got ${digest.length}`);
+    digest.copy(this.hashes, span * HASH);
   }
 
   /** Whether `bytes` are span `span` as recorded. */

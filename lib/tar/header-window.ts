@@ -10,6 +10,20 @@ export const WINDOW_SIZE = 64 * 1024;
  * dearer than copying a megabyte from the page cache, so a run of small files is best read through.
  */
 export const SEEKABLE_WINDOW_SIZE = 1024 * 1024;
+/**
+ * Window on a source read synchronously where headers lie close together. Such a read costs a system
+ * call (about what copying 4–8 KiB costs) plus the copy, and no thread-pool round trip: reading
+ * through pays only while headers are less than READ_THROUGH_GAP apart on average; further apart,
+ * each header gets its own MIN_WINDOW_SIZE read.
+ */
+export const SYNC_WINDOW_SIZE = 64 * 1024;
+export const READ_THROUGH_GAP = 6 * 1024;
+/**
+ * Synchronous reads between two turns given back to the event loop: a walk of a million-entry layer
+ * must not hold off a mount's requests or a server's sockets for seconds (a few hundred page-cache
+ * reads take a millisecond or two).
+ */
+export const SYNC_READS_PER_TURN = 256;
 /** Smallest window: a header with a PAX header before it still fits. */
 export const MIN_WINDOW_SIZE = 4 * 1024;
 
@@ -37,7 +51,17 @@ export class HeaderWindow {
   private exactEnd: number | undefined;
   private reused: Buffer | undefined;
 
+  /** Largest window: smaller on a source read synchronously. */
+  private readonly maxWindowSize: number;
+  /** Reads synchronously: the window follows the average distance between reads (`gap`). */
+  private readonly sync: boolean;
+  private lastOffset = 0;
+  private gap = 0;
+  private syncReads = 0;
+
   constructor(private readonly source: ByteSource) {
+    this.sync = source.readIntoSync !== undefined;
+    this.maxWindowSize = this.sync ? SYNC_WINDOW_SIZE : SEEKABLE_WINDOW_SIZE;
     this.exactEnd = source.size;
     if (this.exactEnd !== undefined) this.known = this.exactEnd;
   }
@@ -58,12 +82,28 @@ export class HeaderWindow {
    * window's reused buffer: use it before the next read.
    */
   async read(offset: number, length: number): Promise<Buffer> {
+    if (this.sync && offset > this.lastOffset) {
+      this.gap += (offset - this.lastOffset - this.gap) / 4;
+      this.lastOffset = offset;
+    }
     const bufferEnd = this.start + this.buffer.length;
     const end = this.end;
     if (offset >= this.start && (offset + length <= bufferEnd || (bufferEnd === end && offset < end))) {
       return this.buffer.subarray(offset - this.start, offset - this.start + length);
     }
     if (end !== undefined && offset >= end) return EMPTY;
+    if (this.source.readView !== undefined) {
+      // A decoded span seen in place: the window is the rest of that span.
+      const view = await this.source.readView(offset);
+      // A view ends where its span does, not where the source does; only an empty one says "the end".
+      this.note(offset, view.length, view.length === 0 ? 1 : view.length);
+      const sourceEnd = this.end;
+      if (view.length >= length || (sourceEnd !== undefined && offset + view.length >= sourceEnd)) {
+        this.buffer = view;
+        this.start = offset;
+        return view.subarray(0, length);
+      }
+    }
     if (length <= this.windowSize || length <= WINDOW_SIZE) {
       this.adapt(offset, bufferEnd);
       const size = Math.max(length, this.windowSize);
@@ -103,27 +143,37 @@ export class HeaderWindow {
    * only happens once the walker is done with the previous window's bytes.
    */
   private async readBytes(offset: number, length: number): Promise<Buffer> {
-    if (this.source.readInto === undefined || length > SEEKABLE_WINDOW_SIZE || length < MIN_WINDOW_SIZE) {
+    const { readInto, readIntoSync } = this.source;
+    if ((readInto === undefined && readIntoSync === undefined) || length > this.maxWindowSize || length < MIN_WINDOW_SIZE) {
       return this.source.read(offset, length);
     }
-    this.reused ??= Buffer.allocUnsafe(SEEKABLE_WINDOW_SIZE);
-    const got = await this.source.readInto(this.reused.subarray(0, length), offset);
+    this.reused ??= Buffer.allocUnsafe(this.maxWindowSize);
+    const target = this.reused.subarray(0, length);
+    if (readIntoSync !== undefined && ++this.syncReads % SYNC_READS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+    const got = readIntoSync !== undefined ? readIntoSync.call(this.source, target, offset) : await (readInto as NonNullable<typeof readInto>).call(this.source, target, offset);
     return this.reused.subarray(0, got);
   }
 
   private adapt(offset: number, bufferEnd: number): void {
     if (!this.source.seekable || this.buffer.length === 0) return;
+    if (this.sync) {
+      this.windowSize = this.gap < READ_THROUGH_GAP ? SYNC_WINDOW_SIZE : MIN_WINDOW_SIZE;
+      return;
+    }
     if (offset - bufferEnd > this.windowSize) this.windowSize = Math.max(MIN_WINDOW_SIZE, this.windowSize / 2);
-    else if (offset >= bufferEnd) this.windowSize = Math.min(SEEKABLE_WINDOW_SIZE, this.windowSize * 2);
+    else if (offset >= bufferEnd) this.windowSize = Math.min(this.maxWindowSize, this.windowSize * 2);
   }
 
   private async fetch(offset: number, length: number, reuse = true): Promise<Buffer> {
     const bytes = reuse ? await this.readBytes(offset, length) : await this.source.read(offset, length);
-    if (bytes.length > 0) this.known = Math.max(this.known, offset + bytes.length);
-    // A short read that returned something pins the end exactly; an empty one only bounds it.
-    if (bytes.length < length && (bytes.length > 0 || offset === this.known)) {
-      this.exactEnd = offset + bytes.length;
-    }
+    this.note(offset, bytes.length, length);
     return bytes;
+  }
+
+  /** What a read of `length` bytes at `offset` that returned `got` says about where the source ends. */
+  private note(offset: number, got: number, length: number): void {
+    if (got > 0) this.known = Math.max(this.known, offset + got);
+    // A short read that returned something pins the end exactly; an empty one only bounds it.
+    if (got < length && (got > 0 || offset === this.known)) this.exactEnd = offset + got;
   }
 }

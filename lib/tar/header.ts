@@ -61,8 +61,7 @@ export function decodeHeader(block: Buffer, where: TarLocation): TarHeader {
 
   const format = headerFormat(block);
   const typeflag = String.fromCharCode(block[156] ?? 0);
-  const num = (start: number, length: number, what: string): number =>
-    parseNumeric(block.subarray(start, start + length), what, where);
+  const num = (start: number, length: number, what: string): number => parseNumeric(block, what, where, start, start + length);
 
   const size = num(124, 12, 'size');
   if (size < 0) throw tarCorrupt(`negative size ${size}`, where);
@@ -72,7 +71,7 @@ export function decodeHeader(block: Buffer, where: TarLocation): TarHeader {
 
   let name = cString(block, 0, 100);
   if (format === 'ustar') {
-    const prefixEnd = block.subarray(508, 512).equals(STAR_TRAILER) ? 476 : 500;
+    const prefixEnd = bytesAt(block, 508, STAR_TRAILER) ? 476 : 500;
     const prefix = cString(block, 345, prefixEnd);
     if (prefix !== '') name = `${prefix}/${name}`;
   }
@@ -101,9 +100,15 @@ export function decodeHeader(block: Buffer, where: TarLocation): TarHeader {
 }
 
 function headerFormat(block: Buffer): TarHeaderFormat {
-  if (block.subarray(257, 265).equals(GNU_MAGIC)) return 'gnu';
-  if (block.subarray(257, 263).equals(USTAR_MAGIC)) return 'ustar';
+  if (bytesAt(block, 257, GNU_MAGIC)) return 'gnu';
+  if (bytesAt(block, 257, USTAR_MAGIC)) return 'ustar';
   return 'v7';
+}
+
+/** Whether `block` holds `expected` at `at` (compared in place: this runs for every header). */
+function bytesAt(block: Buffer, at: number, expected: Buffer): boolean {
+  for (let i = 0; i < expected.length; i++) if (block[at + i] !== expected[i]) return false;
+  return true;
 }
 
 /**
@@ -129,7 +134,7 @@ function verifyChecksum(block: Buffer, where: TarLocation): void {
   const signed = unsigned - 256 * high;
   let recorded: number;
   try {
-    recorded = parseOctal(block.subarray(148, 156), 'checksum', where);
+    recorded = parseOctal(block, 'checksum', where, 148, 156);
   } catch {
     recorded = -1;
   }

@@ -5,10 +5,10 @@ import { tarCorrupt, type TarLocation } from './tar-errors.js';
  * set (how GNU tar, star and Go store uids ≥ 2097152, sizes ≥ 8 GiB and mtimes before 1970).
  * `what` names the field in error messages.
  */
-export function parseNumeric(field: Buffer, what: string, where: TarLocation): number {
-  const first = field[0];
-  if (first !== undefined && (first & 0x80) !== 0) return parseBase256(field, what, where);
-  return parseOctal(field, what, where);
+export function parseNumeric(field: Buffer, what: string, where: TarLocation, start = 0, end = field.length): number {
+  const first = field[start];
+  if (start < end && first !== undefined && (first & 0x80) !== 0) return parseBase256(field.subarray(start, end), what, where);
+  return parseOctal(field, what, where, start, end);
 }
 
 /**
@@ -16,18 +16,19 @@ export function parseNumeric(field: Buffer, what: string, where: TarLocation): n
  * writers fill all 12 bytes of `size` with digits). What follows the terminator is ignored, as GNU
  * tar does. An empty or blank field is 0: v7 headers leave unused fields as NULs, some writers blanks.
  */
-export function parseOctal(field: Buffer, what: string, where: TarLocation): number {
-  let i = 0;
-  while (i < field.length && field[i] === 0x20) i++;
+export function parseOctal(field: Buffer, what: string, where: TarLocation, start = 0, end = field.length): number {
+  // Reads `field[start, end)` in place: a header's eight numeric fields cost no views.
+  let i = start;
+  while (i < end && field[i] === 0x20) i++;
   let value = 0;
-  for (; i < field.length; i++) {
+  for (; i < end; i++) {
     const c = field[i] ?? 0;
     if (c < 0x30 || c > 0x37) break;
     value = value * 8 + (c - 0x30);
   }
-  const terminator = field[i];
+  const terminator = i < end ? field[i] : undefined;
   if (terminator !== undefined && terminator !== 0 && terminator !== 0x20) {
-    throw tarCorrupt(`invalid octal number in ${what} field: ${JSON.stringify(printable(field))}`, where);
+    throw tarCorrupt(`invalid octal number in ${what} field: ${JSON.stringify(printable(field.subarray(start, end)))}`, where);
   }
   if (!Number.isSafeInteger(value)) throw tooLarge(what, where);
   return value;

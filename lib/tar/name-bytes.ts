@@ -18,6 +18,7 @@ const ANY_SURROGATE = /[\ud800-\udfff]/;
 
 /** Decodes name bytes, keeping every byte of an invalid UTF-8 sequence as its own escape. */
 export function nameFromBytes(bytes: Uint8Array, start = 0, end = bytes.length): string {
+  if (end - start <= SHORT_NAME && isAscii(bytes, start, end)) return latin1Slice.call(bytes, start, end);
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start);
   // The common cases cost what a plain decode costs.
   if (isUtf8(buffer)) return buffer.toString('utf8');
@@ -34,6 +35,20 @@ export function nameFromBytes(bytes: Uint8Array, start = 0, end = bytes.length):
     }
   }
   return text;
+}
+
+/**
+ * Names up to this long are checked for ASCII byte by byte here: for the short strings of a tar header
+ * (nearly always ASCII) that is cheaper than a view, a native validation and a native decode; longer
+ * runs (a table's whole path column) go to the native validator.
+ */
+const SHORT_NAME = 256;
+/** Decodes bytes one to one into a string's code units; for ASCII that is the UTF-8 reading too. */
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
+
+function isAscii(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if ((bytes[i] as number) >= 0x80) return false;
+  return true;
 }
 
 /** The bytes a name stands for: the inverse of `nameFromBytes` (a Node fs path `Buffer`). */

@@ -93,6 +93,9 @@ export function parsePaxRecords(data: Buffer, where: TarLocation): PaxRecords {
   return records;
 }
 
+/** What members without a PAX header get (shared and frozen). */
+const NO_OVERRIDES: PaxOverrides = Object.freeze({ xattrs: Object.freeze({}) as Record<string, Buffer> });
+
 /**
  * The effective overrides for one entry, from the local ('x') extended header before it (the last one
  * when there were several: each replaces the previous, as in Go's and GNU tar's readers). Global ('g')
@@ -105,8 +108,9 @@ export function parsePaxRecords(data: Buffer, where: TarLocation): PaxRecords {
  * "absent" number; Python reads it as 0).
  */
 export function interpretPax(local: PaxRecords | undefined, where: TarLocation): PaxOverrides {
+  // Most members have no PAX header: one shared, frozen answer saves two objects per member.
+  if (local === undefined) return NO_OVERRIDES;
   const result: PaxOverrides = { xattrs: {} };
-  if (local === undefined) return result;
   for (const [keyword, value] of local) {
     if (keyword.startsWith(XATTR_PREFIX)) {
       result.xattrs[keyword.slice(XATTR_PREFIX.length)] = value;

@@ -26,7 +26,8 @@ export interface TocOpening {
 export class TocLayer {
   readonly format: TocFormat;
   readonly content: TocContentSource;
-  private readonly layout: TocLayout;
+  /** Where members' data lies in the data space, and each file's runs. */
+  readonly layout: TocLayout;
 
   constructor(
     readonly toc: TableOfContents,

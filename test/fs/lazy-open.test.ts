@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectImgfsErrorSync } from '../helpers/expect-imgfs-error.js';
@@ -87,5 +87,57 @@ describe('lazy, top-down indexing', () => {
     writeFileSync(bottom, Buffer.alloc(4096, 0x41));
     expect(await broken.fs.readFile('/etc/top', 'utf8')).toBe('from the top');
     await expect(broken.fs.stat('/etc/base')).rejects.toMatchObject({ code: 'ETARCORRUPT', layer: { index: 0 } });
+  });
+
+  it('a directory whose link count needs an unreadable layer still has attributes (nlink 1: not counted); its listing fails', async () => {
+    const broken = await openLayers(layers, { lazy: true });
+    const bottom = join(broken.dir, 'l0.tar');
+    const good = readFileSync(bottom);
+    writeFileSync(bottom, Buffer.alloc(4096, 0x41));
+    const etc = await broken.fs.lstat('/etc');
+    expect(etc.isDirectory()).toBe(true);
+    expect(etc.nlink).toBe(1);
+    await expect(broken.fs.readdir('/etc')).rejects.toMatchObject({ code: 'ETARCORRUPT', layer: { index: 0 } });
+    // Nothing is remembered as broken: once the layer reads again, the count is the real one.
+    writeFileSync(bottom, good);
+    expect((await broken.fs.lstat('/etc')).nlink).toBe(2);
+  });
+});
+
+/** Four gzip layers: the three above with one more (holding `lower`) under the middle one. */
+const gzipLayers: LayerEntrySpec[][] = [
+  layers[0] as LayerEntrySpec[],
+  [{ type: 'file', name: 'etc/lower', content: 'lower' }],
+  layers[1] as LayerEntrySpec[],
+  layers[2] as LayerEntrySpec[],
+];
+
+/** Waits (bounded) until `done()` holds. */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+describe('lazy indexing of compressed layers, one layer ahead', () => {
+  it('a question the top layer answers indexes nothing below it', async () => {
+    const { fs } = await openLayers(gzipLayers, { lazy: true, gzip: true });
+    expect(await fs.readFile('/etc/top', 'utf8')).toBe('from the top');
+    expect(indexed(fs)).toEqual([false, false, false, true]);
+  });
+
+  it('a question that goes below the top also indexes the next layer down, and no further', async () => {
+    const { fs } = await openLayers(gzipLayers, { lazy: true, gzip: true });
+    expect(await fs.readFile('/etc/middle', 'utf8')).toBe('middle');
+    await until(() => indexed(fs)[1] === true);
+    expect(indexed(fs)).toEqual([false, true, true, true]);
+    expect(await fs.readFile('/etc/base', 'utf8')).toBe('from the bottom');
+    expect(indexed(fs)).toEqual([true, true, true, true]);
+  });
+
+  it('a broken layer indexed ahead troubles no question that does not need it', async () => {
+    const opened = await openLayers(gzipLayers, { lazy: true, gzip: true });
+    writeFileSync(join(opened.dir, 'l1.tar.gz'), Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), Buffer.alloc(200, 0xff)]));
+    expect(await opened.fs.readFile('/etc/middle', 'utf8')).toBe('middle');
+    expect(opened.warnings).toEqual([]);
+    await expect(opened.fs.readFile('/etc/base', 'utf8')).rejects.toMatchObject({ code: 'ECOMPRESSION', layer: { index: 1 } });
   });
 });

@@ -8,7 +8,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readFile, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -16,12 +16,15 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mount, openImage, type ImageFS, type MountHandle } from '../../lib/index.js';
 import { imgfs, repoRoot } from '../cli/run-cli.js';
-import { buildLayer, dir, file, type LayerEntrySpec } from '../helpers/layer-tar.js';
-import { isMounted, missingForMount, reportMissing, startMount, stopMount, waitFor, type MountProcess } from './mount-process.js';
+import { sh } from './tree-by-tools.js';
+import { buildLayer, dir, file, opaque, type LayerEntrySpec } from '../helpers/layer-tar.js';
+import { bindingBuiltForImgfs, isMounted, missingForMount, reportMissing, startMount, stopMount, waitFor, type MountProcess } from './mount-process.js';
 
 const execFileAsync = promisify(execFile);
-const missing = await missingForMount(['unshare', 'bash']);
+const missing = await missingForMount(['unshare', 'bash', 'setpriv']);
 const skip = reportMissing('imgfs mount lifecycle test', missing);
+// Names as bytes need the binding built by npm run build:fuse; CI builds it.
+const namesAreUtf8 = reportMissing('non-UTF-8 names through the mount', bindingBuiltForImgfs() ? [] : ['npm run build:fuse']);
 
 const BIG = Buffer.alloc(1024 * 1024, 'b');
 const WIDE = 3000;
@@ -39,8 +42,8 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
     return path;
   }
 
-  async function startTracked(source: string, at: string): Promise<MountProcess> {
-    const started = await startMount(source, at);
+  async function startTracked(source: string, at: string, args: readonly string[] = []): Promise<MountProcess> {
+    const started = await startMount(source, at, args);
     mounts.push(started);
     return started;
   }
@@ -118,6 +121,41 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
     await stopMount(started);
   });
 
+  it('-o allow_other lets another user read (as the image permits); without it that user gets EACCES', async () => {
+    // The mount points' parent must be passable for the other user (mkdtemp made it 0700).
+    await chmod(work, 0o755);
+    const asNobody = (path: string): Promise<string> =>
+      execFileAsync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', path]).then(
+        ({ stdout }) => stdout,
+        (error: { stderr?: string }) => `failed: ${error.stderr ?? ''}`,
+      );
+    const shared = await mountPoint('allow-other');
+    const open = await startTracked(image, shared, ['-o', 'allow_other']);
+    expect(await asNobody(join(shared, 'hello.txt'))).toBe('hello\n');
+    await stopMount(open);
+    const closed = await mountPoint('not-allow-other');
+    const own = await startTracked(image, closed);
+    expect(await asNobody(join(closed, 'hello.txt'))).toMatch(/^failed: .*Permission denied/);
+    expect(await readFile(join(closed, 'hello.txt'), 'utf8')).toBe('hello\n');
+    await stopMount(own);
+  });
+
+  it.skipIf(namesAreUtf8)('keeps names and link targets that are not UTF-8 as their bytes, both ways (ls, cat, readlink, find)', async () => {
+    // GNU tar archives a directory whose names are Latin-1 and other non-UTF-8 bytes.
+    const source = join(work, 'latin1-src');
+    const layer = join(work, 'latin1.tar');
+    await sh(`mkdir '${source}' && cd '${source}' && printf 'cafe\\n' > $'caf\\xe9.txt' && printf 'utf8\\n' > 'ok-\u00e9.txt' && printf 'ff\\n' > $'\\xff\\xfe' && ln -s $'caf\\xe9.txt' link && mkdir $'d\\xe9' && touch $'d\\xe9/x'`);
+    await sh(`tar -C '${source}' -cf '${layer}' .`);
+    const at = await mountPoint('latin1');
+    const started = await startTracked(layer, at);
+    const listing = (root: string): Promise<string> => sh(`cd '${root}' && find . -mindepth 1 -print0 | sort -z | od -An -c`);
+    expect(await listing(at)).toBe(await listing(source));
+    expect(await sh(`cat '${at}/'$'caf\\xe9.txt' '${at}/'$'\\xff\\xfe'`)).toBe('cafe\nff\n');
+    expect(await sh(`readlink '${at}/link' | od -An -c`)).toBe(await sh(`readlink '${source}/link' | od -An -c`));
+    expect(await sh(`cat '${at}/link'`)).toBe('cafe\n');
+    await stopMount(started);
+  });
+
   it('imgfs umount of a directory that is not mounted exits 1 with the reason', async () => {
     const at = await mountPoint('not-mounted');
     const result = await imgfs(['umount', at]);
@@ -148,20 +186,32 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
     await stopMount(started);
   }, 60_000);
 
-  it('comes up although a layer cannot be indexed, and answers EIO where the view needs it', async () => {
-    const bad = gzipSync(buildLayer([dir('lower'), file('lower/a.txt', BIG)]));
+  it('serves what a layer that cannot be indexed does not decide: EIO (with a warning) only where the view needs it', async () => {
+    const bad = gzipSync(buildLayer([dir('lower'), file('lower/a.txt', BIG), dir('top'), file('top/from-lower.txt', 'x')]));
     bad.fill(0x55, 40, bad.length - 20);
     const corrupt = join(work, 'corrupt.tar.gz');
     await writeFile(corrupt, bad);
-    await writeFile(join(work, 'top2.tar'), buildLayer([dir('top'), file('top/t.txt', 'top\n')]));
+    // The upper layer decides /top/t.txt, /top itself, and all of /opaque (opaque: nothing below shows).
+    const upper = [dir('top'), file('top/t.txt', 'top\n'), dir('opaque'), opaque('opaque'), file('opaque/o.txt', 'o\n'), dir('opaque/sub')];
+    await writeFile(join(work, 'top2.tar'), buildLayer(upper));
     const at = await mountPoint('corrupt');
     const started = await startTracked(`${corrupt}:${join(work, 'top2.tar')}`, at);
-    const listing = await execFileAsync('ls', [at]).then(
-      () => 'listed',
-      (error: { stderr?: string }) => error.stderr ?? '',
-    );
-    expect(listing).toContain('Input/output error');
-    expect(started.stderr()).toContain('ECOMPRESSION');
+    const outcome = (command: string): Promise<string> =>
+      execFileAsync('bash', ['-c', command]).then(
+        ({ stdout }) => stdout,
+        (error: { stderr?: string }) => `failed: ${error.stderr ?? ''}`,
+      );
+    // Files and directories of the good layer: attributes, contents, listings. /top's link count
+    // depends on the broken layer (unknown: 1); /opaque/sub's does not.
+    expect(await outcome(`cat '${at}/top/t.txt'`)).toBe('top\n');
+    expect(await outcome(`stat -c '%F %h' '${at}/top' '${at}/opaque/sub'`)).toBe('directory 1\ndirectory 2\n');
+    expect(await outcome(`ls '${at}/opaque'`)).toBe('o.txt\nsub\n');
+    expect(await outcome(`cd '${at}/opaque' && find . | sort`)).toBe('.\n./o.txt\n./sub\n');
+    // Whatever the broken layer could change: EIO.
+    for (const needsLower of [`ls '${at}'`, `ls '${at}/top'`, `cat '${at}/lower/a.txt'`]) {
+      expect(await outcome(needsLower), needsLower).toMatch(/^failed: .*Input\/output error/);
+    }
+    expect(started.stderr()).toMatch(/imgfs: warning: .*ECOMPRESSION/);
     await stopMount(started);
   }, 60_000);
 
@@ -225,6 +275,44 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
       expect(isMounted(at)).toBe(false);
       // The image is still the caller's, and open.
       expect(await img.readFile('/hello.txt', 'utf8')).toBe('hello\n');
+    });
+
+    it('leaves to the kernel what it can: a listing brings every name with its attributes, a second read comes from its cache', async () => {
+      // The same image, counting the questions that reach it.
+      const asked = { lstat: 0, reads: 0, listings: 0 };
+      const counting = new Proxy(img, {
+        get(target, property, receiver) {
+          const value: unknown = Reflect.get(target, property, receiver);
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            if (property === 'lstat') asked.lstat++;
+            if (property === 'createReadStream') asked.reads++;
+            if (property === 'readdir') asked.listings++;
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      const at = await mountPoint('library-kernel-caches');
+      handle = await mount(counting, at);
+      await execFileAsync('find', [join(at, 'data'), '-type', 'f']);
+      if (bindingBuiltForImgfs()) {
+        // READDIRPLUS: stat of every listed name needs no LOOKUP (and so no lstat) of its own.
+        const afterListing = asked.lstat;
+        // Names given (a glob would list the directory again).
+        await execFileAsync('stat', Array.from({ length: 64 }, (_, i) => join(at, `data/f${i}.bin`)));
+        expect(asked.lstat).toBe(afterListing);
+        // One question per listing of a small directory: the empty READDIR that ends it stays in C.
+        const listingsBefore = asked.listings;
+        await execFileAsync('ls', [join(at, 'data')]);
+        expect(asked.listings - listingsBefore).toBe(1);
+      }
+      const file = join(at, 'data/f7.bin');
+      expect(await execFileAsync('sha256sum', [file])).toEqual(await execFileAsync('sha256sum', [file]));
+      const afterFirst = asked.reads;
+      expect(afterFirst).toBeGreaterThan(0);
+      await execFileAsync('cat', [file]);
+      expect(asked.reads).toBe(afterFirst);
+      await handle.unmount();
     });
 
     it('settles `unmounted` when someone else unmounts (fusermount3 -u)', async () => {

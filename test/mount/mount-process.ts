@@ -104,6 +104,15 @@ export async function missingForMount(tools: readonly string[]): Promise<string[
   return missing;
 }
 
+/**
+ * Whether the binding was built by bin/build-fuse-binding.sh (npm run build:fuse), which sets
+ * libfuse's use_ino and passes names as bytes: only then do hard links show as one inode and names that
+ * are not UTF-8 keep their bytes. The package's prebuilds do neither.
+ */
+export function bindingBuiltForImgfs(): boolean {
+  return existsSync(`${repoRoot}/node_modules/fuse-napi/build/Release/imgfs-build.json`);
+}
+
 /** Skips loudly outside CI; in CI (CI=true) a missing piece fails the suite instead. */
 export function reportMissing(name: string, missing: readonly string[]): boolean {
   if (missing.length === 0) return false;

@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { FileType } from '../../lib/fs/image-stats.js';
+import { compareNames } from '../conformance/tree-snapshot.js';
 import type { SnapshotEntry, TreeSnapshot } from '../conformance/tree-snapshot.js';
 
 const execFileAsync = promisify(execFile);
@@ -19,15 +20,16 @@ export async function sh(script: string): Promise<string> {
   return stdout;
 }
 
-/** Hard links are not compared here (libfuse's high-level API gives each name its own inode). */
+/** Hard links are compared as the names that share an inode number (`find -printf %i`). */
 export async function snapshotWithTools(root: string): Promise<TreeSnapshot & { nlinks: Map<string, number> }> {
   const entries = new Map<string, SnapshotEntry>();
   const nlinks = new Map<string, number>();
+  const namesByInode = new Map<string, string[]>();
   const order: string[] = [];
-  const listing = await sh(`find '${root}' -mindepth 1 -printf '%P\\0%y\\0%m\\0%U\\0%G\\0%s\\0%l\\0%T@\\0%n\\0'`);
+  const listing = await sh(`find '${root}' -mindepth 1 -printf '%P\\0%y\\0%m\\0%U\\0%G\\0%s\\0%l\\0%T@\\0%n\\0%i\\0'`);
   const fields = listing.split('\0');
-  for (let i = 0; i + 9 <= fields.length; i += 9) {
-    const [rel, y, mode, uid, gid, size, target, mtime, nlink] = fields.slice(i, i + 9) as string[];
+  for (let i = 0; i + 10 <= fields.length; i += 10) {
+    const [rel, y, mode, uid, gid, size, target, mtime, nlink, inode] = fields.slice(i, i + 10) as string[];
     const path = `/${rel}`;
     const type = types[y as string] ?? 'socket';
     const entry: SnapshotEntry = { path, type, perm: parseInt(mode as string, 8), uid: Number(uid), gid: Number(gid) };
@@ -39,6 +41,7 @@ export async function snapshotWithTools(root: string): Promise<TreeSnapshot & { 
       entry.mtimeMs = Number(seconds) * 1000 + Math.round(Number(`0.${fraction}`) * 1000);
       entry.nlink = Number(nlink);
       nlinks.set(path, Number(nlink));
+      namesByInode.set(inode as string, [...(namesByInode.get(inode as string) ?? []), path]);
     }
     entries.set(path, entry);
     order.push(path);
@@ -56,6 +59,12 @@ export async function snapshotWithTools(root: string): Promise<TreeSnapshot & { 
     if (entry !== undefined) entry.xattrs = values;
   }
   for (const entry of entries.values()) entry.xattrs ??= {};
+  for (const names of namesByInode.values()) {
+    if (names.length < 2) continue;
+    // The group's name is its smallest member, as the conformance snapshot names it.
+    const first = [...names].sort(compareNames)[0];
+    for (const name of names) (entries.get(name) as SnapshotEntry).linkGroup = first;
+  }
   return { entries, order, nlinks };
 }
 

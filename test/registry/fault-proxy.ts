@@ -15,6 +15,8 @@ export type Fault =
   | { kind: 'short-body' }
   | { kind: 'redirect' }
   | { kind: 'corrupt' }
+  /** The body, changed by `change` (the same length: headers stay as the registry sent them). */
+  | { kind: 'replace'; change: (body: Buffer) => Buffer }
   | { kind: 'hang' };
 
 export interface LoggedRequest {
@@ -162,6 +164,7 @@ export class FaultProxy {
       const at = Math.floor(body.length / 2);
       sent[at] = (sent[at] as number) ^ 0xff;
     }
+    if (fault?.kind === 'replace') sent = fault.change(body);
     if (fault?.kind === 'drop-mid-body' || fault?.kind === 'short-body') {
       const cut = fault.kind === 'drop-mid-body' ? Math.floor(body.length / 2) : Math.max(0, body.length - 7);
       response.write(body.subarray(0, cut));

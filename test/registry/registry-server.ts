@@ -46,15 +46,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A CA and a server certificate for 127.0.0.1 and localhost, signed by it, made with openssl. */
-export function makeTls(dir: string): Tls {
+/** A CA and a server certificate for 127.0.0.1, localhost and `names`, signed by it, made with openssl. */
+export function makeTls(dir: string, names: readonly string[] = []): Tls {
   const run = (args: string[]): void => {
     const result = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${result.stderr}`);
   };
   run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=imgfs test CA']);
   run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  writeFileSync(join(dir, 'san.ext'), `subjectAltName=IP:127.0.0.1,DNS:localhost${names.map((name) => `,DNS:${name}`).join('')}\n`);
   run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext']);
   return { caFile: join(dir, 'ca.pem'), certFile: join(dir, 'server.pem'), keyFile: join(dir, 'server.key') };
 }
@@ -138,10 +138,11 @@ async function waitForHttp(port: number, tls: boolean, child: ChildProcess): Pro
 /**
  * `skopeo copy SOURCE docker://HOST/DEST` into a test registry (no TLS check: its CA is the test's).
  * Asynchronous: a token server in this process must go on answering while skopeo pushes. `all`
- * pushes every image of an index (skopeo's --all).
+ * pushes every image of an index (skopeo's --all). `preserveDigests` stops skopeo's blob-info cache from
+ * pushing another blob it once saw with the same content (say plain zstd for zstd:chunked).
  */
-export async function pushImage(source: string, host: string, dest: string, creds?: string, all = false): Promise<void> {
-  const args = ['copy', '--quiet', '--dest-tls-verify=false', ...(all ? ['--all'] : []), ...(creds ? ['--dest-creds', creds] : []), source, `docker://${host}/${dest}`];
+export async function pushImage(source: string, host: string, dest: string, creds?: string, all = false, preserveDigests = false): Promise<void> {
+  const args = ['copy', '--quiet', '--dest-tls-verify=false', ...(all ? ['--all'] : []), ...(preserveDigests ? ['--preserve-digests'] : []), ...(creds ? ['--dest-creds', creds] : []), source, `docker://${host}/${dest}`];
   const child = spawn('skopeo', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, REGISTRY_AUTH_FILE: join(tmpdir(), 'imgfs-no-auth.json') } });
   const stderr: Buffer[] = [];
   child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));

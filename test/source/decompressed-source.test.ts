@@ -52,6 +52,28 @@ const codecs: Array<{ label: string; inflater: Inflater; compressed: Buffer }> =
 ];
 
 describe.each(codecs)('DecompressedSource over $label', ({ inflater, compressed }) => {
+  it('gives views of whole spans from any offset to their end, and nothing past the stream', async () => {
+    const source = open(compressed, inflater);
+    let offset = 0;
+    let views = 0;
+    for (;;) {
+      const view = await source.readView(offset);
+      if (view.length === 0) break;
+      views++;
+      // Each view ends at a span boundary (or the stream's end) and holds the decoded bytes.
+      expect((offset + view.length) % SPAN_SIZE === 0 || offset + view.length === data.length).toBe(true);
+      expect(view.equals(data.subarray(offset, offset + view.length))).toBe(true);
+      offset += view.length - (views === 2 ? 1000 : 0); // one view starting inside a span
+    }
+    expect(offset).toBe(data.length);
+    expect(source.size).toBe(data.length);
+    expect((await source.readView(data.length + 5)).length).toBe(0);
+    expect(source.stats.restarts).toBe(0); // one decoder front to back
+    expect(source.stats.inflatedBytes).toBe(data.length);
+    await source.close();
+    await expect(source.readView(0)).rejects.toMatchObject({ code: 'ECLOSED' });
+  });
+
   it('is not seekable and learns its size at the end', async () => {
     const source = open(compressed, inflater);
     expect(source.seekable).toBe(false);

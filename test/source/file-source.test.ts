@@ -32,6 +32,18 @@ describe('FileSource', () => {
     await unnamed.close();
   });
 
+  it('reads synchronously into a caller buffer, clamped to the file, and not once closed', async () => {
+    const source = await FileSource.open(path);
+    const target = Buffer.alloc(70_000);
+    expect(source.readIntoSync(target, 12_345)).toBe(70_000);
+    expect(target.equals(data.subarray(12_345, 82_345))).toBe(true);
+    expect(source.readIntoSync(target, data.length - 5)).toBe(5);
+    expect(target.subarray(0, 5).equals(data.subarray(data.length - 5))).toBe(true);
+    expect(source.readIntoSync(target, data.length)).toBe(0);
+    await source.close();
+    expect(() => source.readIntoSync(target, 0)).toThrow(expect.objectContaining({ code: 'ECLOSED' }));
+  });
+
   it('reads at any offset', async () => {
     const source = await FileSource.open(path);
     for (const [offset, length] of [[0, 10], [12345, 70000], [data.length - 5, 5], [0, data.length]] as const) {

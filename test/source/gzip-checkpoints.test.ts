@@ -138,13 +138,22 @@ describe('gzip checkpoints', () => {
     }
   });
 
-  it('a member start is a checkpoint without a window', async () => {
+  it('a later member gets a checkpoint near its start: its start without a window (pako), or its first block boundary (node:zlib)', async () => {
     const a = compressibleBytes(300 * KiB, 1);
     const b = compressibleBytes(300 * KiB, 2);
     const first = gzipSync(a);
+    const both = Buffer.concat([first, gzipSync(b)]);
     // No block boundary of the first member is `spacing` from the start but the end of its last block.
-    const { checkpoints } = await record(Buffer.concat([first, gzipSync(b)]), a.length);
-    expect(checkpoints).toContainEqual({ rawOffset: first.length, outOffset: a.length });
+    const fromStart = await record(both, a.length);
+    const near = fromStart.checkpoints.find((checkpoint) => checkpoint.outOffset >= a.length);
+    if (near === undefined) throw new Error('no checkpoint in the second member');
+    expect(near.outOffset - a.length).toBeLessThan(b.length / 2);
+    expect((await drain(decodeFrom(both, near))).equals(b.subarray(near.outOffset - a.length))).toBe(true);
+    // A pass that starts inside the first member records with pako, which sees the member start.
+    const inside = fromStart.checkpoints.find((checkpoint) => checkpoint.outOffset < a.length) ?? (await record(both, 64 * KiB)).checkpoints[0];
+    if (inside === undefined) throw new Error('no checkpoint in the first member');
+    const resumed = await record(both, a.length - inside.outOffset, inside);
+    expect(resumed.checkpoints).toContainEqual({ rawOffset: first.length, outOffset: a.length });
   });
 
   it('reports a truncated member after a resume as ETRUNCATED, and corrupt data as ECOMPRESSION', async () => {

@@ -19,6 +19,28 @@ describe('SliceSource', () => {
     expect((await slice.read(-10, 20)).equals(outer.subarray(1000, 1010))).toBe(true);
   });
 
+  it('reads synchronously only when its parent can, and only inside its window', async () => {
+    const inMemory = new SliceSource(new BufferSource(outer, 'image.tar'), 1000, 200_000, 'layer');
+    expect(inMemory.readIntoSync).toBeUndefined();
+    const parent = {
+      ...new BufferSource(outer, 'image.tar'),
+      name: 'image.tar',
+      size: outer.length,
+      seekable: true,
+      read: async (offset: number, length: number) => outer.subarray(offset, offset + length),
+      createReadStream: () => { throw new Error('not used'); },
+      close: async () => {},
+      readIntoSync: (target: Buffer, offset: number) => outer.copy(target, 0, offset, offset + target.length),
+    };
+    const slice = new SliceSource(parent, 1000, 200_000, 'layer');
+    const target = Buffer.alloc(100);
+    expect(slice.readIntoSync?.(target, 199_950)).toBe(50);
+    expect(target.subarray(0, 50).equals(outer.subarray(200_950, 201_000))).toBe(true);
+    expect(slice.readIntoSync?.(target, 10)).toBe(100);
+    expect(target.equals(outer.subarray(1010, 1110))).toBe(true);
+    expect(slice.readIntoSync?.(target, 200_000)).toBe(0);
+  });
+
   it('streams a range of its window', async () => {
     const parent = new BufferSource(outer, 'image.tar');
     const slice = new SliceSource(parent, 777, 300_000, 'layer');

@@ -1,7 +1,6 @@
 /**
  * A TOC layer from a registry (docker://): announced by its descriptor's annotations, read through its
- * TOC like a local one, metadata members hidden. (The registry blob source still streams a blob whole
- * before its first unverified read, so this is not yet a lazy pull: see the toc helper's notes.)
+ * TOC like a local one, metadata members hidden; pulled lazily (toc-lazy-pull.test.ts counts the bytes).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,8 +21,8 @@ beforeAll(async () => {
   registry = await startRegistry();
   const estargz = writeOciLayer(join(dir, 'estargz'), writeEstargz(ENTRIES, { landmark: true, chunkSize: 64 * 1024 }), 'application/vnd.oci.image.layer.v1.tar+gzip');
   const zstd = writeOciLayer(join(dir, 'zstd'), writeZstdChunked(ENTRIES, { chunkSize: 64 * 1024 }), 'application/vnd.oci.image.layer.v1.tar+zstd');
-  await pushImage(`oci:${estargz}`, registry.host, 'toc:estargz');
-  await pushImage(`oci:${zstd}`, registry.host, 'toc:zstd-chunked');
+  await pushImage(`oci:${estargz}`, registry.host, 'toc:estargz', undefined, false, true);
+  await pushImage(`oci:${zstd}`, registry.host, 'toc:zstd-chunked', undefined, false, true);
 });
 
 afterAll(async () => {

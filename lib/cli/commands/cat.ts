@@ -5,7 +5,6 @@
  */
 
 import type { CommandSpec, Context } from '../context.js';
-import { CliPathError } from '../errors.js';
 
 export const cat: CommandSpec = {
   name: 'cat',
@@ -25,9 +24,11 @@ export const cat: CommandSpec = {
   },
 };
 
+/**
+ * No `stat` first: the stream itself fails for a directory (EISDIR) or a missing path, and a stat
+ * would compute what cat never prints (`nlink`, which builds every layer's hard-link index).
+ */
 async function copyFile(ctx: Context, path: string): Promise<void> {
-  const stats = await ctx.img.stat(path);
-  if (stats.isDirectory()) throw new CliPathError('EISDIR');
   const stream = ctx.img.createReadStream(path);
   try {
     for await (const chunk of stream) await ctx.out.write(chunk as Buffer);

@@ -1,0 +1,48 @@
+/**
+ * The launcher keeps V8's compiled code for the CLI bundle in imgfs's own cache directory, and nowhere
+ * else: not with --no-cache, not before that directory exists, not where others could write to it.
+ */
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { imgfs } from './run-cli.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'imgfs-compile-cache-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const demo = 'fixtures/demo/demo.tar';
+
+async function catTwice(args: string[], env: Record<string, string> = {}): Promise<void> {
+  for (let i = 0; i < 2; i++) {
+    const result = await imgfs(['cat', ...args, demo, '/etc/os-release'], env);
+    expect(result.code).toBe(0);
+  }
+}
+
+describe.skipIf(typeof process.getuid !== 'function')('compile cache', () => {
+  it('is kept under compile/ of the cache directory once that directory exists', async () => {
+    const cache = join(scratch, 'own');
+    mkdirSync(cache, { mode: 0o700 });
+    await catTwice(['--cache-dir', cache]);
+    expect(readdirSync(cache)).toContain('compile');
+    expect(readdirSync(join(cache, 'compile'), { recursive: true }).length).toBeGreaterThan(0);
+  });
+
+  it('is not written with --no-cache', async () => {
+    const xdg = join(scratch, 'xdg');
+    mkdirSync(xdg, { mode: 0o700 });
+    await catTwice(['--no-cache'], { XDG_CACHE_HOME: xdg });
+    expect(readdirSync(xdg)).toEqual([]);
+  });
+
+  it('is not kept in a cache directory that others can write to', async () => {
+    const shared = join(scratch, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o777);
+    await catTwice(['--cache-dir', shared]);
+    expect(existsSync(join(shared, 'compile'))).toBe(false);
+    // The index cache itself is still used there (its files are checked, never run).
+    expect(readdirSync(shared).length).toBeGreaterThan(0);
+  });
+});
