@@ -270,8 +270,10 @@ const workloads = [
     id: 'scan-gzip',
     title: '`scan --hash sha256 --json` · OCI dir, gzip',
     imgfs: { label: 'imgfs', command: imgfs('scan', '--hash', 'sha256', '--json', '--no-cache', img.gzipDir) },
-    peer: { label: '`gzip -dc` of every layer blob', command: { argv: ['gzip', '-dc', ...layersOf.gzip] } },
-    target: 1.5,
+    // The floor the issue names: each blob decompressed once and its bytes hashed (gzip and sha256sum
+    // on the two cores, through a pipe).
+    peer: { label: '`gzip -dc | sha256sum` of every layer blob', command: { argv: ['sh', LAYER_TAR, 'hashall', 'gzip', ...layersOf.gzip] } },
+    target: 1.2,
   },
 ];
 
@@ -400,8 +402,9 @@ if (RSS) {
       imgfs: imgfsRss === undefined ? '—' : mb(imgfsRss * 1024),
       peer: floorRss === undefined ? '—' : `\`node -e 0\`: ${mb(floorRss * 1024)} (${result.workload.peer.label}: ${peerRss === undefined ? '—' : mb(peerRss * 1024)})`,
       ratio: imgfsRss === undefined || floorRss === undefined ? undefined : imgfsRss / floorRss,
-      target: '≤ 3×',
-      met: imgfsRss === undefined || floorRss === undefined ? undefined : imgfsRss / floorRss <= 3,
+      // Issue 14 bounds the scan absolutely: ≤ 200 MB whatever the image size.
+      target: id === 'scan-gzip' ? '≤ 200 MB' : '≤ 3×',
+      met: imgfsRss === undefined ? undefined : id === 'scan-gzip' ? imgfsRss * 1024 <= 200e6 : floorRss === undefined ? undefined : imgfsRss / floorRss <= 3,
       note: imgfsRss === undefined ? result.skipped ?? 'not measured' : undefined,
     });
   }

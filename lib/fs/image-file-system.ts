@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ImageConfig, ImageFormat } from '../image/loaded-image.js';
 import type { Layer } from '../layer/layer.js';
+import { MemberDigests } from '../layer/member-digests.js';
 import type { LayerTable } from '../table/layer-table.js';
 import { ImgfsError } from '../errors.js';
 import { joinPath, pathFromInput, ROOT } from '../table/entry-name.js';
@@ -9,7 +11,7 @@ import { resolvePath, type Resolution } from '../merge/resolve-path.js';
 import { layerChanges, pathHistory, type LayerChanges } from '../merge/layer-changes.js';
 import { Dirent } from './dirent.js';
 import { createNodeFsAdapter, type NodeFsAdapter } from './node-fs-adapter.js';
-import { archiveOrder, scanFilter, type ScanCandidate, type ScannedFile, type ScanOptions } from './scan.js';
+import { contentFilter, scanFilter, ScanPlan, type ScannedFile, type ScanOptions } from './scan.js';
 import { FsError } from './fs-errors.js';
 import { ImageStats, type FileType } from './image-stats.js';
 import type { ImageDirent, ImageFS, ImagePath, LayerInfo, PathHistory, ReadStreamOptions, WalkEntry } from './types.js';
@@ -28,7 +30,12 @@ const MAX_REMEMBERED_RESOLUTIONS = 200_000;
 export class ImageFileSystem implements ImageFS {
   readonly layers: readonly LayerInfo[];
   private readonly implicitInodes = new Map<string, number>();
-  private readonly resolutions = new Map<string, Resolution>();
+  /**
+   * Resolutions by path, following the last symlink or not. Keyed by the path string itself, not a
+   * prefixed copy: a 5 000-deep walk asks about paths of up to 10 kB, and a copy per key would hold
+   * the sum of their lengths (tens of MB) a second time.
+   */
+  private readonly resolutions = { follow: new Map<string, Resolution>(), noFollow: new Map<string, Resolution>() };
   private readonly loading = new Map<number, Promise<void>>();
   private closed = false;
   /** Layers that failed to load during the question being asked (see `ready`). */
@@ -40,7 +47,8 @@ export class ImageFileSystem implements ImageFS {
     /** Bottom first; each one indexes itself and reads its entries' bytes. */
     private readonly stack: readonly Layer[],
     private readonly view: MergedView,
-    private readonly loadLayer: (layer: Layer) => Promise<LayerTable>,
+    /** Indexes a layer; `digests` gets its files hashed if the table is built by a pass over the layer. */
+    private readonly loadLayer: (layer: Layer, digests?: MemberDigests) => Promise<LayerTable>,
     private readonly release: () => Promise<void>,
   ) {
     this.layers = stack.map((layer) => layer.info);
@@ -52,11 +60,11 @@ export class ImageFileSystem implements ImageFS {
     await Promise.all(this.stack.map((_, layer) => this.ensureLayer(layer)));
   }
 
-  private ensureLayer(layer: number): Promise<void> {
+  private ensureLayer(layer: number, digests?: MemberDigests): Promise<void> {
     if (this.view.isLoaded(layer)) return Promise.resolve();
     let pending = this.loading.get(layer);
     if (pending === undefined) {
-      pending = this.loadLayer(this.stack[layer] as Layer).then((table) => this.view.provide(layer, table));
+      pending = this.loadLayer(this.stack[layer] as Layer, digests).then((table) => this.view.provide(layer, table));
       // A failed load may be retried by a later question (the error is not cached).
       pending.catch(() => this.loading.delete(layer));
       this.loading.set(layer, pending);
@@ -243,26 +251,76 @@ export class ImageFileSystem implements ImageFS {
   }
 
   async *scan(options: ScanOptions = {}): AsyncIterable<ScannedFile> {
+    const digests = options.hash === undefined ? undefined : await this.indexHashing(options.hash, contentFilter(options), options.signal);
     await this.indexAll();
     const wanted = scanFilter(options);
-    const plan: Array<ScanCandidate & { node: MergedNode }> = [];
+    const plan = new ScanPlan();
     for (const { path, node, stats } of this.traverse('/')) {
-      const candidate = { path: display(path), stats, layer: node.layer, dataOffset: node.entry?.dataOffset ?? 0, node };
-      if (wanted(candidate)) plan.push(candidate);
+      const dataOffset = node.entry?.dataOffset ?? 0;
+      if (wanted({ path: display(path), stats, layer: node.layer, dataOffset })) plan.add(path, node.layer, dataOffset);
     }
-    plan.sort(archiveOrder);
     let current: Readable | undefined;
     try {
-      for (const { path, stats, layer, node } of plan) {
+      for (const planned of plan.inArchiveOrder()) {
         options.signal?.throwIfAborted();
+        // Looked up again rather than kept from the walk (see ScanPlan), without memoising it.
+        const node = this.view.lookupUpTo(planned, this.view.top) as MergedNode;
+        const stats = this.toStats(node);
+        const { layer } = node;
+        const path = display(planned);
         // The consumer moved on: whatever it left unread of the previous file is skipped.
         if (current !== undefined && !current.readableEnded) current.destroy();
-        current = node.kind === 'file' ? this.streamContent(node, 0, stats.size) : Readable.from([]);
-        yield { path, stats, layer, stream: current };
+        let digest: string | undefined;
+        if (options.hash !== undefined) {
+          const offset = node.entry?.dataOffset;
+          digest = offset === undefined || node.kind !== 'file' ? undefined : digests?.[layer]?.get(offset);
+          // Not hashed in an index pass (indexed before the scan, from the cache, a sparse file, a
+          // symlink): read it now.
+          digest ??= await digestOf(node.kind === 'file' ? this.streamContent(node, 0, stats.size) : Readable.from([]), options.hash);
+        }
+        current = undefined;
+        // Made when the consumer asks for it: a consumer that takes only digests opens no stream (a
+        // million streams made and destroyed without an event-loop turn would all wait in memory for
+        // their 'close').
+        let opened: Readable | undefined;
+        const open = (): Readable => {
+          if (opened === undefined) {
+            opened = node.kind === 'file' ? this.streamContent(node, 0, stats.size) : Readable.from([]);
+            current = opened;
+          }
+          return opened;
+        };
+        yield {
+          path,
+          stats,
+          layer,
+          ...(digest === undefined ? {} : { digest }),
+          get stream(): Readable {
+            return open();
+          },
+        };
       }
     } finally {
       if (current !== undefined && !current.readableEnded) current.destroy();
     }
+  }
+
+  /**
+   * Indexes the layers not indexed yet, top-down and one at a time, hashing their files in the same
+   * pass (see MemberDigests); per layer, the digests recorded (none for a layer indexed earlier).
+   */
+  private async indexHashing(algorithm: string, wants: (path: string, size: number) => boolean, signal: AbortSignal | undefined): Promise<Array<MemberDigests | undefined>> {
+    const digests: Array<MemberDigests | undefined> = this.stack.map(() => undefined);
+    for (let layer = this.stack.length - 1; layer >= 0; layer--) {
+      signal?.throwIfAborted();
+      if (this.view.isLoaded(layer) || this.loading.has(layer)) continue;
+      const recorder = new MemberDigests(algorithm, wants);
+      digests[layer] = recorder;
+      await this.ensureLayer(layer, recorder);
+      // Its files are hashed: the layer's decoded spans would only add to the next layer's.
+      (this.stack[layer] as Layer).dropDecoded();
+    }
+    return digests;
   }
 
   /**
@@ -329,14 +387,14 @@ export class ImageFileSystem implements ImageFS {
     this.assertOpen();
     if (typeof input !== 'string' && !Buffer.isBuffer(input)) throw new TypeError(`path must be a string or a Buffer, got ${typeof input}`);
     const path = pathFromInput(input);
-    const key = followLast ? `+${path}` : `-${path}`;
-    let result = this.resolutions.get(key);
+    const memo = followLast ? this.resolutions.follow : this.resolutions.noFollow;
+    let result = memo.get(path);
     if (result === undefined) {
       // The view never changes once opened, so a resolution stays true; the bound keeps a process
       // that asks about millions of distinct paths from growing without limit.
-      if (this.resolutions.size >= MAX_REMEMBERED_RESOLUTIONS) this.resolutions.clear();
+      if (memo.size >= MAX_REMEMBERED_RESOLUTIONS) memo.clear();
       result = this.resolveFresh(path, followLast);
-      this.resolutions.set(key, result);
+      memo.set(path, result);
     }
     if (!result.ok) throw new FsError(result.code, syscall, path);
     return result;
@@ -352,7 +410,7 @@ export class ImageFileSystem implements ImageFS {
     const slash = path.lastIndexOf('/');
     const name = path.slice(slash + 1);
     if (slash >= 0 && name !== '' && name !== '.' && name !== '..') {
-      const parent = this.resolutions.get(`+${slash === 0 ? '/' : path.slice(0, slash)}`);
+      const parent = this.resolutions.follow.get(slash === 0 ? '/' : path.slice(0, slash));
       if (parent?.ok === true && parent.node.kind === 'dir') return resolvePath(this.view, name, followLast, parent);
     }
     return resolvePath(this.view, path, followLast);
@@ -447,4 +505,11 @@ function contentSize(node: MergedNode): number {
   if (node.kind === 'file') return node.entry?.size ?? 0;
   if (node.kind === 'symlink') return Buffer.byteLength(node.entry?.linkname ?? '');
   return 0;
+}
+
+/** Hex digest of a stream's bytes. */
+async function digestOf(stream: Readable, algorithm: string): Promise<string> {
+  const hash = createHash(algorithm);
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }

@@ -39,7 +39,7 @@ export async function openImage(source: string | string[], options: OpenOptions 
     layers.map(() => undefined),
     warn,
   );
-  const fs = new ImageFileSystem(image.format, image.config, layers, view, (layer) => layer.index(progress?.(layer.info.index)), release);
+  const fs = new ImageFileSystem(image.format, image.config, layers, view, (layer, digests) => layer.index(progress?.(layer.info.index), digests), release);
   if (options.lazy !== true) {
     try {
       await fs.indexAll();

@@ -2,6 +2,7 @@ import type { ByteSource } from '../source/byte-source.js';
 import type { LayerRef } from '../errors.js';
 import type { ResolvedLimits } from '../limits.js';
 import type { LayerTable, TableEntry } from '../table/layer-table.js';
+import type { TarEntry } from '../tar/tar-entry.js';
 import type { WarningSink } from '../warnings.js';
 import type { Compression, TocFormat } from './layer-info.js';
 import type { PassDigests } from './pass-digests.js';
@@ -53,6 +54,8 @@ export interface LayerReader {
   persist?(): Promise<void>;
   /** Checks that go beyond the digests (a table of contents against the tar stream, say): EDIGEST. */
   verify?(): Promise<void>;
+  /** Lets go of decoded data kept to speed up later reads (they then decode again). */
+  dropDecoded?(): void;
   /** Releases what the reader opened; never the stored bytes it was given. */
   close(): Promise<void>;
 }
@@ -64,6 +67,11 @@ export interface TableBuildOptions {
   layer: LayerRef;
   /** Told now and then how many of the layer's stored bytes have been read, while the table is built. */
   onWalked: ((storedBytes: number) => void) | undefined;
+  /**
+   * Called for each member in tar order, before the pass reads on, by a reader that walks the tar
+   * stream (a scan hashes the member's data there, from what the pass has just decoded). Awaited.
+   */
+  onMember?: ((member: TarEntry, tar: ByteSource) => Promise<void>) | undefined;
 }
 
 /** What a reader is opened with. */

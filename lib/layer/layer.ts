@@ -9,6 +9,7 @@ import type { ResolvedLimits } from '../limits.js';
 import type { WarningSink } from '../warnings.js';
 import { blobKey, DIFF_ID_OF_BLOB, diffIdKey, layerIdentity, type LayerIdentity } from './cache-identity.js';
 import type { LayerInfo } from './layer-info.js';
+import type { MemberDigests } from './member-digests.js';
 import type { LayerReader, LayerReaderFactory, LayerSidecar } from './layer-reader.js';
 import { openLayerReader } from './open-layer-reader.js';
 import { PassDigests } from './pass-digests.js';
@@ -131,9 +132,10 @@ export class Layer {
    * The layer's table: from the index cache when it has it, else built by the reader (and then
    * cached). With `verify`, the layer is verified before its table is cached or returned, so a layer
    * that fails leaves nothing in the cache. `onWalked` hears how many stored bytes have been read
-   * while the table is built, and the whole size once it is done.
+   * while the table is built, and the whole size once it is done. `digests`, when the table is built
+   * by a pass over the tar stream (not loaded from the cache), gets the layer's files hashed in it.
    */
-  async index(onWalked?: (storedBytes: number) => void): Promise<LayerTable> {
+  async index(onWalked?: (storedBytes: number) => void, digests?: MemberDigests): Promise<LayerTable> {
     const { cache, verify } = this.context;
     try {
       await this.reader.prepare?.();
@@ -144,7 +146,9 @@ export class Layer {
       let table = key === undefined ? undefined : await cache?.load(key);
       if (table === undefined && kind === undefined) table = await this.loadShared(key);
       if (table === undefined) {
-        table = await this.reader.buildTable({ limits: this.context.limits, warn: this.context.warn, layer: this.ref, onWalked });
+        const { limits, warn } = this.context;
+        const onMember = digests === undefined ? undefined : digests.record.bind(digests);
+        table = await this.reader.buildTable({ limits, warn, layer: this.ref, onWalked, onMember });
         if (verify) await this.verify();
         if (key !== undefined) await cache?.store(key, table);
         await this.reader.persist?.();
@@ -258,6 +262,11 @@ export class Layer {
       base + start,
       base + Math.max(start, end),
     );
+  }
+
+  /** Lets go of the decoded bytes kept for later reads (a scan that has hashed the layer is done with them). */
+  dropDecoded(): void {
+    this.reader.dropDecoded?.();
   }
 
   async close(): Promise<void> {

@@ -64,13 +64,14 @@ class TarPassReader implements LayerReader {
     return table;
   }
 
-  private walk({ limits, warn, layer, onWalked }: TableBuildOptions): Promise<LayerTable> {
+  private walk({ limits, warn, layer, onWalked, onMember }: TableBuildOptions): Promise<LayerTable> {
     // Checkpoints recorded during this first pass are kept with the table (see `persist`); stored bytes
     // that are not a positional read away (a registry blob) record them even without a cache, so that a
     // read after the pass fetches and decodes from near its offset, not from the start.
     if (this.decoded !== undefined && (this.sidecar !== undefined || !this.stored.seekable)) this.decoded.checkpointPolicy = 'eager';
     const walked = walkTar(this.tar, { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength });
-    const members = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
+    const kept = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
+    const members = onMember === undefined ? kept : tapped(kept, (member) => onMember(member, this.tar));
     return LayerTable.build(onWalked === undefined ? members : this.reportWalked(members, onWalked), {
       maxEntries: limits.maxEntries,
       onWarning: warn,
@@ -87,6 +88,10 @@ class TarPassReader implements LayerReader {
   async persist(): Promise<void> {
     if (this.decoded === undefined || this.sidecar === undefined || this.decoded.stats.checkpointsRecorded === 0) return;
     await this.sidecar.store(CHECKPOINTS, this.decoded.exportCheckpoints());
+  }
+
+  dropDecoded(): void {
+    this.decoded?.dropSpans();
   }
 
   async close(): Promise<void> {
@@ -107,6 +112,14 @@ class TarPassReader implements LayerReader {
       }
       yield member;
     }
+  }
+}
+
+/** Each member to `tap` (awaited) before the walk goes on past its data. */
+async function* tapped(members: AsyncIterable<TarEntry>, tap: (member: TarEntry) => Promise<void>): AsyncGenerator<TarEntry> {
+  for await (const member of members) {
+    await tap(member);
+    yield member;
   }
 }
 

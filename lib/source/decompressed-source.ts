@@ -265,6 +265,14 @@ export class DecompressedSource implements ByteSource {
       });
   }
 
+  /**
+   * Lets go of the decoded spans kept for later reads (a reader that is done with this stream for now,
+   * like a scan that hashed a layer in the pass that indexed it); later reads decode again.
+   */
+  dropSpans(): void {
+    this.spans.clear();
+  }
+
   /** Streams span by span through `read`: memory stays at one chunk, backpressure stops decoding. */
   createReadStream(start?: number, end?: number): Readable {
     const range = clampStream(start, end, this.knownSize);

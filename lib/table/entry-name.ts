@@ -11,6 +11,9 @@ export { pathFromInput } from '../tar/name-bytes.js';
 
 export const ROOT = '';
 
+/** A `.` or `..` component, or an empty one (`//`). */
+const NEEDS_SPLIT = /(?:^|\/)\.\.?(?:\/|$)|\/\//;
+
 /** Lexical normalisation of a tar member name: `./a//b/../c/` → `a/c`; `..` never climbs above root. */
 export function normalizeEntryName(raw: string): string {
   return normalizeName(raw).path;
@@ -22,6 +25,17 @@ export function normalizeEntryName(raw: string): string {
  * `climbsOut` says whether a `..` tried to go above the root (an outer archive refuses such a name).
  */
 export function normalizeName(raw: string): { path: string; climbsOut: boolean } {
+  // Most names need at most a leading `./` or `/` and a trailing `/` taken off: found with one native
+  // scan and cut out without splitting (a 5 000-deep chain's names are 10 kB each, one per member).
+  let start = 0;
+  while (raw.startsWith('/', start) || raw.startsWith('./', start)) start += raw.startsWith('/', start) ? 1 : 2;
+  const rest = raw.slice(start, raw.endsWith('/') ? -1 : raw.length);
+  if (start < raw.length && !rest.endsWith('/') && !NEEDS_SPLIT.test(rest)) return { path: rest, climbsOut: false };
+  return normalizeByComponents(raw);
+}
+
+/** `normalizeName` the long way: component by component (what its quick path must agree with). */
+export function normalizeByComponents(raw: string): { path: string; climbsOut: boolean } {
   const parts: string[] = [];
   let climbsOut = false;
   for (const part of raw.split('/')) {

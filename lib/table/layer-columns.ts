@@ -1,6 +1,7 @@
 import type { SparseMap } from '../tar/sparse-map.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import type { EntryKind, TableEntry } from './layer-table.js';
+import type { NameColumn } from './encoded-names.js';
 
 const KINDS: readonly EntryKind[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
 const KIND_CODE = new Map(KINDS.map((kind, code) => [kind, code]));
@@ -23,9 +24,9 @@ export interface LayerSnapshot {
   /** Owner names, referred to by id from `small`. */
   names: string[];
   /** Sorted by `compareCodeUnits`, unique. */
-  paths: string[];
+  paths: NameColumn;
   /** '' for members that are not links. */
-  linknames: string[];
+  linknames: NameColumn;
   kinds: Uint8Array;
   numbers: Float64Array;
   small: Uint32Array;
@@ -58,6 +59,8 @@ export class LayerColumnsBuilder {
   /** After `seal`: paths with more than one member (R2), and the ordinal of the first of them. */
   readonly replaced = new Map<string, number>();
   private readonly sparse = new Map<number, SparseMap>();
+  private lastName: string | undefined;
+  private lastNameId = 0;
 
   push(path: string, kind: EntryKind, member: TarEntry, linkname: string, ordinal: number): void {
     const slot = this.paths.length;
@@ -79,7 +82,7 @@ export class LayerColumnsBuilder {
     this.small[m + 1] = ordinal;
     this.small[m + 2] = this.nameId(member.uname);
     this.small[m + 3] = this.nameId(member.gname);
-    if (Object.keys(member.xattrs).length > 0) this.xattrs.set(slot, member.xattrs);
+    if (hasAny(member.xattrs)) this.xattrs.set(slot, member.xattrs);
     if (kind === 'file' && member.sparse !== undefined) this.sparse.set(slot, member.sparse);
   }
 
@@ -126,14 +129,24 @@ export class LayerColumnsBuilder {
   }
 
   private nameId(name: string): number {
+    // Most members share one or two owner names: the last one answered is checked first.
+    if (name === this.lastName) return this.lastNameId;
     let id = this.nameIds.get(name);
     if (id === undefined) {
       id = this.names.length;
       this.names.push(name);
       this.nameIds.set(name, id);
     }
+    this.lastName = name;
+    this.lastNameId = id;
     return id;
   }
+}
+
+/** Whether an object has any own key, without listing them (one array per member otherwise). */
+function hasAny(record: Record<string, unknown>): boolean {
+  for (const key in record) if (Object.hasOwn(record, key)) return true;
+  return false;
 }
 
 /** True when every path sorts after the one before it: already in column order, no duplicates. */
@@ -167,7 +180,7 @@ export class LayerColumns {
   /** Slot of `path`, or -1. */
   find(path: string): number {
     const at = this.lowerBound(path);
-    return this.data.paths[at] === path ? at : -1;
+    return this.data.paths.at(at) === path ? at : -1;
   }
 
   /** First slot whose path is not below `key` in code unit order. */
@@ -177,14 +190,14 @@ export class LayerColumns {
     let high = paths.length;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if ((paths[middle] as string) < key) low = middle + 1;
+      if ((paths.at(middle) as string) < key) low = middle + 1;
       else high = middle;
     }
     return low;
   }
 
   path(slot: number): string {
-    return this.data.paths[slot] as string;
+    return this.data.paths.at(slot) as string;
   }
 
   kind(slot: number): EntryKind {
@@ -197,7 +210,7 @@ export class LayerColumns {
     const { numbers, small, names } = this.data;
     return {
       sparse: this.sparseBySlot.get(slot),
-      path: this.data.paths[slot] as string,
+      path: this.data.paths.at(slot) as string,
       kind: this.kind(slot),
       mode: small[s] as number,
       ordinal: small[s + 1] as number,
@@ -210,7 +223,7 @@ export class LayerColumns {
       dataOffset: numbers[n + 4] as number,
       devmajor: numbers[n + 5] as number,
       devminor: numbers[n + 6] as number,
-      linkname: this.data.linknames[slot] as string,
+      linkname: this.data.linknames.at(slot) as string,
       xattrs: this.xattrsBySlot.get(slot) ?? {},
     };
   }
@@ -246,8 +259,8 @@ function pick(data: ColumnData, slots: readonly number[]): LayerColumns {
   });
   return new LayerColumns({
     names: data.names,
-    paths: slots.map((slot) => data.paths[slot] as string),
-    linknames: slots.map((slot) => data.linknames[slot] as string),
+    paths: slots.map((slot) => data.paths.at(slot) as string),
+    linknames: slots.map((slot) => data.linknames.at(slot) as string),
     kinds,
     numbers,
     small,

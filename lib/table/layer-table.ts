@@ -76,9 +76,9 @@ export class LayerTable {
   private linksByTarget: Map<string, TableEntry[]> | undefined;
   private lastParent: string | undefined;
   /**
-   * Whether the layer holds a member below a directory, per directory asked. The lookups of a walk
-   * share their parent, and most layers hold nothing in most directories: a map lookup then answers
-   * instead of a binary search over the whole path column.
+   * Whether the layer holds a member below a directory, per directory asked as a parent: the lookups
+   * of a walk share their parent, and most layers hold nothing in most directories, so a map lookup
+   * answers instead of a binary search over the whole path column.
    */
   private readonly populatedDirs = new Map<string, boolean>();
   /** `hidesUnder` answers by directory (null: hides nothing). */
@@ -215,20 +215,20 @@ export class LayerTable {
   /** True when the layer has no member for `path` but has members below it (R6). */
   impliesDir(path: string): boolean {
     if (path === ROOT) return this.columns.length > 0;
-    return this.populated(path) && this.columns.find(path) < 0;
+    // Asked of every path an upper layer lacks in a walk over stacked layers, files included: only a
+    // "yes" is remembered, or every path would be held once more.
+    return this.populated(path, false) && this.columns.find(path) < 0;
   }
 
   /** Whether the layer holds a member strictly below `dir`. */
-  private populated(dir: string): boolean {
-    let answer = this.populatedDirs.get(dir);
-    if (answer === undefined) {
-      if (dir === ROOT) {
-        answer = this.columns.length > 0;
-      } else {
-        const prefix = `${dir}/`;
-        const first = this.columns.lowerBound(prefix);
-        answer = first < this.columns.length && this.columns.path(first).startsWith(prefix);
-      }
+  private populated(dir: string, rememberNo = true): boolean {
+    if (dir === ROOT) return this.columns.length > 0;
+    const known = this.populatedDirs.get(dir);
+    if (known !== undefined) return known;
+    const prefix = `${dir}/`;
+    const first = this.columns.lowerBound(prefix);
+    const answer = first < this.columns.length && this.columns.path(first).startsWith(prefix);
+    if (answer || rememberNo) {
       if (this.populatedDirs.size >= MAX_REMEMBERED_DIRS) this.populatedDirs.clear();
       this.populatedDirs.set(dir, answer);
     }

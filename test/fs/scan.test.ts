@@ -1,7 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { gunzipSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it, vi } from 'vitest';
 import { openLayers } from '../helpers/open-layers.js';
 import type { LayerEntrySpec } from '../helpers/layer-tar.js';
+import { DecompressedSource } from '../../lib/source/decompressed-source.js';
+import { Layer } from '../../lib/layer/layer.js';
 import type { ScannedFile } from '../../lib/index.js';
 
 const big = randomBytes(3 * 1024 * 1024);
@@ -50,6 +54,43 @@ describe('scan', () => {
       ]);
     });
   }
+
+  for (const lazy of [false, true]) {
+    it(`with hash, gives each file's digest of exactly its bytes (${lazy ? 'lazily opened: hashed while indexed' : 'indexed at open: hashed by reading'})`, async () => {
+      const { fs } = await openLayers(layers, { gzip: true, lazy });
+      const seen: Array<[string, string | undefined, string]> = [];
+      for await (const file of fs.scan({ hash: 'sha256' })) seen.push([file.path, file.digest, sha(await drain(file))]);
+      expect(seen.map(([path]) => path)).toEqual(['/etc/passwd', '/data.bin', '/keeper', '/etc/fixed', '/opt/new']);
+      for (const [, digest, content] of seen) expect(digest).toBe(content);
+    });
+  }
+
+  it('with hash, on a lazily opened image, decodes each gzip layer once: the pass that indexes it also hashes its files', async () => {
+    const decoders = new Set<DecompressedSource>();
+    const read = DecompressedSource.prototype.read;
+    const spy = vi.spyOn(DecompressedSource.prototype, 'read').mockImplementation(function (this: DecompressedSource, offset, length) {
+      decoders.add(this);
+      return read.call(this, offset, length);
+    });
+    const streams = vi.spyOn(Layer.prototype, 'stream');
+    try {
+      const { fs, paths } = await openLayers(layers, { gzip: true, lazy: true });
+      const digests = new Map<string, string | undefined>();
+      for await (const file of fs.scan({ hash: 'sha256' })) digests.set(file.path, file.digest);
+      expect(digests.get('/data.bin')).toBe(sha(big));
+      expect(digests.get('/keeper')).toBe(sha('kept by a hard link'));
+      const tarBytes = paths.reduce((sum, path) => sum + gunzipSync(readFileSync(path)).length, 0);
+      const inflated = [...decoders].reduce((sum, source) => sum + source.stats.inflatedBytes, 0);
+      expect(inflated).toBe(tarBytes);
+      // A consumer that takes only the digests makes the scan open no stream at all.
+      expect(streams).not.toHaveBeenCalled();
+      // And lets go of each layer's decoded spans once its files are hashed: memory holds one layer's.
+      expect([...decoders].map((source) => source.stats.cachedBytes)).toEqual([...decoders].map(() => 0));
+    } finally {
+      spy.mockRestore();
+      streams.mockRestore();
+    }
+  });
 
   it('applies include, exclude, size limit and symlinks', async () => {
     const { fs } = await openLayers(layers);

@@ -112,11 +112,11 @@ describe('index cache', () => {
     await first.fs.close();
     const [file] = cacheFiles(cache) as [string];
     const snapshot = decodeSnapshot(readFileSync(file));
-    const order = snapshot.paths.map((_, i) => i).reverse();
+    const order = Array.from({ length: snapshot.paths.length }, (_, i) => i).reverse();
     const unsorted = {
       ...snapshot,
-      paths: order.map((i) => snapshot.paths[i] as string),
-      linknames: order.map((i) => snapshot.linknames[i] as string),
+      paths: order.map((i) => snapshot.paths.at(i) as string),
+      linknames: order.map((i) => snapshot.linknames.at(i) as string),
       kinds: Uint8Array.from(order.map((i) => snapshot.kinds[i] as number)),
       numbers: Float64Array.from(order.flatMap((i) => [...snapshot.numbers.subarray(i * 7, i * 7 + 7)])),
       small: Uint32Array.from(order.flatMap((i) => [...snapshot.small.subarray(i * 4, i * 4 + 4)])),

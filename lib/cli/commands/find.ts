@@ -37,13 +37,13 @@ export const find: CommandSpec = {
   async run(ctx) {
     const types = parseTypes(ctx.args.values.get('type') ?? []);
     const glob = lastValue(ctx.args, 'name');
-    const matches = glob === undefined ? () => true : compileGlob(glob);
+    const matches = glob === undefined ? undefined : compileGlob(glob);
     const json = ctx.args.flags.has('json');
     const names = json ? await ctx.names() : numericNames;
 
     const emit = async (path: string, stats: ImageStats): Promise<void> => {
       if (types !== undefined && !types.has(stats.type)) return;
-      if (!matches(baseName(path))) return;
+      if (matches !== undefined && !matches(baseName(path))) return;
       await ctx.out.line(json ? JSON.stringify(entryJson(path, stats, ctx.img, names)) : path);
     };
 

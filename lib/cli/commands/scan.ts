@@ -4,7 +4,7 @@
  * that an upper layer deleted or replaced never appear.
  */
 
-import { createHash, getHashes } from 'node:crypto';
+import { getHashes } from 'node:crypto';
 import { lastValue, UsageError } from '../args.js';
 import type { CommandSpec } from '../context.js';
 
@@ -23,6 +23,9 @@ export const scan: CommandSpec = {
     { long: 'max-size', value: true, valueName: 'BYTES', help: 'skip files larger than BYTES' },
   ],
   paths: { min: 0, max: 0 },
+  // Opened lazily: the scan indexes the layers itself, top-down, hashing each layer's files in the
+  // pass that indexes it (one decode per layer).
+  lazy: true,
   async run(ctx) {
     const algorithm = lastValue(ctx.args, 'hash');
     if (algorithm !== undefined && !['sha256', 'sha512', 'sha1', 'md5'].includes(algorithm)) {
@@ -40,9 +43,10 @@ export const scan: CommandSpec = {
       include: ctx.args.values.get('include') ?? [],
       exclude: ctx.args.values.get('exclude') ?? [],
       ...(maxSize === undefined ? {} : { maxFileSize: Number(maxSize) }),
+      ...(algorithm === undefined ? {} : { hash: algorithm }),
     });
     for await (const file of files) {
-      const digest = algorithm === undefined ? undefined : await hashOf(file.stream, algorithm);
+      const digest = file.digest;
       const mime = mimeOf(file.path);
       const { size, uid, gid } = file.stats;
       if (json) {
@@ -55,9 +59,3 @@ export const scan: CommandSpec = {
     }
   },
 };
-
-async function hashOf(stream: AsyncIterable<Buffer>, algorithm: string): Promise<string> {
-  const hash = createHash(algorithm);
-  for await (const chunk of stream) hash.update(chunk);
-  return hash.digest('hex');
-}

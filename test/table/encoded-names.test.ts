@@ -1,0 +1,75 @@
+import { crc32 } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { nameToBytes } from '../../lib/tar/name-bytes.js';
+import { EncodedNames, nameStarts } from '../../lib/table/encoded-names.js';
+import { decodeSnapshot, encodeSnapshot, SnapshotFormatError } from '../../lib/table/snapshot-codec.js';
+import { LayerTable } from '../../lib/table/layer-table.js';
+import type { TarEntry } from '../../lib/tar/tar-entry.js';
+
+function encoded(names: readonly string[]): EncodedNames {
+  const bytes = nameToBytes(names.join('\0'));
+  return new EncodedNames(bytes, nameStarts(bytes, names.length));
+}
+
+const byStrings = (names: readonly string[]): boolean => names.every((name, i) => i === 0 || (names[i - 1] as string) < name);
+
+describe('EncodedNames', () => {
+  it('gives back each name, ASCII or not (invalid UTF-8 kept as lone surrogates), and undefined outside', () => {
+    const names = ['', 'a', 'a/b', 'ünï', '\u{1f600}', 'x\udc80y', ''];
+    const column = encoded(names);
+    expect(column.length).toBe(names.length);
+    expect(Array.from({ length: names.length }, (_, i) => column.at(i))).toEqual(names);
+    expect(column.at(-1)).toBeUndefined();
+    expect(column.at(names.length)).toBeUndefined();
+  });
+
+  it('says whether names are strictly ascending in code unit order, as comparing the strings does', () => {
+    const pieces = ['a', 'b', 'a/', 'ab', '/', '0', '\u{e000}', '\u{1f600}', '\udc80'];
+    let seed = 7;
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    for (let round = 0; round < 400; round++) {
+      const ascii = round % 2 === 0;
+      const names = Array.from({ length: 1 + (next() % 6) }, () =>
+        Array.from({ length: next() % 4 }, () => pieces[next() % (ascii ? 6 : pieces.length)] as string).join(''),
+      );
+      if (round % 3 === 0) names.sort();
+      expect(encoded(names).strictlyAscending(), JSON.stringify(names)).toBe(byStrings(names));
+    }
+  });
+});
+
+describe('index file names', () => {
+  async function table(names: string[]): Promise<LayerTable> {
+    async function* members(): AsyncGenerator<TarEntry> {
+      let offset = 0;
+      for (const name of names) {
+        yield { name, type: 'file', typeflag: '0', mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', size: 0, mtimeMs: 0, linkname: '', devmajor: 0, devminor: 0, xattrs: {}, headerOffset: offset, dataOffset: offset + 512 };
+        offset += 512;
+      }
+    }
+    return LayerTable.build(members());
+  }
+
+  it('a table loaded from its file answers as the built one, names decoded when asked for', async () => {
+    const built = await table(['etc/passwd', 'usr/bin/ünï', 'usr/lib/a', 'srv/x\udc80']);
+    const loaded = LayerTable.fromSnapshot(decodeSnapshot(encodeSnapshot(built.snapshot())));
+    for (const path of ['etc/passwd', 'usr/bin/ünï', 'usr/lib/a', 'srv/x\udc80', 'usr/lib/b', 'usr']) {
+      expect(loaded.get(path)).toEqual(built.get(path));
+    }
+    expect(loaded.childrenOf('usr')).toEqual(built.childrenOf('usr'));
+  });
+
+  it('refuses an intact file (checksum recomputed) whose name starts do not fit its names', async () => {
+    const file = encodeSnapshot((await table(['a', 'b', 'c'])).snapshot());
+    // The starts of the path column follow the meta, its padding to 8 bytes, and the numeric columns
+    // (7 numbers and 4 small integers for each of the 3 entries).
+    const lead = 16 + 4 + file.readUInt32LE(16);
+    const startsAt = lead + ((8 - (lead % 8)) % 8) + 3 * (7 * 8 + 4 * 4);
+    expect(file.readUInt32LE(startsAt + 4)).toBe(2);
+    const damaged = Buffer.from(file);
+    damaged.writeUInt32LE(9, startsAt + 4);
+    damaged.writeUInt32LE(crc32(damaged.subarray(16)), 12);
+    expect(() => decodeSnapshot(damaged)).toThrow(new SnapshotFormatError('string tables do not match the entry count'));
+    expect(decodeSnapshot(file).paths.at(1)).toBe('b');
+  });
+});
