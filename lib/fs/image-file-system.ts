@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash } from '../lazy-crypto.js';
 import { Readable } from 'node:stream';
 import type { ImageConfig, ImageFormat } from '../image/loaded-image.js';
 import type { Layer } from '../layer/layer.js';

@@ -4,7 +4,8 @@
  * `descriptor.md`; sha384 is accepted as well). A digest of any other algorithm cannot be checked, and
  * with `verify` asked for that is an error, never a silent pass.
  */
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { createHash } from '../lazy-crypto.js';
 import { ImgfsError, type ImgfsErrorDetails } from '../errors.js';
 
 const ALGORITHMS: ReadonlySet<string> = new Set(['sha256', 'sha384', 'sha512']);

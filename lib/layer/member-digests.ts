@@ -1,4 +1,4 @@
-import { createHash, hash as hashOnce } from 'node:crypto';
+import { createHash, hashOnce } from '../lazy-crypto.js';
 import type { ByteSource } from '../source/byte-source.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import { normalizeEntryName } from '../table/entry-name.js';

@@ -5,7 +5,7 @@
  * with backoff, and follows a blob's redirect to another host without sending it the credentials. A
  * ranged read that loses its connection mid-body resumes with `Range` from where it stopped.
  */
-import { createHash } from 'node:crypto';
+import { createHash } from '../lazy-crypto.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ImgfsError } from '../errors.js';
 import { parseChallenge } from './auth-challenge.js';

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash } from '../lazy-crypto.js';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { DEFLATE_WINDOW, STREAM_START, type Checkpoint } from './inflater.js';
 

@@ -7,7 +7,8 @@
  * are sequential), and each span must match its recorded sha256: EDIGEST otherwise. Nothing is written
  * to disk; recent spans stay in a bounded memory cache.
  */
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { createHash } from '../lazy-crypto.js';
 import { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { ImgfsError } from '../errors.js';

@@ -4,7 +4,7 @@
  * of the blob is checked span by span against them: a server that answers a range with other bytes than
  * it sent for the whole blob cannot change what imgfs serves.
  */
-import { createHash } from 'node:crypto';
+import { createHash } from '../lazy-crypto.js';
 import { ImgfsError } from '../errors.js';
 
 const MAGIC = Buffer.from('IMGFSPN1');

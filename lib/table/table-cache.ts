@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from '../lazy-crypto.js';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { LayerTable } from './layer-table.js';
+import { sha256Hex } from './sha256-hex.js';
 import { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT_VERSION } from './snapshot-codec.js';
 import type { WarningSink } from '../warnings.js';
 
@@ -31,7 +32,7 @@ export class TableCache {
 
   /** The cache file for a key made of the given identifying parts. */
   fileFor(identity: string): string {
-    return join(this.dir, `${createHash('sha256').update(identity).digest('hex')}.idx`);
+    return join(this.dir, `${sha256Hex(identity)}.idx`);
   }
 
   async load(identity: string): Promise<LayerTable | undefined> {
@@ -81,7 +82,7 @@ export class TableCache {
 
   private extraFileFor(identity: string, suffix: string): string {
     if (!/^[a-z0-9]+$/.test(suffix)) throw new RangeError(`bad cache file suffix: ${suffix}`);
-    return join(this.dir, `${createHash('sha256').update(identity).digest('hex')}.${suffix}`);
+    return join(this.dir, `${sha256Hex(identity)}.${suffix}`);
   }
 
   private warn(message: string): void {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash } from '../lazy-crypto.js';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import type { ByteSource } from '../source/byte-source.js';

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash } from '../lazy-crypto.js';
 import type { LayerSidecar } from '../layer/layer-reader.js';
 import { TOC_DIGEST_ANNOTATION } from './estargz-footer.js';
 import type { TocLayer } from './toc-layer.js';

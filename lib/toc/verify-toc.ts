@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash } from '../lazy-crypto.js';
 import type { ByteSource } from '../source/byte-source.js';
 import { ImgfsError } from '../errors.js';
 import { normalizeEntryName } from '../table/entry-name.js';

@@ -4,7 +4,7 @@
  * that an upper layer deleted or replaced never appear.
  */
 
-import { getHashes } from 'node:crypto';
+import { getHashes } from '../../lazy-crypto.js';
 import { lastValue, UsageError } from '../args.js';
 import type { CommandSpec } from '../context.js';
 
