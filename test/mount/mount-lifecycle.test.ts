@@ -181,7 +181,7 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
     expect(big).toContain('Input/output error');
     expect(await readFile(join(at, 'top/t.txt'), 'utf8')).toBe('top\n');
     expect(await readFile(join(at, 'lower/small.txt'), 'utf8')).toBe('small\n');
-    await waitFor(() => started.stderr().includes('/lower/big.bin'), 'the warning');
+    await started.stderrIncludes('/lower/big.bin');
     expect(started.stderr()).toMatch(/imgfs: warning: \/lower\/big\.bin: input\/output error: .*ETRUNCATED/);
     await stopMount(started);
   }, 60_000);

@@ -1,12 +1,14 @@
 /**
- * Runs `imgfs mount` as a real foreground process for the mount tests, waits for the kernel to list
- * the mount (polling /proc/self/mountinfo in a bounded loop, no fixed sleep), and always takes it
- * down again: `fusermount3 -u`, then `umount -l` as a last resort, so a failing test leaves no stale
- * mount behind.
+ * Runs `imgfs mount` as a real foreground process for the mount tests, waits for it to say the mount
+ * is ready (the readiness pipe `--daemon` uses, IMGFS_MOUNT_READY_FD), and always takes it down
+ * again: `fusermount3 -u`, then `umount -l` as a last resort, so a failing test leaves no stale mount
+ * behind.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import { READY_FD_VARIABLE } from '../../lib/mount/daemon.js';
 import { bin, cliEnv, repoRoot } from '../cli/run-cli.js';
 
 const execFileAsync = promisify(execFile);
@@ -18,6 +20,8 @@ export interface MountProcess {
   child: ChildProcess;
   /** Everything the process wrote to stderr so far. */
   stderr(): string;
+  /** Resolves once stderr holds `text` (on the process's own output, not by polling). */
+  stderrIncludes(text: string): Promise<void>;
   /** Resolves with the exit status (null when killed by a signal). */
   exited: Promise<number | null>;
 }
@@ -37,6 +41,11 @@ export function mountOptions(dir: string): string[] {
   return line === undefined ? [] : (line.split(' ')[5] ?? '').split(',');
 }
 
+/**
+ * A bounded poll, for the one wait with no event to listen to: the end of a detached background
+ * process that is not this test's child (`--daemon`). Everything else waits on the process's own
+ * output (startMount, stderrIncludes).
+ */
 export async function waitFor(condition: () => boolean, what: string, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
@@ -45,31 +54,47 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
   }
 }
 
-/** `imgfs mount --no-cache ARGS... IMAGE DIR` in the foreground; resolves once DIR is mounted. */
+/** `imgfs mount --no-cache ARGS... IMAGE DIR` in the foreground; resolves once it says DIR is mounted. */
 export async function startMount(image: string, dir: string, args: readonly string[] = []): Promise<MountProcess> {
   const child = spawn(process.execPath, [bin, 'mount', '--no-cache', ...args, image, dir], {
     cwd: repoRoot,
-    env: cliEnv(),
-    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...cliEnv(), [READY_FD_VARIABLE]: '3' },
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      exitCode = code;
-      resolve(code);
-    }),
-  );
-  const handle: MountProcess = { dir, child, stderr: () => stderr, exited };
+  const watchers: Array<{ text: string; found: () => void }> = [];
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    for (const watcher of watchers.filter(({ text }) => stderr.includes(text))) {
+      watchers.splice(watchers.indexOf(watcher), 1);
+      watcher.found();
+    }
+  });
+  const stderrIncludes = (text: string): Promise<void> =>
+    stderr.includes(text) ? Promise.resolve() : new Promise((found) => watchers.push({ text, found }));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const handle: MountProcess = { dir, child, stderr: () => stderr, stderrIncludes, exited };
+  const readiness = child.stdio[3] as Readable;
+  let said = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    readiness.on('data', (chunk: Buffer) => {
+      said += chunk.toString();
+      if (said.includes('ready')) resolve();
+    });
+    void exited.then((code) => reject(new Error(`imgfs mount exited with ${String(code)} before mounting:\n${stderr}`)));
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const tooLong = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${dir} to be mounted:\n${stderr}`)), READY_TIMEOUT_MS);
+  });
   try {
-    await waitFor(() => {
-      if (exitCode !== undefined) throw new Error(`imgfs mount exited with ${String(exitCode)} before mounting:\n${stderr}`);
-      return isMounted(dir);
-    }, `${dir} to be mounted`);
+    await Promise.race([ready, tooLong]);
   } catch (error) {
     await stopMount(handle);
     throw error;
+  } finally {
+    clearTimeout(timer);
+    readiness.destroy();
   }
   return handle;
 }
