@@ -3,7 +3,7 @@ import { openDecompressed, type Compression } from '../source/codec.js';
 import { DecompressedSource } from '../source/decompressed-source.js';
 import { SparseView } from '../source/sparse-view.js';
 import type { TarEntry } from '../tar/tar-entry.js';
-import { walkTar } from '../tar/walk-tar.js';
+import { walkTarBatches } from '../tar/walk-tar.js';
 import { LayerTable, type TableEntry } from '../table/layer-table.js';
 import type { LayerReader, LayerReaderContext, LayerSidecar, TableBuildOptions } from './layer-reader.js';
 
@@ -69,10 +69,10 @@ class TarPassReader implements LayerReader {
     // that are not a positional read away (a registry blob) record them even without a cache, so that a
     // read after the pass fetches and decodes from near its offset, not from the start.
     if (this.decoded !== undefined && (this.sidecar !== undefined || !this.stored.seekable)) this.decoded.checkpointPolicy = 'eager';
-    const walked = walkTar(this.tar, { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength });
+    const walked = walkTarBatches(this.tar, { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength });
     const kept = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
     const members = onMember === undefined ? kept : tapped(kept, (member) => onMember(member, this.tar));
-    return LayerTable.build(onWalked === undefined ? members : this.reportWalked(members, onWalked), {
+    return LayerTable.buildFromBatches(onWalked === undefined ? members : this.reportWalked(members, onWalked), {
       maxEntries: limits.maxEntries,
       onWarning: warn,
       layer,
@@ -99,30 +99,33 @@ class TarPassReader implements LayerReader {
   }
 
   /**
-   * Passes the members through, telling `onWalked` now and then how many of the layer's stored bytes
+   * Passes the batches through, telling `onWalked` now and then how many of the layer's stored bytes
    * have been walked: the compressed bytes read so far, or the offset reached in an uncompressed tar.
    */
-  private async *reportWalked(members: AsyncIterable<TarEntry>, onWalked: (storedBytes: number) => void): AsyncGenerator<TarEntry> {
+  private async *reportWalked(batches: AsyncIterable<TarEntry[]>, onWalked: (storedBytes: number) => void): AsyncGenerator<TarEntry[]> {
     let count = 0;
     const size = this.stored.size ?? Infinity;
-    for await (const member of members) {
-      if (++count % PROGRESS_EVERY === 0) {
-        const read = this.decoded !== undefined ? this.decoded.stats.rawBytesRead : member.dataOffset;
+    for await (const batch of batches) {
+      const before = count;
+      count += batch.length;
+      const last = batch[batch.length - 1];
+      if (last !== undefined && Math.floor(count / PROGRESS_EVERY) > Math.floor(before / PROGRESS_EVERY)) {
+        const read = this.decoded !== undefined ? this.decoded.stats.rawBytesRead : last.dataOffset;
         onWalked(Math.min(read, size));
       }
-      yield member;
+      yield batch;
     }
   }
 }
 
-/** Each member to `tap` (awaited) before the walk goes on past its data. */
-async function* tapped(members: AsyncIterable<TarEntry>, tap: (member: TarEntry) => Promise<void>): AsyncGenerator<TarEntry> {
-  for await (const member of members) {
-    await tap(member);
-    yield member;
+/** Each member to `tap` (awaited, in order) before the walk goes on past its data. */
+async function* tapped(batches: AsyncIterable<TarEntry[]>, tap: (member: TarEntry) => Promise<void>): AsyncGenerator<TarEntry[]> {
+  for await (const batch of batches) {
+    for (const member of batch) await tap(member);
+    yield batch;
   }
 }
 
-async function* withoutHidden(members: AsyncIterable<TarEntry>, hidden: HiddenMembers): AsyncGenerator<TarEntry> {
-  for await (const member of members) if (!hidden.hides(member.name)) yield member;
+async function* withoutHidden(batches: AsyncIterable<TarEntry[]>, hidden: HiddenMembers): AsyncGenerator<TarEntry[]> {
+  for await (const batch of batches) yield batch.filter((member) => !hidden.hides(member.name));
 }

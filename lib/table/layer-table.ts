@@ -105,6 +105,11 @@ export class LayerTable {
   ) {}
 
   static async build(members: AsyncIterable<TarEntry>, options: LayerIndexOptions = {}): Promise<LayerTable> {
+    return LayerTable.buildFromBatches(oneByOne(members), options);
+  }
+
+  /** `build` from members handed over in batches (walk-tar.ts `walkTarBatches`): no promise per member. */
+  static async buildFromBatches(batches: AsyncIterable<readonly TarEntry[]>, options: LayerIndexOptions = {}): Promise<LayerTable> {
     const maxEntries = options.maxEntries ?? LIMITS.maxEntries.default;
     const { layer } = options;
     const label = layer === undefined ? 'layer' : `layer ${layer.index}`;
@@ -114,7 +119,7 @@ export class LayerTable {
     let memberCount = 0;
     let whiteoutCount = 0;
     let tarEnd = 0;
-    for await (const member of members) {
+    for await (const batch of batches) for (const member of batch) {
       if (memberCount >= maxEntries) {
         throw new ImgfsError('ELIMIT', `layer has more than ${maxEntries} entries; raise the limit with option maxEntries`, {
           offset: member.headerOffset,
@@ -426,6 +431,10 @@ function reachedDirs(columns: LayerColumns, whiteouts: readonly string[], opaque
 }
 
 /** Records the first ordinal seen for a key. */
+async function* oneByOne(members: AsyncIterable<TarEntry>): AsyncGenerator<readonly TarEntry[]> {
+  for await (const member of members) yield [member];
+}
+
 function setFirst(map: Map<string, number>, key: string, ordinal: number): void {
   if (!map.has(key)) map.set(key, ordinal);
 }

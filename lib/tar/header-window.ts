@@ -82,16 +82,11 @@ export class HeaderWindow {
    * window's reused buffer: use it before the next read.
    */
   async read(offset: number, length: number): Promise<Buffer> {
-    if (this.sync && offset > this.lastOffset) {
-      this.gap += (offset - this.lastOffset - this.gap) / 4;
-      this.lastOffset = offset;
-    }
+    this.track(offset);
+    const held = this.held(offset, length);
+    if (held !== undefined) return held;
     const bufferEnd = this.start + this.buffer.length;
     const end = this.end;
-    if (offset >= this.start && (offset + length <= bufferEnd || (bufferEnd === end && offset < end))) {
-      return this.buffer.subarray(offset - this.start, offset - this.start + length);
-    }
-    if (end !== undefined && offset >= end) return EMPTY;
     if (this.source.readView !== undefined) {
       // A decoded span seen in place: the window is the rest of that span.
       const view = await this.source.readView(offset);
@@ -123,6 +118,55 @@ export class HeaderWindow {
       if (piece.length < want) break;
     }
     return Buffer.concat(pieces, got);
+  }
+
+  /**
+   * `read` without a promise when it can be answered at once: from the window, or by one synchronous
+   * refill of a source read synchronously (not when the walk owes the event loop a turn). Undefined
+   * when only `read` can answer. A walk that asks here first costs no microtask per header, which on
+   * a layer of small files was a third of its time.
+   */
+  readNow(offset: number, length: number): Buffer | undefined {
+    const held = this.held(offset, length);
+    if (held !== undefined || !this.sync || this.source.readView !== undefined || length > this.windowSize) return held;
+    if ((this.syncReads + 1) % SYNC_READS_PER_TURN === 0) return undefined;
+    this.track(offset);
+    this.adapt(offset, this.start + this.buffer.length);
+    const end = this.end;
+    const size = Math.max(length, this.windowSize);
+    const want = end === undefined ? size : Math.min(size, end - offset);
+    this.syncReads++;
+    const bytes = this.readSyncInto(offset, want);
+    this.note(offset, bytes.length, want);
+    this.buffer = bytes;
+    this.start = offset;
+    return bytes.subarray(0, length);
+  }
+
+  /** What the window already holds of [offset, offset + length), or EMPTY past the known end; else undefined. */
+  private held(offset: number, length: number): Buffer | undefined {
+    const bufferEnd = this.start + this.buffer.length;
+    const end = this.end;
+    if (offset >= this.start && (offset + length <= bufferEnd || (bufferEnd === end && offset < end))) {
+      return this.buffer.subarray(offset - this.start, offset - this.start + length);
+    }
+    if (end !== undefined && offset >= end) return EMPTY;
+    return undefined;
+  }
+
+  /** Follows the average distance between the offsets a synchronous walk asks for (see `adapt`). */
+  private track(offset: number): void {
+    if (this.sync && offset > this.lastOffset) {
+      this.gap += (offset - this.lastOffset - this.gap) / 4;
+      this.lastOffset = offset;
+    }
+  }
+
+  /** A synchronous refill into the reused buffer (callers check `sync`). */
+  private readSyncInto(offset: number, length: number): Buffer {
+    this.reused ??= Buffer.allocUnsafe(this.maxWindowSize);
+    const got = (this.source.readIntoSync as NonNullable<ByteSource['readIntoSync']>).call(this.source, this.reused.subarray(0, length), offset);
+    return this.reused.subarray(0, got);
   }
 
   /**

@@ -116,19 +116,41 @@ function bytesAt(block: Buffer, at: number, expected: Buffer): boolean {
  * GNU tar accepts either and so do we, so that archives with non-ASCII names from those tars open.
  */
 function verifyChecksum(block: Buffer, where: TarLocation): void {
-  // The checksum field counts as eight spaces. One tight loop over the other bytes: this runs once per
-  // member, so it is a measurable share of indexing a layer of small files.
   let unsigned = 8 * 0x20;
   let high = 0;
-  for (let i = 0; i < 148; i++) {
-    const byte = block[i] as number;
-    unsigned += byte;
-    high += byte >> 7;
-  }
-  for (let i = 156; i < BLOCK_SIZE; i++) {
-    const byte = block[i] as number;
-    unsigned += byte;
-    high += byte >> 7;
+  const words = wordsOf(block);
+  if (words !== undefined) {
+    // Four bytes a step: two 16-bit lanes add up alternate bytes, a byte lane counts high bits; none
+    // can overflow in 128 words. About four times fewer steps than byte by byte.
+    const first = block.byteOffset >>> 2;
+    let evenOdd = 0;
+    let oddEven = 0;
+    let highBits = 0;
+    for (let i = first; i < first + BLOCK_SIZE / 4; i++) {
+      const word = words[i] as number;
+      evenOdd += word & 0x00ff00ff;
+      oddEven += (word >>> 8) & 0x00ff00ff;
+      highBits += (word >>> 7) & 0x01010101;
+    }
+    unsigned += (evenOdd & 0xffff) + (evenOdd >>> 16) + (oddEven & 0xffff) + (oddEven >>> 16);
+    high += (highBits & 0xff) + ((highBits >>> 8) & 0xff) + ((highBits >>> 16) & 0xff) + (highBits >>> 24);
+    // The checksum field counts as the eight spaces already added, not as its own bytes.
+    for (let i = 148; i < 156; i++) {
+      const byte = block[i] as number;
+      unsigned -= byte;
+      high -= byte >> 7;
+    }
+  } else {
+    for (let i = 0; i < 148; i++) {
+      const byte = block[i] as number;
+      unsigned += byte;
+      high += byte >> 7;
+    }
+    for (let i = 156; i < BLOCK_SIZE; i++) {
+      const byte = block[i] as number;
+      unsigned += byte;
+      high += byte >> 7;
+    }
   }
   // Old writers summed signed chars: each byte ≥ 0x80 then counts 256 less.
   const signed = unsigned - 256 * high;
@@ -139,4 +161,20 @@ function verifyChecksum(block: Buffer, where: TarLocation): void {
     recorded = -1;
   }
   if (recorded !== unsigned && recorded !== signed) throw tarCorrupt(NOT_A_HEADER, where);
+}
+
+/**
+ * The header's memory as 32-bit words, when it starts on a word boundary: one view per underlying
+ * buffer, kept while headers keep coming from it (a walk reads them all from one reused window, or
+ * from one decoded span after another), so that summing by words allocates nothing per header.
+ */
+let wordsBuffer: ArrayBufferLike | undefined;
+let words: Uint32Array | undefined;
+function wordsOf(block: Buffer): Uint32Array | undefined {
+  if ((block.byteOffset & 3) !== 0) return undefined;
+  if (block.buffer !== wordsBuffer) {
+    wordsBuffer = block.buffer;
+    words = new Uint32Array(block.buffer, 0, block.buffer.byteLength >>> 2);
+  }
+  return words;
 }

@@ -49,6 +49,39 @@ interface DataSpan {
  * skipped, as GNU tar does. A cut header or missing data is ETRUNCATED; a bad header ETARCORRUPT.
  */
 export async function* walkTar(source: ByteSource, options: TarWalkOptions = {}): AsyncGenerator<TarEntry> {
+  for await (const batch of walkTarBatches(source, options)) {
+    for (const entry of batch) {
+      // Between entries, as between headers: the rest of a batch is not handed out once aborted.
+      options.signal?.throwIfAborted();
+      yield entry;
+    }
+  }
+}
+
+/** Entries handed over at once at most, by `walkTarBatches`. */
+const MAX_BATCH = 256;
+
+/**
+ * `walkTar`'s entries in batches, in order: each batch ends where the walk has to wait for bytes (or
+ * after MAX_BATCH entries), so that a consumer that does its work between reads (a scan hashing each
+ * member from the span just decoded) still does it before the walk reads past that member. Headers
+ * already in the window, or read synchronously, cost no promise each: on a layer of small files the
+ * per-entry promises of an async generator were as dear as decoding the headers.
+ */
+export async function* walkTarBatches(source: ByteSource, options: TarWalkOptions = {}): AsyncGenerator<TarEntry[]> {
+  const pending: TarEntry[][] = [];
+  try {
+    for await (const batch of walkBatches(source, options, pending)) yield batch;
+  } catch (error) {
+    // The entries before a bad header are handed over before its error, as a walk one by one would.
+    const [unsent] = pending;
+    if (unsent !== undefined && unsent.length > 0) yield unsent;
+    throw error;
+  }
+}
+
+/** The walk itself; `pending[0]` is the batch being filled, so that `walkTarBatches` can hand it over when the walk fails. */
+async function* walkBatches(source: ByteSource, options: TarWalkOptions, pending: TarEntry[][]): AsyncGenerator<TarEntry[]> {
   const maxPaxSize = options.maxPaxSize ?? DEFAULT_MAX_PAX_SIZE;
   const maxNameLength = options.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
   const archive = source.name;
@@ -59,7 +92,7 @@ export async function* walkTar(source: ByteSource, options: TarWalkOptions = {})
 
   /** Bytes of an extension header's data, which (unlike file data) must be read. */
   const readMeta = async (at: number, length: number, what: string): Promise<Buffer> => {
-    const data = await window.read(at, length);
+    const data = window.readNow(at, length) ?? (await window.read(at, length));
     if (data.length < length) throw tarTruncated(archive, at + data.length, `${what} data is cut short`);
     return data;
   };
@@ -69,9 +102,17 @@ export async function* walkTar(source: ByteSource, options: TarWalkOptions = {})
     if (length > maxNameLength) throw tarLimit(what, length, 'maxNameLength', maxNameLength, where);
   };
 
+  let batch: TarEntry[] = [];
+  pending[0] = batch;
   for (;;) {
     options.signal?.throwIfAborted();
-    const block = await window.read(offset, BLOCK_SIZE);
+    let block = window.readNow(offset, BLOCK_SIZE);
+    if (block === undefined || batch.length >= MAX_BATCH) {
+      if (batch.length > 0) yield batch;
+      batch = [];
+      pending[0] = batch;
+      block ??= await window.read(offset, BLOCK_SIZE);
+    }
     if (block.length === 0) {
       if (meta?.needsEntry) {
         throw tarTruncated(archive, offset, `extension header at offset ${meta.headerOffset} has no entry after it`);
@@ -79,6 +120,7 @@ export async function* walkTar(source: ByteSource, options: TarWalkOptions = {})
       if (last !== undefined && last.size > 0 && !(await window.has(last.dataOffset + last.size - 1))) {
         throw missingData(archive, window, last);
       }
+      if (batch.length > 0) yield batch;
       return;
     }
     if (offset === 0) {
@@ -103,8 +145,11 @@ export async function* walkTar(source: ByteSource, options: TarWalkOptions = {})
         });
       }
       meta = undefined;
-      const next = await window.read(offset + BLOCK_SIZE, BLOCK_SIZE);
-      if (next.every((byte) => byte === 0)) return;
+      const next = window.readNow(offset + BLOCK_SIZE, BLOCK_SIZE) ?? (await window.read(offset + BLOCK_SIZE, BLOCK_SIZE));
+      if (next.every((byte) => byte === 0)) {
+        if (batch.length > 0) yield batch;
+        return;
+      }
       const nextOffset = offset + BLOCK_SIZE;
       if (next.length < BLOCK_SIZE) {
         throw tarTruncated(archive, nextOffset + next.length, `header at offset ${nextOffset} is cut short`);
@@ -169,7 +214,7 @@ export async function* walkTar(source: ByteSource, options: TarWalkOptions = {})
     const end = window.end;
     if (end !== undefined && dataOffset + size > end) throw missingData(archive, window, { name, dataOffset, size });
 
-    yield {
+    batch.push({
       name,
       type,
       typeflag,
@@ -187,7 +232,7 @@ export async function* walkTar(source: ByteSource, options: TarWalkOptions = {})
       headerOffset,
       dataOffset,
       sparse,
-    };
+    });
 
     if (size > 0) last = { name, dataOffset, size };
     offset = dataOffset + padToBlock(size);
