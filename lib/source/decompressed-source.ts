@@ -3,7 +3,7 @@ import { ImgfsError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import { CheckpointIndex } from './checkpoint-index.js';
 import { checkPolicy, DEFAULT_CHECKPOINT_SPACING, shouldRecord, type CheckpointPolicy } from './checkpoint-policy.js';
-import type { Checkpoint, Inflater, RawInput } from './inflater.js';
+import { OUTPUT_BUFFER_SIZE, type Checkpoint, type Inflater, type RawInput } from './inflater.js';
 import { clampRead, clampStream } from './range.js';
 import { createRangeStream } from './range-stream.js';
 import { RatioLimit } from './ratio-limit.js';
@@ -65,6 +65,9 @@ interface Failure {
   span: number;
   error: ImgfsError;
 }
+
+/** Evicted spans kept for decoding into: a few, so that memory stays bounded by the cache. */
+const MAX_SPARES = 4;
 
 const STICKY: ReadonlySet<string> = new Set(['ECOMPRESSION', 'ETRUNCATED', 'ELIMIT']);
 
@@ -135,6 +138,13 @@ export class DecompressedSource implements ByteSource {
   private readonly ratio: RatioLimit;
   private readonly counters = { cursors: 0, rawBytesRead: 0, inflatedBytes: 0, recorded: 0, readAheads: 0 };
   private pendingImport: PendingImport | undefined;
+  /**
+   * Memory of evicted spans, for the inflater to decode into (`outputBuffer`): decoding a large layer
+   * into fresh megabyte buffers costs page faults and major GCs about as dear as the decoding.
+   */
+  private readonly spare: Buffer[] = [];
+  /** Whether the inflater takes output buffers from here (only then are spares kept). */
+  private sparesWanted = false;
 
   constructor(
     readonly raw: ByteSource,
@@ -145,7 +155,7 @@ export class DecompressedSource implements ByteSource {
     if (!Number.isSafeInteger(spacing) || spacing < 1) {
       throw new RangeError(`checkpointSpacing must be a positive integer, got ${spacing}`);
     }
-    this.spans = new SpanCache(options.cacheBytes ?? DEFAULT_CACHE_BYTES);
+    this.spans = new SpanCache(options.cacheBytes ?? DEFAULT_CACHE_BYTES, (span) => this.keepSpare(span));
     this.ratio = new RatioLimit(options.maxRatio, options.ratioSlack);
     this.checkpoints = new CheckpointIndex(inflater.compression);
     this.policy = checkPolicy(options.checkpoints ?? 'lazy');
@@ -229,9 +239,12 @@ export class DecompressedSource implements ByteSource {
   }
 
   /**
-   * The rest of the span that holds `offset`, as a view of the cached span (spans are never modified).
-   * A walk over the whole stream (indexing) then copies nothing, and each span read starts the
-   * decoding of the next one in the background, beside the walk.
+   * The rest of the span that holds `offset`, as a view of the cached span. A walk over the whole
+   * stream (indexing) then copies nothing, and each span read starts the decoding of the next one in
+   * the background, beside the walk. The view stays valid while the reader goes on to the next spans
+   * (the span is not changed while the cache or its last two slots hold it), but not for ever: once
+   * the cache has evicted it, its memory may be decoded into again. Use it, or copy it, before reading
+   * more than a cacheful further on.
    */
   async readView(offset: number): Promise<Buffer> {
     this.assertOpen();
@@ -284,6 +297,7 @@ export class DecompressedSource implements ByteSource {
     this.cursor?.stop();
     this.cursor = undefined;
     this.spans.clear();
+    this.spare.length = 0;
   }
 
   /**
@@ -379,6 +393,13 @@ export class DecompressedSource implements ByteSource {
     return error;
   }
 
+  /** Keeps an evicted span's memory for the inflater, when it is a whole buffer of its own. */
+  private keepSpare(span: Buffer): void {
+    if (!this.sparesWanted || this.closed || this.spare.length >= MAX_SPARES) return;
+    if (span.byteOffset !== 0 || span.length !== OUTPUT_BUFFER_SIZE || span.buffer.byteLength !== OUTPUT_BUFFER_SIZE) return;
+    this.spare.push(Buffer.from(span.buffer, 0, OUTPUT_BUFFER_SIZE));
+  }
+
   private startCursor(from: Checkpoint): SpanCursor {
     this.counters.cursors += 1;
     const counters = this.counters;
@@ -419,7 +440,12 @@ export class DecompressedSource implements ByteSource {
           },
         }
       : undefined;
-    const decoded = this.inflater.decode(input, { name, from, onOutput, recording, rawSize: raw.size });
+    const spare = this.spare;
+    const outputBuffer = (): Buffer => {
+      this.sparesWanted = true;
+      return spare.pop() ?? Buffer.allocUnsafe(OUTPUT_BUFFER_SIZE);
+    };
+    const decoded = this.inflater.decode(input, { name, from, onOutput, recording, rawSize: raw.size, outputBuffer });
     return new SpanCursor(decoded, from, SPAN_SIZE);
   }
 

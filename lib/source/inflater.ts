@@ -58,7 +58,15 @@ export interface DecodeContext {
   readonly rawSize?: number | undefined;
   /** Present when the caller wants checkpoints recorded while decoding. */
   readonly recording?: CheckpointRecording | undefined;
+  /**
+   * A buffer of `OUTPUT_BUFFER_SIZE` bytes to decode into, for an inflater that fills its own: maybe
+   * the memory of a span the caller's cache has let go of (no view of it is in use any more).
+   */
+  readonly outputBuffer?: (() => Buffer) | undefined;
 }
+
+/** Length of the buffers `outputBuffer` gives: a span (span-cache.ts SPAN_SIZE). */
+export const OUTPUT_BUFFER_SIZE = 1024 * 1024;
 
 export interface Inflater {
   readonly compression: 'gzip' | 'zstd';

@@ -17,14 +17,24 @@ export class SpanCache {
   private recent: { index: number; buffer: Buffer } | undefined;
   private previous: { index: number; buffer: Buffer } | undefined;
 
-  constructor(cacheBytes: number) {
+  /**
+   * `released` hears of each span the LRU evicts that no slot here holds any more: once the readers
+   * of its views have moved on (see DecompressedSource.readView), its memory can be decoded into again.
+   */
+  constructor(cacheBytes: number, released?: (span: Buffer) => void) {
     if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) {
       throw new RangeError(`cacheBytes must be a non-negative integer, got ${cacheBytes}`);
     }
     this.holdsTwo = cacheBytes >= 2 * SPAN_SIZE;
     this.lru =
       cacheBytes > 0
-        ? new LRUCache<number, Buffer>({ maxSize: cacheBytes, sizeCalculation: (bytes) => Math.max(1, bytes.length) })
+        ? new LRUCache<number, Buffer>({
+            maxSize: cacheBytes,
+            sizeCalculation: (bytes) => Math.max(1, bytes.length),
+            dispose: (span, _index, reason) => {
+              if (reason === 'evict' && released !== undefined && span !== this.recent?.buffer && span !== this.previous?.buffer) released(span);
+            },
+          })
         : undefined;
   }
 

@@ -1,6 +1,7 @@
 import { constants, createZstdDecompress } from 'node:zlib';
 import { ImgfsError } from '../errors.js';
-import { assertMemberStart, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
+import { assertMemberStart, OUTPUT_BUFFER_SIZE, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
+import { openZstdHandle, type Left, type ZstdHandle } from './zstd-handle.js';
 import { isZlibError } from './zlib-drain.js';
 import { MAX_ZSTD_WINDOW, ZstdFrameError, ZstdFrameScanner } from './zstd-frames.js';
 
@@ -55,8 +56,71 @@ export const zstdInflater: Inflater = {
 };
 
 async function* decodeZstd(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
+  assertMemberStart('zstd', context.from);
+  const handle = openZstdHandle(WINDOW_LOG_MAX);
+  yield* handle === undefined ? decodeThroughStream(input, context) : decodeThroughHandle(handle, input, context);
+}
+
+/**
+ * Decodes into whole output buffers (`context.outputBuffer`, else fresh ones) that line up with spans:
+ * output offset `o` lands at `o % OUTPUT_BUFFER_SIZE` of its buffer, so that a span is exactly one
+ * buffer, which the span cache can hand back once it lets go of the span.
+ */
+async function* decodeThroughHandle(handle: ZstdHandle, input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
   const { from, name, recording } = context;
-  assertMemberStart('zstd', from);
+  const frames = new FrameReader(input(from.rawOffset), from.rawOffset, name);
+  const nextBuffer = (): Buffer => context.outputBuffer?.() ?? Buffer.allocUnsafe(OUTPUT_BUFFER_SIZE);
+  let output = nextBuffer();
+  let outAt = from.outOffset % OUTPUT_BUFFER_SIZE;
+  let produced = from.outOffset;
+  let lastCheckpoint = from.outOffset;
+  try {
+    while (await frames.fill()) {
+      const frameStart = frames.position;
+      if (recording !== undefined && frameStart > from.rawOffset && produced - lastCheckpoint >= recording.spacing) {
+        lastCheckpoint = produced;
+        recording.onCheckpoint({ rawOffset: frameStart, outOffset: produced });
+      }
+      for await (const piece of frames.frame()) {
+        let inAt = 0;
+        for (;;) {
+          let left: Left;
+          try {
+            left = await handle.write(piece, inAt, piece.length, output, outAt, OUTPUT_BUFFER_SIZE);
+          } catch (error) {
+            throw decoderError(name, error, frames.position);
+          }
+          const made = OUTPUT_BUFFER_SIZE - outAt - left.output;
+          const used = piece.length - inAt - left.input;
+          inAt += used;
+          if (made > 0) {
+            context.onOutput(made);
+            const chunk = output.subarray(outAt, outAt + made);
+            outAt += made;
+            produced += made;
+            yield chunk;
+          }
+          if (outAt === OUTPUT_BUFFER_SIZE) {
+            // Full: the decoder may hold more output for this input.
+            output = nextBuffer();
+            outAt = 0;
+            continue;
+          }
+          // Room left in the output: everything this input decodes to is out.
+          if (inAt === piece.length) break;
+          // A frame ended before the piece did, though the frame headers said it goes on.
+          if (made === 0 && used === 0) throw corrupt(name, 'frame ends before its last block', frames.position);
+        }
+      }
+    }
+  } finally {
+    handle.close();
+    await frames.close();
+  }
+}
+
+async function* decodeThroughStream(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
+  const { from, name, recording } = context;
   const frames = new FrameReader(input(from.rawOffset), from.rawOffset, name);
   const engine = createZstdDecompress({ chunkSize: ZSTD_CHUNK_SIZE, params: DECODER_PARAMS });
   let failure: unknown;
