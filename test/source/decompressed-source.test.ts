@@ -239,6 +239,32 @@ describe('DecompressedSource', () => {
     expect(source.stats.restarts).toBe(1);
   });
 
+  it('decodes zstd into the memory of spans its cache evicted, and every span still reads back right', async () => {
+    const big = compressibleBytes(12 * MiB + 777, 5);
+    const source = open(zstdCompress(big, '-1'), zstdInflater, { cacheBytes: 3 * MiB });
+    const memories = new Set<ArrayBufferLike>();
+    let spans = 0;
+    for (let offset = 0; ; ) {
+      const view = await source.readView(offset);
+      if (view.length === 0) break;
+      // Each view is the rest of a span: as decoded, even when its memory held another span before.
+      expect(view.equals(big.subarray(offset, offset + view.length)), `span at ${offset}`).toBe(true);
+      memories.add(view.buffer);
+      spans++;
+      offset += view.length;
+    }
+    expect(spans).toBe(13);
+    // Fresh memory only until the cache first evicts: the cache's 3 spans, the 2 it keeps beside
+    // them, the one being decoded.
+    expect(memories.size).toBeLessThanOrEqual(6);
+    // Reads behind the cursor decode again, into recycled memory, and hand out copies.
+    for (const offset of [0, 5 * MiB + 3, 12 * MiB]) {
+      expect((await source.read(offset, 1000)).equals(big.subarray(offset, offset + 1000))).toBe(true);
+    }
+    expect(source.stats.restarts).toBeGreaterThan(0);
+    await source.close();
+  });
+
   it('rejects bad options', () => {
     const raw = new BufferSource(gzipSync(Buffer.from('x')), 'x');
     expect(() => new DecompressedSource(raw, gzipInflater, { cacheBytes: -1 })).toThrow(RangeError);

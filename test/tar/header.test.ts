@@ -138,6 +138,28 @@ describe('checksum', () => {
     expect(decodeHeader(block, where).name).toBe('\udce9\udce9');
   });
 
+  it('sums the same wherever the header lies in memory (by words on a 4-byte boundary, by bytes elsewhere)', () => {
+    const unsigned = rawHeader({ name: Buffer.from('caf\xe9-\xff\x80', 'latin1') });
+    const signed = Buffer.from(unsigned);
+    let sum = 0;
+    signed.fill(0x20, 148, 156);
+    for (const byte of signed) sum += byte >= 0x80 ? byte - 256 : byte;
+    signed.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    for (const block of [unsigned, signed]) {
+      for (let shift = 0; shift < 8; shift++) {
+        const memory = Buffer.alloc(BLOCK + 8);
+        block.copy(memory, shift);
+        expect(decodeHeader(memory.subarray(shift, shift + BLOCK), where).name, `shift ${shift}`).toBe('caf\udce9-\udcff\udc80');
+        // A byte changed in any of the words is noticed, as is one in the field itself.
+        for (const at of [0, 3, 147, 150, 156, 511]) {
+          const changed = Buffer.from(memory);
+          changed[shift + at] = (changed[shift + at] as number) ^ 0x81;
+          expect(decodeError(changed.subarray(shift, shift + BLOCK)).reason, `shift ${shift}, byte ${at}`).toBe('header checksum mismatch');
+        }
+      }
+    }
+  });
+
   it('rejects a mismatch with ETARCORRUPT "header checksum mismatch" at the header offset', () => {
     const block = rawHeader();
     block[10] = 0x41; // changed after the checksum was computed
