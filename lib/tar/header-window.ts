@@ -162,11 +162,12 @@ export class HeaderWindow {
     }
   }
 
-  /** A synchronous refill into the reused buffer (callers check `sync`). */
+  /** A synchronous refill, into the reused buffer when it is large enough (callers check `sync`). */
   private readSyncInto(offset: number, length: number): Buffer {
     this.reused ??= Buffer.allocUnsafe(this.maxWindowSize);
-    const got = (this.source.readIntoSync as NonNullable<ByteSource['readIntoSync']>).call(this.source, this.reused.subarray(0, length), offset);
-    return this.reused.subarray(0, got);
+    const target = length <= this.reused.length ? this.reused.subarray(0, length) : Buffer.allocUnsafe(length);
+    const got = (this.source.readIntoSync as NonNullable<ByteSource['readIntoSync']>).call(this.source, target, offset);
+    return target.subarray(0, got);
   }
 
   /**
