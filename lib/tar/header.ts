@@ -46,8 +46,11 @@ export function isZeroBlock(block: Buffer): boolean {
  * sequences kept (name-bytes.ts), so that two names differing only there stay two names.
  */
 export function cString(buf: Buffer, start = 0, end = buf.length): string {
-  const nul = buf.indexOf(0, start);
-  return nameFromBytes(buf, start, nul === -1 || nul > end ? end : nul);
+  // A header's fields are short (most are empty or a few bytes): a plain loop finds the NUL for less
+  // than a native indexOf call costs.
+  let nul = start;
+  while (nul < end && buf[nul] !== 0) nul++;
+  return nul === start ? '' : nameFromBytes(buf, start, nul);
 }
 
 /**

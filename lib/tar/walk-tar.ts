@@ -98,6 +98,8 @@ async function* walkBatches(source: ByteSource, options: TarWalkOptions, pending
   };
 
   const checkName = (name: string, what: string, where: TarLocation): void => {
+    // A UTF-16 unit is at most 3 UTF-8 bytes: most names need no count.
+    if (name.length * 3 <= maxNameLength) return;
     const length = Buffer.byteLength(name);
     if (length > maxNameLength) throw tarLimit(what, length, 'maxNameLength', maxNameLength, where);
   };
