@@ -49,9 +49,10 @@ export class PassDigests {
   ): AsyncGenerator<Buffer, void, undefined> {
     let inputs = 0;
     let rawEnded = false;
-    const watchedInput: RawInput = async function* (rawOffset) {
+    const watchedInput: RawInput = async function* (rawOffset, recycle) {
       inputs += 1;
-      for await (const chunk of input(rawOffset)) {
+      // Hashed as it passes, before the consumer asks for more: a recycled chunk is fine.
+      for await (const chunk of input(rawOffset, recycle)) {
         if (inputs === 1 && rawOffset === 0) blobHash?.update(chunk);
         yield chunk;
       }

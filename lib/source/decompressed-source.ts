@@ -78,23 +78,35 @@ const STICKY: ReadonlySet<string> = new Set(['ECOMPRESSION', 'ETRUNCATED', 'ELIM
  */
 const RAW_READ_FIRST = 64 * 1024;
 const RAW_READ_MAX = 512 * 1024;
+const RAW_RING = 3;
 
 /**
  * The compressed bytes from `rawOffset` to the end: from a seekable source (a file, a slice of one) in
  * growing positional reads, the next one always in flight while the decoder works on the last, otherwise
  * through its stream. Leaving early releases the stream (a read still in flight is dropped).
  */
-async function* rawChunks(raw: ByteSource, rawOffset: number): AsyncGenerator<Buffer, void, undefined> {
+async function* rawChunks(raw: ByteSource, rawOffset: number, recycle: boolean): AsyncGenerator<Buffer, void, undefined> {
   if (raw.seekable) {
+    // With `recycle`, reads go round RAW_RING buffers: the one in the consumer's hands, the next one
+    // read ahead, and the one being read into, which the consumer finished with when it asked for more.
+    const readInto = recycle ? raw.readInto?.bind(raw) : undefined;
+    const ring: Buffer[] = [];
+    let turn = 0;
+    const readAt = (at: number, size: number): Promise<Buffer> => {
+      if (readInto === undefined) return raw.read(at, size);
+      const slot = turn++ % RAW_RING;
+      const buffer = (ring[slot] ??= Buffer.allocUnsafe(RAW_READ_MAX));
+      return readInto(buffer.subarray(0, size), at).then((got) => buffer.subarray(0, got));
+    };
     let at = rawOffset;
     let size = RAW_READ_FIRST;
-    let next = raw.read(at, size);
+    let next = readAt(at, size);
     for (;;) {
       const chunk = await next;
       if (chunk.length === 0) return;
       at += chunk.length;
       size = Math.min(2 * size, RAW_READ_MAX);
-      next = raw.read(at, size);
+      next = readAt(at, size);
       // Dropped unread when the consumer leaves early: its failure (a closed source) is nobody's.
       next.catch(() => undefined);
       yield chunk;
@@ -412,9 +424,9 @@ export class DecompressedSource implements ByteSource {
     const ratio = this.ratio;
     const compression = this.compression;
 
-    const input: RawInput = async function* (rawOffset) {
+    const input: RawInput = async function* (rawOffset, recycle = false) {
       let at = rawOffset;
-      for await (const chunk of rawChunks(raw, rawOffset)) {
+      for await (const chunk of rawChunks(raw, rawOffset, recycle)) {
         if (isClosed()) throw new ImgfsError('ECLOSED', 'byte source is closed', { archive: name });
         at += chunk.length;
         rawEnd = Math.max(rawEnd, at);

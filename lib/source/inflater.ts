@@ -30,8 +30,13 @@ export function isMemberStart(checkpoint: Checkpoint): boolean {
   return checkpoint.window === undefined && (checkpoint.bits ?? 0) === 0;
 }
 
-/** The compressed bytes from `rawOffset` to the end of the source, in chunks. */
-export type RawInput = (rawOffset: number) => AsyncIterable<Buffer>;
+/**
+ * The compressed bytes from `rawOffset` to the end of the source, in chunks. With `recycle`, a chunk's
+ * memory may be read into again once the chunk after next is asked for: for a consumer that is done
+ * with each chunk by then (and holds on to no view of it), so that a large layer is read through a few
+ * buffers instead of a fresh one per chunk.
+ */
+export type RawInput = (rawOffset: number, recycle?: boolean) => AsyncIterable<Buffer>;
 
 /** Asks an inflater to report the checkpoints it passes. */
 export interface CheckpointRecording {

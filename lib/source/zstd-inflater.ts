@@ -68,7 +68,9 @@ async function* decodeZstd(input: RawInput, context: DecodeContext): AsyncGenera
  */
 async function* decodeThroughHandle(handle: ZstdHandle, input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
   const { from, name, recording } = context;
-  const frames = new FrameReader(input(from.rawOffset), from.rawOffset, name);
+  // Recycled input: the engine is done with a piece when its write resolves, and the frame reader
+  // asks for the next chunk only once the last one is used up (or copied, with what is left of it).
+  const frames = new FrameReader(input(from.rawOffset, true), from.rawOffset, name);
   const nextBuffer = (): Buffer => context.outputBuffer?.() ?? Buffer.allocUnsafe(OUTPUT_BUFFER_SIZE);
   let output = nextBuffer();
   let outAt = from.outOffset % OUTPUT_BUFFER_SIZE;

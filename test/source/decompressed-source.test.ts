@@ -241,7 +241,13 @@ describe('DecompressedSource', () => {
 
   it('decodes zstd into the memory of spans its cache evicted, and every span still reads back right', async () => {
     const big = compressibleBytes(12 * MiB + 777, 5);
-    const source = open(zstdCompress(big, '-1'), zstdInflater, { cacheBytes: 3 * MiB });
+    // From a file: its compressed chunks are read round a few buffers too (RawInput `recycle`).
+    const compressed = zstdCompress(big, '-1');
+    expect(compressed.length).toBeGreaterThan(2 * MiB); // more chunks than buffers
+    const dir = await mkdtemp(join(tmpdir(), 'imgfs-recycle-'));
+    await writeFile(join(dir, 'layer.zst'), compressed);
+    const file = await FileSource.open(join(dir, 'layer.zst'));
+    const source = new DecompressedSource(file, zstdInflater, { cacheBytes: 3 * MiB });
     const memories = new Set<ArrayBufferLike>();
     let spans = 0;
     for (let offset = 0; ; ) {
@@ -263,6 +269,8 @@ describe('DecompressedSource', () => {
     }
     expect(source.stats.restarts).toBeGreaterThan(0);
     await source.close();
+    await file.close();
+    await rm(dir, { recursive: true });
   });
 
   it('rejects bad options', () => {
