@@ -67,7 +67,7 @@ async function* decodeZstd(input: RawInput, context: DecodeContext): AsyncGenera
  * buffer, which the span cache can hand back once it lets go of the span.
  */
 async function* decodeThroughHandle(handle: ZstdHandle, input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
-  const { from, name, recording } = context;
+  const { from, name } = context;
   // Recycled input: the engine is done with a piece when its write resolves, and the frame reader
   // asks for the next chunk only once the last one is used up (or copied, with what is left of it).
   const frames = new FrameReader(input(from.rawOffset, true), from.rawOffset, name);
@@ -75,44 +75,36 @@ async function* decodeThroughHandle(handle: ZstdHandle, input: RawInput, context
   let output = nextBuffer();
   let outAt = from.outOffset % OUTPUT_BUFFER_SIZE;
   let produced = from.outOffset;
-  let lastCheckpoint = from.outOffset;
   try {
-    while (await frames.fill()) {
-      const frameStart = frames.position;
-      if (recording !== undefined && frameStart > from.rawOffset && produced - lastCheckpoint >= recording.spacing) {
-        lastCheckpoint = produced;
-        recording.onCheckpoint({ rawOffset: frameStart, outOffset: produced });
-      }
-      for await (const piece of frames.frame()) {
-        let inAt = 0;
-        for (;;) {
-          let left: Left;
-          try {
-            left = await handle.write(piece, inAt, piece.length, output, outAt, OUTPUT_BUFFER_SIZE);
-          } catch (error) {
-            throw decoderError(name, error, frames.position);
-          }
-          const made = OUTPUT_BUFFER_SIZE - outAt - left.output;
-          const used = piece.length - inAt - left.input;
-          inAt += used;
-          if (made > 0) {
-            context.onOutput(made);
-            const chunk = output.subarray(outAt, outAt + made);
-            outAt += made;
-            produced += made;
-            yield chunk;
-          }
-          if (outAt === OUTPUT_BUFFER_SIZE) {
-            // Full: the decoder may hold more output for this input.
-            output = nextBuffer();
-            outAt = 0;
-            continue;
-          }
-          // Room left in the output: everything this input decodes to is out.
-          if (inAt === piece.length) break;
-          // A frame ended before the piece did, though the frame headers said it goes on.
-          if (made === 0 && used === 0) throw corrupt(name, 'frame ends before its last block', frames.position);
+    for await (const piece of piecesOf(frames, context, () => produced)) {
+      let inAt = 0;
+      for (;;) {
+        let left: Left;
+        try {
+          left = await handle.write(piece, inAt, piece.length, output, outAt, OUTPUT_BUFFER_SIZE);
+        } catch (error) {
+          throw decoderError(name, error, frames.position);
         }
+        const made = OUTPUT_BUFFER_SIZE - outAt - left.output;
+        const used = piece.length - inAt - left.input;
+        inAt += used;
+        if (made > 0) {
+          context.onOutput(made);
+          const chunk = output.subarray(outAt, outAt + made);
+          outAt += made;
+          produced += made;
+          yield chunk;
+        }
+        if (outAt === OUTPUT_BUFFER_SIZE) {
+          // Full: the decoder may hold more output for this input.
+          output = nextBuffer();
+          outAt = 0;
+          continue;
+        }
+        // Room left in the output: everything this input decodes to is out.
+        if (inAt === piece.length) break;
+        // A frame ended before the piece did, though the frame headers said it goes on.
+        if (made === 0 && used === 0) throw corrupt(name, 'frame ends before its last block', frames.position);
       }
     }
   } finally {
@@ -122,7 +114,7 @@ async function* decodeThroughHandle(handle: ZstdHandle, input: RawInput, context
 }
 
 async function* decodeThroughStream(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
-  const { from, name, recording } = context;
+  const { from, name } = context;
   const frames = new FrameReader(input(from.rawOffset), from.rawOffset, name);
   const engine = createZstdDecompress({ chunkSize: ZSTD_CHUNK_SIZE, params: DECODER_PARAMS });
   let failure: unknown;
@@ -143,38 +135,49 @@ async function* decodeThroughStream(input: RawInput, context: DecodeContext): As
     signal();
   });
   let produced = from.outOffset;
-  let lastCheckpoint = from.outOffset;
   try {
-    while (await frames.fill()) {
-      const frameStart = frames.position;
-      if (recording !== undefined && frameStart > from.rawOffset && produced - lastCheckpoint >= recording.spacing) {
-        lastCheckpoint = produced;
-        recording.onCheckpoint({ rawOffset: frameStart, outOffset: produced });
-      }
-      for await (const piece of frames.frame()) {
-        let written = false;
-        engine.write(piece, () => {
-          written = true;
-          signal();
-        });
-        for (;;) {
-          const done = written; // read before draining: its output was all pushed before the callback
-          for (let chunk: Buffer | null = engine.read() as Buffer | null; chunk !== null; chunk = engine.read() as Buffer | null) {
-            context.onOutput(chunk.length);
-            produced += chunk.length;
-            yield chunk;
-          }
-          if (failure !== undefined) throw decoderError(name, failure, frames.position);
-          if (done) break;
-          if (!signalled) await new Promise<void>((resolve) => (wake = resolve));
-          signalled = false;
-          wake = undefined;
+    for await (const piece of piecesOf(frames, context, () => produced)) {
+      let written = false;
+      engine.write(piece, () => {
+        written = true;
+        signal();
+      });
+      for (;;) {
+        const done = written; // read before draining: its output was all pushed before the callback
+        for (let chunk: Buffer | null = engine.read() as Buffer | null; chunk !== null; chunk = engine.read() as Buffer | null) {
+          context.onOutput(chunk.length);
+          produced += chunk.length;
+          yield chunk;
         }
+        if (failure !== undefined) throw decoderError(name, failure, frames.position);
+        if (done) break;
+        if (!signalled) await new Promise<void>((resolve) => (wake = resolve));
+        signalled = false;
+        wake = undefined;
       }
     }
   } finally {
     engine.destroy();
     await frames.close();
+  }
+}
+
+/**
+ * The input in pieces that end at frame ends at the latest; at a frame start with at least
+ * `recording.spacing` bytes decoded since the last checkpoint (`produced()`, which by then counts all
+ * the output of the frames before), that frame start is recorded as a checkpoint.
+ */
+async function* piecesOf(frames: FrameReader, context: DecodeContext, produced: () => number): AsyncGenerator<Buffer, void, undefined> {
+  const { from, recording } = context;
+  let lastCheckpoint = from.outOffset;
+  while (await frames.fill()) {
+    const frameStart = frames.position;
+    const at = produced();
+    if (recording !== undefined && frameStart > from.rawOffset && at - lastCheckpoint >= recording.spacing) {
+      lastCheckpoint = at;
+      recording.onCheckpoint({ rawOffset: frameStart, outOffset: at });
+    }
+    yield* frames.frame();
   }
 }
 
