@@ -157,6 +157,8 @@ export class DecompressedSource implements ByteSource {
   private readonly spare: Buffer[] = [];
   /** Whether the inflater takes output buffers from here (only then are spares kept). */
   private sparesWanted = false;
+  /** The span `readView` handed out last: never recycled, whatever the cache does meanwhile. */
+  private viewed: Buffer | undefined;
 
   constructor(
     readonly raw: ByteSource,
@@ -253,10 +255,9 @@ export class DecompressedSource implements ByteSource {
   /**
    * The rest of the span that holds `offset`, as a view of the cached span. A walk over the whole
    * stream (indexing) then copies nothing, and each span read starts the decoding of the next one in
-   * the background, beside the walk. The view stays valid while the reader goes on to the next spans
-   * (the span is not changed while the cache or its last two slots hold it), but not for ever: once
-   * the cache has evicted it, its memory may be decoded into again. Use it, or copy it, before reading
-   * more than a cacheful further on.
+   * the background, beside the walk. The span viewed last is never changed, whatever other reads make
+   * the cache do; an earlier one may be decoded into again once the cache has evicted it (zstd: see
+   * `keepSpare`). A walker that views spans one after another holds on to the latest only.
    */
   async readView(offset: number): Promise<Buffer> {
     this.assertOpen();
@@ -265,6 +266,7 @@ export class DecompressedSource implements ByteSource {
     const index = Math.floor(offset / SPAN_SIZE);
     const span = this.spans.get(index) ?? (await this.queue.run(async () => this.spans.get(index) ?? (await this.decodeSpan(index))));
     if (span === undefined) return Buffer.alloc(0);
+    this.viewed = span;
     this.readAhead(index + 1);
     return span.subarray(Math.min(offset - index * SPAN_SIZE, span.length));
   }
@@ -310,6 +312,7 @@ export class DecompressedSource implements ByteSource {
     this.cursor = undefined;
     this.spans.clear();
     this.spare.length = 0;
+    this.viewed = undefined;
   }
 
   /**
@@ -407,7 +410,8 @@ export class DecompressedSource implements ByteSource {
 
   /** Keeps an evicted span's memory for the inflater, when it is a whole buffer of its own. */
   private keepSpare(span: Buffer): void {
-    if (!this.sparesWanted || this.closed || this.spare.length >= MAX_SPARES) return;
+    // A walker may still be reading the span it viewed last, even if other reads made the cache evict it.
+    if (!this.sparesWanted || this.closed || this.spare.length >= MAX_SPARES || span === this.viewed) return;
     if (span.byteOffset !== 0 || span.length !== OUTPUT_BUFFER_SIZE || span.buffer.byteLength !== OUTPUT_BUFFER_SIZE) return;
     this.spare.push(Buffer.from(span.buffer, 0, OUTPUT_BUFFER_SIZE));
   }

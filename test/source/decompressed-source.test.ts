@@ -273,6 +273,19 @@ describe('DecompressedSource', () => {
     await rm(dir, { recursive: true });
   });
 
+  it('never decodes into the span viewed last, even when other reads make the cache evict it', async () => {
+    const big = compressibleBytes(10 * MiB, 6);
+    const source = open(zstdCompress(big, '-1'), zstdInflater, { cacheBytes: 2 * MiB });
+    const view = await source.readView(SPAN_SIZE + 100);
+    const seen = Buffer.from(view);
+    // Reads far ahead, then behind, decode many spans through a cache of two.
+    expect((await source.read(8 * MiB, 10)).equals(big.subarray(8 * MiB, 8 * MiB + 10))).toBe(true);
+    expect((await source.read(0, 10)).equals(big.subarray(0, 10))).toBe(true);
+    expect((await source.read(6 * MiB, 10)).equals(big.subarray(6 * MiB, 6 * MiB + 10))).toBe(true);
+    expect(view.equals(seen)).toBe(true);
+    await source.close();
+  });
+
   it('rejects bad options', () => {
     const raw = new BufferSource(gzipSync(Buffer.from('x')), 'x');
     expect(() => new DecompressedSource(raw, gzipInflater, { cacheBytes: -1 })).toThrow(RangeError);
