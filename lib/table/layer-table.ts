@@ -119,36 +119,38 @@ export class LayerTable {
     let memberCount = 0;
     let whiteoutCount = 0;
     let tarEnd = 0;
-    for await (const batch of batches) for (const member of batch) {
-      if (memberCount >= maxEntries) {
-        throw new ImgfsError('ELIMIT', `layer has more than ${maxEntries} entries; raise the limit with option maxEntries`, {
-          offset: member.headerOffset,
-        });
+    for await (const batch of batches) {
+      for (const member of batch) {
+        if (memberCount >= maxEntries) {
+          throw new ImgfsError('ELIMIT', `layer has more than ${maxEntries} entries; raise the limit with option maxEntries`, {
+            offset: member.headerOffset,
+          });
+        }
+        const ordinal = memberCount++;
+        tarEnd = Math.max(tarEnd, member.dataOffset + member.size);
+        const path = normalizeEntryName(member.name);
+        const role = classifyName(path);
+        if (role.role !== 'path') {
+          whiteoutCount++;
+          if (role.role === 'whiteout') setFirst(whiteouts, role.hides, ordinal);
+          else if (role.role === 'opaque') setFirst(opaques, role.dir, ordinal);
+          continue;
+        }
+        const kind = kindOfType[member.type];
+        if (kind === undefined) {
+          options.onWarning?.({
+            code: 'EUNSUPPORTED',
+            message: `${label}: ${member.name}: unsupported tar entry type '${member.typeflag}' skipped`,
+            layer,
+            path: `/${path}`,
+          });
+          continue;
+        }
+        // The root can only ever be a directory; a non-directory member named `./` is meaningless.
+        if (path === ROOT && kind !== 'dir') continue;
+        const link = kind === 'hardlink' ? normalizeEntryName(member.linkname) : kind === 'symlink' ? member.linkname : '';
+        builder.push(path, kind, member, link, ordinal);
       }
-      const ordinal = memberCount++;
-      tarEnd = Math.max(tarEnd, member.dataOffset + member.size);
-      const path = normalizeEntryName(member.name);
-      const role = classifyName(path);
-      if (role.role !== 'path') {
-        whiteoutCount++;
-        if (role.role === 'whiteout') setFirst(whiteouts, role.hides, ordinal);
-        else if (role.role === 'opaque') setFirst(opaques, role.dir, ordinal);
-        continue;
-      }
-      const kind = kindOfType[member.type];
-      if (kind === undefined) {
-        options.onWarning?.({
-          code: 'EUNSUPPORTED',
-          message: `${label}: ${member.name}: unsupported tar entry type '${member.typeflag}' skipped`,
-          layer,
-          path: `/${path}`,
-        });
-        continue;
-      }
-      // The root can only ever be a directory; a non-directory member named `./` is meaningless.
-      if (path === ROOT && kind !== 'dir') continue;
-      const link = kind === 'hardlink' ? normalizeEntryName(member.linkname) : kind === 'symlink' ? member.linkname : '';
-      builder.push(path, kind, member, link, ordinal);
     }
     const columns = dropUnreachable(builder.seal(), (message, path) =>
       options.onWarning?.({ code: 'ECONFLICT', message: `${label}: ${message}`, layer, path: `/${path}` }),
@@ -430,11 +432,12 @@ function reachedDirs(columns: LayerColumns, whiteouts: readonly string[], opaque
   return found.sort((a, b) => a.length - b.length);
 }
 
-/** Records the first ordinal seen for a key. */
+/** Members one by one as batches of one, for `build`. */
 async function* oneByOne(members: AsyncIterable<TarEntry>): AsyncGenerator<readonly TarEntry[]> {
   for await (const member of members) yield [member];
 }
 
+/** Records the first ordinal seen for a key. */
 function setFirst(map: Map<string, number>, key: string, ordinal: number): void {
   if (!map.has(key)) map.set(key, ordinal);
 }
