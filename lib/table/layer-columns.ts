@@ -179,6 +179,8 @@ export class LayerColumns {
 
   /** Slot of `path`, or -1. */
   find(path: string): number {
+    const fast = this.data.paths.slotOf?.(path);
+    if (fast !== undefined) return fast;
     const at = this.lowerBound(path);
     return this.data.paths.at(at) === path ? at : -1;
   }
@@ -186,6 +188,8 @@ export class LayerColumns {
   /** First slot whose path is not below `key` in code unit order. */
   lowerBound(key: string): number {
     const paths = this.data.paths;
+    const fast = paths.seek?.(key);
+    if (fast !== undefined) return fast;
     let low = 0;
     let high = paths.length;
     while (low < high) {

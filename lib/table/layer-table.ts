@@ -321,6 +321,45 @@ export class LayerTable {
     return [...names];
   }
 
+  /**
+   * The names this layer puts directly in `dir`, each with the slot of its own member, or -1 for a
+   * directory the layer only implies (R6: members below it, none for it): what `childrenOf` finds, with
+   * what `get` and `impliesDir` would say of each child, from the one pass over the directory's run.
+   */
+  childSlots(dir: string): Map<string, number> {
+    const prefix = dir === ROOT ? '' : `${dir}/`;
+    const slots = new Map<string, number>();
+    const count = this.columns.length;
+    let slot = this.columns.lowerBound(prefix);
+    while (slot < count) {
+      const path = this.columns.path(slot);
+      if (!path.startsWith(prefix)) break;
+      const slash = path.indexOf('/', prefix.length);
+      if (path.length === prefix.length) {
+        slot++; // the root member itself
+      } else if (slash < 0) {
+        slots.set(path.slice(prefix.length), slot);
+        slot++;
+      } else {
+        const name = path.slice(prefix.length, slash);
+        if (!slots.has(name)) slots.set(name, -1);
+        // '0' follows '/' in code unit order: this skips every path under `name/` at once.
+        slot = this.columns.lowerBound(`${prefix}${name}0`);
+      }
+    }
+    return slots;
+  }
+
+  /** The kind of the member in `slot` (from `childSlots`). */
+  kindOfSlot(slot: number): EntryKind {
+    return this.columns.kind(slot);
+  }
+
+  /** The member in `slot` (from `childSlots`). */
+  entryAt(slot: number): TableEntry {
+    return this.columns.entry(slot);
+  }
+
   /** Paths this layer whites out (R3). */
   whiteoutPaths(): Iterable<string> {
     return this.whiteouts.keys();
