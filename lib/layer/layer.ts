@@ -110,12 +110,13 @@ export class Layer {
 
   /**
    * Whether indexing this layer ahead of need pays: its bytes are local and compressed, so the work is
-   * decoding on the thread pool, which can run beside the walk of the layer above. A download (a
-   * registry layer) or an uncompressed layer (read on the main thread) is not worth it.
+   * decoding on the thread pool, or uncompressed and a table worker can index it, either way beside
+   * the walk of the layer above. A download (a registry layer) is not worth it.
    */
   get worthIndexingAhead(): boolean {
     if (this.descriptor.selfVerifying !== undefined) return false;
-    return this.reader.compression === 'gzip' || this.reader.compression === 'zstd' || this.workerJob() !== undefined;
+    // An uncompressed layer is read on the main thread, unless a table worker can take it.
+    return this.reader.compression === 'gzip' || this.reader.compression === 'zstd' || (this.context.workers?.offloads === true && this.workerJob() !== undefined);
   }
 
   /** The stored (possibly compressed) bytes, read in place. */

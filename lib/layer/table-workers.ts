@@ -40,12 +40,17 @@ export class TableWorkers {
     private readonly workers: number = Math.min(1, availableParallelism() - 1),
   ) {}
 
+  /** Whether a layer can be indexed on another thread at all (a worker script, a second core). */
+  get offloads(): boolean {
+    return this.script !== undefined && this.workers > 0 && !this.closed;
+  }
+
   /** Builds a table with `local` here, or `job` in the worker, whichever thread is free first. */
   async build(job: WorkerJob | undefined, local: () => Promise<LayerTable>, warn: WarningSink): Promise<BuiltTable> {
-    const offloadable = job !== undefined && this.script !== undefined && this.workers > 0;
+    const offloadable = job !== undefined && this.offloads;
     for (;;) {
       if (this.inThread === 0 || !offloadable) return { table: await this.here(local) };
-      if (!this.workerBusy && !this.closed) return this.there(job, warn);
+      if (!this.workerBusy) return this.there(job, warn);
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
   }

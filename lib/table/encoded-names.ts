@@ -87,31 +87,6 @@ export class EncodedNames implements NameColumn {
     }
     return length - keyLength;
   }
-
-  /** Whether each name sorts strictly after the one before it, in code unit order (the path column's). */
-  strictlyAscending(): boolean {
-    if (!this.ascii) {
-      const names = nameList(this);
-      for (let i = 1; i < names.length; i++) if ((names[i - 1] as string) >= (names[i] as string)) return false;
-      return true;
-    }
-    // ASCII: code unit order is byte order, compared in place; sorted neighbours share long prefixes,
-    // so this costs a few bytes per name and allocates nothing.
-    const { bytes, starts } = this;
-    for (let i = 1; i < this.length; i++) {
-      let a = starts[i - 1] as number;
-      let b = starts[i] as number;
-      const aEnd = b - 1;
-      const bEnd = (starts[i + 1] as number) - 1;
-      while (a < aEnd && b < bEnd && bytes[a] === bytes[b]) {
-        a++;
-        b++;
-      }
-      const greater = b === bEnd ? true : a === aEnd ? false : (bytes[a] as number) > (bytes[b] as number);
-      if (greater) return false;
-    }
-    return true;
-  }
 }
 
 /** The bytes of the key being searched for (searches are synchronous: one buffer serves them all). */
