@@ -2,7 +2,8 @@ import { isAscii } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { nameToBytes } from '../tar/name-bytes.js';
 import { EncodedNames, nameList, nameStarts } from './encoded-names.js';
-import { NUMBER_FIELDS, SMALL_FIELDS, type LayerSnapshot } from './layer-columns.js';
+import { FIELDS, type LayerSnapshot } from './layer-columns.js';
+import { COLUMN_ARRAYS, columnType, type ColumnType, type NumericArray, type NumericColumn } from './numeric-column.js';
 
 /**
  * The on-disk form of a layer index: a fixed header (magic, format version, CRC-32 of the rest), a
@@ -17,9 +18,10 @@ const MAGIC = Buffer.from('IMGFSIDX', 'latin1');
  * v4: names keep the bytes of invalid UTF-8, stored as those bytes, and whiteouts and opaque markers
  * carry their ordinal; v5: the directories a layer reaches into without a member, for R6; v6: where
  * each path and link name starts, so that names are decoded one at a time, when asked for; numeric
- * columns aligned in the file; a CRC-32 header).
+ * columns aligned in the file; a CRC-32 header; v7: each numeric field a column of its own, as narrow
+ * as its values allow, or one value for all).
  */
-export const SNAPSHOT_FORMAT_VERSION = 6;
+export const SNAPSHOT_FORMAT_VERSION = 7;
 const HEADER_BYTES = MAGIC.length + 4 + 4;
 
 export class SnapshotFormatError extends Error {}
@@ -37,6 +39,8 @@ interface SnapshotMeta {
   sparse: LayerSnapshot['sparse'];
   pathBytes: number;
   linkBytes: number;
+  /** Per entry of FIELDS: the one value every member has, or the type of its column in the file. */
+  fields: Array<number | ColumnType>;
 }
 
 /** Throws SnapshotFormatError when a name holds a NUL byte, which the string tables use as separator. */
@@ -64,19 +68,22 @@ export function encodeSnapshot(snapshot: LayerSnapshot): Buffer {
     sparse: snapshot.sparse,
     pathBytes: paths.bytes.length,
     linkBytes: links.bytes.length,
+    fields: snapshot.fields.map((column) => (typeof column === 'number' ? column : columnType(column))),
   };
   const metaBytes = Buffer.from(JSON.stringify(meta), 'utf8');
-  // The typed columns come first, each at an offset of the file that its element size divides, so a
-  // load can use them where they lie in the file's buffer instead of copying them out.
+  // The typed columns come first, widest first, each at an offset of the file that its element size
+  // divides, so a load can use them where they lie in the file's buffer instead of copying them out.
   const lead = HEADER_BYTES + 4 + metaBytes.length;
   const body = Buffer.concat([
     u32(metaBytes.length),
     metaBytes,
     Buffer.alloc(padding(lead, Float64Array.BYTES_PER_ELEMENT)),
-    bytesOf(snapshot.numbers),
-    bytesOf(snapshot.small),
+    ...storedColumns(snapshot.fields, 'f64'),
+    ...storedColumns(snapshot.fields, 'u32'),
     bytesOf(paths.starts),
     bytesOf(links.starts),
+    ...storedColumns(snapshot.fields, 'u16'),
+    ...storedColumns(snapshot.fields, 'u8'),
     bytesOf(snapshot.kinds),
     paths.bytes,
     links.bytes,
@@ -111,10 +118,20 @@ export function decodeSnapshot(file: Buffer, { fromWorker = false } = {}): Layer
   const meta = JSON.parse(take(take(4).readUInt32LE(0)).toString('utf8')) as SnapshotMeta;
   const count = meta.count;
   take(padding(HEADER_BYTES + at, Float64Array.BYTES_PER_ELEMENT));
-  const numbers = column(take(8 * count * NUMBER_FIELDS), Float64Array);
-  const small = column(take(4 * count * SMALL_FIELDS), Uint32Array);
+  const known = (field: unknown): boolean => (typeof field === 'number' && Number.isFinite(field)) || (typeof field === 'string' && Object.hasOwn(COLUMN_ARRAYS, field));
+  if (!Array.isArray(meta.fields) || meta.fields.length !== FIELDS.length || !meta.fields.every(known)) throw new SnapshotFormatError('numeric columns missing');
+  const fields: NumericColumn[] = meta.fields.map((field) => (typeof field === 'number' ? field : 0));
+  const typed = (type: ColumnType): void => {
+    meta.fields.forEach((field, i) => {
+      if (field === type) fields[i] = column(take(COLUMN_ARRAYS[type].BYTES_PER_ELEMENT * count), COLUMN_ARRAYS[type]);
+    });
+  };
+  typed('f64');
+  typed('u32');
   const pathStarts = column(take(4 * (count + 1)), Uint32Array);
   const linkStarts = column(take(4 * (count + 1)), Uint32Array);
+  typed('u16');
+  typed('u8');
   const kinds = take(count);
   const pathBytes = take(meta.pathBytes);
   const linkBytes = take(meta.linkBytes);
@@ -135,8 +152,7 @@ export function decodeSnapshot(file: Buffer, { fromWorker = false } = {}): Layer
     paths,
     linknames,
     kinds,
-    numbers,
-    small,
+    fields,
     xattrs: meta.xattrs.map(([slot, values]) => [
       slot,
       Object.fromEntries(Object.entries(values).map(([name, value]) => [name, Buffer.from(value, 'base64')])),
@@ -195,12 +211,17 @@ function padding(offset: number, alignment: number): number {
  * A typed column where it lies in the file's buffer when that is aligned for it (the file was written
  * so that it is), else a copy (typed arrays need aligned memory).
  */
-function column<T extends Float64Array | Uint32Array>(bytes: Buffer, type: { new (buffer: ArrayBufferLike, offset: number, length: number): T; new (length: number): T; BYTES_PER_ELEMENT: number }): T {
+function column<T extends NumericArray>(bytes: Buffer, type: { new (buffer: ArrayBufferLike, offset: number, length: number): T; new (length: number): T; BYTES_PER_ELEMENT: number }): T {
   const length = bytes.length / type.BYTES_PER_ELEMENT;
   if (bytes.byteOffset % type.BYTES_PER_ELEMENT === 0) return new type(bytes.buffer, bytes.byteOffset, length);
   const copy = new type(length);
   Buffer.from(copy.buffer).set(bytes);
   return copy;
+}
+
+/** The bytes of the fields stored as columns of `type`, in FIELDS order. */
+function storedColumns(fields: readonly NumericColumn[], type: ColumnType): Buffer[] {
+  return fields.flatMap((column) => (typeof column !== 'number' && columnType(column) === type ? [bytesOf(column)] : []));
 }
 
 /** Starts that rise from 0 to the end of their bytes, each name ending on a NUL: nothing reads outside. */
@@ -222,6 +243,6 @@ function u32(value: number): Buffer {
   return buffer;
 }
 
-function bytesOf(array: Uint8Array | Float64Array | Uint32Array): Buffer {
+function bytesOf(array: NumericArray): Buffer {
   return Buffer.from(array.buffer, array.byteOffset, array.byteLength);
 }
