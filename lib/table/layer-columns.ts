@@ -1,7 +1,7 @@
 import type { SparseMap } from '../tar/sparse-map.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import type { EntryKind, TableEntry } from './layer-table.js';
-import type { NameColumn } from './encoded-names.js';
+import { nameList, NameColumnBuilder, type NameColumn } from './encoded-names.js';
 import { NumericColumnBuilder, pickColumn, valueAt, type NumericColumn } from './numeric-column.js';
 
 const KINDS: readonly EntryKind[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
@@ -48,8 +48,8 @@ export function compareCodeUnits(a: string, b: string): number {
  * sealed without sorting: peak memory stays close to what the finished table keeps.
  */
 export class LayerColumnsBuilder {
-  private readonly paths: string[] = [];
-  private readonly linknames: string[] = [];
+  private readonly paths = new NameColumnBuilder();
+  private readonly linknames = new NameColumnBuilder();
   private kinds = new Uint8Array(1024);
   private readonly fields = FIELDS.map(() => new NumericColumnBuilder());
   private readonly names: string[] = [];
@@ -89,27 +89,30 @@ export class LayerColumnsBuilder {
    */
   seal(): LayerColumns {
     const count = this.paths.length;
+    const paths = this.paths.seal();
     const data: ColumnData = {
       names: this.names,
-      paths: this.paths,
-      linknames: this.linknames,
+      paths,
+      linknames: this.linknames.seal(),
       kinds: this.kinds.slice(0, count),
       fields: this.fields.map((field) => field.seal()),
       xattrs: [...this.xattrs],
       sparse: [...this.sparse],
     };
-    if (strictlyAscending(this.paths)) return new LayerColumns(data);
+    if (paths.strictlyAscending()) return new LayerColumns(data);
+    // Out of order (a tar written in directory order): sorted as strings, decoded once.
+    const list = nameList(paths);
     const order = Array.from({ length: count }, (_, slot) => slot);
     // Ties broken by position, so the last member of a group is the latest in the tar.
-    order.sort((a, b) => compareCodeUnits(this.paths[a] as string, this.paths[b] as string) || a - b);
-    const kept = order.filter((slot, i) => this.paths[slot] !== this.paths[order[i + 1] as number]);
+    order.sort((a, b) => compareCodeUnits(list[a] as string, list[b] as string) || a - b);
+    const kept = order.filter((slot, i) => list[slot] !== list[order[i + 1] as number]);
     for (let i = 0; i + 1 < order.length; i++) {
-      const path = this.paths[order[i] as number] as string;
-      if (path === this.paths[order[i + 1] as number] && !this.replaced.has(path)) {
+      const path = list[order[i] as number] as string;
+      if (path === list[order[i + 1] as number] && !this.replaced.has(path)) {
         this.replaced.set(path, valueAt(data.fields[ORDINAL] as NumericColumn, order[i] as number));
       }
     }
-    return pick(data, kept);
+    return pick({ ...data, paths: list }, kept);
   }
 
   /** Doubles the kind column's capacity. */
@@ -138,12 +141,6 @@ export class LayerColumnsBuilder {
 function hasAny(record: Record<string, unknown>): boolean {
   for (const key in record) if (Object.hasOwn(record, key)) return true;
   return false;
-}
-
-/** True when every path sorts after the one before it: already in column order, no duplicates. */
-function strictlyAscending(paths: readonly string[]): boolean {
-  for (let i = 1; i < paths.length; i++) if (compareCodeUnits(paths[i - 1] as string, paths[i] as string) >= 0) return false;
-  return true;
 }
 
 type ColumnData = Pick<LayerSnapshot, 'names' | 'paths' | 'linknames' | 'kinds' | 'fields' | 'xattrs' | 'sparse'>;

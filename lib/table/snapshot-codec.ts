@@ -1,7 +1,7 @@
 import { isAscii } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { nameToBytes } from '../tar/name-bytes.js';
-import { EncodedNames, nameList, nameStarts } from './encoded-names.js';
+import { EncodedNames, nameList, nameStarts, type NameColumn } from './encoded-names.js';
 import { FIELDS, type LayerSnapshot } from './layer-columns.js';
 import { COLUMN_ARRAYS, columnType, type ColumnType, type NumericArray, type NumericColumn } from './numeric-column.js';
 
@@ -45,15 +45,10 @@ interface SnapshotMeta {
 
 /** Throws SnapshotFormatError when a name holds a NUL byte, which the string tables use as separator. */
 export function encodeSnapshot(snapshot: LayerSnapshot): Buffer {
-  const pathList = nameList(snapshot.paths);
-  const linkList = nameList(snapshot.linknames);
-  if (pathList.some((path) => path.includes('\0')) || linkList.some((link) => link.includes('\0'))) {
-    throw new SnapshotFormatError('a name holds a NUL byte');
-  }
-  const paths = encodeNames(pathList);
-  const links = encodeNames(linkList);
+  const paths = storedNames(snapshot.paths);
+  const links = storedNames(snapshot.linknames);
   const meta: SnapshotMeta = {
-    count: pathList.length,
+    count: snapshot.paths.length,
     memberCount: snapshot.memberCount,
     whiteoutCount: snapshot.whiteoutCount,
     tarEnd: snapshot.tarEnd,
@@ -181,6 +176,17 @@ function checkedSparse(sparse: unknown, count: number): LayerSnapshot['sparse'] 
     if (!ok) throw new SnapshotFormatError('malformed sparse map');
   }
   return sparse as LayerSnapshot['sparse'];
+}
+
+/** A column's names as the file stores them; SnapshotFormatError when one holds a NUL byte. */
+function storedNames(column: NameColumn): { bytes: Buffer; starts: Uint32Array } {
+  if (column instanceof EncodedNames) {
+    if (column.holdsNul) throw new SnapshotFormatError('a name holds a NUL byte');
+    return column.stored();
+  }
+  const names = nameList(column);
+  if (names.some((name) => name.includes('\0'))) throw new SnapshotFormatError('a name holds a NUL byte');
+  return encodeNames(names);
 }
 
 /**
