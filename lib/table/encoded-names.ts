@@ -76,20 +76,13 @@ export class EncodedNames implements NameColumn {
       for (let i = 1; i < names.length; i++) if ((names[i - 1] as string) >= (names[i] as string)) return false;
       return true;
     }
-    // ASCII: code unit order is byte order, compared in place; sorted neighbours share long prefixes,
-    // so this costs a few bytes per name and allocates nothing.
+    // ASCII: code unit order is byte order, compared in place (natively: sorted neighbours share long
+    // prefixes) without decoding a name.
     const { bytes, starts } = this;
     for (let i = 1; i < this.length; i++) {
-      let a = starts[i - 1] as number;
-      let b = starts[i] as number;
-      const aEnd = b - 1;
-      const bEnd = (starts[i + 1] as number) - 1;
-      while (a < aEnd && b < bEnd && bytes[a] === bytes[b]) {
-        a++;
-        b++;
-      }
-      const greater = b === bEnd ? true : a === aEnd ? false : (bytes[a] as number) > (bytes[b] as number);
-      if (greater) return false;
+      const previous = starts[i - 1] as number;
+      const start = starts[i] as number;
+      if (bytes.compare(bytes, start, (starts[i + 1] as number) - 1, previous, start - 1) >= 0) return false;
     }
     return true;
   }
@@ -108,16 +101,9 @@ export class EncodedNames implements NameColumn {
 
   /** The name at `slot` against the key in `keyBytes`: negative, zero or positive. */
   private compareWithKey(slot: number, keyLength: number): number {
-    const { bytes, starts } = this;
-    const key = keyBytes;
-    const start = starts[slot] as number;
-    const length = (starts[slot + 1] as number) - 1 - start;
-    const common = Math.min(length, keyLength);
-    for (let i = 0; i < common; i++) {
-      const difference = (bytes[start + i] as number) - (key[i] as number);
-      if (difference !== 0) return difference;
-    }
-    return length - keyLength;
+    const start = this.starts[slot] as number;
+    // Natively: sorted neighbours share long prefixes (10 kB in a 5 000-deep tree).
+    return this.bytes.compare(keyBytes, 0, keyLength, start, (this.starts[slot + 1] as number) - 1);
   }
 }
 

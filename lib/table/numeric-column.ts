@@ -60,10 +60,11 @@ export class NumericColumnBuilder {
       this.type = widest(typeFor(this.first as number), typeFor(value));
       this.values = new COLUMN_ARRAYS[this.type](Math.max(1024, this.count * 2));
       this.values.fill(this.first as number, 0, this.count);
-    } else if (WIDTH[typeFor(value)] > WIDTH[this.type]) {
-      this.values = this.copied(this.values.length, widest(this.type, typeFor(value)));
-    } else if (this.count === this.values.length) {
-      this.values = this.copied(this.count * 2, this.type);
+    } else {
+      // Wider when the value needs it, longer when full: both can happen at once (ordinal 65 536).
+      const type = widest(this.type, typeFor(value));
+      const full = this.count === this.values.length;
+      if (type !== this.type || full) this.values = this.copied(full ? this.count * 2 : this.values.length, type);
     }
     this.values[this.count++] = value;
   }

@@ -22,6 +22,11 @@ describe('NumericColumnBuilder', () => {
       [[1000, -1000, 0], 'Float64Array'], // an mtime before 1970
       [[1, 1.5], 'Float64Array'], // a PAX mtime with a fraction
     ];
+    // Ordinals: the column is full (65 536 slots) just as the first value wider than 16 bits comes.
+    const ordinals = Array.from({ length: 70_000 }, (_, i) => i);
+    const counted = built(ordinals);
+    expect(counted.constructor.name).toBe('Uint32Array');
+    expect(Array.from(counted as Uint32Array)).toEqual(ordinals);
     for (const [values, type] of cases) {
       // Each value arrives after a long run of the first, and again after the column widened.
       const all = [...Array.from({ length: 3000 }, () => values[0] as number), ...values, ...values];
