@@ -14,6 +14,8 @@ export interface NameColumn {
    */
   seek?(key: string): number | undefined;
   slotOf?(key: string): number | undefined;
+  /** Optional: the end of the run of names from `first` on that share its parent directory. */
+  parentRunEnd?(first: number): number;
 }
 
 /** The names of a column as an array (a copy only for an encoded column). */
@@ -87,6 +89,23 @@ export class EncodedNames implements NameColumn {
     return true;
   }
 
+  /**
+   * The end of the run of names from `first` on whose parent directory is `first`'s, compared as bytes
+   * (no name decoded; '/' never occurs inside a multi-byte sequence, so this holds for any name).
+   */
+  parentRunEnd(first: number): number {
+    const { bytes, starts } = this;
+    const start = starts[first] as number;
+    const length = parentLength(bytes, start, (starts[first + 1] as number) - 1);
+    let next = first + 1;
+    for (; next < this.length; next++) {
+      const at = starts[next] as number;
+      if (parentLength(bytes, at, (starts[next + 1] as number) - 1) !== length) break;
+      if (length > 0 && bytes.compare(bytes, start, start + length, at, at + length) !== 0) break;
+    }
+    return next;
+  }
+
   /** Lower bound of the key in `keyBytes` (see `seek`): byte order is code unit order for ASCII. */
   private lowerBound(keyLength: number): number {
     let low = 0;
@@ -151,6 +170,14 @@ function grown(bytes: Buffer, used: number, needed: number): Buffer {
   const to = Buffer.allocUnsafe(Math.max(bytes.length * 2, needed));
   bytes.copy(to, 0, 0, used);
   return to;
+}
+
+const SLASH = 0x2f;
+
+/** The length of the parent directory's part of the name in bytes [start, end): up to its last '/'. */
+function parentLength(bytes: Buffer, start: number, end: number): number {
+  for (let i = end - 1; i >= start; i--) if (bytes[i] === SLASH) return i - start;
+  return 0;
 }
 
 /** The bytes of the key being searched for (searches are synchronous: one buffer serves them all). */

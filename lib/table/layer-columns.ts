@@ -2,6 +2,7 @@ import type { SparseMap } from '../tar/sparse-map.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import type { EntryKind, TableEntry } from './layer-table.js';
 import { nameList, NameColumnBuilder, type NameColumn } from './encoded-names.js';
+import { parentOf } from './entry-name.js';
 import { NumericColumnBuilder, pickColumn, valueAt, type NumericColumn } from './numeric-column.js';
 
 const KINDS: readonly EntryKind[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
@@ -217,6 +218,21 @@ export class LayerColumns {
       linkname: this.data.linknames.at(slot) as string,
       xattrs: this.xattrsBySlot.get(slot) ?? {},
     };
+  }
+
+  /**
+   * Calls `visit` for each run of consecutive slots whose paths share a parent directory, with that
+   * directory: the table's checks that go by parent decode one name per run, not one per member.
+   */
+  forEachParentRun(visit: (parent: string, first: number, end: number) => void): void {
+    const paths = this.data.paths;
+    for (let first = 0; first < this.length; ) {
+      const parent = parentOf(this.path(first));
+      let end = paths.parentRunEnd?.(first) ?? first + 1;
+      if (paths.parentRunEnd === undefined) while (end < this.length && parentOf(this.path(end)) === parent) end++;
+      visit(parent, first, end);
+      first = end;
+    }
   }
 
   columnData(): ColumnData {

@@ -42,6 +42,22 @@ describe('EncodedNames', () => {
       }
     }
   });
+
+  it('ends each run of names sharing a parent directory where comparing decoded parents ends it', () => {
+    const pieces = ['a', 'b', '/', 'ü', '\udc80', '.wh.'];
+    let seed = 11;
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    const parent = (name: string): string => name.slice(0, Math.max(0, name.lastIndexOf('/')));
+    for (let round = 0; round < 300; round++) {
+      const names = [...new Set(Array.from({ length: next() % 12 }, () => Array.from({ length: next() % 6 }, () => pieces[next() % pieces.length] as string).join('')))].sort();
+      const column = encoded(names);
+      for (let first = 0; first < names.length; first++) {
+        let end = first + 1;
+        while (end < names.length && parent(names[end] as string) === parent(names[first] as string)) end++;
+        expect(column.parentRunEnd(first), JSON.stringify({ names, first })).toBe(end);
+      }
+    }
+  });
 });
 
 describe('index file names', () => {
