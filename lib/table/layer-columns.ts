@@ -147,8 +147,8 @@ function hasAny(record: Record<string, unknown>): boolean {
 type ColumnData = Pick<LayerSnapshot, 'names' | 'paths' | 'linknames' | 'kinds' | 'fields' | 'xattrs' | 'sparse'>;
 
 /**
- * A layer's member metadata, column-wise and sorted by path: one typed array per group of numeric
- * fields and interned owner names instead of one object per member, found by binary search instead
+ * A layer's member metadata, column-wise and sorted by path: one narrow column per numeric field
+ * and interned owner names instead of one object per member, found by binary search instead
  * of a hash map. A 100 k-member layer stays within a few MB, a directory's subtree is one contiguous
  * run of the path column, and persisting or loading it is a matter of copying buffers: no per-member
  * work at all when an index comes from the cache.
