@@ -12,6 +12,7 @@ import { encodeSnapshot } from '../table/snapshot-codec.js';
 import { walkTarBatches } from '../tar/walk-tar.js';
 import type { ImgfsWarning } from '../warnings.js';
 import { DescriptorSource } from './descriptor-source.js';
+import { WORKER_READY } from './table-workers.js';
 
 /** One layer to index: where its tar lies, and the limits that apply. */
 export interface TableJob {
@@ -62,4 +63,5 @@ if (port !== null) {
   port.on('message', (job: TableJob) => {
     void build(job).then((reply) => port.postMessage(reply, reply.ok ? [reply.bytes] : []));
   });
+  port.postMessage(WORKER_READY);
 }

@@ -14,6 +14,12 @@ export interface BuiltTable {
   encoded?: Buffer | undefined;
 }
 
+/** Members in a layer indexed here from which the worker is worth starting for the layers below. */
+const WORKER_WORTH_MEMBERS = 50_000;
+
+/** What the worker posts once its modules are loaded: from then on it takes a job at once. */
+export const WORKER_READY = 'ready';
+
 /** What a worker needs to index a layer by itself: where its uncompressed tar lies, and its limits. */
 export type WorkerJob = Omit<TableJob, 'id'>;
 
@@ -27,6 +33,12 @@ export type WorkerJob = Omit<TableJob, 'id'>;
 export class TableWorkers {
   private worker: Worker | undefined;
   private workerBusy = false;
+  /** The worker has loaded its modules and takes a job at once (see `build`). */
+  private workerReady = false;
+  /** The worker failed to start or stopped: every later layer is built here. */
+  private workerLost = false;
+  /** A layer large enough to pay for the worker's start has been seen. */
+  private worth: boolean;
   private inThread = 0;
   private waiting: Array<() => void> = [];
   private readonly replies = new Map<number, (reply: TableReply) => void>();
@@ -38,21 +50,37 @@ export class TableWorkers {
     private readonly script: URL | undefined = workerScript(),
     /** Workers beside the main thread; 0 keeps everything here. */
     private readonly workers: number = Math.min(1, availableParallelism() - 1),
-  ) {}
+    /** Members a layer indexed here must have for the worker to be started; 0: at the first chance. */
+    private readonly worthMembers: number = WORKER_WORTH_MEMBERS,
+  ) {
+    this.worth = worthMembers === 0;
+  }
 
   /** Whether a layer can be indexed on another thread at all (a worker script, a second core). */
   get offloads(): boolean {
-    return this.script !== undefined && this.workers > 0 && !this.closed;
+    return this.script !== undefined && this.workers > 0 && !this.closed && !this.workerLost;
   }
 
-  /** Builds a table with `local` here, or `job` in the worker, whichever thread is free first. */
+  /**
+   * Builds a table with `local` here, or `job` in the worker, whichever thread is free first. The
+   * worker is started only after this thread has indexed a layer of WORKER_WORTH_MEMBERS members or
+   * more, and takes layers only once it has loaded its modules: starting one costs tens of
+   * milliseconds of CPU, more than indexing a layer of a few thousand members, so an ordinary image
+   * never starts one, while in a stack of large layers the second core takes every other layer.
+   */
   async build(job: WorkerJob | undefined, local: () => Promise<LayerTable>, warn: WarningSink): Promise<BuiltTable> {
-    const offloadable = job !== undefined && this.offloads;
     for (;;) {
+      const offloadable = job !== undefined && this.offloads;
       if (this.inThread === 0 || !offloadable) return { table: await this.here(local) };
-      if (!this.workerBusy) return this.there(job, warn);
+      if (this.workerReady && !this.workerBusy) return this.there(job, warn);
+      if (this.worth) this.started();
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
+  }
+
+  /** Whether a worker thread has been started (for tests and diagnostics). */
+  get workerStarted(): boolean {
+    return this.worker !== undefined;
   }
 
   /** Stops the worker (a build in it fails with ECLOSED): the descriptors it reads are about to close. */
@@ -67,7 +95,9 @@ export class TableWorkers {
   private async here(local: () => Promise<LayerTable>): Promise<LayerTable> {
     this.inThread++;
     try {
-      return await local();
+      const table = await local();
+      if (table.memberCount >= this.worthMembers) this.worth = true;
+      return table;
     } finally {
       this.inThread--;
       this.wake();
@@ -101,19 +131,29 @@ export class TableWorkers {
     const worker = new Worker(this.script as URL);
     const fail = (why: string): void => {
       if (this.worker === worker) this.worker = undefined;
+      this.workerReady = false;
+      this.workerLost = true;
+      this.wake();
       const error: SentError = this.closed ? { imgfs: true, code: 'ECLOSED', reason: 'the image has been closed' } : { imgfs: false, reason: `table worker stopped: ${why}` };
       for (const [id, resolve] of this.replies) {
         this.replies.delete(id);
         resolve({ id, warnings: [], ok: false, error });
       }
     };
-    worker.on('message', (reply: TableReply) => {
+    worker.on('message', (reply: TableReply | typeof WORKER_READY) => {
+      if (reply === WORKER_READY) {
+        this.workerReady = true;
+        this.wake();
+        return;
+      }
       const resolve = this.replies.get(reply.id);
       this.replies.delete(reply.id);
       resolve?.(reply);
     });
     worker.on('error', (error) => fail(error.message));
     worker.on('exit', (code) => fail(`exit code ${code}`));
+    // Idle, it keeps no process alive; `there` refs it while a job is out.
+    worker.unref();
     this.worker = worker;
     return worker;
   }

@@ -85,7 +85,7 @@ const bytesOf = (table: LayerTable): Buffer => encodeSnapshot(table.snapshot());
 describe.skipIf(!haveTools)('table workers', () => {
   it('build, for each layer of a real docker-archive, the table an in-thread pass builds, byte for byte', async () => {
     const image = await loadImage(archive);
-    const workers = new TableWorkers(script, 1);
+    const workers = new TableWorkers(script, 1, 0);
     try {
       expect(image.layers).toHaveLength(3);
       const inThread = await Promise.all((await openAll(image, undefined)).map((layer) => layer.index()));
@@ -117,7 +117,7 @@ describe.skipIf(!haveTools)('table workers', () => {
     broken[512 + 1] = (broken[512 + 1] as number) ^ 0x20;
     writeFileSync(paths[0] as string, broken);
     const image = await loadImage(paths);
-    const workers = new TableWorkers(script, 1);
+    const workers = new TableWorkers(script, 1, 0);
     try {
       const failure = async (layers: Layer[]): Promise<unknown> => (layers[0] as Layer).index().then(() => undefined, (error: unknown) => error);
       const inThread = await failure(await openAll(image, undefined));
@@ -136,6 +136,25 @@ describe.skipIf(!haveTools)('table workers', () => {
       expect(top?.get('etc/top')?.kind).toBe('file');
     } finally {
       await workers.close();
+      await image.close();
+    }
+  });
+
+  it('start no worker for layers of a few thousand members, and start one once a layer was large enough to pay for it', async () => {
+    const image = await loadImage(archive);
+    // Default threshold: the three small layers of this image are all built here, the worker never starts.
+    const ordinary = new TableWorkers(script, 1);
+    const large = new TableWorkers(script, 1, 1);
+    try {
+      const here = await Promise.all((await openAll(image, ordinary)).map((layer) => layer.index()));
+      expect(ordinary.workerStarted).toBe(false);
+      // A threshold of one member: once the first layer is built here, a layer waiting beside a busy main thread starts it.
+      const there = await Promise.all((await openAll(image, large)).map((layer) => layer.index()));
+      expect(large.workerStarted).toBe(true);
+      for (let i = 0; i < 3; i++) expect(bytesOf(there[i] as LayerTable).equals(bytesOf(here[i] as LayerTable)), `layer ${i}`).toBe(true);
+    } finally {
+      await ordinary.close();
+      await large.close();
       await image.close();
     }
   });
