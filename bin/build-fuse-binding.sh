@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the optional FUSE binding (fuse-napi) from its own C source with five changes:
+# Builds the optional FUSE binding (fuse-napi) from its own C source with six changes:
 # 1. Hard links show as one inode through `imgfs mount`: libfuse 3 passes a filesystem's st_ino to the
 #    kernel only when the filesystem sets `use_ino` in its init callback's fuse_config (it is no longer
 #    a mount option), and fuse-napi 2.3.1 has no setting for it.
@@ -7,6 +7,7 @@
 # 3. File opens cost no request at all.
 # 4. Listings carry each entry's attributes, sparing one request per name.
 # 5. The empty READDIR that ends each listing is answered without JavaScript.
+# 6. The kernel keeps each listing once made (libfuse 3.14 drops the cache_readdir flag).
 #
 # The result, node_modules/fuse-napi/build/Release/fuse.node, takes precedence over the package's
 # prebuilds (its loader prefers a local build). It is a Node-API module, so one build serves Node 22,
@@ -93,12 +94,40 @@ patch_source '  (void) flags;
   if (offset >= ((off_t) 1 << 52)) return 0; /* imgfs: past the last entry */
   l->buf = buf;' 1
 
+# 6. Listings cached by the kernel: libfuse 3.14's high-level API answers OPENDIR itself and drops the
+#    filesystem's cache_readdir (fixed in libfuse 3.16), so the kernel asked for every listing again on
+#    every pass. This build defines libfuse's own fuse_reply_open (version FUSE_3.0), which libfuse calls
+#    through its PLT, and which the dynamic linker resolves to the addon first (it is earlier in the
+#    addon's own lookup scope than libfuse3.so): it adds keep_cache and cache_readdir to every open it
+#    answers, and hands on to libfuse's. The view never changes, so nothing cached can go stale. Should
+#    a libfuse bind its calls internally, the wrapper is simply never called and listings are asked
+#    for again, as before.
+patch_source 'static void * fuse_native_init (' '/* imgfs: every open of the read-only view keeps its cache, a directory its listing. */
+#include <dlfcn.h>
+static int (*imgfs_libfuse_reply_open) (fuse_req_t, const struct fuse_file_info *);
+
+__attribute__((constructor)) static void imgfs_find_libfuse_reply_open (void) {
+  imgfs_libfuse_reply_open = (int (*) (fuse_req_t, const struct fuse_file_info *)) dlvsym(RTLD_NEXT, "fuse_reply_open", "FUSE_3.0");
+}
+
+int fuse_reply_open (fuse_req_t req, const struct fuse_file_info *info) {
+  struct fuse_file_info cached = *info;
+  cached.keep_cache = 1;
+  cached.cache_readdir = 1;
+  if (imgfs_libfuse_reply_open == NULL) return fuse_reply_err(req, EIO);
+  return imgfs_libfuse_reply_open(req, &cached);
+}
+
+static void * fuse_native_init (' 1
+# Gives the wrapper libfuse's symbol version, which libfuse's calls ask for.
+printf 'FUSE_3.0 { global: fuse_reply_open; };\n' > "$work/reply-open.map"
+
 # The flags of the package's binding.gyp (Linux), without node-gyp: Node-API needs no per-version build.
-gcc -shared -fPIC -O2 -std=c11 -Wall -D_FILE_OFFSET_BITS=64 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+gcc -shared -fPIC -O2 -std=c11 -Wall -D_FILE_OFFSET_BITS=64 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_GNU_SOURCE \
   -I"$napi_headers" -I"$uv_headers" -I"$macros" $(pkg-config --cflags fuse3) \
-  "$source" -o "$work/fuse.node" $(pkg-config --libs fuse3)
+  "$source" -o "$work/fuse.node" -Wl,--version-script="$work/reply-open.map" $(pkg-config --libs fuse3) -ldl
 mkdir -p "$package/build/Release"
 mv "$work/fuse.node" "$package/build/Release/fuse.node"
 # What lib/mount/load-binding.ts reads to know how this build passes names.
-echo '{ "useIno": true, "namesAsBytes": true, "cachedOpens": true, "readdirPlus": true, "endOfListingInC": true }' > "$package/build/Release/imgfs-build.json"
-echo "build-fuse-binding: $package/build/Release/fuse.node (fuse-napi $(node -p "require('./$package/package.json').version") + use_ino, names as bytes, cached opens, readdirplus, end of listing in C)"
+echo '{ "useIno": true, "namesAsBytes": true, "cachedOpens": true, "readdirPlus": true, "endOfListingInC": true, "cachedListings": true }' > "$package/build/Release/imgfs-build.json"
+echo "build-fuse-binding: $package/build/Release/fuse.node (fuse-napi $(node -p "require('./$package/package.json').version") + use_ino, names as bytes, cached opens, readdirplus, end of listing in C, listings cached by the kernel)"

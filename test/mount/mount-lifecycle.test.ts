@@ -295,16 +295,22 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
       const at = await mountPoint('library-kernel-caches');
       handle = await mount(counting, at);
       await execFileAsync('find', [join(at, 'data'), '-type', 'f']);
+      // One question for the listing of a small directory: the empty READDIR that ends it stays in C.
+      if (bindingBuiltForImgfs()) expect(asked.listings).toBe(1);
       if (bindingBuiltForImgfs()) {
         // READDIRPLUS: stat of every listed name needs no LOOKUP (and so no lstat) of its own.
         const afterListing = asked.lstat;
         // Names given (a glob would list the directory again).
         await execFileAsync('stat', Array.from({ length: 64 }, (_, i) => join(at, `data/f${i}.bin`)));
         expect(asked.lstat).toBe(afterListing);
-        // One question per listing of a small directory: the empty READDIR that ends it stays in C.
-        const listingsBefore = asked.listings;
-        await execFileAsync('ls', [join(at, 'data')]);
-        expect(asked.listings - listingsBefore).toBe(1);
+        // Listed again, by other processes: the kernel keeps the listing (cache_readdir on OPENDIR's
+        // answer, which libfuse 3.14 drops unless the binding adds it), so nothing reaches imgfs.
+        await execFileAsync('ls', ['-la', join(at, 'data')]);
+        await execFileAsync('find', [at]);
+        const listingsOfTheWholeTree = asked.listings;
+        await execFileAsync('ls', ['-la', join(at, 'data')]);
+        await execFileAsync('find', [at]);
+        expect(asked.listings).toBe(listingsOfTheWholeTree);
       }
       const file = join(at, 'data/f7.bin');
       expect(await execFileAsync('sha256sum', [file])).toEqual(await execFileAsync('sha256sum', [file]));
