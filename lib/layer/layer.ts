@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { ByteSource } from '../source/byte-source.js';
+import type { ByteSource, FileRegion } from '../source/byte-source.js';
 import { createRangeStream } from '../source/range-stream.js';
 import type { LayerBlob } from '../image/loaded-image.js';
 import type { LayerTable, TableEntry } from '../table/layer-table.js';
@@ -262,6 +262,11 @@ export class Layer {
       base + start,
       base + Math.max(start, end),
     );
+  }
+
+  /** Where an entry's data lies as it is in a file on disk (see LayerReader.fileRegion), else undefined. */
+  fileRegion(entry: TableEntry): FileRegion | undefined {
+    return this.reader.fileRegion?.(entry);
   }
 
   /** Lets go of the decoded bytes kept for later reads (a scan that has hashed the layer is done with them). */
