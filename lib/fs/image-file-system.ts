@@ -233,6 +233,13 @@ export class ImageFileSystem implements ImageFS, FileRegions {
     return this.streamContent(node, start, end);
   }
 
+  async readRange(input: string, start: number, end: number): Promise<Buffer> {
+    const path = pathFromInput(input);
+    const { node } = await this.ready(() => this.resolve(path, true, 'open'));
+    if (node.kind === 'dir') throw new FsError('EISDIR', 'read', path);
+    return this.readContent(node, Math.max(0, start), Math.min(contentSize(node), end));
+  }
+
   fileExtent(path: string): FileExtent | undefined {
     let node: MergedNode;
     try {

@@ -286,7 +286,7 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
           if (typeof value !== 'function') return value;
           return (...args: unknown[]) => {
             if (property === 'lstat') asked.lstat++;
-            if (property === 'createReadStream') asked.reads++;
+            if (property === 'createReadStream' || property === 'readRange') asked.reads++;
             if (property === 'readdir') asked.listings++;
             return (value as (...a: unknown[]) => unknown).apply(target, args);
           };

@@ -61,7 +61,7 @@ function counted(img: ImageFS): { img: ImageFS; reads: Map<string, number> } {
       const value: unknown = Reflect.get(target, property, receiver);
       if (typeof value !== 'function') return value;
       return (...args: unknown[]) => {
-        if (property === 'createReadStream') reads.set(String(args[0]), (reads.get(String(args[0])) ?? 0) + 1);
+        if (property === 'createReadStream' || property === 'readRange') reads.set(String(args[0]), (reads.get(String(args[0])) ?? 0) + 1);
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
     },
