@@ -8,7 +8,7 @@
 # 4. Listings carry each entry's attributes, sparing one request per name.
 # 5. The empty READDIR that ends each listing is answered without JavaScript.
 # 6. The kernel keeps each listing once made (libfuse 3.14 drops the cache_readdir flag).
-# 7. Reads of files stored uncompressed in one piece are answered in C (pread), without JavaScript.
+# 7. Reads of files stored uncompressed in one piece (pread), and symlink targets, are answered in C.
 #
 # The result, node_modules/fuse-napi/build/Release/fuse.node, takes precedence over the package's
 # prebuilds (its loader prefers a local build). It is a Node-API module, so one build serves Node 22,
@@ -121,8 +121,9 @@ int fuse_reply_open (fuse_req_t req, const struct fuse_file_info *info) {
 
 static void * fuse_native_init (' 1
 # 7. Reads of files stored as they are (an uncompressed layer, a member in one piece) answered in C by
-#    pread on the archive, clamped to the member: lib/mount/served-reads.c, included here whole (its own
-#    comment says how). imgfs registers such files as it lists them (lib/mount/served-files.ts).
+#    pread on the archive, clamped to the member, and symlink targets answered in C:
+#    lib/mount/served-reads.c, included here whole (its own comment says how). imgfs registers such
+#    files and links as it lists them (lib/mount/served-files.ts).
 cp lib/mount/served-reads.c "$work/imgfs-served-reads.c"
 patch_source 'NAPI_METHOD(fuse_native_mount) {' '#include "imgfs-served-reads.c"
 
@@ -131,7 +132,9 @@ patch_source '  if (implemented[op_read]) ft->ops.read = fuse_native_read;' '  i
 patch_source '  NAPI_EXPORT_FUNCTION(fuse_native_runtime_info)' '  NAPI_EXPORT_FUNCTION(fuse_native_runtime_info)
   NAPI_EXPORT_FUNCTION(imgfs_serve_archive)
   NAPI_EXPORT_FUNCTION(imgfs_serve)
-  NAPI_EXPORT_FUNCTION(imgfs_serve_clear)' 1
+  NAPI_EXPORT_FUNCTION(imgfs_serve_clear)
+  NAPI_EXPORT_FUNCTION(imgfs_serve_link)' 1
+patch_source '  if (implemented[op_readlink]) ft->ops.readlink = fuse_native_readlink;' '  if (implemented[op_readlink]) ft->ops.readlink = imgfs_served_readlink;' 1
 
 # Gives the wrapper libfuse's symbol version, which libfuse's calls ask for.
 printf 'FUSE_3.0 { global: fuse_reply_open; };\n' > "$work/reply-open.map"
@@ -144,4 +147,4 @@ mkdir -p "$package/build/Release"
 mv "$work/fuse.node" "$package/build/Release/fuse.node"
 # What lib/mount/load-binding.ts reads to know how this build passes names.
 echo '{ "useIno": true, "namesAsBytes": true, "cachedOpens": true, "readdirPlus": true, "endOfListingInC": true, "cachedListings": true, "servedReads": true }' > "$package/build/Release/imgfs-build.json"
-echo "build-fuse-binding: $package/build/Release/fuse.node (fuse-napi $(node -p "require('./$package/package.json').version") + use_ino, names as bytes, cached opens, readdirplus, end of listing in C, listings cached by the kernel, plain reads in C)"
+echo "build-fuse-binding: $package/build/Release/fuse.node (fuse-napi $(node -p "require('./$package/package.json').version") + use_ino, names as bytes, cached opens, readdirplus, end of listing in C, listings cached by the kernel, plain reads and symlinks in C)"

@@ -74,6 +74,7 @@ export function filesystemOperations(
       async () => {
         const stats = await rootSafeLstat(path);
         if (stats.isFile()) served?.offer(path);
+        if (stats.target !== undefined) served?.offerLink(path, stats.target);
         return fuseStats(stats, owners);
       },
       cb,
@@ -110,7 +111,10 @@ export function filesystemOperations(
         (page) => {
           if (served !== undefined) {
             for (const [i, stats] of page.stats.entries()) {
-              if ((stats.mode & S_IFMT) === S_IFREG) served.offer(join(path, page.names[i] as string));
+              const child = join(path, page.names[i] as string);
+              if ((stats.mode & S_IFMT) === S_IFREG) served.offer(child);
+              const target = page.targets[i];
+              if (target !== undefined) served.offerLink(child, target);
             }
           }
           cb(0, page.names.map(toKernel), page.stats, page.nextOffsets);

@@ -87,7 +87,7 @@ export function bindingBuild(): BindingBuild {
 /** The C read path's functions, from the very module the package loads (its loader prefers this build). */
 function servedReadsOf(modulePath: string): ServedReadsNative | undefined {
   const native = createRequire(import.meta.url)(modulePath) as Partial<ServedReadsNative>;
-  const complete = ['imgfs_serve_archive', 'imgfs_serve', 'imgfs_serve_clear'].every(
+  const complete = ['imgfs_serve_archive', 'imgfs_serve', 'imgfs_serve_clear', 'imgfs_serve_link'].every(
     (name) => typeof native[name as keyof ServedReadsNative] === 'function',
   );
   return complete ? (native as ServedReadsNative) : undefined;

@@ -5,7 +5,8 @@
  * archive's descriptor, the offset of its first byte and its size. The kernel's READs of it are then
  * answered by pread() on libfuse's threads (lib/mount/served-reads.c), clamped to the member, without
  * the hop into this thread and back; every other file is read here as before (compressed layers,
- * sparse members, registry layers, files not registered yet).
+ * sparse members, registry layers, files not registered yet). Symlink targets are handed over the same
+ * way, so that READLINK needs no hop either.
  */
 import type { FileRegions } from '../fs/file-regions.js';
 import type { ImageFS } from '../fs/types.js';
@@ -19,6 +20,8 @@ export interface ServedReadsNative {
   imgfs_serve(kernelPath: string, archive: number, offset: number, size: number): boolean;
   /** Forgets everything registered by the mount whose thread state is `thread`, and closes its descriptors. */
   imgfs_serve_clear(thread: Buffer): void;
+  /** READLINK of `kernelPath` is answered with `kernelTarget`; false if not taken. */
+  imgfs_serve_link(thread: Buffer, kernelPath: string, kernelTarget: string): boolean;
 }
 
 export class ServedFiles {
@@ -47,6 +50,12 @@ export class ServedFiles {
       this.archives.set(extent.fd, archive);
     }
     if (archive >= 0) this.native.imgfs_serve(this.names.toKernel(path), archive, extent.offset, extent.size);
+  }
+
+  /** Registers the symlink at `path` (an imgfs path) with its target, so that READLINK is answered in C. */
+  offerLink(path: string, target: string): void {
+    const thread = (this.registeredWith ??= this.thread());
+    if (thread !== undefined) this.native.imgfs_serve_link(thread, this.names.toKernel(path), this.names.toKernel(target));
   }
 
   /** After unmount: the binding forgets the paths and closes its copies of the descriptors. */

@@ -13,6 +13,8 @@
  * length the kernel asks for. A read that fails or finds the archive ending inside the extent goes to
  * JavaScript, which reports it (ETRUNCATED, EIO to the reader) as for any other file.
  *
+ * Symlink targets are registered the same way (imgfsServeLink) and answered to READLINK in C.
+ *
  * The view never changes while mounted, so an entry is never replaced; the table only grows, until
  * imgfs_serve_clear() at unmount. One mount per process owns the table (named by the binding's
  * per-mount thread state, which libfuse hands every operation as its context's private_data); reads of
@@ -20,11 +22,13 @@
  */
 
 #define IMGFS_MAX_ARCHIVES 64
+#define IMGFS_LINK (-2)
 
 typedef struct imgfs_extent {
   struct imgfs_extent *next;
   uint64_t hash;
-  int32_t archive;
+  int32_t archive; /* IMGFS_LINK: a symlink, whose target is `target` */
+  char *target;
   int64_t offset;
   int64_t size;
   char path[]; /* NUL-terminated bytes, as libfuse hands the path to read() */
@@ -85,7 +89,7 @@ static int imgfs_served_read (const char *path, char *buf, size_t len, off_t off
     uint64_t hash = imgfs_path_hash(path);
     pthread_rwlock_rdlock(&imgfs_served_lock);
     const imgfs_extent_t *e = context->private_data == imgfs_served_owner ? imgfs_served_find(path, hash) : NULL;
-    if (e != NULL) {
+    if (e != NULL && e->archive >= 0) {
       fd = imgfs_archive_fds[e->archive];
       start = e->offset;
       size = e->size;
@@ -107,6 +111,86 @@ static int imgfs_served_read (const char *path, char *buf, size_t len, off_t off
     got += (size_t) n;
   }
   return (int) got;
+}
+
+static int imgfs_served_readlink (const char *path, char *linkname, size_t len) {
+  struct fuse_context *context = fuse_get_context();
+  bool answered = false;
+  if (path != NULL && len > 0 && context != NULL && context->private_data != NULL) {
+    uint64_t hash = imgfs_path_hash(path);
+    pthread_rwlock_rdlock(&imgfs_served_lock);
+    const imgfs_extent_t *e = context->private_data == imgfs_served_owner ? imgfs_served_find(path, hash) : NULL;
+    if (e != NULL && e->archive == IMGFS_LINK) {
+      /* As readlink(2) with a short buffer: truncated, and always terminated for libfuse. */
+      size_t length = strlen(e->target);
+      if (length > len - 1) length = len - 1;
+      memcpy(linkname, e->target, length);
+      linkname[length] = 0;
+      answered = true;
+    }
+    pthread_rwlock_unlock(&imgfs_served_lock);
+  }
+  return answered ? 0 : fuse_native_readlink(path, linkname, len);
+}
+
+/* Caller holds the write lock: adds `e` unless its path is known; false if not added. */
+static bool imgfs_served_add (imgfs_extent_t *e) {
+  if (imgfs_served_find(e->path, e->hash) != NULL) return false;
+  if (imgfs_served_entry_count >= imgfs_served_bucket_count && imgfs_served_grow() != 0) return false;
+  size_t bucket = e->hash & (imgfs_served_bucket_count - 1);
+  e->next = imgfs_served_buckets[bucket];
+  imgfs_served_buckets[bucket] = e;
+  imgfs_served_entry_count++;
+  return true;
+}
+
+/*
+ * Zeroed memory of `room` bytes and then room for `value` (a Latin-1 string, one char per byte), which
+ * is copied NUL-terminated to `at` bytes from its start (at <= room); NULL if out of memory or `value`
+ * holds a NUL.
+ */
+static char * imgfs_latin1 (napi_env env, napi_value value, size_t room, size_t at) {
+  size_t length = 0;
+  if (napi_get_value_string_latin1(env, value, NULL, 0, &length) != napi_ok) return NULL;
+  char *memory = calloc(1, room + length + 1);
+  if (memory == NULL) return NULL;
+  size_t copied = 0;
+  char *text = memory + at;
+  if (napi_get_value_string_latin1(env, value, text, length + 1, &copied) != napi_ok || copied != length || strlen(text) != length) {
+    free(memory);
+    return NULL;
+  }
+  return memory;
+}
+
+/*
+ * imgfsServeLink(mountThread, path, target): READLINK of `path` is answered with `target` (both
+ * Latin-1, one char per byte). Returns false where it cannot; that READLINK then stays in JavaScript.
+ */
+NAPI_METHOD(imgfs_serve_link) {
+  NAPI_ARGV(3)
+  void *owner = NULL;
+  size_t owner_length = 0;
+  NAPI_STATUS_THROWS(napi_get_buffer_info(env, argv[0], &owner, &owner_length))
+  bool stored = false;
+  imgfs_extent_t *e = (imgfs_extent_t *) imgfs_latin1(env, argv[1], sizeof(imgfs_extent_t), offsetof(imgfs_extent_t, path));
+  char *target = imgfs_latin1(env, argv[2], 0, 0);
+  if (e != NULL && target != NULL) {
+    e->hash = imgfs_path_hash(e->path);
+    e->archive = IMGFS_LINK;
+    e->target = target;
+    pthread_rwlock_wrlock(&imgfs_served_lock);
+    if (imgfs_served_owner == NULL && owner_length >= sizeof(fuse_thread_t)) imgfs_served_owner = owner;
+    stored = owner == imgfs_served_owner && imgfs_served_add(e);
+    pthread_rwlock_unlock(&imgfs_served_lock);
+  }
+  if (!stored) {
+    free(e);
+    free(target);
+  }
+  napi_value result;
+  NAPI_STATUS_THROWS(napi_get_boolean(env, stored, &result))
+  return result;
 }
 
 /*
@@ -163,6 +247,7 @@ NAPI_METHOD(imgfs_serve) {
   if (e != NULL) {
     e->hash = imgfs_path_hash(e->path);
     e->archive = archive;
+    e->target = NULL;
     e->offset = offset;
     e->size = size;
     pthread_rwlock_wrlock(&imgfs_served_lock);
@@ -198,6 +283,7 @@ NAPI_METHOD(imgfs_serve_clear) {
     imgfs_extent_t *e = imgfs_served_buckets[i];
     while (e != NULL) {
       imgfs_extent_t *next = e->next;
+      free(e->target);
       free(e);
       e = next;
     }

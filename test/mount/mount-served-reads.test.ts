@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mount, openImage, type ImageFS, type MountHandle } from '../../lib/index.js';
-import { buildLayer, dir, file, hardlink } from '../helpers/layer-tar.js';
+import { buildLayer, dir, file, hardlink, symlink } from '../helpers/layer-tar.js';
 import { bindingBuiltForImgfs, missingForMount, reportMissing } from './mount-process.js';
 
 const execFileAsync = promisify(execFile);
@@ -34,6 +34,7 @@ function pattern(length: number, seed: number): Buffer {
 const FIVE = Buffer.from('hello');
 const NEXT = Buffer.alloc(8192, 0xee);
 const BIG = pattern(300 * 1024 + 17, 3);
+const LONG_TARGET = `/${'a-long-directory-name/'.repeat(40)}end`;
 
 /** Maps a file's first page (past its end too, which the kernel shows as the page holds it) and prints it. */
 const PAGE_READER = `
@@ -54,19 +55,21 @@ function digestOf(bytes: Buffer): string {
 }
 
 /** The image with every question that reaches it counted. */
-function counted(img: ImageFS): { img: ImageFS; reads: Map<string, number> } {
+function counted(img: ImageFS): { img: ImageFS; reads: Map<string, number>; readlinks: string[] } {
   const reads = new Map<string, number>();
+  const readlinks: string[] = [];
   const proxy = new Proxy(img, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
       if (typeof value !== 'function') return value;
       return (...args: unknown[]) => {
+        if (property === 'readlink') readlinks.push(String(args[0]));
         if (property === 'createReadStream' || property === 'readRange') reads.set(String(args[0]), (reads.get(String(args[0])) ?? 0) + 1);
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
     },
   });
-  return { img: proxy, reads };
+  return { img: proxy, reads, readlinks };
 }
 
 describe.skipIf(skip)('imgfs mount: reads served in C', () => {
@@ -77,14 +80,14 @@ describe.skipIf(skip)('imgfs mount: reads served in C', () => {
   const handles: MountHandle[] = [];
   const images: ImageFS[] = [];
 
-  async function mounted(source: string[], name: string): Promise<{ at: string; reads: Map<string, number> }> {
+  async function mounted(source: string[], name: string): Promise<{ at: string; reads: Map<string, number>; readlinks: string[] }> {
     const opened = await openImage(source, { lazy: true, cache: false });
     images.push(opened);
-    const { img, reads } = counted(opened);
+    const { img, reads, readlinks } = counted(opened);
     const at = join(work, name);
     await mkdir(at);
     handles.push(await mount(img, at));
-    return { at, reads };
+    return { at, reads, readlinks };
   }
 
   /** The file's bytes as read by `cat`, as a digest (vitest compares large Buffers byte by byte, slowly). */
@@ -97,7 +100,7 @@ describe.skipIf(skip)('imgfs mount: reads served in C', () => {
     // An uncompressed layer: five.txt is followed at once by next.bin's header and bytes.
     await writeFile(
       join(work, 'plain.tar'),
-      buildLayer([dir('plain'), file('plain/five.txt', FIVE), file('plain/next.bin', NEXT), file('plain/big.bin', BIG), hardlink('plain/big-link', 'plain/big.bin')]),
+      buildLayer([dir('plain'), file('plain/five.txt', FIVE), file('plain/next.bin', NEXT), file('plain/big.bin', BIG), hardlink('plain/big-link', 'plain/big.bin'), symlink('plain/to-five', 'five.txt'), symlink('plain/far', LONG_TARGET)]),
     );
     // A sparse member (GNU tar -S): its stored regions are not its bytes.
     const sparseDir = join(work, 'sparse-src');
@@ -143,6 +146,15 @@ describe.skipIf(skip)('imgfs mount: reads served in C', () => {
     const fresh = await mounted(image, 'looked-up');
     expect(await catOf(join(fresh.at, 'plain/big.bin'))).toBe(digestOf(BIG));
     expect(fresh.reads.get('/plain/big.bin')).toBeUndefined();
+  });
+
+  it('answers readlink of listed symlinks without asking imgfs', async () => {
+    const { at, readlinks } = await mounted(image, 'links');
+    await execFileAsync('find', [at]);
+    expect((await execFileAsync('readlink', [join(at, 'plain/to-five')])).stdout).toBe('five.txt\n');
+    expect((await execFileAsync('readlink', [join(at, 'plain/far')])).stdout).toBe(`${LONG_TARGET}\n`);
+    expect(await catOf(join(at, 'plain/to-five'))).toBe(digestOf(FIVE));
+    expect(readlinks).toEqual([]);
   });
 
   it("never shows a byte past a file's member: the rest of its last page is zeros, not the next member", async () => {
