@@ -163,6 +163,18 @@ static char * imgfs_latin1 (napi_env env, napi_value value, size_t room, size_t 
   return memory;
 }
 
+/* Caller holds the write lock: the mount whose thread state is `owner` owns the table, unless another does. */
+static bool imgfs_claim (const void *owner, size_t owner_length) {
+  if (imgfs_served_owner == NULL && owner_length >= sizeof(fuse_thread_t)) imgfs_served_owner = owner;
+  return owner == imgfs_served_owner;
+}
+
+static napi_value imgfs_boolean (napi_env env, bool value) {
+  napi_value result = NULL;
+  napi_get_boolean(env, value, &result);
+  return result;
+}
+
 /*
  * imgfsServeLink(mountThread, path, target): READLINK of `path` is answered with `target` (both
  * Latin-1, one char per byte). Returns false where it cannot; that READLINK then stays in JavaScript.
@@ -180,17 +192,14 @@ NAPI_METHOD(imgfs_serve_link) {
     e->archive = IMGFS_LINK;
     e->target = target;
     pthread_rwlock_wrlock(&imgfs_served_lock);
-    if (imgfs_served_owner == NULL && owner_length >= sizeof(fuse_thread_t)) imgfs_served_owner = owner;
-    stored = owner == imgfs_served_owner && imgfs_served_add(e);
+    stored = imgfs_claim(owner, owner_length) && imgfs_served_add(e);
     pthread_rwlock_unlock(&imgfs_served_lock);
   }
   if (!stored) {
     free(e);
     free(target);
   }
-  napi_value result;
-  NAPI_STATUS_THROWS(napi_get_boolean(env, stored, &result))
-  return result;
+  return imgfs_boolean(env, stored);
 }
 
 /*
@@ -206,8 +215,7 @@ NAPI_METHOD(imgfs_serve_archive) {
   NAPI_ARGV_INT32(fd, 1)
   int archive = -1;
   pthread_rwlock_wrlock(&imgfs_served_lock);
-  if (imgfs_served_owner == NULL && owner_length >= sizeof(fuse_thread_t)) imgfs_served_owner = owner;
-  if (owner == imgfs_served_owner && imgfs_archive_count < IMGFS_MAX_ARCHIVES) {
+  if (imgfs_claim(owner, owner_length) && imgfs_archive_count < IMGFS_MAX_ARCHIVES) {
     int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (copy >= 0) {
       archive = imgfs_archive_count++;
@@ -226,8 +234,6 @@ NAPI_METHOD(imgfs_serve_archive) {
 NAPI_METHOD(imgfs_serve) {
   NAPI_ARGV(4)
   /* Only the owner learns archive numbers (imgfsServeArchive), so a number names the owner's archive. */
-  size_t length = 0;
-  NAPI_STATUS_THROWS(napi_get_value_string_latin1(env, argv[0], NULL, 0, &length))
   int32_t archive = 0;
   int64_t offset = 0;
   int64_t size = 0;
@@ -235,37 +241,19 @@ NAPI_METHOD(imgfs_serve) {
   NAPI_STATUS_THROWS(napi_get_value_int64(env, argv[2], &offset))
   NAPI_STATUS_THROWS(napi_get_value_int64(env, argv[3], &size))
   bool stored = false;
-  imgfs_extent_t *e = malloc(sizeof(imgfs_extent_t) + length + 1);
-  if (e != NULL) {
-    size_t copied = 0;
-    if (napi_get_value_string_latin1(env, argv[0], e->path, length + 1, &copied) != napi_ok || copied != length ||
-        strlen(e->path) != length) {
-      free(e);
-      e = NULL;
-    }
-  }
+  imgfs_extent_t *e = (imgfs_extent_t *) imgfs_latin1(env, argv[0], sizeof(imgfs_extent_t), offsetof(imgfs_extent_t, path));
   if (e != NULL) {
     e->hash = imgfs_path_hash(e->path);
     e->archive = archive;
-    e->target = NULL;
     e->offset = offset;
     e->size = size;
     pthread_rwlock_wrlock(&imgfs_served_lock);
     bool valid = archive >= 0 && archive < imgfs_archive_count && offset >= 0 && size >= 0 && offset <= INT64_MAX - size;
-    if (valid && imgfs_served_find(e->path, e->hash) == NULL &&
-        (imgfs_served_entry_count < imgfs_served_bucket_count || imgfs_served_grow() == 0)) {
-      size_t bucket = e->hash & (imgfs_served_bucket_count - 1);
-      e->next = imgfs_served_buckets[bucket];
-      imgfs_served_buckets[bucket] = e;
-      imgfs_served_entry_count++;
-      stored = true;
-    }
+    stored = valid && imgfs_served_add(e);
     pthread_rwlock_unlock(&imgfs_served_lock);
     if (!stored) free(e);
   }
-  napi_value result;
-  NAPI_STATUS_THROWS(napi_get_boolean(env, stored, &result))
-  return result;
+  return imgfs_boolean(env, stored);
 }
 
 /* imgfsServeClear(mountThread): if that mount owns the table, forgets every path and closes the duplicated descriptors. */
