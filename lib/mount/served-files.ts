@@ -38,24 +38,37 @@ export class ServedFiles {
     private readonly thread: () => Buffer | undefined,
   ) {}
 
-  /** Registers `path` (an imgfs path) if its bytes lie as they are in a file; else leaves it to JavaScript. */
+  /**
+   * Registers `path` (an imgfs path) if its bytes lie as they are in a file; else leaves it to
+   * JavaScript. Never throws: the answer the kernel is waiting for must still go out.
+   */
   offer(path: string): void {
-    const thread = (this.registeredWith ??= this.thread());
-    if (thread === undefined) return;
-    const extent = this.img.fileExtent(path);
-    if (extent === undefined) return;
-    let archive = this.archives.get(extent.fd);
-    if (archive === undefined) {
-      archive = this.native.imgfs_serve_archive(thread, extent.fd);
-      this.archives.set(extent.fd, archive);
-    }
-    if (archive >= 0) this.native.imgfs_serve(this.names.toKernel(path), archive, extent.offset, extent.size);
+    this.attempt((thread) => {
+      const extent = this.img.fileExtent(path);
+      if (extent === undefined) return;
+      let archive = this.archives.get(extent.fd);
+      if (archive === undefined) {
+        archive = this.native.imgfs_serve_archive(thread, extent.fd);
+        this.archives.set(extent.fd, archive);
+      }
+      if (archive >= 0) this.native.imgfs_serve(this.names.toKernel(path), archive, extent.offset, extent.size);
+    });
   }
 
-  /** Registers the symlink at `path` (an imgfs path) with its target, so that READLINK is answered in C. */
+  /** Registers the symlink at `path` (an imgfs path) with its target, so that READLINK is answered in C. Never throws. */
   offerLink(path: string, target: string): void {
+    this.attempt((thread) => this.native.imgfs_serve_link(thread, this.names.toKernel(path), this.names.toKernel(target)));
+  }
+
+  /** Runs `register` once mounted; whatever fails leaves that path to JavaScript, which is always right. */
+  private attempt(register: (thread: Buffer) => void): void {
     const thread = (this.registeredWith ??= this.thread());
-    if (thread !== undefined) this.native.imgfs_serve_link(thread, this.names.toKernel(path), this.names.toKernel(target));
+    if (thread === undefined) return;
+    try {
+      register(thread);
+    } catch {
+      // Not registered: served by JavaScript.
+    }
   }
 
   /** After unmount: the binding forgets the paths and closes its copies of the descriptors. */
