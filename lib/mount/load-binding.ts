@@ -86,7 +86,12 @@ export function bindingBuild(): BindingBuild {
 
 /** The C read path's functions, from the very module the package loads (its loader prefers this build). */
 function servedReadsOf(modulePath: string): ServedReadsNative | undefined {
-  const native = createRequire(import.meta.url)(modulePath) as Partial<ServedReadsNative>;
+  let native: Partial<ServedReadsNative>;
+  try {
+    native = createRequire(import.meta.url)(modulePath) as Partial<ServedReadsNative>;
+  } catch {
+    return undefined; // every read then goes through JavaScript
+  }
   const complete = ['imgfs_serve_archive', 'imgfs_serve', 'imgfs_serve_clear', 'imgfs_serve_link'].every(
     (name) => typeof native[name as keyof ServedReadsNative] === 'function',
   );
