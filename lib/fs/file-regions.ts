@@ -4,11 +4,12 @@
  * such files need no JavaScript (only an uncompressed layer's regular member in one piece has one); and
  * a range of a file as one Buffer, without a stream's machinery per kernel request.
  */
-import type { FileRegion } from '../source/byte-source.js';
 import type { ImageFS } from './types.js';
 
 /** The file's `size` bytes are at `offset` of the open descriptor `fd`, which the image owns. */
-export interface FileExtent extends FileRegion {
+export interface FileExtent {
+  readonly fd: number;
+  readonly offset: number;
   readonly size: number;
 }
 
