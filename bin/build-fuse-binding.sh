@@ -96,7 +96,7 @@ patch_source '  (void) flags;
   l->buf = buf;' 1
 
 # 6. Listings cached by the kernel: libfuse 3.14's high-level API answers OPENDIR itself and drops the
-#    filesystem's cache_readdir (fixed in libfuse 3.16), so the kernel asked for every listing again on
+#    filesystem's cache_readdir (later versions pass it on), so the kernel asked for every listing again on
 #    every pass. This build defines libfuse's own fuse_reply_open (version FUSE_3.0), which libfuse calls
 #    through its PLT, and which the dynamic linker resolves to the addon first (it is earlier in the
 #    addon's own lookup scope than libfuse3.so): it adds keep_cache and cache_readdir to every open it
@@ -108,7 +108,9 @@ patch_source 'static void * fuse_native_init (' '/* imgfs: every open of the rea
 static int (*imgfs_libfuse_reply_open) (fuse_req_t, const struct fuse_file_info *);
 
 __attribute__((constructor)) static void imgfs_find_libfuse_reply_open (void) {
-  imgfs_libfuse_reply_open = (int (*) (fuse_req_t, const struct fuse_file_info *)) dlvsym(RTLD_NEXT, "fuse_reply_open", "FUSE_3.0");
+  void *found = dlvsym(RTLD_NEXT, "fuse_reply_open", "FUSE_3.0");
+  if (found == NULL) found = dlsym(RTLD_NEXT, "fuse_reply_open");
+  imgfs_libfuse_reply_open = (int (*) (fuse_req_t, const struct fuse_file_info *)) found;
 }
 
 int fuse_reply_open (fuse_req_t req, const struct fuse_file_info *info) {
