@@ -7,7 +7,7 @@
 # 3. File opens cost no request at all.
 # 4. Listings carry each entry's attributes, sparing one request per name.
 # 5. The empty READDIR that ends each listing is answered without JavaScript.
-# 6. The kernel keeps each listing once made (libfuse 3.14 drops the cache_readdir flag).
+# 6. The kernel opens directories itself and keeps each listing once made: no request per directory.
 # 7. Reads of files stored uncompressed in one piece (pread), and symlink targets, are answered in C.
 #
 # The result, node_modules/fuse-napi/build/Release/fuse.node, takes precedence over the package's
@@ -100,11 +100,15 @@ patch_source '  (void) flags;
 #    every pass. This build defines libfuse's own fuse_reply_open (version FUSE_3.0), which libfuse calls
 #    through its PLT, and which the dynamic linker resolves to the addon first (it is earlier in the
 #    addon's own lookup scope than libfuse3.so): it adds keep_cache and cache_readdir to every open it
-#    answers, and hands on to libfuse's. The view never changes, so nothing cached can go stale. Should
-#    a libfuse bind its calls internally, the wrapper is simply never called and listings are asked
-#    for again, as before.
+#    answers, and hands on to libfuse's. The view never changes, so nothing cached can go stale. And
+#    lib/mount/directory-opens.c (included whole; its comment says how) answers OPENDIR with ENOSYS, so
+#    that the kernel sends no OPENDIR or RELEASEDIR again and keeps listings by itself, while each
+#    READDIR runs libfuse's own open, listing and release in a row. Should a libfuse bind its calls
+#    internally, these wrappers are simply never called and directories cost requests, as before.
+cp lib/mount/directory-opens.c "$work/imgfs-directory-opens.c"
 patch_source 'static void * fuse_native_init (' '/* imgfs: every open of the read-only view keeps its cache, a directory its listing. */
 #include <dlfcn.h>
+#include "imgfs-directory-opens.c"
 static int (*imgfs_libfuse_reply_open) (fuse_req_t, const struct fuse_file_info *);
 
 __attribute__((constructor)) static void imgfs_find_libfuse_reply_open (void) {
@@ -114,6 +118,7 @@ __attribute__((constructor)) static void imgfs_find_libfuse_reply_open (void) {
 }
 
 int fuse_reply_open (fuse_req_t req, const struct fuse_file_info *info) {
+  if (imgfs_hold_open(info)) return 0;
   struct fuse_file_info cached = *info;
   cached.keep_cache = 1;
   cached.cache_readdir = 1;
@@ -139,7 +144,7 @@ patch_source '  NAPI_EXPORT_FUNCTION(fuse_native_runtime_info)' '  NAPI_EXPORT_F
 patch_source '  if (implemented[op_readlink]) ft->ops.readlink = fuse_native_readlink;' '  if (implemented[op_readlink]) ft->ops.readlink = imgfs_served_readlink;' 1
 
 # Gives the wrapper libfuse's symbol version, which libfuse's calls ask for.
-printf 'FUSE_3.0 { global: fuse_reply_open; };\n' > "$work/reply-open.map"
+printf 'FUSE_3.0 { global: fuse_reply_open; fuse_reply_err; fuse_reply_buf; fuse_session_new; };\n' > "$work/reply-open.map"
 
 # The flags of the package's binding.gyp (Linux), without node-gyp: Node-API needs no per-version build.
 gcc -shared -fPIC -O2 -std=c11 -Wall -D_FILE_OFFSET_BITS=64 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_GNU_SOURCE \
@@ -148,5 +153,5 @@ gcc -shared -fPIC -O2 -std=c11 -Wall -D_FILE_OFFSET_BITS=64 -D_POSIX_C_SOURCE=20
 mkdir -p "$package/build/Release"
 mv "$work/fuse.node" "$package/build/Release/fuse.node"
 # What lib/mount/load-binding.ts reads to know how this build passes names.
-echo '{ "useIno": true, "namesAsBytes": true, "cachedOpens": true, "readdirPlus": true, "endOfListingInC": true, "cachedListings": true, "servedReads": true }' > "$package/build/Release/imgfs-build.json"
-echo "build-fuse-binding: $package/build/Release/fuse.node (fuse-napi $(node -p "require('./$package/package.json').version") + use_ino, names as bytes, cached opens, readdirplus, end of listing in C, listings cached by the kernel, plain reads and symlinks in C)"
+echo '{ "useIno": true, "namesAsBytes": true, "cachedOpens": true, "readdirPlus": true, "endOfListingInC": true, "cachedListings": true, "directoryOpensInC": true, "servedReads": true }' > "$package/build/Release/imgfs-build.json"
+echo "build-fuse-binding: $package/build/Release/fuse.node (fuse-napi $(node -p "require('./$package/package.json').version") + use_ino, names as bytes, cached opens, readdirplus, end of listing in C, directories opened and listings kept by the kernel, plain reads and symlinks in C)"

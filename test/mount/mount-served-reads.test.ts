@@ -1,8 +1,9 @@
 /**
- * Reads the binding build answers in C (lib/mount/served-reads.c): files stored as they are in an
- * uncompressed layer are read by pread on the archive without asking imgfs, byte for byte, and never a
- * byte past their member; sparse members and compressed layers are still read by imgfs; a second mount
- * in the same process never gets the first one's files.
+ * What the binding build answers in C: files stored as they are in an uncompressed layer are read by
+ * pread on the archive without asking imgfs (lib/mount/served-reads.c), byte for byte, and never a byte
+ * past their member; sparse members and compressed layers are still read by imgfs; a second mount in
+ * the same process never gets the first one's files; symlinks are read without asking imgfs; and
+ * directories are opened by the kernel without a request (lib/mount/directory-opens.c).
  *
  * Each mount here is the library's `mount()` in this process, over an image whose questions are
  * counted; the reads are made by other processes (this one serves them).
@@ -20,7 +21,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mount, openImage, type ImageFS, type MountHandle } from '../../lib/index.js';
 import { buildLayer, dir, file, hardlink, symlink } from '../helpers/layer-tar.js';
 import { repoRoot } from '../cli/run-cli.js';
-import { bindingBuiltForImgfs, missingForMount, reportMissing } from './mount-process.js';
+import { bindingBuiltForImgfs, missingForMount, reportMissing, startMount, stopMount } from './mount-process.js';
 
 const execFileAsync = promisify(execFile);
 const missing = await missingForMount(['tar', 'gcc']);
@@ -180,6 +181,27 @@ describe.skipIf(skip)('imgfs mount: reads served in C', () => {
     expect(await catOf(join(at, 'top/zipped.txt'))).toBe(digestOf(Buffer.from('zipped\n')));
     expect(reads.get('/sparse/holes.bin')).toBeGreaterThan(0);
     expect(reads.get('/top/zipped.txt')).toBeGreaterThan(0);
+  });
+
+  it('opens directories without a request: one OPENDIR (answered ENOSYS) for the life of the mount, no RELEASEDIR, listings kept', async () => {
+    const at = join(work, 'no-opendir');
+    await mkdir(at);
+    // libfuse logs every request it gets to stderr.
+    const started = await startMount(image.join(':'), at, [], { DEBUG: 'fuse-napi' });
+    try {
+      const count = (opcode: string): number => started.stderr().split(`opcode: ${opcode} `).length - 1;
+      const first = (await execFileAsync('find', [at])).stdout;
+      expect(first.split('\n')).toEqual(expect.arrayContaining([`${at}/plain/five.txt`, `${at}/sparse/holes.bin`, `${at}/top/zipped.txt`]));
+      const listings = count('READDIRPLUS') + count('READDIR');
+      expect(listings).toBeGreaterThan(0);
+      expect((await execFileAsync('find', [at])).stdout).toBe(first);
+      expect((await execFileAsync('ls', ['-laR', at])).stdout).toContain('five.txt');
+      expect(count('OPENDIR')).toBe(1);
+      expect(count('RELEASEDIR')).toBe(0);
+      expect(count('READDIRPLUS') + count('READDIR')).toBe(listings);
+    } finally {
+      await stopMount(started);
+    }
   });
 
   it("gives a second mount in the same process its own files, never the first one's", async () => {
