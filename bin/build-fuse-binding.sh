@@ -101,11 +101,11 @@ patch_source '  (void) flags;
 #    through its PLT, and which the dynamic linker resolves to the addon first (it is earlier in the
 #    addon's own lookup scope than libfuse3.so): it adds keep_cache and cache_readdir to every open it
 #    answers, and hands on to libfuse's. The view never changes, so nothing cached can go stale. And
-#    lib/mount/directory-opens.c (included whole; its comment says how) answers OPENDIR with ENOSYS, so
+#    bin/fuse-directory-opens.c (included whole; its comment says how) answers OPENDIR with ENOSYS, so
 #    that the kernel sends no OPENDIR or RELEASEDIR again and keeps listings by itself, while each
 #    READDIR runs libfuse's own open, listing and release in a row. Should a libfuse bind its calls
 #    internally, these wrappers are simply never called and directories cost requests, as before.
-cp lib/mount/directory-opens.c "$work/imgfs-directory-opens.c"
+cp bin/fuse-directory-opens.c "$work/imgfs-directory-opens.c"
 patch_source 'static void * fuse_native_init (' '/* imgfs: every open of the read-only view keeps its cache, a directory its listing. */
 #include <dlfcn.h>
 #include "imgfs-directory-opens.c"
@@ -129,9 +129,9 @@ int fuse_reply_open (fuse_req_t req, const struct fuse_file_info *info) {
 static void * fuse_native_init (' 1
 # 7. Reads of files stored as they are (an uncompressed layer, a member in one piece) answered in C by
 #    pread on the archive, clamped to the member, and symlink targets answered in C:
-#    lib/mount/served-reads.c, included here whole (its own comment says how). imgfs registers such
+#    bin/fuse-served-reads.c, included here whole (its own comment says how). imgfs registers such
 #    files and links as it lists them (lib/mount/served-files.ts).
-cp lib/mount/served-reads.c "$work/imgfs-served-reads.c"
+cp bin/fuse-served-reads.c "$work/imgfs-served-reads.c"
 patch_source 'NAPI_METHOD(fuse_native_mount) {' '#include "imgfs-served-reads.c"
 
 NAPI_METHOD(fuse_native_mount) {' 1

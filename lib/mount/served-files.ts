@@ -3,7 +3,7 @@
  * regular member, in one piece) is registered with the binding build of bin/build-fuse-binding.sh as
  * soon as imgfs has told the kernel about it (listed with its attributes, or looked up): its path, the
  * archive's descriptor, the offset of its first byte and its size. The kernel's READs of it are then
- * answered by pread() on libfuse's threads (lib/mount/served-reads.c), clamped to the member, without
+ * answered by pread() on libfuse's threads (bin/fuse-served-reads.c), clamped to the member, without
  * the hop into this thread and back; every other file is read here as before (compressed layers,
  * sparse members, registry layers, files not registered yet). Symlink targets are handed over the same
  * way, so that READLINK needs no hop either.
@@ -12,7 +12,7 @@ import type { FileRegions } from '../fs/file-regions.js';
 import type { ImageFS } from '../fs/types.js';
 import type { BindingNames } from './binding-names.js';
 
-/** The functions served-reads.c adds to the binding. */
+/** The functions bin/fuse-served-reads.c adds to the binding. */
 export interface ServedReadsNative {
   /** Duplicates `fd` for the mount whose thread state is `thread`; the archive's number, or -1. */
   imgfs_serve_archive(thread: Buffer, fd: number): number;

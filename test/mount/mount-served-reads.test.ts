@@ -1,9 +1,9 @@
 /**
  * What the binding build answers in C: files stored as they are in an uncompressed layer are read by
- * pread on the archive without asking imgfs (lib/mount/served-reads.c), byte for byte, and never a byte
+ * pread on the archive without asking imgfs (bin/fuse-served-reads.c), byte for byte, and never a byte
  * past their member; sparse members and compressed layers are still read by imgfs; a second mount in
  * the same process never gets the first one's files; symlinks are read without asking imgfs; and
- * directories are opened by the kernel without a request (lib/mount/directory-opens.c).
+ * directories are opened by the kernel without a request (bin/fuse-directory-opens.c).
  *
  * Each mount here is the library's `mount()` in this process, over an image whose questions are
  * counted; the reads are made by other processes (this one serves them).
