@@ -54,8 +54,10 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
   }
 }
 
-/** `imgfs mount --no-cache ARGS... IMAGE DIR` in the foreground; resolves once it says DIR is mounted. */
-/** `env`: added to the process's environment (`DEBUG=fuse-napi` has libfuse log every request to stderr). */
+/**
+ * `imgfs mount --no-cache ARGS... IMAGE DIR` in the foreground; resolves once it says DIR is mounted.
+ * `env` is added to its environment (`DEBUG=fuse-napi` has libfuse log every request to stderr).
+ */
 export async function startMount(image: string, dir: string, args: readonly string[] = [], env: Record<string, string> = {}): Promise<MountProcess> {
   const child = spawn(process.execPath, [bin, 'mount', '--no-cache', ...args, image, dir], {
     cwd: repoRoot,
