@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the optional FUSE binding (fuse-napi) from its own C source with five changes:
+# Builds the optional FUSE binding (fuse-napi) from its own C source with seven changes:
 # 1. Hard links show as one inode through `imgfs mount`: libfuse 3 passes a filesystem's st_ino to the
 #    kernel only when the filesystem sets `use_ino` in its init callback's fuse_config (it is no longer
 #    a mount option), and fuse-napi 2.3.1 has no setting for it.
@@ -7,6 +7,8 @@
 # 3. File opens cost no request at all.
 # 4. Listings carry each entry's attributes, sparing one request per name.
 # 5. The empty READDIR that ends each listing is answered without JavaScript.
+# 6. The kernel opens directories itself and keeps each listing once made: no request per directory.
+# 7. Reads of files stored uncompressed in one piece (pread), and symlink targets, are answered in C.
 #
 # The result, node_modules/fuse-napi/build/Release/fuse.node, takes precedence over the package's
 # prebuilds (its loader prefers a local build). It is a Node-API module, so one build serves Node 22,
@@ -93,12 +95,63 @@ patch_source '  (void) flags;
   if (offset >= ((off_t) 1 << 52)) return 0; /* imgfs: past the last entry */
   l->buf = buf;' 1
 
+# 6. Listings cached by the kernel: libfuse 3.14's high-level API answers OPENDIR itself and drops the
+#    filesystem's cache_readdir (later versions pass it on), so the kernel asked for every listing again on
+#    every pass. This build defines libfuse's own fuse_reply_open (version FUSE_3.0), which libfuse calls
+#    through its PLT, and which the dynamic linker resolves to the addon first (it is earlier in the
+#    addon's own lookup scope than libfuse3.so): it adds keep_cache and cache_readdir to every open it
+#    answers, and hands on to libfuse's. The view never changes, so nothing cached can go stale. And
+#    bin/fuse-directory-opens.c (included whole; its comment says how) answers OPENDIR with ENOSYS, so
+#    that the kernel sends no OPENDIR or RELEASEDIR again and keeps listings by itself, while each
+#    READDIR runs libfuse's own open, listing and release in a row. Should a libfuse bind its calls
+#    internally, these wrappers are simply never called and directories cost requests, as before.
+cp bin/fuse-directory-opens.c "$work/imgfs-directory-opens.c"
+patch_source 'static void * fuse_native_init (' '/* imgfs: every open of the read-only view keeps its cache, a directory its listing. */
+#include <dlfcn.h>
+#include "imgfs-directory-opens.c"
+static int (*imgfs_libfuse_reply_open) (fuse_req_t, const struct fuse_file_info *);
+
+__attribute__((constructor)) static void imgfs_find_libfuse_reply_open (void) {
+  void *found = dlvsym(RTLD_NEXT, "fuse_reply_open", "FUSE_3.0");
+  if (found == NULL) found = dlsym(RTLD_NEXT, "fuse_reply_open");
+  imgfs_libfuse_reply_open = (int (*) (fuse_req_t, const struct fuse_file_info *)) found;
+}
+
+int fuse_reply_open (fuse_req_t req, const struct fuse_file_info *info) {
+  if (imgfs_hold_open(info)) return 0;
+  struct fuse_file_info cached = *info;
+  cached.keep_cache = 1;
+  cached.cache_readdir = 1;
+  if (imgfs_libfuse_reply_open == NULL) return fuse_reply_err(req, EIO);
+  return imgfs_libfuse_reply_open(req, &cached);
+}
+
+static void * fuse_native_init (' 1
+# 7. Reads of files stored as they are (an uncompressed layer, a member in one piece) answered in C by
+#    pread on the archive, clamped to the member, and symlink targets answered in C:
+#    bin/fuse-served-reads.c, included here whole (its own comment says how). imgfs registers such
+#    files and links as it lists them (lib/mount/served-files.ts).
+cp bin/fuse-served-reads.c "$work/imgfs-served-reads.c"
+patch_source 'NAPI_METHOD(fuse_native_mount) {' '#include "imgfs-served-reads.c"
+
+NAPI_METHOD(fuse_native_mount) {' 1
+patch_source '  if (implemented[op_read]) ft->ops.read = fuse_native_read;' '  if (implemented[op_read]) ft->ops.read = imgfs_served_read;' 1
+patch_source '  NAPI_EXPORT_FUNCTION(fuse_native_runtime_info)' '  NAPI_EXPORT_FUNCTION(fuse_native_runtime_info)
+  NAPI_EXPORT_FUNCTION(imgfs_serve_archive)
+  NAPI_EXPORT_FUNCTION(imgfs_serve)
+  NAPI_EXPORT_FUNCTION(imgfs_serve_clear)
+  NAPI_EXPORT_FUNCTION(imgfs_serve_link)' 1
+patch_source '  if (implemented[op_readlink]) ft->ops.readlink = fuse_native_readlink;' '  if (implemented[op_readlink]) ft->ops.readlink = imgfs_served_readlink;' 1
+
+# Gives the wrapper libfuse's symbol version, which libfuse's calls ask for.
+printf 'FUSE_3.0 { global: fuse_reply_open; fuse_reply_err; fuse_reply_buf; fuse_session_new; };\n' > "$work/reply-open.map"
+
 # The flags of the package's binding.gyp (Linux), without node-gyp: Node-API needs no per-version build.
-gcc -shared -fPIC -O2 -std=c11 -Wall -D_FILE_OFFSET_BITS=64 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+gcc -shared -fPIC -O2 -std=c11 -Wall -D_FILE_OFFSET_BITS=64 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_GNU_SOURCE \
   -I"$napi_headers" -I"$uv_headers" -I"$macros" $(pkg-config --cflags fuse3) \
-  "$source" -o "$work/fuse.node" $(pkg-config --libs fuse3)
+  "$source" -o "$work/fuse.node" -Wl,--version-script="$work/reply-open.map" $(pkg-config --libs fuse3) -ldl
 mkdir -p "$package/build/Release"
 mv "$work/fuse.node" "$package/build/Release/fuse.node"
 # What lib/mount/load-binding.ts reads to know how this build passes names.
-echo '{ "useIno": true, "namesAsBytes": true, "cachedOpens": true, "readdirPlus": true, "endOfListingInC": true }' > "$package/build/Release/imgfs-build.json"
-echo "build-fuse-binding: $package/build/Release/fuse.node (fuse-napi $(node -p "require('./$package/package.json').version") + use_ino, names as bytes, cached opens, readdirplus, end of listing in C)"
+echo '{ "useIno": true, "namesAsBytes": true, "cachedOpens": true, "readdirPlus": true, "endOfListingInC": true, "cachedListings": true, "directoryOpensInC": true, "servedReads": true }' > "$package/build/Release/imgfs-build.json"
+echo "build-fuse-binding: $package/build/Release/fuse.node (fuse-napi $(node -p "require('./$package/package.json').version") + use_ino, names as bytes, cached opens, readdirplus, end of listing in C, directories opened and listings kept by the kernel, plain reads and symlinks in C)"

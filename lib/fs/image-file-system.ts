@@ -14,6 +14,7 @@ import { createNodeFsAdapter, type NodeFsAdapter } from './node-fs-adapter.js';
 import { contentFilter, scanFilter, ScanPlan, type ScannedFile, type ScanOptions } from './scan.js';
 import { FsError } from './fs-errors.js';
 import { ImageStats, type FileType } from './image-stats.js';
+import type { FileExtent, FileRegions } from './file-regions.js';
 import type { ImageDirent, ImageFS, ImagePath, LayerInfo, PathHistory, ReadStreamOptions, WalkEntry } from './types.js';
 
 /** Inode numbers for directories no layer has a member for; far above `layer × 2³² + ordinal`. */
@@ -27,7 +28,7 @@ const MAX_REMEMBERED_RESOLUTIONS = 200_000;
  * ZipFS), nodes into `ImageStats`, and content reads into reads of the layer that holds the bytes.
  * Everything about layers and overlay rules lives in lib/merge; this class only adapts it to fs shapes.
  */
-export class ImageFileSystem implements ImageFS {
+export class ImageFileSystem implements ImageFS, FileRegions {
   readonly layers: readonly LayerInfo[];
   private readonly implicitInodes = new Map<string, number>();
   /**
@@ -230,6 +231,26 @@ export class ImageFileSystem implements ImageFS {
     const start = Math.max(0, options.start ?? 0);
     const end = Math.min(size, options.end === undefined ? size : options.end + 1);
     return this.streamContent(node, start, end);
+  }
+
+  async readRange(input: string, start: number, end: number): Promise<Buffer> {
+    const path = pathFromInput(input);
+    const { node } = await this.ready(() => this.resolve(path, true, 'open'));
+    if (node.kind === 'dir') throw new FsError('EISDIR', 'read', path);
+    return this.readContent(node, Math.max(0, start), Math.min(contentSize(node), end));
+  }
+
+  fileExtent(path: string): FileExtent | undefined {
+    let node: MergedNode;
+    try {
+      node = this.resolve(path, false, 'open').node;
+    } catch {
+      return undefined; // not indexed yet, or no such file: reads ask JavaScript
+    }
+    if (node.kind !== 'file' || node.entry === undefined) return undefined;
+    const size = contentSize(node);
+    const region = this.layerOf(node).fileRegion(node.entry);
+    return region === undefined ? undefined : { fd: region.fd, offset: region.offset, size };
   }
 
   /** Bytes [start, end) of a node's content, streamed from the layer that holds them. */

@@ -1,4 +1,4 @@
-import type { ByteSource } from '../source/byte-source.js';
+import type { ByteSource, FileRegion } from '../source/byte-source.js';
 import type { LayerRef } from '../errors.js';
 import type { ResolvedLimits } from '../limits.js';
 import type { LayerTable, TableEntry } from '../table/layer-table.js';
@@ -47,6 +47,11 @@ export interface LayerReader {
    * only when the layer ends first. `entry` is one of the table's entries (from the cache or built).
    */
   readData(entry: TableEntry, offset: number, length: number): Promise<Buffer>;
+  /**
+   * Optional: where an entry's data lies in a file on disk, when `readData` would read it from there as
+   * it is, in one piece, with no check of its own (an uncompressed layer's regular member); else undefined.
+   */
+  fileRegion?(entry: TableEntry): FileRegion | undefined;
   /**
    * Stores, beside the cached table, what building it learned that later reads can use (a compressed
    * layer's checkpoints, say). Called after `buildTable` once the layer passed `verify` when asked.

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { ByteSource } from '../source/byte-source.js';
+import type { ByteSource, FileRegion } from '../source/byte-source.js';
 import { createRangeStream } from '../source/range-stream.js';
 import type { LayerBlob } from '../image/loaded-image.js';
 import type { LayerTable, TableEntry } from '../table/layer-table.js';
@@ -190,10 +190,11 @@ export class Layer {
   private workerJob(): WorkerJob | undefined {
     const { reader, descriptor } = this;
     if (reader.compression !== 'none' || reader.tableKind !== undefined || descriptor.selfVerifying !== undefined || reader.tar !== descriptor.blob) return undefined;
-    const range = reader.tar.fileRange?.();
-    if (range === undefined) return undefined;
+    const size = reader.tar.size;
+    const region = size === undefined ? undefined : reader.tar.fileRegion?.(0, size);
+    if (size === undefined || region === undefined) return undefined;
     const { limits } = this.context;
-    return { ...range, name: reader.tar.name, layer: this.ref, maxEntries: limits.maxEntries, maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength };
+    return { fd: region.fd, start: region.offset, size, name: reader.tar.name, layer: this.ref, maxEntries: limits.maxEntries, maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength };
   }
 
   /**
@@ -291,6 +292,11 @@ export class Layer {
       base + start,
       base + Math.max(start, end),
     );
+  }
+
+  /** Where an entry's data lies as it is in a file on disk (see LayerReader.fileRegion), else undefined. */
+  fileRegion(entry: TableEntry): FileRegion | undefined {
+    return this.reader.fileRegion?.(entry);
   }
 
   /** Lets go of the decoded bytes kept for later reads (a scan that has hashed the layer is done with them). */

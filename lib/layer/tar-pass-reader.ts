@@ -1,4 +1,4 @@
-import type { ByteSource } from '../source/byte-source.js';
+import type { ByteSource, FileRegion } from '../source/byte-source.js';
 import { openDecompressed, type Compression } from '../source/codec.js';
 import { DecompressedSource } from '../source/decompressed-source.js';
 import { SparseView } from '../source/sparse-view.js';
@@ -84,6 +84,12 @@ class TarPassReader implements LayerReader {
     // A sparse entry stores only its data regions: the holes between them read as zeros.
     if (entry.sparse !== undefined) return new SparseView(this.tar, entry.dataOffset, entry.size, entry.sparse.regions).read(offset, length);
     return this.tar.read(entry.dataOffset + offset, length);
+  }
+
+  fileRegion(entry: TableEntry): FileRegion | undefined {
+    // A sparse entry's regions are not its bytes; a decoded layer's bytes are not in any file.
+    if (entry.sparse !== undefined || this.tar !== this.stored) return undefined;
+    return this.tar.fileRegion?.(entry.dataOffset, entry.size);
   }
 
   async persist(): Promise<void> {

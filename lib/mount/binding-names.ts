@@ -7,6 +7,7 @@
  * every form and passes untouched.
  */
 import { nameFromBytes, nameToBytes } from '../tar/name-bytes.js';
+import type { ServedReadsNative } from './served-files.js';
 
 export interface BindingNames {
   /** A path from the kernel, as an imgfs path. */
@@ -34,6 +35,8 @@ export interface BindingBuild {
   names: BindingNames;
   /** Directory entries may carry full attributes (READDIRPLUS without a lookup per name). */
   readdirPlus: boolean;
+  /** Files stored as they are may be read in C (lib/mount/served-files.ts); the functions, where built. */
+  servedReads: ServedReadsNative | undefined;
 }
 
-export const PACKAGE_BUILD: BindingBuild = { names: UTF8_NAMES, readdirPlus: false };
+export const PACKAGE_BUILD: BindingBuild = { names: UTF8_NAMES, readdirPlus: false, servedReads: undefined };

@@ -33,6 +33,8 @@ export interface DirectoryPage {
   stats: Array<FuseDirentStats | FuseStats>;
   /** Offset to resume after each entry (0 means "from the start"). */
   nextOffsets: number[];
+  /** Each symlink's target, where its full attributes were looked up. */
+  targets: Array<string | undefined>;
 }
 
 /**
@@ -56,17 +58,17 @@ export async function directoryPage(
   const entries = [...dots, ...dirents];
   const slice = entries.slice(offset, offset + (withAttributes === undefined ? PAGE_SIZE : PAGE_SIZE_WITH_ATTRIBUTES));
   const stats: Array<FuseDirentStats | FuseStats> = [];
+  const targets: Array<string | undefined> = [];
   for (const [i, entry] of slice.entries()) {
     const dot = offset + i < 2;
-    const full =
-      withAttributes === undefined || dot
-        ? undefined
-        : await img.lstat(join(path, entry.name)).then((found) => fuseStats(found, withAttributes.owners), () => undefined);
-    stats.push(full ?? direntStats(entry.type, entry.ino));
+    const found = withAttributes === undefined || dot ? undefined : await img.lstat(join(path, entry.name)).catch(() => undefined);
+    stats.push(found === undefined || withAttributes === undefined ? direntStats(entry.type, entry.ino) : fuseStats(found, withAttributes.owners));
+    targets.push(found?.target);
   }
   return {
     names: slice.map((entry) => entry.name),
     stats,
+    targets,
     nextOffsets: slice.map((_, i) => offset + i + 1 + (offset + i + 1 === entries.length ? END_OF_LISTING : 0)),
   };
 }

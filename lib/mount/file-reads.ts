@@ -6,6 +6,7 @@
  */
 import { constants } from 'node:fs';
 import type { ImageFS } from '../fs/types.js';
+import { hasFileRegions } from '../fs/file-regions.js';
 
 /** Flags of an open that could change the file. */
 const WRITING = constants.O_WRONLY | constants.O_RDWR | constants.O_TRUNC | constants.O_APPEND | constants.O_CREAT;
@@ -18,6 +19,7 @@ export function opensForWriting(flags: number): boolean {
 /** Copies up to `length` bytes at `position` of `path` into `target`; resolves to the count (0 at the end). */
 export async function readRange(img: ImageFS, path: string, target: Buffer, length: number, position: number): Promise<number> {
   if (length <= 0) return 0;
+  if (hasFileRegions(img)) return (await img.readRange(path, position, position + length)).copy(target);
   let copied = 0;
   const stream = img.createReadStream(path, { start: position, end: position + length - 1 });
   for await (const chunk of stream) {

@@ -17,6 +17,11 @@ import { statfs } from './statfs.js';
 import { Xattrs } from './xattrs.js';
 import type { WarningSink } from '../warnings.js';
 import { PACKAGE_BUILD, type BindingBuild } from './binding-names.js';
+import type { ServedFiles } from './served-files.js';
+import { join } from 'node:path/posix';
+import { constants } from 'node:fs';
+
+const { S_IFMT, S_IFREG } = constants;
 
 const IMPLICIT_ROOT = new ImageStats({
   type: 'dir',
@@ -46,6 +51,8 @@ export function filesystemOperations(
   warn: WarningSink,
   kernelRefusesWrites: boolean,
   binding: BindingBuild = PACKAGE_BUILD,
+  /** Where given, files stored as they are are handed to the binding's C reads as the kernel learns of them. */
+  served?: ServedFiles,
 ): FuseOperations {
   const { fromKernel, toKernel } = binding.names;
   const attributesInListings = binding.readdirPlus ? { owners } : undefined;
@@ -62,7 +69,16 @@ export function filesystemOperations(
 
   const getattr = (kernelPath: string, cb: Parameters<FuseOperations['getattr']>[1]): void => {
     const path = fromKernel(kernelPath);
-    answer(path, async () => fuseStats(await rootSafeLstat(path), owners), cb);
+    answer(
+      path,
+      async () => {
+        const stats = await rootSafeLstat(path);
+        if (stats.isFile()) served?.offer(path);
+        if (stats.target !== undefined) served?.offerLink(path, stats.target);
+        return fuseStats(stats, owners);
+      },
+      cb,
+    );
   };
 
   /**
@@ -92,7 +108,17 @@ export function filesystemOperations(
     readdirPaged: (kernelPath, _fd, offset, cb) => {
       const path = fromKernel(kernelPath);
       directoryPage(img, path, offset, attributesInListings).then(
-        (page) => cb(0, page.names.map(toKernel), page.stats, page.nextOffsets),
+        (page) => {
+          if (served !== undefined) {
+            for (const [i, stats] of page.stats.entries()) {
+              const child = join(path, page.names[i] as string);
+              if ((stats.mode & S_IFMT) === S_IFREG) served.offer(child);
+              const target = page.targets[i];
+              if (target !== undefined) served.offerLink(child, target);
+            }
+          }
+          cb(0, page.names.map(toKernel), page.stats, page.nextOffsets);
+        },
         (error: unknown) => cb(problems.errnoOf(error, path)),
       );
     },

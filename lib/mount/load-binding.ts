@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { BYTE_NAMES, PACKAGE_BUILD, type BindingBuild } from './binding-names.js';
 import type { FuseConstructor } from './fuse-binding.js';
+import type { ServedReadsNative } from './served-files.js';
 
 /** FUSE cannot be used on this machine; `message` is one line, ready for `imgfs: mount: …`. */
 export class FuseUnavailable extends Error {
@@ -72,13 +73,29 @@ export function bindingBuild(): BindingBuild {
   try {
     const root = dirname(createRequire(import.meta.url).resolve(`${BINDING}/package.json`));
     const build = JSON.parse(readFileSync(join(root, 'build', 'Release', 'imgfs-build.json'), 'utf8')) as Record<string, unknown>;
+    const native = build.servedReads === true && build.namesAsBytes === true ? servedReadsOf(join(root, 'build', 'Release', 'fuse.node')) : undefined;
     return {
       names: build.namesAsBytes === true ? BYTE_NAMES : PACKAGE_BUILD.names,
       readdirPlus: build.readdirPlus === true,
+      servedReads: native,
     };
   } catch {
     return PACKAGE_BUILD;
   }
+}
+
+/** The C read path's functions, from the very module the package loads (its loader prefers this build). */
+function servedReadsOf(modulePath: string): ServedReadsNative | undefined {
+  let native: Partial<ServedReadsNative>;
+  try {
+    native = createRequire(import.meta.url)(modulePath) as Partial<ServedReadsNative>;
+  } catch {
+    return undefined; // every read then goes through JavaScript
+  }
+  const complete = ['imgfs_serve_archive', 'imgfs_serve', 'imgfs_serve_clear', 'imgfs_serve_link'].every(
+    (name) => typeof native[name as keyof ServedReadsNative] === 'function',
+  );
+  return complete ? (native as ServedReadsNative) : undefined;
 }
 
 function codeOf(error: unknown): string | undefined {

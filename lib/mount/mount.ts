@@ -13,6 +13,8 @@ import type { FuseInstance, FuseMountOptions } from './fuse-binding.js';
 import { bindingBuild, loadFuse } from './load-binding.js';
 import type { WarningSink } from '../warnings.js';
 import { addLibfuseOptions, canAddLibfuseOptions, READ_ONLY } from './libfuse-options.js';
+import { hasFileRegions } from '../fs/file-regions.js';
+import { ServedFiles } from './served-files.js';
 
 export { FuseUnavailable } from './load-binding.js';
 
@@ -60,8 +62,13 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
   void unmounted.then(() => clearInterval(keepAlive));
 
   const optionsReachLibfuse = canAddLibfuseOptions(Fuse);
+  const binding = bindingBuild();
+  let fuse: FuseInstance | undefined;
+  const served =
+    binding.servedReads !== undefined && hasFileRegions(img) ? new ServedFiles(img, binding.servedReads, binding.names, () => threadOf(fuse)) : undefined;
+  void unmounted.then(() => served?.clear());
   const ops = {
-    ...filesystemOperations(img, { uid: options.uid, gid: options.gid }, warn, optionsReachLibfuse, bindingBuild()),
+    ...filesystemOperations(img, { uid: options.uid, gid: options.gid }, warn, optionsReachLibfuse, binding, served),
     destroy: (cb: (result: number) => void) => {
       markUnmounted();
       cb(0);
@@ -99,7 +106,7 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
   if (options.uid !== undefined) fuseOptions.uid = options.uid;
   if (options.gid !== undefined) fuseOptions.gid = options.gid;
 
-  const fuse = new Fuse(mountPoint, ops, fuseOptions);
+  fuse = new Fuse(mountPoint, ops, fuseOptions);
   addLibfuseOptions(fuse, extra);
   try {
     await call(fuse, 'mount');
@@ -109,14 +116,21 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
   }
 
   let unmounting: Promise<void> | undefined;
+  const mounted = fuse;
   return {
     dir: mountPoint,
     unmounted,
     unmount() {
-      unmounting ??= call(fuse, 'unmount').then(() => markUnmounted());
+      unmounting ??= call(mounted, 'unmount').then(() => markUnmounted());
       return unmounting;
     },
   };
+}
+
+/** The binding's per-mount thread state (fuse-napi 2.3.1 keeps it in `_thread` while mounted), which names the mount to the C reads. */
+function threadOf(fuse: FuseInstance | undefined): Buffer | undefined {
+  const thread = (fuse as { _thread?: unknown } | undefined)?._thread;
+  return Buffer.isBuffer(thread) ? thread : undefined;
 }
 
 function call(fuse: FuseInstance, method: 'mount' | 'unmount'): Promise<void> {

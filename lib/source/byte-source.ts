@@ -44,13 +44,19 @@ export interface ByteSource {
    */
   readView?(offset: number): Promise<Buffer>;
   /**
-   * Optional: where the bytes lie in a file, when they are one contiguous run of it (files and slices
-   * of files): a worker thread of the same process can then read them through the same descriptor
-   * (lib/layer/table-workers.ts), which stays valid until `close`.
+   * Optional: where bytes `[offset, offset + length)` lie in an open file, when they are stored there as
+   * they are (files and slices of files); undefined outside the source. Lets `imgfs mount` hand such a
+   * range to its C read path (lib/mount/served-files.ts).
    */
-  fileRange?(): { fd: number; start: number; size: number } | undefined;
+  fileRegion?(offset: number, length: number): FileRegion | undefined;
   /** Streams bytes `[start, end)`; `end` defaults to the end of the source. Never buffers it all. */
   createReadStream(start?: number, end?: number): Readable;
   /** Releases file descriptors and caches. Further reads reject with ImgfsError ECLOSED. */
   close(): Promise<void>;
+}
+
+/** Bytes at `offset` of the open file descriptor `fd` (owned by the source: valid until it closes). */
+export interface FileRegion {
+  readonly fd: number;
+  readonly offset: number;
 }

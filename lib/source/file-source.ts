@@ -2,7 +2,7 @@ import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ImgfsError } from '../errors.js';
-import type { ByteSource } from './byte-source.js';
+import type { ByteSource, FileRegion } from './byte-source.js';
 import { clampRead, clampStream } from './range.js';
 import { createRangeStream } from './range-stream.js';
 
@@ -58,6 +58,11 @@ export class FileSource implements ByteSource {
     return filled;
   }
 
+  fileRegion(offset: number, length: number): FileRegion | undefined {
+    if (this.closed || offset < 0 || length < 0 || offset + length > this.size) return undefined;
+    return { fd: this.handle.fd, offset };
+  }
+
   private async fill(buffer: Buffer, start: number): Promise<number> {
     let filled = 0;
     while (filled < buffer.length) {
@@ -72,10 +77,6 @@ export class FileSource implements ByteSource {
       filled += bytesRead;
     }
     return filled;
-  }
-
-  fileRange(): { fd: number; start: number; size: number } | undefined {
-    return this.closed ? undefined : { fd: this.handle.fd, start: 0, size: this.size };
   }
 
   /** Positional reads on the shared handle; destroying the stream leaves the handle open. */

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { ImgfsError } from '../errors.js';
-import type { ByteSource } from './byte-source.js';
+import type { ByteSource, FileRegion } from './byte-source.js';
 import { clampRead, clampStream } from './range.js';
 import { createRangeStream } from './range-stream.js';
 
@@ -37,6 +37,7 @@ export class SliceSource implements ByteSource {
     this.size = length;
     // Offered only when the parent offers it (a slice of a file): callers test for the method.
     if (parent.readIntoSync === undefined) this.readIntoSync = undefined;
+    if (parent.fileRegion === undefined) this.fileRegion = undefined;
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -63,9 +64,10 @@ export class SliceSource implements ByteSource {
     return (this.parent.readIntoSync as NonNullable<ByteSource['readIntoSync']>)(target.subarray(0, end - start), this.offset + start);
   }
 
-  fileRange(): { fd: number; start: number; size: number } | undefined {
-    const range = this.closed ? undefined : this.parent.fileRange?.();
-    return range === undefined ? undefined : { fd: range.fd, start: range.start + this.offset, size: this.size };
+  /** Only within the window, and only where the parent offers it (a slice of a file). */
+  fileRegion?(offset: number, length: number): FileRegion | undefined {
+    if (this.closed || offset < 0 || length < 0 || offset + length > this.size) return undefined;
+    return this.parent.fileRegion?.(this.offset + offset, length);
   }
 
   createReadStream(start?: number, end?: number): Readable {

@@ -74,6 +74,22 @@ describe.skipIf(skip)('imgfs mount of the conformance image, through the kernel'
     expect(seen.entries.get('/srv/raw/xattr.txt')?.xattrs).toEqual({ 'user.test': Buffer.from('hello').toString('base64') });
   }, 120_000);
 
+  it("shows umoci's tree from the docker-archive too, whose uncompressed members the binding build reads in C (pread)", async () => {
+    const dockerMnt = join(dir, 'mnt-docker');
+    await mkdir(dockerMnt);
+    const docker = await startMount(join(dir, 'docker.tar'), dockerMnt);
+    try {
+      const seen = await snapshotWithTools(dockerMnt);
+      const differences = compareTrees(linkGroupsIfShared(reference), linkGroupsIfShared(seen), {
+        implicitDirs,
+        excluded: KNOWN_DEPARTURES.flatMap((departure) => departure.excluded),
+      });
+      expect(differences.length, formatDifferences(differences)).toBe(0);
+    } finally {
+      await stopMount(docker);
+    }
+  }, 120_000);
+
   it.skipIf(inodesUnshared)("shows each of umoci's hard-link groups as one inode with the group size as link count (stat %h %i)", async () => {
     // umoci's unpack: inode -> the names sharing it; the mount must group the same names the same way.
     const groupsOf = async (root: string): Promise<string[][]> => {

@@ -54,11 +54,14 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
   }
 }
 
-/** `imgfs mount --no-cache ARGS... IMAGE DIR` in the foreground; resolves once it says DIR is mounted. */
-export async function startMount(image: string, dir: string, args: readonly string[] = []): Promise<MountProcess> {
+/**
+ * `imgfs mount --no-cache ARGS... IMAGE DIR` in the foreground; resolves once it says DIR is mounted.
+ * `env` is added to its environment (`DEBUG=fuse-napi` has libfuse log every request to stderr).
+ */
+export async function startMount(image: string, dir: string, args: readonly string[] = [], env: Record<string, string> = {}): Promise<MountProcess> {
   const child = spawn(process.execPath, [bin, 'mount', '--no-cache', ...args, image, dir], {
     cwd: repoRoot,
-    env: { ...cliEnv(), [READY_FD_VARIABLE]: '3' },
+    env: { ...cliEnv(), ...env, [READY_FD_VARIABLE]: '3' },
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
