@@ -1,10 +1,12 @@
 import { Readable } from 'node:stream';
-import { createGunzip, createInflateRaw } from 'node:zlib';
+import { constants, createGunzip, createInflateRaw } from 'node:zlib';
 import { resumeHeadExtra, withResumeHead } from './deflate-resume.js';
 import { GZIP_TRAILER, gzipCorrupt, gzipTruncated } from './gzip-format.js';
 import { recordGzipOffThread } from './gzip-record-job.js';
-import { isMemberStart, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
+import { openGunzipHandle, type GunzipHandle } from './gzip-handle.js';
+import { isMemberStart, OUTPUT_BUFFER_SIZE, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
 import { drainEngine, type ZlibEngine } from './zlib-drain.js';
+import type { Left } from './zstd-handle.js';
 
 /** Output chunk size of the zlib engine: a span (SPAN_SIZE), so that spans are views of its output buffers. */
 const GUNZIP_CHUNK_SIZE = 1024 * 1024;
@@ -28,7 +30,10 @@ export const gzipInflater: Inflater = {
 
   decode(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
     if (context.recording !== undefined) return recordGzipOffThread(input, context, context.rawSize);
-    if (isMemberStart(context.from)) return gunzip(input(context.from.rawOffset), context.from.rawOffset, context);
+    if (isMemberStart(context.from)) {
+      const handle = openGunzipHandle();
+      return handle === undefined ? gunzip(input(context.from.rawOffset), context.from.rawOffset, context) : gunzipThroughHandle(handle, input, context);
+    }
     return resumeMember(input, context);
   },
 };
@@ -41,6 +46,71 @@ async function* gunzip(
 ): AsyncGenerator<Buffer, void, undefined> {
   const feed = Readable.from(input, { objectMode: false });
   yield* drain(feed, createGunzip({ chunkSize: GUNZIP_CHUNK_SIZE }), rawOffset, context);
+}
+
+/**
+ * Members from a member start to the end of the input (or the zero padding after the last one), as
+ * `gunzip` does, but inflated into whole span-sized output buffers (`context.outputBuffer`, else fresh
+ * ones), output offset `o` at `o % OUTPUT_BUFFER_SIZE` of its buffer: each span is then one buffer,
+ * which the span cache hands back once it lets go of the span. The input goes round a few read buffers.
+ */
+async function* gunzipThroughHandle(handle: GunzipHandle, input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
+  const { from, name } = context;
+  const nextBuffer = (): Buffer => context.outputBuffer?.() ?? Buffer.allocUnsafe(OUTPUT_BUFFER_SIZE);
+  let output = nextBuffer();
+  let outAt = from.outOffset % OUTPUT_BUFFER_SIZE;
+  /** Raw offset of the first byte the engine has not consumed. */
+  let rawAt = from.rawOffset;
+  // Recycled input: the engine is done with a chunk once its writes resolved, and the next chunk is
+  // asked for only then.
+  const chunks = input(from.rawOffset, true)[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const next = await chunks.next();
+      // At the end of the input one last write with Z_FINISH: it fails (Z_BUF_ERROR) inside a member.
+      const finish = next.done === true;
+      const piece = finish ? Buffer.alloc(0) : next.value;
+      let inAt = 0;
+      for (;;) {
+        let left: Left;
+        try {
+          left = await handle.write(piece, inAt, piece.length, output, outAt, OUTPUT_BUFFER_SIZE, finish);
+        } catch (error) {
+          throw error instanceof Error ? handleError(name, error, rawAt) : error;
+        }
+        const made = OUTPUT_BUFFER_SIZE - outAt - left.output;
+        const used = piece.length - inAt - left.input;
+        inAt += used;
+        rawAt += used;
+        if (made > 0) {
+          context.onOutput(made);
+          const chunk = output.subarray(outAt, outAt + made);
+          outAt += made;
+          yield chunk;
+        }
+        if (outAt === OUTPUT_BUFFER_SIZE) {
+          // Full: the engine may hold more output for this input.
+          output = nextBuffer();
+          outAt = 0;
+          continue;
+        }
+        if (inAt === piece.length) break;
+        // Room and input left: the last member has ended and zero padding follows (ignored, as by Gunzip).
+        return;
+      }
+      if (finish) return;
+    }
+  } finally {
+    handle.close();
+    await chunks.return?.();
+  }
+}
+
+/** An error of the native engine as ETRUNCATED or ECOMPRESSION near raw offset `near`. */
+function handleError(name: string, error: Error, near: number): Error {
+  const errno = (error as Partial<{ errno: number }>).errno;
+  if (errno === constants.Z_BUF_ERROR) return gzipTruncated(name, error);
+  return gzipCorrupt(name, error.message, near, error);
 }
 
 /** zlib's errors as ETRUNCATED or ECOMPRESSION near `rawOffset` plus what the engine consumed. */

@@ -143,7 +143,8 @@ async function* inWorker(script: URL, input: RawInput, context: DecodeContext): 
   worker.on('exit', (code) => push({ type: 'failed', error: new Error(`gzip recording worker exited (${code})`) }));
   const send = (message: ToWorker, transfer: ArrayBuffer[] = []): void => worker.postMessage(message, transfer);
 
-  const iterator = input(from.rawOffset)[Symbol.asyncIterator]();
+  // Recycled input: each chunk is copied out (below) before the next is asked for.
+  const iterator = input(from.rawOffset, true)[Symbol.asyncIterator]();
   /** Checkpoints received, reported once the output up to them has been handed on. */
   const pending: Checkpoint[] = [];
   let yielded = from.outOffset;

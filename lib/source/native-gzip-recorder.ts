@@ -112,8 +112,14 @@ export async function* recordGzipNatively(input: RawInput, context: DecodeContex
     return error.errno === Z_BUF_ERROR ? gzipTruncated(name) : gzipCorrupt(name, error.message, near);
   };
 
-  let buffer = Buffer.allocUnsafe(OUTPUT_CHUNK);
-  let filled = 0;
+  // Output goes into whole span-sized buffers (`context.outputBuffer`: maybe the memory of a span the
+  // cache let go of), output offset `o` at `o % OUTPUT_CHUNK`, so that each span is one buffer the
+  // cache can hand back: fresh megabyte buffers cost page faults and major GCs (bench/README.md).
+  const nextBuffer = (): Buffer => context.outputBuffer?.() ?? Buffer.allocUnsafe(OUTPUT_CHUNK);
+  let buffer = nextBuffer();
+  /** Where this pass's output starts in `buffer`: not at 0 only in the first buffer of a pass from an unaligned start. */
+  let start = from.outOffset % OUTPUT_CHUNK;
+  let filled = start;
   /** The chunk handed on before `buffer`, for windows that reach back into it. */
   let previous: Buffer | undefined;
   let out = from.outOffset;
@@ -126,9 +132,10 @@ export async function* recordGzipNatively(input: RawInput, context: DecodeContex
 
   const windowBefore = (): Buffer => {
     const wanted = Math.min(DEFLATE_WINDOW, out - from.outOffset);
-    if (wanted <= filled) return Buffer.from(buffer.subarray(filled - wanted, filled));
-    const older = previous === undefined ? Buffer.alloc(0) : previous.subarray(Math.max(0, previous.length - (wanted - filled)));
-    return Buffer.concat([older, buffer.subarray(0, filled)]);
+    const current = filled - start;
+    if (wanted <= current) return Buffer.from(buffer.subarray(filled - wanted, filled));
+    const older = previous === undefined ? Buffer.alloc(0) : previous.subarray(Math.max(0, previous.length - (wanted - current)));
+    return Buffer.concat([older, buffer.subarray(start, filled)]);
   };
 
   const settle = (atEnd: boolean): void => {
@@ -142,7 +149,9 @@ export async function* recordGzipNatively(input: RawInput, context: DecodeContex
   };
 
   try {
-    for await (const chunk of input(from.rawOffset)) {
+    // Recycled input: nothing here keeps a view of a chunk once the next one is asked for (what a
+    // candidate keeps of it is copied).
+    for await (const chunk of input(from.rawOffset, true)) {
       let at = 0;
       if (candidate !== undefined && candidate.rawBytes < TRIAL_RAW) {
         const piece = Buffer.from(chunk.subarray(0, TRIAL_RAW - candidate.rawBytes));
@@ -184,10 +193,12 @@ export async function* recordGzipNatively(input: RawInput, context: DecodeContex
         raw += consumed;
         settle(false);
         if (filled === OUTPUT_CHUNK) {
-          const full = buffer;
+          // `previous` is safe from recycling: spans are recycled only here, once it is replaced.
+          const full = buffer.subarray(start);
           previous = full;
-          buffer = Buffer.allocUnsafe(OUTPUT_CHUNK);
+          buffer = nextBuffer();
           filled = 0;
+          start = 0;
           yield full;
           continue;
         }
@@ -214,7 +225,7 @@ export async function* recordGzipNatively(input: RawInput, context: DecodeContex
       if (failure !== undefined) throw failed(raw);
     }
     settle(true);
-    if (filled > 0) yield buffer.subarray(0, filled);
+    if (filled > start) yield buffer.subarray(start, filled);
   } finally {
     engine.close();
   }
