@@ -239,51 +239,78 @@ describe('DecompressedSource', () => {
     expect(source.stats.restarts).toBe(1);
   });
 
-  it('decodes zstd into the memory of spans its cache evicted, and every span still reads back right', async () => {
-    const big = compressibleBytes(12 * MiB + 777, 5);
-    // From a file: its compressed chunks are read round a few buffers too (RawInput `recycle`).
-    const compressed = zstdCompress(big, '-1');
-    expect(compressed.length).toBeGreaterThan(2 * MiB); // more chunks than buffers
-    const dir = await mkdtemp(join(tmpdir(), 'imgfs-recycle-'));
-    await writeFile(join(dir, 'layer.zst'), compressed);
-    const file = await FileSource.open(join(dir, 'layer.zst'));
-    const source = new DecompressedSource(file, zstdInflater, { cacheBytes: 3 * MiB });
-    const memories = new Set<ArrayBufferLike>();
-    let spans = 0;
-    for (let offset = 0; ; ) {
-      const view = await source.readView(offset);
-      if (view.length === 0) break;
-      // Each view is the rest of a span: as decoded, even when its memory held another span before.
-      expect(view.equals(big.subarray(offset, offset + view.length)), `span at ${offset}`).toBe(true);
-      memories.add(view.buffer);
-      spans++;
-      offset += view.length;
-    }
-    expect(spans).toBe(13);
-    // Fresh memory only until the cache first evicts: the cache's 3 spans, the 2 it keeps beside
-    // them, the one being decoded.
-    expect(memories.size).toBeLessThanOrEqual(6);
-    // Reads behind the cursor decode again, into recycled memory, and hand out copies.
-    for (const offset of [0, 5 * MiB + 3, 12 * MiB]) {
-      expect((await source.read(offset, 1000)).equals(big.subarray(offset, offset + 1000))).toBe(true);
-    }
-    expect(source.stats.restarts).toBeGreaterThan(0);
-    await source.close();
-    await file.close();
-    await rm(dir, { recursive: true });
-  });
+  // gzip: the Gunzip engine's handle (a first pass), and the native recorder (a pass that records).
+  for (const [label, inflater, compress, checkpoints] of [
+    ['zstd', zstdInflater, (bytes: Buffer) => zstdCompress(bytes, '-1'), undefined],
+    ['gzip', gzipInflater, (bytes: Buffer) => gzipSync(bytes, { level: 1 }), undefined],
+    ['gzip, recording checkpoints', gzipInflater, (bytes: Buffer) => gzipSync(bytes, { level: 1 }), 'eager'],
+  ] as const) {
+    it(`decodes ${label} into the memory of spans its cache evicted, and every span still reads back right`, async () => {
+      const big = compressibleBytes(12 * MiB + 777, 5);
+      // From a file: its compressed chunks are read round a few buffers too (RawInput `recycle`).
+      const compressed = compress(big);
+      expect(compressed.length).toBeGreaterThan(2 * MiB); // more chunks than buffers
+      const dir = await mkdtemp(join(tmpdir(), 'imgfs-recycle-'));
+      await writeFile(join(dir, 'layer'), compressed);
+      const file = await FileSource.open(join(dir, 'layer'));
+      const source = new DecompressedSource(file, inflater, { cacheBytes: 3 * MiB, ...(checkpoints === undefined ? {} : { checkpoints }) });
+      const memories = new Set<ArrayBufferLike>();
+      let spans = 0;
+      for (let offset = 0; ; ) {
+        const view = await source.readView(offset);
+        if (view.length === 0) break;
+        // Each view is the rest of a span: as decoded, even when its memory held another span before.
+        expect(view.equals(big.subarray(offset, offset + view.length)), `span at ${offset}`).toBe(true);
+        memories.add(view.buffer);
+        spans++;
+        offset += view.length;
+      }
+      expect(spans).toBe(13);
+      // Fresh memory only until the cache first evicts: the cache's 3 spans, the 2 it keeps beside
+      // them, the one being decoded.
+      expect(memories.size).toBeLessThanOrEqual(6);
+      if (checkpoints !== undefined) expect(source.stats.checkpointsRecorded).toBeGreaterThan(2);
+      // Reads behind the cursor decode again (gzip: from a checkpoint inside a member when recorded),
+      // into recycled memory, and hand out copies.
+      for (const offset of [0, 5 * MiB + 3, 12 * MiB]) {
+        expect((await source.read(offset, 1000)).equals(big.subarray(offset, offset + 1000))).toBe(true);
+      }
+      expect(source.stats.restarts).toBeGreaterThan(0);
+      await source.close();
+      await file.close();
+      await rm(dir, { recursive: true });
+    });
 
-  it('never decodes into the span viewed last, even when other reads make the cache evict it', async () => {
-    const big = compressibleBytes(10 * MiB, 6);
-    const source = open(zstdCompress(big, '-1'), zstdInflater, { cacheBytes: 2 * MiB });
-    const view = await source.readView(SPAN_SIZE + 100);
-    const seen = Buffer.from(view);
-    // Reads far ahead, then behind, decode many spans through a cache of two.
-    expect((await source.read(8 * MiB, 10)).equals(big.subarray(8 * MiB, 8 * MiB + 10))).toBe(true);
-    expect((await source.read(0, 10)).equals(big.subarray(0, 10))).toBe(true);
-    expect((await source.read(6 * MiB, 10)).equals(big.subarray(6 * MiB, 6 * MiB + 10))).toBe(true);
-    expect(view.equals(seen)).toBe(true);
-    await source.close();
+    it(`never decodes ${label} into the span viewed last, even when other reads make the cache evict it`, async () => {
+      const big = compressibleBytes(10 * MiB, 6);
+      const source = open(compress(big), inflater, { cacheBytes: 2 * MiB, ...(checkpoints === undefined ? {} : { checkpoints }) });
+      const view = await source.readView(SPAN_SIZE + 100);
+      const seen = Buffer.from(view);
+      // Reads far ahead, then behind, decode many spans through a cache of two.
+      expect((await source.read(8 * MiB, 10)).equals(big.subarray(8 * MiB, 8 * MiB + 10))).toBe(true);
+      expect((await source.read(0, 10)).equals(big.subarray(0, 10))).toBe(true);
+      expect((await source.read(6 * MiB, 10)).equals(big.subarray(6 * MiB, 6 * MiB + 10))).toBe(true);
+      expect(view.equals(seen)).toBe(true);
+      await source.close();
+    });
+  }
+
+  it('decodes gzip into recycled spans from member starts that do not fall on a span boundary', async () => {
+    // Members of odd sizes: recorded checkpoints at their starts, and the passes restarted from them,
+    // begin inside a span; their output must land where that span's bytes go.
+    const members = [0, 1, 2, 3, 4].map((seed) => compressibleBytes(MiB + 333_333 * (seed + 1), 40 + seed));
+    const big = Buffer.concat(members);
+    const compressed = Buffer.concat(members.map((member) => gzipSync(member, { level: 1 })));
+    for (const checkpoints of ['eager', 'lazy'] as const) {
+      const source = open(compressed, gzipInflater, { cacheBytes: 2 * MiB, checkpoints, checkpointSpacing: MiB });
+      const random = prng(9);
+      for (let i = 0; i < 12; i += 1) {
+        const offset = Math.floor(random() * (big.length - 5000));
+        expect((await source.read(offset, 5000)).equals(big.subarray(offset, offset + 5000)), `${checkpoints} at ${offset}`).toBe(true);
+      }
+      expect(source.stats.restarts).toBeGreaterThan(2);
+      await source.close();
+    }
   });
 
   it('rejects bad options', () => {
