@@ -5,8 +5,9 @@ import { GZIP_TRAILER, gzipCorrupt, gzipTruncated } from './gzip-format.js';
 import { recordGzipOffThread } from './gzip-record-job.js';
 import { openGunzipHandle, type GunzipHandle } from './gzip-handle.js';
 import { isMemberStart, OUTPUT_BUFFER_SIZE, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
+import { SpanOutput } from './span-output.js';
 import { drainEngine, type ZlibEngine } from './zlib-drain.js';
-import type { Left } from './zstd-handle.js';
+import type { Left } from './zlib-handle.js';
 
 /** Output chunk size of the zlib engine: a span (SPAN_SIZE), so that spans are views of its output buffers. */
 const GUNZIP_CHUNK_SIZE = 1024 * 1024;
@@ -50,15 +51,12 @@ async function* gunzip(
 
 /**
  * Members from a member start to the end of the input (or the zero padding after the last one), as
- * `gunzip` does, but inflated into whole span-sized output buffers (`context.outputBuffer`, else fresh
- * ones), output offset `o` at `o % OUTPUT_BUFFER_SIZE` of its buffer: each span is then one buffer,
- * which the span cache hands back once it lets go of the span. The input goes round a few read buffers.
+ * `gunzip` does, but inflated into span-aligned output buffers (SpanOutput), which the span cache
+ * hands back once evicted. The input goes round a few read buffers.
  */
 async function* gunzipThroughHandle(handle: GunzipHandle, input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
   const { from, name } = context;
-  const nextBuffer = (): Buffer => context.outputBuffer?.() ?? Buffer.allocUnsafe(OUTPUT_BUFFER_SIZE);
-  let output = nextBuffer();
-  let outAt = from.outOffset % OUTPUT_BUFFER_SIZE;
+  const output = new SpanOutput(context);
   /** Raw offset of the first byte the engine has not consumed. */
   let rawAt = from.rawOffset;
   // Recycled input: the engine is done with a chunk once its writes resolved, and the next chunk is
@@ -74,26 +72,17 @@ async function* gunzipThroughHandle(handle: GunzipHandle, input: RawInput, conte
       for (;;) {
         let left: Left;
         try {
-          left = await handle.write(piece, inAt, piece.length, output, outAt, OUTPUT_BUFFER_SIZE, finish);
+          left = await handle.write(piece, inAt, piece.length, output.buffer, output.at, OUTPUT_BUFFER_SIZE, finish);
         } catch (error) {
           throw error instanceof Error ? handleError(name, error, rawAt) : error;
         }
-        const made = OUTPUT_BUFFER_SIZE - outAt - left.output;
+        const chunk = output.take(output.room - left.output);
         const used = piece.length - inAt - left.input;
         inAt += used;
         rawAt += used;
-        if (made > 0) {
-          context.onOutput(made);
-          const chunk = output.subarray(outAt, outAt + made);
-          outAt += made;
-          yield chunk;
-        }
-        if (outAt === OUTPUT_BUFFER_SIZE) {
-          // Full: the engine may hold more output for this input.
-          output = nextBuffer();
-          outAt = 0;
-          continue;
-        }
+        if (chunk !== undefined) yield chunk;
+        // Full: the engine may hold more output for this input.
+        if (output.renewIfFull()) continue;
         if (inAt === piece.length) break;
         // Room and input left: the last member has ended and zero padding follows (ignored, as by Gunzip).
         return;

@@ -1,7 +1,9 @@
 import { constants, createZstdDecompress } from 'node:zlib';
 import { ImgfsError } from '../errors.js';
 import { assertMemberStart, OUTPUT_BUFFER_SIZE, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
-import { openZstdHandle, type Left, type ZstdHandle } from './zstd-handle.js';
+import { SpanOutput } from './span-output.js';
+import type { Left } from './zlib-handle.js';
+import { openZstdHandle, type ZstdHandle } from './zstd-handle.js';
 import { isZlibError } from './zlib-drain.js';
 import { MAX_ZSTD_WINDOW, ZstdFrameError, ZstdFrameScanner } from './zstd-frames.js';
 
@@ -61,19 +63,13 @@ async function* decodeZstd(input: RawInput, context: DecodeContext): AsyncGenera
   yield* handle === undefined ? decodeThroughStream(input, context) : decodeThroughHandle(handle, input, context);
 }
 
-/**
- * Decodes into whole output buffers (`context.outputBuffer`, else fresh ones) that line up with spans:
- * output offset `o` lands at `o % OUTPUT_BUFFER_SIZE` of its buffer, so that a span is exactly one
- * buffer, which the span cache can hand back once it lets go of the span.
- */
+/** Decodes into span-aligned output buffers (SpanOutput), which the span cache hands back once evicted. */
 async function* decodeThroughHandle(handle: ZstdHandle, input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
   const { from, name } = context;
   // Recycled input: the engine is done with a piece when its write resolves, and the frame reader
   // asks for the next chunk only once the last one is used up (or copied, with what is left of it).
   const frames = new FrameReader(input(from.rawOffset, true), from.rawOffset, name);
-  const nextBuffer = (): Buffer => context.outputBuffer?.() ?? Buffer.allocUnsafe(OUTPUT_BUFFER_SIZE);
-  let output = nextBuffer();
-  let outAt = from.outOffset % OUTPUT_BUFFER_SIZE;
+  const output = new SpanOutput(context);
   let produced = from.outOffset;
   try {
     for await (const piece of piecesOf(frames, context, () => produced)) {
@@ -81,30 +77,23 @@ async function* decodeThroughHandle(handle: ZstdHandle, input: RawInput, context
       for (;;) {
         let left: Left;
         try {
-          left = await handle.write(piece, inAt, piece.length, output, outAt, OUTPUT_BUFFER_SIZE);
+          left = await handle.write(piece, inAt, piece.length, output.buffer, output.at, OUTPUT_BUFFER_SIZE);
         } catch (error) {
           throw decoderError(name, error, frames.position);
         }
-        const made = OUTPUT_BUFFER_SIZE - outAt - left.output;
+        const chunk = output.take(output.room - left.output);
         const used = piece.length - inAt - left.input;
         inAt += used;
-        if (made > 0) {
-          context.onOutput(made);
-          const chunk = output.subarray(outAt, outAt + made);
-          outAt += made;
-          produced += made;
+        if (chunk !== undefined) {
+          produced += chunk.length;
           yield chunk;
         }
-        if (outAt === OUTPUT_BUFFER_SIZE) {
-          // Full: the decoder may hold more output for this input.
-          output = nextBuffer();
-          outAt = 0;
-          continue;
-        }
+        // Full: the decoder may hold more output for this input.
+        if (output.renewIfFull()) continue;
         // Room left in the output: everything this input decodes to is out.
         if (inAt === piece.length) break;
         // A frame ended before the piece did, though the frame headers said it goes on.
-        if (made === 0 && used === 0) throw corrupt(name, 'frame ends before its last block', frames.position);
+        if (chunk === undefined && used === 0) throw corrupt(name, 'frame ends before its last block', frames.position);
       }
     }
   } finally {
