@@ -19,6 +19,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { ImgfsError, isImgfsError, type ImgfsErrorCode } from '../errors.js';
 import type { Checkpoint, DecodeContext, RawInput } from './inflater.js';
 import { canRecordNatively, recordGzipNatively } from './native-gzip-recorder.js';
+import { SpanOutput } from './span-output.js';
 
 /**
  * The argument (in the worker's `process.argv`) and `workerData` the job passes, so that this module
@@ -145,6 +146,7 @@ async function* inWorker(script: URL, input: RawInput, context: DecodeContext): 
 
   // Recycled input: each chunk is copied out (below) before the next is asked for.
   const iterator = input(from.rawOffset, true)[Symbol.asyncIterator]();
+  const output = new SpanOutput(context);
   /** Checkpoints received, reported once the output up to them has been handed on. */
   const pending: Checkpoint[] = [];
   let yielded = from.outOffset;
@@ -189,14 +191,22 @@ async function* inWorker(script: URL, input: RawInput, context: DecodeContext): 
           pending.push(fromClone(event.checkpoint));
           break;
         case 'output': {
-          const chunk = Buffer.from(event.chunk.buffer, event.chunk.byteOffset, event.chunk.byteLength);
-          context.onOutput(chunk.length);
+          // Copied into span-aligned buffers (maybe spans the cache let go of): the span cursor would
+          // otherwise join the batches into a fresh span, a copy too.
+          const batch = event.chunk;
           send({ type: 'credit', count: 1 });
-          yield chunk;
-          yielded += chunk.length;
-          for (let next = pending[0]; next !== undefined && next.outOffset <= yielded; next = pending[0]) {
-            pending.shift();
-            recording.onCheckpoint(next);
+          for (let at = 0; at < batch.length; ) {
+            const length = Math.min(output.room, batch.length - at);
+            output.buffer.set(batch.subarray(at, at + length), output.at);
+            const chunk = output.take(length) as Buffer;
+            output.renewIfFull();
+            at += length;
+            yield chunk;
+            yielded += length;
+            for (let next = pending[0]; next !== undefined && next.outOffset <= yielded; next = pending[0]) {
+              pending.shift();
+              recording.onCheckpoint(next);
+            }
           }
           break;
         }

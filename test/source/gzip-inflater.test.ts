@@ -3,8 +3,10 @@ import { gzipSync } from 'node:zlib';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { ImgfsError, isImgfsError } from '../../lib/errors.js';
 import { gzipInflater } from '../../lib/source/gzip-inflater.js';
-import { STREAM_START, type DecodeContext } from '../../lib/source/inflater.js';
+import { OUTPUT_BUFFER_SIZE, STREAM_START, type Checkpoint, type DecodeContext } from '../../lib/source/inflater.js';
 import { chunked, compressibleBytes, rawInput } from './helpers.js';
+
+const MiB = 1024 * 1024;
 
 /** Which decoder the tests run: native (node:zlib), or pako while recording checkpoints. */
 let recording = false;
@@ -136,4 +138,46 @@ describe.each([
     for await (const _ of gzipInflater.decode(() => input(), context())) break;
     await vi.waitFor(() => expect(released).toBe(true), { timeout: 10_000, interval: 5 });
   });
+});
+
+describe('gzipInflater: output buffers', () => {
+  // Two members, the second starting at an output offset inside a span.
+  const first = compressibleBytes(MiB + 12_345, 3);
+  const second = compressibleBytes(2 * MiB + 777, 4);
+  const data = Buffer.concat([first, second]);
+  const firstMember = gzipSync(first, { level: 1 });
+  const compressed = Buffer.concat([firstMember, gzipSync(second, { level: 1 })]);
+  const secondStart: Checkpoint = { rawOffset: firstMember.length, outOffset: first.length };
+
+  for (const [label, from, records] of [
+    ['a pass through the engine handle', STREAM_START, false],
+    ['a recording pass', STREAM_START, true],
+    ['a pass through the engine handle from a member start inside a span', secondStart, false],
+    ['a recording pass from a member start inside a span', secondStart, true],
+  ] as const) {
+    it(`${label} decodes into the buffers it is given, each byte at its offset modulo their size`, async () => {
+      const given = new Set<ArrayBufferLike>();
+      const decoded = gzipInflater.decode(rawInput(compressed, 100_000), {
+        name: 'layer.tar.gz',
+        from,
+        onOutput: () => {},
+        recording: records ? { spacing: 300_000, onCheckpoint: () => {} } : undefined,
+        outputBuffer: () => {
+          const buffer = Buffer.alloc(OUTPUT_BUFFER_SIZE);
+          given.add(buffer.buffer);
+          return buffer;
+        },
+      });
+      let out = from.outOffset;
+      const pieces: Buffer[] = [];
+      for await (const chunk of decoded) {
+        expect(given.has(chunk.buffer)).toBe(true);
+        expect(chunk.byteOffset).toBe(out % OUTPUT_BUFFER_SIZE);
+        out += chunk.length;
+        pieces.push(Buffer.from(chunk));
+      }
+      expect(Buffer.concat(pieces).equals(data.subarray(from.outOffset))).toBe(true);
+      expect(given.size).toBe(Math.ceil(data.length / OUTPUT_BUFFER_SIZE) - Math.floor(from.outOffset / OUTPUT_BUFFER_SIZE));
+    });
+  }
 });

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImgfsError } from '../../lib/errors.js';
 import { recordWorkersRunning, setRecordWorkerLimit, setRecordWorkerScript, WORKER_MIN_RAW_SIZE } from '../../lib/source/gzip-record-job.js';
 import { gzipInflater } from '../../lib/source/gzip-inflater.js';
-import { STREAM_START, type Checkpoint, type DecodeContext } from '../../lib/source/inflater.js';
+import { OUTPUT_BUFFER_SIZE, STREAM_START, type Checkpoint, type DecodeContext } from '../../lib/source/inflater.js';
 import { chunked, compressibleBytes, randomBytes, rawInput } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -123,5 +123,33 @@ describe.skipIf(!existsSync(script))('gzip recording in a worker thread', () => 
     await expect((async () => { for await (const chunk of decoded) handed += chunk.length; })()).rejects.toBe(stop);
     expect(handed).toBeLessThanOrEqual(3 * MiB);
     expect(recordWorkersRunning()).toBe(0);
+  });
+
+  it('hands the worker’s output on in the buffers it is given, each byte at its offset modulo their size', async () => {
+    const given = new Set<ArrayBufferLike>();
+    const context: DecodeContext = {
+      name: 'layer.gz',
+      from: STREAM_START,
+      rawSize: compressed.length,
+      onOutput: () => {},
+      recording: { spacing: MiB, onCheckpoint: () => {} },
+      outputBuffer: () => {
+        const buffer = Buffer.alloc(OUTPUT_BUFFER_SIZE);
+        given.add(buffer.buffer);
+        return buffer;
+      },
+    };
+    const pieces: Buffer[] = [];
+    let out = 0;
+    let sawWorker = false;
+    for await (const chunk of gzipInflater.decode(rawInput(compressed), context)) {
+      sawWorker ||= recordWorkersRunning() > 0;
+      expect(given.has(chunk.buffer)).toBe(true);
+      expect(chunk.byteOffset).toBe(out % OUTPUT_BUFFER_SIZE);
+      out += chunk.length;
+      pieces.push(Buffer.from(chunk));
+    }
+    expect(sawWorker).toBe(true);
+    expect(Buffer.concat(pieces).equals(data)).toBe(true);
   });
 });
