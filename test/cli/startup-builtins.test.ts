@@ -3,11 +3,14 @@
  * node:crypto alone costs ~6 ms to load; a warm `cat` of a docker archive hashes nothing, so nothing
  * may import it at start-up (lib/lazy-crypto.ts) and cache file names are hashed without it.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { compressibleBytes } from '../source/helpers.js';
+import { writeImage } from '../helpers/image-builder.js';
+import { buildLayer, file } from '../helpers/layer-tar.js';
 import { imgfs } from './run-cli.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'imgfs-startup-builtins-'));
@@ -36,6 +39,20 @@ describe('start-up', () => {
     const warm = await builtinsOf(args);
     // The probe itself sees the modules the command loaded (fs is always there: a check of the probe).
     expect(warm).toContain('fs');
+    expect(warm).not.toContain('crypto');
+  });
+
+  it('a warm cat from a gzip layer, resumed at a cached checkpoint, does not load node:crypto', async () => {
+    // 6 MB before the file: the first pass records checkpoints (every 2 MiB), and the warm read
+    // imports them and starts from one (their file's checksum is a CRC-32, not a sha256).
+    const layer = buildLayer([file('big.txt', compressibleBytes(6 * 1024 * 1024, 3)), file('etc/motd', 'hello from far in\n')]);
+    const image = await writeImage(join(scratch, 'gzip'), [layer], { format: 'oci-dir', compression: 'gzip' });
+    const cache = join(scratch, 'cache-gzip');
+    const args = ['cat', '--cache-dir', cache, image, '/etc/motd'];
+    await builtinsOf(args);
+    expect(readdirSync(join(cache, 'v6')).some((name) => name.endsWith('.ckpt'))).toBe(true);
+    const warm = await builtinsOf(args);
+    expect(warm).toContain('zlib');
     expect(warm).not.toContain('crypto');
   });
 

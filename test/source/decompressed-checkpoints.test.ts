@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { constants, gzipSync } from 'node:zlib';
+import { constants, crc32, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isImgfsError, type ImgfsError } from '../../lib/errors.js';
 import { BufferSource } from '../../lib/source/buffer-source.js';
@@ -61,9 +61,18 @@ function mixed(length: number, seed: number): Buffer {
   return out;
 }
 
-/** A serialised checkpoint index with its body changed by `edit` and its checksum made right again. */
+/** A serialised checkpoint index with its body changed by `edit` and its checksum (CRC-32) made right again. */
 function tampered(exported: Buffer, edit: (body: Buffer) => Buffer): Buffer {
-  const body = edit(Buffer.from(exported.subarray(0, exported.length - 32)));
+  const body = edit(Buffer.from(exported.subarray(0, exported.length - 4)));
+  const trailer = Buffer.alloc(4);
+  trailer.writeUInt32LE(crc32(body), 0);
+  return Buffer.concat([body, trailer]);
+}
+
+/** The same index in format v1 (sha256 trailer), as caches written before v2 hold it. */
+function asVersion1(exported: Buffer): Buffer {
+  const body = Buffer.from(exported.subarray(0, exported.length - 4));
+  body.writeUInt16LE(1, 8);
   return Buffer.concat([body, createHash('sha256').update(body).digest()]);
 }
 
@@ -230,6 +239,20 @@ describe('exported checkpoints', () => {
     }
   });
 
+  it('are written with a CRC-32 trailer (format 2); format 1 (sha256) from an older cache is still read', async () => {
+    expect(exported.readUInt16LE(8)).toBe(2);
+    expect(crc32(exported.subarray(0, exported.length - 4))).toBe(exported.readUInt32LE(exported.length - 4));
+    const old = asVersion1(exported);
+    expect(CheckpointIndex.parse(old, 'gzip', gz.length).list()).toEqual(CheckpointIndex.parse(exported, 'gzip', gz.length).list());
+    const source = open(gz, gzipInflater, { cacheBytes: 0 });
+    source.importCheckpoints(old);
+    const at = 4 * MiB + 123;
+    expect((await source.read(at, 4000)).equals(data.subarray(at, at + 4000))).toBe(true);
+    const damaged = Buffer.from(old);
+    damaged[40] = (damaged[40] ?? 0) ^ 1;
+    expect((await rejection(() => open(gz, gzipInflater).importCheckpoints(damaged))).reason).toContain('checksum mismatch');
+  });
+
   it('reject an export for another stream: other size, other codec', async () => {
     const other = gzipSync(data.subarray(1));
     expect((await rejection(() => open(other, gzipInflater).importCheckpoints(exported))).reason).toMatch(/for a stream of \d+ bytes/);
@@ -240,7 +263,7 @@ describe('exported checkpoints', () => {
 
   it('reject well-checksummed nonsense: version, order, offsets, windows', async () => {
     const cases: Array<[string, (body: Buffer) => Buffer]> = [
-      ['format version', (b) => (b.writeUInt16LE(2, 8), b)],
+      ['format version', (b) => (b.writeUInt16LE(3, 8), b)],
       ['unknown flags', (b) => (b.writeUInt8(4, 11), b)],
       ['a size without being complete', (b) => (b.writeBigUInt64LE(5n, 20), b)],
       ['no checkpoints', (b) => (b.writeUInt32LE(0, 28), b)],
