@@ -40,7 +40,7 @@ async function* gunzip(
   context: DecodeContext,
 ): AsyncGenerator<Buffer, void, undefined> {
   const feed = Readable.from(input, { objectMode: false });
-  yield* drain(feed, createGunzip({ chunkSize: GUNZIP_CHUNK_SIZE }), rawOffset, context);
+  yield* drain(feed, createGunzip({ chunkSize: context.outputChunk ?? GUNZIP_CHUNK_SIZE }), rawOffset, context);
 }
 
 /** zlib's errors as ETRUNCATED or ECOMPRESSION near `rawOffset` plus what the engine consumed. */
@@ -57,7 +57,7 @@ async function* resumeMember(input: RawInput, context: DecodeContext): AsyncGene
   const feed = Readable.from(withResumeHead(input(from.rawOffset), bits), { objectMode: false });
   const window = from.window;
   const engine = createInflateRaw({
-    chunkSize: GUNZIP_CHUNK_SIZE,
+    chunkSize: context.outputChunk ?? GUNZIP_CHUNK_SIZE,
     ...(window !== undefined && window.length > 0 ? { dictionary: window } : {}),
   });
   // The raw inflater stops at the end of the deflate data and ends its output, ignoring what follows;

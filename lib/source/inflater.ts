@@ -58,6 +58,11 @@ export interface DecodeContext {
   readonly rawSize?: number | undefined;
   /** Present when the caller wants checkpoints recorded while decoding. */
   readonly recording?: CheckpointRecording | undefined;
+  /**
+   * Largest decompressed chunk to yield, when the caller wants few bytes and stops early (a small read
+   * from a checkpoint): the decoder then stops soon after them. Default: the inflater's own size.
+   */
+  readonly outputChunk?: number | undefined;
 }
 
 export interface Inflater {

@@ -253,6 +253,31 @@ describe('exported checkpoints', () => {
     expect((await rejection(() => open(gz, gzipInflater).importCheckpoints(damaged))).reason).toContain('checksum mismatch');
   });
 
+  it('a small first read decodes from the checkpoint before it to its end only: no span, no read-ahead', async () => {
+    const checkpoints = CheckpointIndex.parse(exported, 'gzip', gz.length).list();
+    const at = 4 * MiB + 300 * KiB + 17;
+    const before = checkpoints.findLast((c) => c.outOffset <= at);
+    expect(before?.outOffset).toBeGreaterThan(0);
+    const source = open(gz, gzipInflater);
+    source.importCheckpoints(exported);
+    expect((await source.read(at, 3000)).equals(data.subarray(at, at + 3000))).toBe(true);
+    const { inflatedBytes, cachedBytes, readAheads } = source.stats;
+    // Up to the read's end, plus at most one 64 KiB output chunk of the decoder.
+    expect(inflatedBytes).toBeLessThanOrEqual(at + 3000 - (before?.outOffset ?? 0) + 64 * KiB);
+    expect(inflatedBytes).toBeLessThan(SPAN_SIZE);
+    expect(cachedBytes).toBe(0);
+    expect(readAheads).toBe(0);
+    // Later reads go through spans as before, and stay right.
+    for (const offset of [at + 3000, 100, 5 * MiB]) expect((await source.read(offset, 70_000)).equals(data.subarray(offset, offset + 70_000))).toBe(true);
+    expect(source.stats.cachedBytes).toBeGreaterThan(0);
+  });
+
+  it('a first read with no checkpoint before it but the start goes through the spans (a first pass records from there)', async () => {
+    const source = open(gz, gzipInflater);
+    expect((await source.read(1000, 3000)).equals(data.subarray(1000, 4000))).toBe(true);
+    expect(source.stats.cachedBytes).toBeGreaterThan(0);
+  });
+
   it('reject an export for another stream: other size, other codec', async () => {
     const other = gzipSync(data.subarray(1));
     expect((await rejection(() => open(other, gzipInflater).importCheckpoints(exported))).reason).toMatch(/for a stream of \d+ bytes/);
