@@ -3,7 +3,8 @@
  * node:crypto alone costs ~6 ms to load; a warm `cat` of a docker archive hashes nothing, so nothing
  * may import it at start-up (lib/lazy-crypto.ts) and cache file names are hashed without it.
  */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -11,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { compressibleBytes } from '../source/helpers.js';
 import { writeImage } from '../helpers/image-builder.js';
 import { buildLayer, file } from '../helpers/layer-tar.js';
-import { imgfs } from './run-cli.js';
+import { bin, cliEnv, imgfs } from './run-cli.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'imgfs-startup-builtins-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -20,7 +21,8 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const probe = join(scratch, 'probe.mjs');
 writeFileSync(
   probe,
-  "process.on('exit', () => process.stderr.write(`builtins: ${process.moduleLoadList.filter((m) => /^NativeModule [a-z]/.test(m) && !m.includes('internal/')).map((m) => m.slice(13)).join(' ')}\\n`));\n",
+  // The list is taken before process.stderr is touched: creating it (a pipe here) loads node:net.
+  "process.on('exit', () => { const list = process.moduleLoadList.filter((m) => /^NativeModule [a-z]/.test(m) && !m.includes('internal/')).map((m) => m.slice(13)).join(' '); process.stderr.write(`builtins: ${list}\\n`); });\n",
 );
 
 async function builtinsOf(args: string[]): Promise<string[]> {
@@ -40,6 +42,22 @@ describe('start-up', () => {
     // The probe itself sees the modules the command loaded (fs is always there: a check of the probe).
     expect(warm).toContain('fs');
     expect(warm).not.toContain('crypto');
+  });
+
+  it('a warm cat that succeeds never creates process.stderr (a pipe there would load node:net)', async () => {
+    const cache = join(scratch, 'cache-stderr');
+    const args = [bin, 'cat', '--cache-dir', cache, 'fixtures/demo/demo.tar', '/etc/os-release'];
+    await builtinsOf(args.slice(1));
+    // stdout to a file (as `> out` does), stderr a pipe; the probe's own line is the only thing on it.
+    const out = join(scratch, 'out');
+    const fd = openSync(out, 'w');
+    const child = spawnSync(process.execPath, args, { stdio: ['ignore', fd, 'pipe'], env: cliEnv({ NODE_OPTIONS: `--import=${pathToFileURL(probe).href}` }) });
+    closeSync(fd);
+    expect(child.status).toBe(0);
+    expect(readFileSync(out, 'utf8')).toContain('ID=');
+    const stderr = child.stderr.toString();
+    expect(stderr).toMatch(/^builtins: .*\bfs\b/);
+    expect(stderr.slice('builtins: '.length).trim().split(' ')).not.toContain('net');
   });
 
   it('a warm cat from a gzip layer, resumed at a cached checkpoint, does not load node:crypto', async () => {
