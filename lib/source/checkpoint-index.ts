@@ -126,6 +126,12 @@ export class CheckpointIndex {
     return { rawOffset: point.rawOffset, outOffset: point.outOffset, bits: point.bits, window };
   }
 
+  /** The first checkpoint after decompressed `offset` (windows left out), or undefined. */
+  after(offset: number): { rawOffset: number; outOffset: number } | undefined {
+    const point = this.points[this.indexBefore(offset) + 1];
+    return point === undefined ? undefined : { rawOffset: point.rawOffset, outOffset: point.outOffset };
+  }
+
   /** The decompressed offset of the last checkpoint at or before `offset`, without unpacking anything. */
   offsetBefore(offset: number): number {
     return this.points[this.indexBefore(offset)]?.outOffset ?? 0;

@@ -333,6 +333,8 @@ export class DecompressedSource implements ByteSource {
     if (this.cursor !== undefined || this.failure !== undefined || this.checkpoints.offsetBefore(start) === 0) return undefined;
     if (this.knownSize !== undefined && end > this.knownSize) return undefined;
     const from = this.restartPoint(start);
+    const quick = await this.readBetweenCheckpoints(from, start, end);
+    if (quick !== undefined) return quick;
     const { input, onOutput } = this.decoderIO(from);
     const decoded = this.inflater.decode(input, { name: this.name, from, onOutput, rawSize: this.raw.size, outputChunk: DIRECT_READ_MAX });
     const out = Buffer.allocUnsafe(end - start);
@@ -352,6 +354,31 @@ export class DecompressedSource implements ByteSource {
       await decoded.return(undefined).catch(() => undefined);
     }
     return filled === out.length ? out : undefined;
+  }
+
+  /**
+   * `readDirect` when a checkpoint after `end` bounds the compressed bytes: one positional read of
+   * about the share of them the read needs (all of them if that falls short), decoded in one
+   * synchronous call (Inflater.decodeSync). Undefined when that does not apply or does not give the
+   * bytes: the streaming decoder then does the read.
+   */
+  private async readBetweenCheckpoints(from: Checkpoint, start: number, end: number): Promise<Buffer | undefined> {
+    const next = this.checkpoints.after(end - 1);
+    if (this.inflater.decodeSync === undefined || !this.raw.seekable || next === undefined || next.outOffset < end) return undefined;
+    const outSpan = next.outOffset - from.outOffset;
+    // The bytes up to the next checkpoint's byte (its block may start inside it), one more for slack.
+    const rawSpan = next.rawOffset + 1 - from.rawOffset;
+    const share = Math.min(rawSpan, Math.ceil((rawSpan * (end - from.outOffset)) / Math.max(1, outSpan) * 1.25) + 16 * 1024);
+    for (const rawLength of share < rawSpan ? [share, rawSpan] : [rawSpan]) {
+      const compressed = await this.raw.read(from.rawOffset, rawLength);
+      this.counters.rawBytesRead += compressed.length;
+      const decoded = this.inflater.decodeSync(compressed, from, outSpan + DIRECT_READ_MAX);
+      if (decoded === undefined) return undefined;
+      this.ratio.check(from.outOffset, decoded.length, this.raw.size ?? from.rawOffset + rawLength, this.name, this.compression);
+      this.counters.inflatedBytes += decoded.length;
+      if (from.outOffset + decoded.length >= end) return Buffer.from(decoded.subarray(start - from.outOffset, end - from.outOffset));
+    }
+    return undefined;
   }
 
   /** Runs the cursor (starting a new one if needed) until it has produced span `index`. */

@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream';
-import { createGunzip, createInflateRaw } from 'node:zlib';
-import { resumeHeadExtra, withResumeHead } from './deflate-resume.js';
+import { constants, createGunzip, createInflateRaw, gunzipSync, inflateRawSync } from 'node:zlib';
+import { resumeHead, resumeHeadExtra, withResumeHead } from './deflate-resume.js';
 import { GZIP_TRAILER, gzipCorrupt, gzipTruncated } from './gzip-format.js';
 import { recordGzipOffThread } from './gzip-record-job.js';
-import { isMemberStart, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
+import { isMemberStart, type Checkpoint, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
 import { drainEngine, type ZlibEngine } from './zlib-drain.js';
 
 /** Output chunk size of the zlib engine: a span (SPAN_SIZE), so that spans are views of its output buffers. */
@@ -30,6 +30,21 @@ export const gzipInflater: Inflater = {
     if (context.recording !== undefined) return recordGzipOffThread(input, context, context.rawSize);
     if (isMemberStart(context.from)) return gunzip(input(context.from.rawOffset), context.from.rawOffset, context);
     return resumeMember(input, context);
+  },
+
+  decodeSync(compressed: Buffer, from: Checkpoint, maxOutput: number): Buffer | undefined {
+    // Z_SYNC_FLUSH at the end: a cut input yields what it decodes to, instead of an error.
+    const options = { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: Math.max(1, maxOutput) };
+    try {
+      if (isMemberStart(from)) return gunzipSync(compressed, options);
+      if (compressed.length === 0) return Buffer.alloc(0);
+      const head = resumeHead(compressed[0] ?? 0, from.bits ?? 0);
+      const input = Buffer.concat([head, compressed.subarray(1)]);
+      const window = from.window;
+      return inflateRawSync(input, window !== undefined && window.length > 0 ? { ...options, dictionary: window } : options);
+    } catch {
+      return undefined;
+    }
   },
 };
 
