@@ -6,14 +6,9 @@ import { statSync } from 'node:fs';
 import module from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 
-// V8 doubles its young generation each time objects survive a scavenge, up to 2 × 16 MiB plus the
-// headroom that follows; a walk over a million entries keeps it at the top. Kept at its starting size
-// instead, a cold `find` of 1 M entries peaks ~30 % lower at about the same CPU (bench/README.md,
-// "Scale"). Set here, not with a flag on a re-exec, which would cost a second Node start-up.
-setFlagsFromString('--semi-space-growth-factor=1');
-
+// V8's young generation is kept small for walks by the CLI itself (lib/cli/young-generation.ts), once
+// it knows there is one: a warm lookup then never loads node:v8.
 useCompileCache(cacheRoot(process.argv.slice(2)));
 const { runCli } = await import('../dist/imgfs-cli.js');
 await runCli();

@@ -7,7 +7,7 @@
  */
 
 import { existsSync, readFileSync } from 'node:fs';
-import { openImage, LIMITS, type ImageFS, type ImgfsWarning, type LimitName, type OpenLimits, type OpenOptions } from '../index.js';
+import { openImage, LIMITS, type ImageFS, type ImgfsWarning, type IndexProgress, type LimitName, type OpenLimits, type OpenOptions } from '../index.js';
 import { describeOptions, lastValue, parseArgs, UsageError, type OptionSpec, type ParsedArgs } from './args.js';
 import { cat } from './commands/cat.js';
 import { diff } from './commands/diff.js';
@@ -26,6 +26,7 @@ import { Output, PipeClosed, textBytes } from './output.js';
 import { byteArguments } from './byte-argv.js';
 import { ProgressBar } from './progress.js';
 import { hasTransportPrefix } from '../image/transport-name.js';
+import { keepYoungGenerationSmall } from './young-generation.js';
 
 export const commands: readonly CommandSpec[] = [ls, cat, stat, readlink, realpath, find, scan, layers, history, diff, exportCommand, mountCommand, umountCommand];
 
@@ -142,6 +143,9 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     throw error;
   }
   const source = imageSource(image);
+  // A command that walks the image tunes V8's memory now; one that answers a few paths only once a
+  // layer is being indexed (buildOpenOptions), so that a warm answer never loads node:v8.
+  if (command.fewPaths !== true) keepYoungGenerationSmall();
 
   let img: ImageFS;
   try {
@@ -253,7 +257,12 @@ function buildOpenOptions(
   progress: ProgressBar,
   warn: (warning: ImgfsWarning) => void,
 ): OpenOptions {
-  const options: OpenOptions = { onProgress: progress.update, onWarning: warn };
+  const onProgress = (report: IndexProgress): void => {
+    // A layer reported before it is done is being walked (a layer read from the cache reports once, whole).
+    if ((report.layerBytesDone ?? 0) < (report.layerBytesTotal ?? 0)) keepYoungGenerationSmall();
+    progress.update(report);
+  };
+  const options: OpenOptions = { onProgress, onWarning: warn };
   // --verify promises every layer was checked, so it needs every layer indexed.
   if (command.lazy === true && !args.flags.has('verify')) options.lazy = true;
   const ref = lastValue(args, 'ref');

@@ -74,6 +74,17 @@ describe('start-up', () => {
     expect(warm).not.toContain('crypto');
   });
 
+  it('node:v8 (young-generation tuning) is loaded by walks and by indexing, never by a warm answer', async () => {
+    // 600 members: the indexing pass reports progress before the layer is done (every 512 members).
+    const layer = buildLayer(Array.from({ length: 600 }, (_, i) => file(`srv/f${String(i).padStart(4, '0')}`, `${i}\n`)));
+    const image = await writeImage(join(scratch, 'many'), [layer], { format: 'docker-archive' });
+    const cache = join(scratch, 'cache-v8');
+    const args = ['cat', '--cache-dir', cache, image, '/srv/f0599'];
+    expect(await builtinsOf(args)).toContain('v8');
+    expect(await builtinsOf(args)).not.toContain('v8');
+    expect(await builtinsOf(['find', '--cache-dir', cache, image, '/srv'])).toContain('v8');
+  });
+
   it('a command that hashes still gets node:crypto when it needs it', async () => {
     const loaded = await builtinsOf(['scan', '--hash', 'sha256', '--json', 'fixtures/demo/demo.tar']);
     expect(loaded).toContain('crypto');
