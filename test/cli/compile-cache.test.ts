@@ -1,8 +1,9 @@
 /**
  * The launcher keeps V8's compiled code for the CLI bundle in imgfs's own cache directory, and nowhere
  * else: not with --no-cache, not before that directory exists, not where others could write to it.
+ * It is written after a run (so that it holds the functions the run compiled), at most twice per bundle.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -27,6 +28,30 @@ describe.skipIf(typeof process.getuid !== 'function')('compile cache', () => {
     await catTwice(['--cache-dir', cache]);
     expect(readdirSync(cache)).toContain('compile');
     expect(readdirSync(join(cache, 'compile'), { recursive: true }).length).toBeGreaterThan(0);
+  });
+
+  it('is written after a run (generation 1), once more by the first run that used it (2), then left alone; a rejected one is rewritten', async () => {
+    const cache = join(scratch, 'generations');
+    mkdirSync(cache, { mode: 0o700 });
+    const files = (): string[] => readdirSync(join(cache, 'compile')).sort();
+    const cat = async (): Promise<void> => {
+      const result = await imgfs(['cat', '--cache-dir', cache, demo, '/etc/os-release']);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('ID=');
+    };
+    await cat();
+    expect(files()).toEqual([`imgfs-cli-${process.version}-${process.arch}.1.v8`]);
+    await cat();
+    const second = `imgfs-cli-${process.version}-${process.arch}.2.v8`;
+    expect(files()).toEqual([second]);
+    const written = statSync(join(cache, 'compile', second)).mtimeMs;
+    const bytes = readFileSync(join(cache, 'compile', second));
+    await cat();
+    expect(statSync(join(cache, 'compile', second)).mtimeMs).toBe(written);
+    // What V8 refuses (here: damaged) is not used; the run compiles afresh and writes generation 1 again.
+    writeFileSync(join(cache, 'compile', second), bytes.subarray(0, 100));
+    await cat();
+    expect(files()).toEqual([`imgfs-cli-${process.version}-${process.arch}.1.v8`]);
   });
 
   it('is not written with --no-cache', async () => {
