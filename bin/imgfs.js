@@ -3,7 +3,7 @@
 // library to dist/ and bundles the CLI into one CommonJS file, dist/imgfs-cli.js, because loading one
 // script instead of eighty modules saves a third of the start-up of a one-file lookup. The bundle is
 // run through node:vm so that V8's code cache of it can be written after a run (see loadBundle).
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,7 +20,7 @@ process.emitWarning = function (warning, ...rest) {
 };
 
 const bundle = fileURLToPath(new URL('../dist/imgfs-cli.js', import.meta.url));
-const codeCache = codeCacheIn(cacheRoot(process.argv.slice(2)));
+const codeCache = codeCacheIn(cacheRoot(process.argv.slice(2)), bundle);
 const loaded = loadBundle(bundle, codeCache);
 await loaded.exports.runCli();
 loaded.keepCodeCache();
@@ -52,6 +52,7 @@ function loadBundle(file, cache) {
       try {
         writeAtomically(cache.file(generation), script.createCachedData());
         if (found !== undefined && found.generation !== generation) rmSync(cache.file(found.generation), { force: true });
+        if (generation === 1) cache.prune();
       } catch {
         // A cache that cannot be written only costs the next start its compiling.
       }
@@ -89,17 +90,33 @@ function writeAtomically(file, bytes) {
  * this user and nobody else can write to it: compiled code is run as it is, so a directory others can
  * write to (a shared --cache-dir) must not hold it. NODE_DISABLE_COMPILE_CACHE=1 also turns it off.
  */
-function codeCacheIn(root) {
+function codeCacheIn(root, bundle) {
   if (root === undefined || process.env.NODE_DISABLE_COMPILE_CACHE === '1') return undefined;
+  let built;
   try {
     const dir = statSync(root);
     if (!dir.isDirectory() || dir.uid !== process.getuid?.() || (dir.mode & 0o022) !== 0) return undefined;
+    built = statSync(bundle);
   } catch {
     return undefined;
   }
-  const base = join(root, 'compile', `imgfs-cli-${process.version}-${process.arch}`);
-  return { file: (generation) => `${base}.${generation}.v8` };
+  // Named after the bundle too (size, mtime): two installs sharing a cache do not take turns rewriting it.
+  const compile = join(root, 'compile');
+  const name = `imgfs-cli-${process.version}-${process.arch}-${built.size}-${Math.floor(built.mtimeMs)}`;
+  return {
+    file: (generation) => join(compile, `${name}.${generation}.v8`),
+    /** Removes other bundles' caches not written for a week (earlier builds), when a new one is written. */
+    prune() {
+      for (const other of readdirSync(compile)) {
+        if (!other.startsWith('imgfs-cli-') || other.startsWith(`${name}.`)) continue;
+        const file = join(compile, other);
+        if (Date.now() - statSync(file).mtimeMs > STALE_MS) rmSync(file, { force: true });
+      }
+    },
+  };
 }
+
+const STALE_MS = 7 * 24 * 3600 * 1000;
 
 /** The index cache's directory as the CLI will choose it (lib/table/table-cache.ts), or undefined with --no-cache. */
 function cacheRoot(args) {

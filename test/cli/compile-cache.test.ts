@@ -3,11 +3,11 @@
  * else: not with --no-cache, not before that directory exists, not where others could write to it.
  * It is written after a run (so that it holds the functions the run compiled), at most twice per bundle.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { imgfs } from './run-cli.js';
+import { imgfs, repoRoot } from './run-cli.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'imgfs-compile-cache-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -39,10 +39,13 @@ describe.skipIf(typeof process.getuid !== 'function')('compile cache', () => {
       expect(result.code).toBe(0);
       expect(result.stdout).toContain('ID=');
     };
+    // Named after Node and the bundle (its size and mtime).
+    const built = statSync(join(repoRoot, 'dist/imgfs-cli.js'));
+    const name = `imgfs-cli-${process.version}-${process.arch}-${built.size}-${Math.floor(built.mtimeMs)}`;
     await cat();
-    expect(files()).toEqual([`imgfs-cli-${process.version}-${process.arch}.1.v8`]);
+    expect(files()).toEqual([`${name}.1.v8`]);
     await cat();
-    const second = `imgfs-cli-${process.version}-${process.arch}.2.v8`;
+    const second = `${name}.2.v8`;
     expect(files()).toEqual([second]);
     const written = statSync(join(cache, 'compile', second)).mtimeMs;
     const bytes = readFileSync(join(cache, 'compile', second));
@@ -51,7 +54,21 @@ describe.skipIf(typeof process.getuid !== 'function')('compile cache', () => {
     // What V8 refuses (here: damaged) is not used; the run compiles afresh and writes generation 1 again.
     writeFileSync(join(cache, 'compile', second), bytes.subarray(0, 100));
     await cat();
-    expect(files()).toEqual([`imgfs-cli-${process.version}-${process.arch}.1.v8`]);
+    expect(files()).toEqual([`${name}.1.v8`]);
+  });
+
+  it("removes other builds' caches not written for a week when it writes a new one", async () => {
+    const cache = join(scratch, 'prune');
+    mkdirSync(join(cache, 'compile'), { recursive: true, mode: 0o700 });
+    const old = join(cache, 'compile', 'imgfs-cli-v0-x64-1-1.2.v8');
+    const recent = join(cache, 'compile', 'imgfs-cli-v0-x64-2-2.2.v8');
+    writeFileSync(old, 'x');
+    writeFileSync(recent, 'x');
+    const weekAgo = new Date(Date.now() - 8 * 24 * 3600 * 1000);
+    utimesSync(old, weekAgo, weekAgo);
+    await catTwice(['--cache-dir', cache]);
+    expect(existsSync(old)).toBe(false);
+    expect(existsSync(recent)).toBe(true);
   });
 
   it('is not written with --no-cache', async () => {
