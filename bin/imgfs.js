@@ -19,6 +19,9 @@ process.emitWarning = function (warning, ...rest) {
   return emitWarning.call(process, warning, ...rest);
 };
 
+/** Other builds' code caches unused for this long are removed (see codeCacheIn). */
+const STALE_MS = 7 * 24 * 3600 * 1000;
+
 const bundle = fileURLToPath(new URL('../dist/imgfs-cli.js', import.meta.url));
 const codeCache = codeCacheIn(cacheRoot(process.argv.slice(2)), bundle);
 const loaded = loadBundle(bundle, codeCache);
@@ -116,7 +119,6 @@ function codeCacheIn(root, bundle) {
   };
 }
 
-const STALE_MS = 7 * 24 * 3600 * 1000;
 
 /** The index cache's directory as the CLI will choose it (lib/table/table-cache.ts), or undefined with --no-cache. */
 function cacheRoot(args) {
