@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageFormat, LayerBlob } from '../image/loaded-image.js';
 import { parseTransportName } from '../image/transport-name.js';
@@ -67,7 +67,7 @@ export function fileHolding(blob: LayerBlob, image: { format: ImageFormat; archi
 
 async function fileIdentity(blob: LayerBlob, file: string): Promise<string | undefined> {
   // Synchronous: one stat per layer at open, microseconds each, where a thread-pool round trip per layer was not.
-  let info;
+  let info: Stats;
   try {
     info = statSync(file);
   } catch {

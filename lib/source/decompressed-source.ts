@@ -320,8 +320,7 @@ export class DecompressedSource implements ByteSource {
   }
 
   /**
-   * A small first read, from the last checkpoint at or before `start` (not before its span) to `end`
-   * only: no span is decoded whole, none is cached, no cursor is kept, nothing is read ahead. A warm
+   * A small first read, decoded from the last checkpoint at or before `start` to `end` only: no span is decoded whole, none is cached, no cursor is kept, nothing is read ahead. A warm
    * lookup of one small file then inflates on average half a checkpoint spacing instead of that plus a
    * span plus the span after it. Undefined (the caller reads spans) when there is no such checkpoint
    * past the stream's start, when a cursor or failure exists already, or the read reaches past the end:
