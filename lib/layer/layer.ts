@@ -18,6 +18,8 @@ import { CHECKPOINTS } from './tar-pass-reader.js';
 import { announcedCompression, SelfVerifyingReader } from './self-verifying-reader.js';
 import { HEAD_BYTES } from '../source/http-blob-source.js';
 import { verifyDigests } from './verify-digests.js';
+import type { BuiltTable, TableWorkers, WorkerJob } from './table-workers.js';
+import type { TableBuildOptions } from './layer-reader.js';
 
 /** What every layer of one opened image shares. */
 export interface LayerContext {
@@ -33,6 +35,8 @@ export interface LayerContext {
   holder: string | undefined;
   /** Readers tried before the tar pass; default: the registered ones (open-layer-reader.ts). */
   readers?: readonly LayerReaderFactory[] | undefined;
+  /** Where tables are built (this thread or a worker); undefined: always this thread. */
+  workers?: TableWorkers | undefined;
 }
 
 /**
@@ -106,11 +110,13 @@ export class Layer {
 
   /**
    * Whether indexing this layer ahead of need pays: its bytes are local and compressed, so the work is
-   * decoding on the thread pool, which can run beside the walk of the layer above. A download (a
-   * registry layer) or an uncompressed layer (read on the main thread) is not worth it.
+   * decoding on the thread pool, or uncompressed and a table worker can index it, either way beside
+   * the walk of the layer above. A download (a registry layer) is not worth it.
    */
   get worthIndexingAhead(): boolean {
-    return this.descriptor.selfVerifying === undefined && (this.reader.compression === 'gzip' || this.reader.compression === 'zstd');
+    if (this.descriptor.selfVerifying !== undefined) return false;
+    // An uncompressed layer is read on the main thread, unless a table worker can take it.
+    return this.reader.compression === 'gzip' || this.reader.compression === 'zstd' || (this.context.workers?.offloads === true && this.workerJob() !== undefined);
   }
 
   /** The stored (possibly compressed) bytes, read in place. */
@@ -148,9 +154,10 @@ export class Layer {
       if (table === undefined) {
         const { limits, warn } = this.context;
         const onMember = digests === undefined ? undefined : digests.record.bind(digests);
-        table = await this.reader.buildTable({ limits, warn, layer: this.ref, onWalked, onMember });
+        const built = await this.buildTable({ limits, warn, layer: this.ref, onWalked, onMember });
+        table = built.table;
         if (verify) await this.verify();
-        if (key !== undefined) await cache?.store(key, table);
+        if (key !== undefined) await cache?.store(key, table, built.encoded);
         await this.reader.persist?.();
         if (kind === undefined && (verify || this.passDigests?.matched === true)) await this.storeShared(table);
       } else if (verify) {
@@ -165,6 +172,28 @@ export class Layer {
     } catch (error) {
       throw locate(error, this.descriptor);
     }
+  }
+
+  /** Builds the table by a pass over the layer: here, or on a table worker when one is free and can. */
+  private async buildTable(options: TableBuildOptions): Promise<BuiltTable> {
+    const { workers } = this.context;
+    const local = (): Promise<LayerTable> => this.reader.buildTable(options);
+    if (workers === undefined) return { table: await local() };
+    return workers.build(options.onMember === undefined ? this.workerJob() : undefined, local, options.warn);
+  }
+
+  /**
+   * The layer as a table worker can index it by itself, or undefined: only a plain tar pass over an
+   * uncompressed tar lying in a file (anything else decodes, hashes or fetches as it goes, which a
+   * worker would have to hand back).
+   */
+  private workerJob(): WorkerJob | undefined {
+    const { reader, descriptor } = this;
+    if (reader.compression !== 'none' || reader.tableKind !== undefined || descriptor.selfVerifying !== undefined || reader.tar !== descriptor.blob) return undefined;
+    const range = reader.tar.fileRange?.();
+    if (range === undefined) return undefined;
+    const { limits } = this.context;
+    return { ...range, name: reader.tar.name, layer: this.ref, maxEntries: limits.maxEntries, maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength };
   }
 
   /**
@@ -270,6 +299,8 @@ export class Layer {
   }
 
   async close(): Promise<void> {
+    // A worker may be reading this layer's file through its descriptor: stopped before that closes.
+    await this.context.workers?.close();
     await this.reader.close();
   }
 

@@ -2,6 +2,7 @@ import { DEFAULT_CACHE_BYTES, SPAN_SIZE } from '../source/decompressed-source.js
 import type { LoadedImage } from '../image/loaded-image.js';
 import { fileHolding } from './cache-identity.js';
 import { Layer, type LayerContext } from './layer.js';
+import { TableWorkers } from './table-workers.js';
 
 /**
  * Every layer of a loaded image, bottom first, opened (compression recognised) but not indexed. If one
@@ -9,7 +10,9 @@ import { Layer, type LayerContext } from './layer.js';
  */
 export async function openLayers(image: LoadedImage, context: Omit<LayerContext, 'cacheBytes' | 'holder'>): Promise<Layer[]> {
   const cacheBytes = layerCacheBytes(image.layers.length);
-  const opened = await Promise.allSettled(image.layers.map((blob) => Layer.open(blob, { ...context, cacheBytes, holder: fileHolding(blob, image) })));
+  // One image's layers share one worker; only an image of several layers can use it.
+  const workers = image.layers.length > 1 ? new TableWorkers() : undefined;
+  const opened = await Promise.allSettled(image.layers.map((blob) => Layer.open(blob, { ...context, cacheBytes, holder: fileHolding(blob, image), workers })));
   const layers = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const failed = opened.find((result) => result.status === 'rejected');
   if (failed !== undefined) {

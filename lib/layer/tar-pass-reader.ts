@@ -72,7 +72,8 @@ class TarPassReader implements LayerReader {
     const walked = walkTar(this.tar, { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength });
     const kept = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
     const members = onMember === undefined ? kept : tapped(kept, (member) => onMember(member, this.tar));
-    return LayerTable.build(onWalked === undefined ? members : this.reportWalked(members, onWalked), {
+    return LayerTable.build(members, {
+      onEach: onWalked === undefined ? undefined : this.progress(onWalked),
       maxEntries: limits.maxEntries,
       onWarning: warn,
       layer,
@@ -99,19 +100,18 @@ class TarPassReader implements LayerReader {
   }
 
   /**
-   * Passes the members through, telling `onWalked` now and then how many of the layer's stored bytes
-   * have been walked: the compressed bytes read so far, or the offset reached in an uncompressed tar.
+   * Tells `onWalked` now and then how many of the layer's stored bytes have been walked: the compressed
+   * bytes read so far, or the offset reached in an uncompressed tar. Called by the build for each
+   * member, in step (no generator of its own: a million members would each cost one more promise).
    */
-  private async *reportWalked(members: AsyncIterable<TarEntry>, onWalked: (storedBytes: number) => void): AsyncGenerator<TarEntry> {
+  private progress(onWalked: (storedBytes: number) => void): (member: TarEntry) => void {
     let count = 0;
     const size = this.stored.size ?? Infinity;
-    for await (const member of members) {
-      if (++count % PROGRESS_EVERY === 0) {
-        const read = this.decoded !== undefined ? this.decoded.stats.rawBytesRead : member.dataOffset;
-        onWalked(Math.min(read, size));
-      }
-      yield member;
-    }
+    return (member) => {
+      if (++count % PROGRESS_EVERY !== 0) return;
+      const read = this.decoded !== undefined ? this.decoded.stats.rawBytesRead : member.dataOffset;
+      onWalked(Math.min(read, size));
+    };
   }
 }
 

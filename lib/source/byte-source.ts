@@ -43,6 +43,12 @@ export interface ByteSource {
    * into buffers of its own.
    */
   readView?(offset: number): Promise<Buffer>;
+  /**
+   * Optional: where the bytes lie in a file, when they are one contiguous run of it (files and slices
+   * of files): a worker thread of the same process can then read them through the same descriptor
+   * (lib/layer/table-workers.ts), which stays valid until `close`.
+   */
+  fileRange?(): { fd: number; start: number; size: number } | undefined;
   /** Streams bytes `[start, end)`; `end` defaults to the end of the source. Never buffers it all. */
   createReadStream(start?: number, end?: number): Readable;
   /** Releases file descriptors and caches. Further reads reject with ImgfsError ECLOSED. */

@@ -80,6 +80,10 @@ export class FileSource implements ByteSource {
     return filled;
   }
 
+  fileRange(): { fd: number; start: number; size: number } | undefined {
+    return this.closed ? undefined : { fd: this.handle.fd, start: 0, size: this.size };
+  }
+
   /** Positional reads on the shared handle; destroying the stream leaves the handle open. */
   createReadStream(start?: number, end?: number): Readable {
     const range = clampStream(start, end, this.size);

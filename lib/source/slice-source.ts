@@ -63,6 +63,11 @@ export class SliceSource implements ByteSource {
     return (this.parent.readIntoSync as NonNullable<ByteSource['readIntoSync']>)(target.subarray(0, end - start), this.offset + start);
   }
 
+  fileRange(): { fd: number; start: number; size: number } | undefined {
+    const range = this.closed ? undefined : this.parent.fileRange?.();
+    return range === undefined ? undefined : { fd: range.fd, start: range.start + this.offset, size: this.size };
+  }
+
   createReadStream(start?: number, end?: number): Readable {
     const range = clampStream(start, end, this.size);
     return createRangeStream((o, l) => this.read(o, l), range.start, range.end);

@@ -1,5 +1,5 @@
 import { isAscii } from 'node:buffer';
-import { nameFromBytes } from '../tar/name-bytes.js';
+import { nameFromBytes, nameToBytes } from '../tar/name-bytes.js';
 
 /**
  * A column of names (paths, link targets): an array of strings while a layer is built; its encoded
@@ -8,6 +8,14 @@ import { nameFromBytes } from '../tar/name-bytes.js';
 export interface NameColumn {
   readonly length: number;
   at(slot: number): string | undefined;
+  /**
+   * Optional binary searches that compare the stored bytes in place (no name decoded): the first slot
+   * whose name is not below `key`, and the slot of `key` or -1; undefined when only decoding can tell.
+   */
+  seek?(key: string): number | undefined;
+  slotOf?(key: string): number | undefined;
+  /** Optional: the end of the run of names from `first` on that share its parent directory. */
+  parentRunEnd?(first: number): number;
 }
 
 /** The names of a column as an array (a copy only for an encoded column). */
@@ -28,8 +36,15 @@ export class EncodedNames implements NameColumn {
     private readonly bytes: Buffer,
     /** `starts[i]` is where name i begins; `starts[length]` is `bytes.length + 1` (each name ends one byte, its NUL, before the next starts). */
     private readonly starts: Uint32Array,
+    /** Some name holds a NUL byte itself (a PAX path may): the column cannot be stored as it is. */
+    readonly holdsNul = false,
   ) {
     this.ascii = isAscii(bytes);
+  }
+
+  /** The bytes and starts, as an index file stores them. */
+  stored(): { bytes: Buffer; starts: Uint32Array } {
+    return { bytes: this.bytes, starts: this.starts };
   }
 
   get length(): number {
@@ -44,6 +59,18 @@ export class EncodedNames implements NameColumn {
     return this.ascii ? this.bytes.toString('latin1', start, end) : nameFromBytes(this.bytes, start, end);
   }
 
+  seek(key: string): number | undefined {
+    const keyLength = this.ascii ? asciiKey(key) : -1;
+    return keyLength < 0 ? undefined : this.lowerBound(keyLength);
+  }
+
+  slotOf(key: string): number | undefined {
+    const keyLength = this.ascii ? asciiKey(key) : -1;
+    if (keyLength < 0) return undefined;
+    const slot = this.lowerBound(keyLength);
+    return slot < this.length && this.compareWithKey(slot, keyLength) === 0 ? slot : -1;
+  }
+
   /** Whether each name sorts strictly after the one before it, in code unit order (the path column's). */
   strictlyAscending(): boolean {
     if (!this.ascii) {
@@ -51,23 +78,117 @@ export class EncodedNames implements NameColumn {
       for (let i = 1; i < names.length; i++) if ((names[i - 1] as string) >= (names[i] as string)) return false;
       return true;
     }
-    // ASCII: code unit order is byte order, compared in place; sorted neighbours share long prefixes,
-    // so this costs a few bytes per name and allocates nothing.
+    // ASCII: code unit order is byte order, compared in place (natively: sorted neighbours share long
+    // prefixes) without decoding a name.
     const { bytes, starts } = this;
     for (let i = 1; i < this.length; i++) {
-      let a = starts[i - 1] as number;
-      let b = starts[i] as number;
-      const aEnd = b - 1;
-      const bEnd = (starts[i + 1] as number) - 1;
-      while (a < aEnd && b < bEnd && bytes[a] === bytes[b]) {
-        a++;
-        b++;
-      }
-      const greater = b === bEnd ? true : a === aEnd ? false : (bytes[a] as number) > (bytes[b] as number);
-      if (greater) return false;
+      const previous = starts[i - 1] as number;
+      const start = starts[i] as number;
+      if (bytes.compare(bytes, start, (starts[i + 1] as number) - 1, previous, start - 1) >= 0) return false;
     }
     return true;
   }
+
+  /**
+   * The end of the run of names from `first` on whose parent directory is `first`'s, compared as bytes
+   * (no name decoded; '/' never occurs inside a multi-byte sequence, so this holds for any name).
+   */
+  parentRunEnd(first: number): number {
+    const { bytes, starts } = this;
+    const start = starts[first] as number;
+    const length = parentLength(bytes, start, (starts[first + 1] as number) - 1);
+    let next = first + 1;
+    for (; next < this.length; next++) {
+      const at = starts[next] as number;
+      if (parentLength(bytes, at, (starts[next + 1] as number) - 1) !== length) break;
+      if (length > 0 && bytes.compare(bytes, start, start + length, at, at + length) !== 0) break;
+    }
+    return next;
+  }
+
+  /** Lower bound of the key in `keyBytes` (see `seek`): byte order is code unit order for ASCII. */
+  private lowerBound(keyLength: number): number {
+    let low = 0;
+    let high = this.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.compareWithKey(middle, keyLength) < 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  /** The name at `slot` against the key in `keyBytes`: negative, zero or positive. */
+  private compareWithKey(slot: number, keyLength: number): number {
+    const start = this.starts[slot] as number;
+    // Natively: sorted neighbours share long prefixes (10 kB in a 5 000-deep tree).
+    return this.bytes.compare(keyBytes, 0, keyLength, start, (this.starts[slot + 1] as number) - 1);
+  }
+}
+
+/**
+ * Collects a column's names as bytes while a layer is walked, so that no name is kept as a string: a
+ * million names would otherwise sit in V8's old generation (~60 B each against ~36 here) and be marked
+ * by every full collection. Grown by doubling; `seal` gives the exact column.
+ */
+export class NameColumnBuilder {
+  private bytes: Buffer = Buffer.allocUnsafe(64 * 1024);
+  private starts = new Uint32Array(1024);
+  private used = 0;
+  private count = 0;
+  private holdsNul = false;
+
+  get length(): number {
+    return this.count;
+  }
+
+  push(name: string): void {
+    if (this.used + 3 * name.length + 1 > this.bytes.length) this.bytes = grown(this.bytes, this.used, this.used + 3 * name.length + 1);
+    if (this.count + 2 > this.starts.length) {
+      const starts = new Uint32Array(this.starts.length * 2);
+      starts.set(this.starts);
+      this.starts = starts;
+    }
+    this.starts[this.count++] = this.used;
+    let written = this.bytes.write(name, this.used, 'utf8');
+    // Not ASCII: a name may keep raw bytes as escapes (name-bytes.ts), which UTF-8 would turn into U+FFFD.
+    if (written !== name.length) written = nameToBytes(name).copy(this.bytes, this.used);
+    if (name.includes('\0')) this.holdsNul = true;
+    this.used += written;
+    this.bytes[this.used++] = 0;
+  }
+
+  seal(): EncodedNames {
+    const end = Math.max(0, this.used - 1); // without the last name's NUL
+    const starts = this.starts.slice(0, this.count + 1);
+    starts[this.count] = end + 1;
+    return new EncodedNames(Buffer.from(this.bytes.subarray(0, end)), starts, this.holdsNul);
+  }
+}
+
+function grown(bytes: Buffer, used: number, needed: number): Buffer {
+  const to = Buffer.allocUnsafe(Math.max(bytes.length * 2, needed));
+  bytes.copy(to, 0, 0, used);
+  return to;
+}
+
+const SLASH = 0x2f;
+
+/** The length of the parent directory's part of the name in bytes [start, end): up to its last '/'. */
+function parentLength(bytes: Buffer, start: number, end: number): number {
+  for (let i = end - 1; i >= start; i--) if (bytes[i] === SLASH) return i - start;
+  return 0;
+}
+
+/** The bytes of the key being searched for (searches are synchronous: one buffer serves them all). */
+let keyBytes = Buffer.allocUnsafe(4096);
+
+/** Puts `key` into `keyBytes` and returns its length, or -1 when it is not ASCII. */
+function asciiKey(key: string): number {
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit: the write is never cut short.
+  if (keyBytes.length < 3 * key.length) keyBytes = Buffer.allocUnsafe(3 * key.length + 4096);
+  const length = keyBytes.write(key, 0, 'utf8');
+  return length === key.length ? length : -1;
 }
 
 /** The starts of the NUL-separated names in `bytes` (`count` of them), for EncodedNames. */

@@ -83,7 +83,12 @@ export type NameRole =
   | { role: 'opaque'; dir: string }
   | { role: 'aufs-meta' };
 
+/** The answer for nearly every member: one object, not one per member. */
+const ORDINARY: NameRole = Object.freeze({ role: 'path' });
+
 export function classifyName(path: string): NameRole {
+  // Whiteouts and aufs names all hold the prefix: one native scan clears the rest.
+  if (!path.includes(WHITEOUT_PREFIX)) return ORDINARY;
   // aufs keeps its hard-link store and orphans in `.wh..wh.*` directories: nothing under them is
   // image content either.
   if (path.includes('/.wh..wh.') || path.startsWith('.wh..wh.')) {
@@ -92,7 +97,7 @@ export function classifyName(path: string): NameRole {
     return { role: 'aufs-meta' };
   }
   const base = baseName(path);
-  if (!base.startsWith(WHITEOUT_PREFIX)) return { role: 'path' };
+  if (!base.startsWith(WHITEOUT_PREFIX)) return ORDINARY;
   if (base === OPAQUE_MARKER) return { role: 'opaque', dir: parentOf(path) };
   // `.wh..wh.plnk`, `.wh..wh.aufs` … are aufs bookkeeping: never visible, hide nothing (R4).
   if (base.startsWith(AUFS_META_PREFIX)) return { role: 'aufs-meta' };

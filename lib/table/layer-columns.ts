@@ -1,15 +1,16 @@
 import type { SparseMap } from '../tar/sparse-map.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import type { EntryKind, TableEntry } from './layer-table.js';
-import type { NameColumn } from './encoded-names.js';
+import { nameList, NameColumnBuilder, type NameColumn } from './encoded-names.js';
+import { parentOf } from './entry-name.js';
+import { NumericColumnBuilder, pickColumn, valueAt, type NumericColumn } from './numeric-column.js';
 
 const KINDS: readonly EntryKind[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
 const KIND_CODE = new Map(KINDS.map((kind, code) => [kind, code]));
 
-/** Numbers kept per member, in this order, in one Float64Array (exact for every integer a tar can hold). */
-export const NUMBER_FIELDS = 7; // uid, gid, size, mtimeMs, dataOffset, devmajor, devminor
-/** Small integers kept per member in one Uint32Array. */
-export const SMALL_FIELDS = 4; // mode, ordinal, uname id, gname id
+/** The numeric fields kept per member, one column each (numeric-column.ts), in this order. */
+export const FIELDS = ['uid', 'gid', 'size', 'mtimeMs', 'dataOffset', 'devmajor', 'devminor', 'mode', 'ordinal', 'uname', 'gname'] as const;
+const [UID, GID, SIZE, MTIME, OFFSET, DEVMAJOR, DEVMINOR, MODE, ORDINAL, UNAME, GNAME] = FIELDS.map((_, i) => i) as number[] as [number, number, number, number, number, number, number, number, number, number, number];
 
 /** Plain data that rebuilds a layer index: what the index cache stores. */
 export interface LayerSnapshot {
@@ -28,8 +29,8 @@ export interface LayerSnapshot {
   /** '' for members that are not links. */
   linknames: NameColumn;
   kinds: Uint8Array;
-  numbers: Float64Array;
-  small: Uint32Array;
+  /** One per entry of FIELDS (`uname` and `gname` are ids into `names`). */
+  fields: NumericColumn[];
   /** Members with xattrs: slot → name → value bytes. */
   xattrs: Array<[number, Record<string, Buffer>]>;
   /** Sparse files: slot → where their stored regions belong (their size column is the real size). */
@@ -43,16 +44,15 @@ export function compareCodeUnits(a: string, b: string): number {
 
 /**
  * Collects members while a layer is walked; `seal` turns them into sorted, frozen columns. Numbers go
- * straight into typed arrays grown by doubling (plain arrays of numbers cost twice the memory and a
+ * straight into narrow columns (numeric-column.ts; plain arrays of numbers cost twice the memory and a
  * copy at the end), and a layer already in path order (what docker, buildkit and GNU tar write) is
- * sealed without sorting or copying: peak memory stays close to what the finished table keeps.
+ * sealed without sorting: peak memory stays close to what the finished table keeps.
  */
 export class LayerColumnsBuilder {
-  private readonly paths: string[] = [];
-  private readonly linknames: string[] = [];
+  private readonly paths = new NameColumnBuilder();
+  private readonly linknames = new NameColumnBuilder();
   private kinds = new Uint8Array(1024);
-  private numbers = new Float64Array(1024 * NUMBER_FIELDS);
-  private small = new Uint32Array(1024 * SMALL_FIELDS);
+  private readonly fields = FIELDS.map(() => new NumericColumnBuilder());
   private readonly names: string[] = [];
   private readonly nameIds = new Map<string, number>();
   private readonly xattrs = new Map<number, Record<string, Buffer>>();
@@ -68,20 +68,18 @@ export class LayerColumnsBuilder {
     this.paths.push(path);
     this.linknames.push(linkname);
     this.kinds[slot] = KIND_CODE.get(kind) as number;
-    const n = slot * NUMBER_FIELDS;
-    const numbers = this.numbers;
-    numbers[n] = member.uid;
-    numbers[n + 1] = member.gid;
-    numbers[n + 2] = kind === 'file' ? (member.sparse?.realSize ?? member.size) : 0;
-    numbers[n + 3] = member.mtimeMs;
-    numbers[n + 4] = member.dataOffset;
-    numbers[n + 5] = member.devmajor;
-    numbers[n + 6] = member.devminor;
-    const m = slot * SMALL_FIELDS;
-    this.small[m] = member.mode & 0o7777;
-    this.small[m + 1] = ordinal;
-    this.small[m + 2] = this.nameId(member.uname);
-    this.small[m + 3] = this.nameId(member.gname);
+    const fields = this.fields;
+    (fields[UID] as NumericColumnBuilder).push(member.uid);
+    (fields[GID] as NumericColumnBuilder).push(member.gid);
+    (fields[SIZE] as NumericColumnBuilder).push(kind === 'file' ? (member.sparse?.realSize ?? member.size) : 0);
+    (fields[MTIME] as NumericColumnBuilder).push(member.mtimeMs);
+    (fields[OFFSET] as NumericColumnBuilder).push(member.dataOffset);
+    (fields[DEVMAJOR] as NumericColumnBuilder).push(member.devmajor);
+    (fields[DEVMINOR] as NumericColumnBuilder).push(member.devminor);
+    (fields[MODE] as NumericColumnBuilder).push(member.mode & 0o7777);
+    (fields[ORDINAL] as NumericColumnBuilder).push(ordinal);
+    (fields[UNAME] as NumericColumnBuilder).push(this.nameId(member.uname));
+    (fields[GNAME] as NumericColumnBuilder).push(this.nameId(member.gname));
     if (hasAny(member.xattrs)) this.xattrs.set(slot, member.xattrs);
     if (kind === 'file' && member.sparse !== undefined) this.sparse.set(slot, member.sparse);
   }
@@ -92,40 +90,37 @@ export class LayerColumnsBuilder {
    */
   seal(): LayerColumns {
     const count = this.paths.length;
+    const paths = this.paths.seal();
     const data: ColumnData = {
       names: this.names,
-      paths: this.paths,
-      linknames: this.linknames,
-      kinds: this.kinds.subarray(0, count),
-      numbers: this.numbers.subarray(0, count * NUMBER_FIELDS),
-      small: this.small.subarray(0, count * SMALL_FIELDS),
+      paths,
+      linknames: this.linknames.seal(),
+      kinds: this.kinds.slice(0, count),
+      fields: this.fields.map((field) => field.seal()),
       xattrs: [...this.xattrs],
       sparse: [...this.sparse],
     };
-    if (strictlyAscending(this.paths)) return new LayerColumns(data);
+    if (paths.strictlyAscending()) return new LayerColumns(data);
+    // Out of order (a tar written in directory order): sorted as strings, decoded once.
+    const list = nameList(paths);
     const order = Array.from({ length: count }, (_, slot) => slot);
     // Ties broken by position, so the last member of a group is the latest in the tar.
-    order.sort((a, b) => compareCodeUnits(this.paths[a] as string, this.paths[b] as string) || a - b);
-    const kept = order.filter((slot, i) => this.paths[slot] !== this.paths[order[i + 1] as number]);
+    order.sort((a, b) => compareCodeUnits(list[a] as string, list[b] as string) || a - b);
+    const kept = order.filter((slot, i) => list[slot] !== list[order[i + 1] as number]);
     for (let i = 0; i + 1 < order.length; i++) {
-      const path = this.paths[order[i] as number] as string;
-      if (path === this.paths[order[i + 1] as number] && !this.replaced.has(path)) {
-        this.replaced.set(path, this.small[(order[i] as number) * SMALL_FIELDS + 1] as number);
+      const path = list[order[i] as number] as string;
+      if (path === list[order[i + 1] as number] && !this.replaced.has(path)) {
+        this.replaced.set(path, valueAt(data.fields[ORDINAL] as NumericColumn, order[i] as number));
       }
     }
-    return pick(data, kept);
+    return pick({ ...data, paths: list }, kept);
   }
 
-  /** Doubles the typed columns' capacity. */
+  /** Doubles the kind column's capacity. */
   private grow(): void {
-    const grown = <T extends Uint8Array | Float64Array | Uint32Array>(from: T, make: (length: number) => T): T => {
-      const to = make(from.length * 2);
-      to.set(from);
-      return to;
-    };
-    this.kinds = grown(this.kinds, (length) => new Uint8Array(length));
-    this.numbers = grown(this.numbers, (length) => new Float64Array(length));
-    this.small = grown(this.small, (length) => new Uint32Array(length));
+    const grown = new Uint8Array(this.kinds.length * 2);
+    grown.set(this.kinds);
+    this.kinds = grown;
   }
 
   private nameId(name: string): number {
@@ -149,17 +144,11 @@ function hasAny(record: Record<string, unknown>): boolean {
   return false;
 }
 
-/** True when every path sorts after the one before it: already in column order, no duplicates. */
-function strictlyAscending(paths: readonly string[]): boolean {
-  for (let i = 1; i < paths.length; i++) if (compareCodeUnits(paths[i - 1] as string, paths[i] as string) >= 0) return false;
-  return true;
-}
-
-type ColumnData = Pick<LayerSnapshot, 'names' | 'paths' | 'linknames' | 'kinds' | 'numbers' | 'small' | 'xattrs' | 'sparse'>;
+type ColumnData = Pick<LayerSnapshot, 'names' | 'paths' | 'linknames' | 'kinds' | 'fields' | 'xattrs' | 'sparse'>;
 
 /**
- * A layer's member metadata, column-wise and sorted by path: one typed array per group of numeric
- * fields and interned owner names instead of one object per member, found by binary search instead
+ * A layer's member metadata, column-wise and sorted by path: one narrow column per numeric field
+ * and interned owner names instead of one object per member, found by binary search instead
  * of a hash map. A 100 k-member layer stays within a few MB, a directory's subtree is one contiguous
  * run of the path column, and persisting or loading it is a matter of copying buffers: no per-member
  * work at all when an index comes from the cache.
@@ -179,6 +168,8 @@ export class LayerColumns {
 
   /** Slot of `path`, or -1. */
   find(path: string): number {
+    const fast = this.data.paths.slotOf?.(path);
+    if (fast !== undefined) return fast;
     const at = this.lowerBound(path);
     return this.data.paths.at(at) === path ? at : -1;
   }
@@ -186,6 +177,8 @@ export class LayerColumns {
   /** First slot whose path is not below `key` in code unit order. */
   lowerBound(key: string): number {
     const paths = this.data.paths;
+    const fast = paths.seek?.(key);
+    if (fast !== undefined) return fast;
     let low = 0;
     let high = paths.length;
     while (low < high) {
@@ -205,27 +198,41 @@ export class LayerColumns {
   }
 
   entry(slot: number): TableEntry {
-    const n = slot * NUMBER_FIELDS;
-    const s = slot * SMALL_FIELDS;
-    const { numbers, small, names } = this.data;
+    const { fields, names } = this.data;
+    const field = (index: number): number => valueAt(fields[index] as NumericColumn, slot);
     return {
       sparse: this.sparseBySlot.get(slot),
       path: this.data.paths.at(slot) as string,
       kind: this.kind(slot),
-      mode: small[s] as number,
-      ordinal: small[s + 1] as number,
-      uname: names[small[s + 2] as number] as string,
-      gname: names[small[s + 3] as number] as string,
-      uid: numbers[n] as number,
-      gid: numbers[n + 1] as number,
-      size: numbers[n + 2] as number,
-      mtimeMs: numbers[n + 3] as number,
-      dataOffset: numbers[n + 4] as number,
-      devmajor: numbers[n + 5] as number,
-      devminor: numbers[n + 6] as number,
+      mode: field(MODE),
+      ordinal: field(ORDINAL),
+      uname: names[field(UNAME)] as string,
+      gname: names[field(GNAME)] as string,
+      uid: field(UID),
+      gid: field(GID),
+      size: field(SIZE),
+      mtimeMs: field(MTIME),
+      dataOffset: field(OFFSET),
+      devmajor: field(DEVMAJOR),
+      devminor: field(DEVMINOR),
       linkname: this.data.linknames.at(slot) as string,
       xattrs: this.xattrsBySlot.get(slot) ?? {},
     };
+  }
+
+  /**
+   * Calls `visit` for each run of consecutive slots whose paths share a parent directory, with that
+   * directory: the table's checks that go by parent decode one name per run, not one per member.
+   */
+  forEachParentRun(visit: (parent: string, first: number, end: number) => void): void {
+    const paths = this.data.paths;
+    for (let first = 0; first < this.length; ) {
+      const parent = parentOf(this.path(first));
+      let end = paths.parentRunEnd?.(first) ?? first + 1;
+      if (paths.parentRunEnd === undefined) while (end < this.length && parentOf(this.path(end)) === parent) end++;
+      visit(parent, first, end);
+      first = end;
+    }
   }
 
   columnData(): ColumnData {
@@ -242,16 +249,12 @@ export class LayerColumns {
 /** The given rows of a column set, in the given order, as a new LayerColumns. */
 function pick(data: ColumnData, slots: readonly number[]): LayerColumns {
   const kinds = new Uint8Array(slots.length);
-  const numbers = new Float64Array(slots.length * NUMBER_FIELDS);
-  const small = new Uint32Array(slots.length * SMALL_FIELDS);
   const xattrsBySlot = new Map(data.xattrs);
   const xattrs: Array<[number, Record<string, Buffer>]> = [];
   const sparseBySlot = new Map(data.sparse);
   const sparse: Array<[number, SparseMap]> = [];
   slots.forEach((slot, dense) => {
     kinds[dense] = data.kinds[slot] as number;
-    numbers.set(data.numbers.subarray(slot * NUMBER_FIELDS, (slot + 1) * NUMBER_FIELDS), dense * NUMBER_FIELDS);
-    small.set(data.small.subarray(slot * SMALL_FIELDS, (slot + 1) * SMALL_FIELDS), dense * SMALL_FIELDS);
     const own = xattrsBySlot.get(slot);
     if (own !== undefined) xattrs.push([dense, own]);
     const map = sparseBySlot.get(slot);
@@ -262,8 +265,7 @@ function pick(data: ColumnData, slots: readonly number[]): LayerColumns {
     paths: slots.map((slot) => data.paths.at(slot) as string),
     linknames: slots.map((slot) => data.linknames.at(slot) as string),
     kinds,
-    numbers,
-    small,
+    fields: data.fields.map((column) => pickColumn(column, slots)),
     xattrs,
     sparse,
   });

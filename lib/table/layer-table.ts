@@ -48,6 +48,8 @@ export interface LayerIndexOptions {
   onWarning?: WarningSink | undefined;
   /** The layer, named in warnings. */
   layer?: LayerRef | undefined;
+  /** Told of each member as it is read (progress), before it is indexed. */
+  onEach?: ((member: TarEntry) => void) | undefined;
 }
 
 const SLASH = 0x2f;
@@ -114,7 +116,9 @@ export class LayerTable {
     let memberCount = 0;
     let whiteoutCount = 0;
     let tarEnd = 0;
+    const onEach = options.onEach;
     for await (const member of members) {
+      onEach?.(member);
       if (memberCount >= maxEntries) {
         throw new ImgfsError('ELIMIT', `layer has more than ${maxEntries} entries; raise the limit with option maxEntries`, {
           offset: member.headerOffset,
@@ -321,6 +325,45 @@ export class LayerTable {
     return [...names];
   }
 
+  /**
+   * The names this layer puts directly in `dir`, each with the slot of its own member, or -1 for a
+   * directory the layer only implies (R6: members below it, none for it): what `childrenOf` finds, with
+   * what `get` and `impliesDir` would say of each child, from the one pass over the directory's run.
+   */
+  childSlots(dir: string): Map<string, number> {
+    const prefix = dir === ROOT ? '' : `${dir}/`;
+    const slots = new Map<string, number>();
+    const count = this.columns.length;
+    let slot = this.columns.lowerBound(prefix);
+    while (slot < count) {
+      const path = this.columns.path(slot);
+      if (!path.startsWith(prefix)) break;
+      const slash = path.indexOf('/', prefix.length);
+      if (path.length === prefix.length) {
+        slot++; // the root member itself
+      } else if (slash < 0) {
+        slots.set(path.slice(prefix.length), slot);
+        slot++;
+      } else {
+        const name = path.slice(prefix.length, slash);
+        if (!slots.has(name)) slots.set(name, -1);
+        // '0' follows '/' in code unit order: this skips every path under `name/` at once.
+        slot = this.columns.lowerBound(`${prefix}${name}0`);
+      }
+    }
+    return slots;
+  }
+
+  /** The kind of the member in `slot` (from `childSlots`). */
+  kindOfSlot(slot: number): EntryKind {
+    return this.columns.kind(slot);
+  }
+
+  /** The member in `slot` (from `childSlots`). */
+  entryAt(slot: number): TableEntry {
+    return this.columns.entry(slot);
+  }
+
   /** Paths this layer whites out (R3). */
   whiteoutPaths(): Iterable<string> {
     return this.whiteouts.keys();
@@ -412,13 +455,8 @@ function reachedDirs(columns: LayerColumns, whiteouts: readonly string[], opaque
       if (columns.find(current) < 0) found.push(current);
     }
   };
-  let previous: string | undefined;
-  for (let slot = 0; slot < columns.length; slot++) {
-    // Sorted paths: siblings come in runs, so most members share the parent just climbed from.
-    const parent = parentOf(columns.path(slot));
-    if (parent !== previous) climb(parent);
-    previous = parent;
-  }
+  // Sorted paths: siblings come in runs, so one climb serves a run.
+  columns.forEachParentRun((parent) => climb(parent));
   for (const path of whiteouts) climb(parentOf(path));
   for (const dir of opaques) climb(dir);
   // A parent is shorter than its children: by length is parents first, and cheap for deep paths.
@@ -460,12 +498,16 @@ function dropUnreachable(columns: LayerColumns, warn: (message: string, path: st
     return verdict;
   };
   const dropped = new Set<number>();
-  for (let slot = 0; slot < columns.length; slot++) {
-    const path = columns.path(slot);
-    const holder = path === ROOT ? null : blocker(parentOf(path));
-    if (holder === null) continue;
-    warn(`/${path} dropped: /${holder} is a ${columns.kind(columns.find(holder))} in the same layer`, path);
-    dropped.add(slot);
-  }
+  // By runs of siblings: one answer per parent directory, names decoded only for what is dropped.
+  columns.forEachParentRun((parent, first, end) => {
+    const holder = blocker(parent);
+    if (holder === null) return;
+    for (let slot = first; slot < end; slot++) {
+      const path = columns.path(slot);
+      if (path === ROOT) continue;
+      warn(`/${path} dropped: /${holder} is a ${columns.kind(columns.find(holder))} in the same layer`, path);
+      dropped.add(slot);
+    }
+  });
   return dropped.size === 0 ? columns : columns.without(dropped);
 }

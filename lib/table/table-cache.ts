@@ -82,8 +82,9 @@ export class TableCache {
     }
   }
 
-  async store(identity: string, index: LayerTable): Promise<void> {
-    await this.write(this.fileFor(identity), encodeSnapshot(index.snapshot()));
+  /** `encoded`: the table's file bytes when they are at hand already (a table worker made them). */
+  async store(identity: string, index: LayerTable, encoded?: Buffer): Promise<void> {
+    await this.write(this.fileFor(identity), encoded ?? encodeSnapshot(index.snapshot()));
   }
 
   /**

@@ -1,0 +1,144 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { ImgfsError, type ImgfsErrorCode } from '../errors.js';
+import { LayerTable } from '../table/layer-table.js';
+import { decodeSnapshot } from '../table/snapshot-codec.js';
+import type { WarningSink } from '../warnings.js';
+import type { SentError, TableJob, TableReply } from './table-worker.js';
+
+/** A layer's table, and its index-file bytes when a worker made them (so the cache stores them as they are). */
+export interface BuiltTable {
+  table: LayerTable;
+  encoded?: Buffer | undefined;
+}
+
+/** What a worker needs to index a layer by itself: where its uncompressed tar lies, and its limits. */
+export type WorkerJob = Omit<TableJob, 'id'>;
+
+/**
+ * Where an image's layers are indexed: on the main thread when it is free, else, for a layer a worker
+ * can index by itself (an uncompressed tar in a file), on the second core. Layers are independent, so
+ * a walk over three million-entry layers indexes two at once; a layer that cannot go to a worker (a
+ * compressed one, whose decoding already runs on the thread pool) is built here at once, as before.
+ * Nothing here decides which layers are indexed: that stays with the questions (lazy, top-down).
+ */
+export class TableWorkers {
+  private worker: Worker | undefined;
+  private workerBusy = false;
+  private inThread = 0;
+  private waiting: Array<() => void> = [];
+  private readonly replies = new Map<number, (reply: TableReply) => void>();
+  private nextId = 0;
+  private closed = false;
+
+  constructor(
+    /** The worker's script; undefined: every layer is built here (a source checkout run by vitest). */
+    private readonly script: URL | undefined = workerScript(),
+    /** Workers beside the main thread; 0 keeps everything here. */
+    private readonly workers: number = Math.min(1, availableParallelism() - 1),
+  ) {}
+
+  /** Whether a layer can be indexed on another thread at all (a worker script, a second core). */
+  get offloads(): boolean {
+    return this.script !== undefined && this.workers > 0 && !this.closed;
+  }
+
+  /** Builds a table with `local` here, or `job` in the worker, whichever thread is free first. */
+  async build(job: WorkerJob | undefined, local: () => Promise<LayerTable>, warn: WarningSink): Promise<BuiltTable> {
+    const offloadable = job !== undefined && this.offloads;
+    for (;;) {
+      if (this.inThread === 0 || !offloadable) return { table: await this.here(local) };
+      if (!this.workerBusy) return this.there(job, warn);
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+  }
+
+  /** Stops the worker (a build in it fails with ECLOSED): the descriptors it reads are about to close. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker !== undefined) await worker.terminate();
+    this.wake();
+  }
+
+  private async here(local: () => Promise<LayerTable>): Promise<LayerTable> {
+    this.inThread++;
+    try {
+      return await local();
+    } finally {
+      this.inThread--;
+      this.wake();
+    }
+  }
+
+  private async there(job: WorkerJob, warn: WarningSink): Promise<BuiltTable> {
+    this.workerBusy = true;
+    try {
+      const worker = this.started();
+      const id = this.nextId++;
+      const reply = await new Promise<TableReply>((resolve) => {
+        this.replies.set(id, resolve);
+        worker.ref();
+        worker.postMessage({ ...job, id } satisfies TableJob);
+      });
+      // Warnings in the order the pass met them, as an in-thread build gives them (`strict` throws the first).
+      for (const warning of reply.warnings) warn(warning);
+      if (!reply.ok) throw rebuilt(reply.error);
+      const encoded = Buffer.from(reply.bytes);
+      return { table: LayerTable.fromSnapshot(decodeSnapshot(encoded, { fromWorker: true })), encoded };
+    } finally {
+      this.workerBusy = false;
+      this.worker?.unref();
+      this.wake();
+    }
+  }
+
+  private started(): Worker {
+    if (this.worker !== undefined) return this.worker;
+    const worker = new Worker(this.script as URL);
+    const fail = (why: string): void => {
+      if (this.worker === worker) this.worker = undefined;
+      const error: SentError = this.closed ? { imgfs: true, code: 'ECLOSED', reason: 'the image has been closed' } : { imgfs: false, reason: `table worker stopped: ${why}` };
+      for (const [id, resolve] of this.replies) {
+        this.replies.delete(id);
+        resolve({ id, warnings: [], ok: false, error });
+      }
+    };
+    worker.on('message', (reply: TableReply) => {
+      const resolve = this.replies.get(reply.id);
+      this.replies.delete(reply.id);
+      resolve?.(reply);
+    });
+    worker.on('error', (error) => fail(error.message));
+    worker.on('exit', (code) => fail(`exit code ${code}`));
+    this.worker = worker;
+    return worker;
+  }
+
+  private wake(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const resolve of waiting) resolve();
+  }
+}
+
+/** An error as the worker sent it, as the in-thread build would have thrown it. */
+function rebuilt(sent: SentError): Error {
+  if (!sent.imgfs) return new Error(sent.reason);
+  return new ImgfsError(sent.code as ImgfsErrorCode, sent.reason, { archive: sent.archive, member: sent.member, layer: sent.layer, offset: sent.offset });
+}
+
+/**
+ * The worker's script beside this module: dist/layer/ holds both; the CLI bundle (dist/imgfs-cli.js)
+ * finds it in dist/layer/. Run from the TypeScript sources there is none, and nothing is offloaded.
+ */
+function workerScript(): URL | undefined {
+  for (const candidate of ['table-worker.js', 'layer/table-worker.js']) {
+    const url = new URL(candidate, import.meta.url);
+    if (existsSync(fileURLToPath(url))) return url;
+  }
+  return undefined;
+}
