@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { SNAPSHOT_FORMAT_VERSION } from '../../lib/table/snapshot-codec.js';
 import { compressibleBytes } from '../source/helpers.js';
 import { writeImage } from '../helpers/image-builder.js';
 import { buildLayer, file } from '../helpers/layer-tar.js';
@@ -68,7 +69,7 @@ describe('start-up', () => {
     const cache = join(scratch, 'cache-gzip');
     const args = ['cat', '--cache-dir', cache, image, '/etc/motd'];
     await builtinsOf(args);
-    expect(readdirSync(join(cache, 'v6')).some((name) => name.endsWith('.ckpt'))).toBe(true);
+    expect(readdirSync(join(cache, `v${SNAPSHOT_FORMAT_VERSION}`)).some((name) => name.endsWith('.ckpt'))).toBe(true);
     const warm = await builtinsOf(args);
     expect(warm).toContain('zlib');
     expect(warm).not.toContain('crypto');

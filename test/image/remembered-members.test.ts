@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadImage } from '../../lib/image/load-image.js';
 import type { LoadedImage } from '../../lib/image/loaded-image.js';
 import { OuterTar } from '../../lib/image/outer-tar.js';
+import { SNAPSHOT_FORMAT_VERSION } from '../../lib/table/snapshot-codec.js';
 import { TableCache } from '../../lib/table/table-cache.js';
 import { writeImage } from '../helpers/image-builder.js';
 import { layerBytes, sampleLayers, scratch } from './fixtures.js';
@@ -43,7 +44,7 @@ describe('remembered outer members', () => {
     const cache = join(dir, 'cache');
     const cold = await open(path, cache);
     expect(cold.walks).toBe(1);
-    expect(readdirSync(join(cache, 'v6')).filter((name) => name.endsWith('.members'))).toHaveLength(1);
+    expect(readdirSync(join(cache, `v${SNAPSHOT_FORMAT_VERSION}`)).filter((name) => name.endsWith('.members'))).toHaveLength(1);
     const warm = await open(path, cache);
     expect(warm.walks).toBe(0);
     expect(described(warm.image)).toEqual(described(cold.image));
@@ -72,7 +73,7 @@ describe('remembered outer members', () => {
     const path = (await writeImage(dir, sampleLayers, { format: 'docker-archive' })) as string;
     const cache = join(dir, 'cache');
     await open(path, cache);
-    const listFile = join(cache, 'v6', readdirSync(join(cache, 'v6')).find((name) => name.endsWith('.members')) as string);
+    const listFile = join(cache, `v${SNAPSHOT_FORMAT_VERSION}`, readdirSync(join(cache, `v${SNAPSHOT_FORMAT_VERSION}`)).find((name) => name.endsWith('.members')) as string);
     const planted = [
       JSON.stringify({ v: 1, members: [['manifest.json', 10 ** 12, 10, 'file', '']] }),
       JSON.stringify({ v: 2, members: [] }),
