@@ -43,6 +43,8 @@ describe('start-up', () => {
     // The probe itself sees the modules the command loaded (fs is always there: a check of the probe).
     expect(warm).toContain('fs');
     expect(warm).not.toContain('crypto');
+    // Nor node:worker_threads: table workers are started (and it loaded) only for indexing.
+    expect(warm).not.toContain('worker_threads');
   });
 
   it('a warm cat that succeeds never creates process.stderr (a pipe there would load node:net)', async () => {
