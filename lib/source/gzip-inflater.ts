@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream';
-import { createGunzip, createInflateRaw } from 'node:zlib';
-import { resumeHeadExtra, withResumeHead } from './deflate-resume.js';
+import { constants, createGunzip, createInflateRaw, gunzipSync, inflateRawSync } from 'node:zlib';
+import { resumeHead, resumeHeadExtra, withResumeHead } from './deflate-resume.js';
 import { GZIP_TRAILER, gzipCorrupt, gzipTruncated } from './gzip-format.js';
 import { recordGzipOffThread } from './gzip-record-job.js';
-import { isMemberStart, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
+import { isMemberStart, type Checkpoint, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
 import { drainEngine, type ZlibEngine } from './zlib-drain.js';
 
 /** Output chunk size of the zlib engine: a span (SPAN_SIZE), so that spans are views of its output buffers. */
@@ -31,6 +31,21 @@ export const gzipInflater: Inflater = {
     if (isMemberStart(context.from)) return gunzip(input(context.from.rawOffset), context.from.rawOffset, context);
     return resumeMember(input, context);
   },
+
+  decodeSync(compressed: Buffer, from: Checkpoint, maxOutput: number): Buffer | undefined {
+    // Z_SYNC_FLUSH at the end: a cut input yields what it decodes to, instead of an error.
+    const options = { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: Math.max(1, maxOutput) };
+    try {
+      if (isMemberStart(from)) return gunzipSync(compressed, options);
+      if (compressed.length === 0) return Buffer.alloc(0);
+      const head = resumeHead(compressed[0] ?? 0, from.bits ?? 0);
+      const input = Buffer.concat([head, compressed.subarray(1)]);
+      const window = from.window;
+      return inflateRawSync(input, window !== undefined && window.length > 0 ? { ...options, dictionary: window } : options);
+    } catch {
+      return undefined;
+    }
+  },
 };
 
 /** Members from `rawOffset` (the start of one) to the end of the input, through node:zlib's Gunzip. */
@@ -40,7 +55,7 @@ async function* gunzip(
   context: DecodeContext,
 ): AsyncGenerator<Buffer, void, undefined> {
   const feed = Readable.from(input, { objectMode: false });
-  yield* drain(feed, createGunzip({ chunkSize: GUNZIP_CHUNK_SIZE }), rawOffset, context);
+  yield* drain(feed, createGunzip({ chunkSize: context.outputChunk ?? GUNZIP_CHUNK_SIZE }), rawOffset, context);
 }
 
 /** zlib's errors as ETRUNCATED or ECOMPRESSION near `rawOffset` plus what the engine consumed. */
@@ -57,7 +72,7 @@ async function* resumeMember(input: RawInput, context: DecodeContext): AsyncGene
   const feed = Readable.from(withResumeHead(input(from.rawOffset), bits), { objectMode: false });
   const window = from.window;
   const engine = createInflateRaw({
-    chunkSize: GUNZIP_CHUNK_SIZE,
+    chunkSize: context.outputChunk ?? GUNZIP_CHUNK_SIZE,
     ...(window !== undefined && window.length > 0 ? { dictionary: window } : {}),
   });
   // The raw inflater stops at the end of the deflate data and ends its output, ignoring what follows;
