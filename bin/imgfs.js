@@ -1,41 +1,124 @@
 #!/usr/bin/env node
 // The imgfs command. The CLI is written in TypeScript under lib/cli/; `npm run build` compiles the
-// library to dist/ and bundles the CLI into one file, dist/imgfs-cli.js, because loading one module
-// instead of eighty saves a third of the start-up of a one-file lookup.
-import { statSync } from 'node:fs';
-import module from 'node:module';
+// library to dist/ and bundles the CLI into one CommonJS file, dist/imgfs-cli.js, because loading one
+// script instead of eighty modules saves a third of the start-up of a one-file lookup. The bundle is
+// run through node:vm so that V8's code cache of it can be written after a run (see loadBundle).
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
 
-// V8 doubles its young generation each time objects survive a scavenge, up to 2 × 16 MiB plus the
-// headroom that follows; a walk over a million entries keeps it at the top. Kept at its starting size
-// instead, a cold `find` of 1 M entries peaks ~30 % lower at about the same CPU (bench/README.md,
-// "Scale"). Set here, not with a flag on a re-exec, which would cost a second Node start-up.
-setFlagsFromString('--semi-space-growth-factor=1');
+// The bundle's import() calls (built-ins and packages loaded on first use) go to Node's own loader
+// through node:vm's USE_MAIN_CONTEXT_DEFAULT_LOADER, which Node marks experimental and says so on stderr
+// at the first import(); that one notice, about our launcher and not the user's image, is not shown.
+const emitWarning = process.emitWarning;
+process.emitWarning = function (warning, ...rest) {
+  if (typeof warning === 'string' && warning.startsWith('vm.USE_MAIN_CONTEXT_DEFAULT_LOADER ')) return;
+  return emitWarning.call(process, warning, ...rest);
+};
 
-useCompileCache(cacheRoot(process.argv.slice(2)));
-const { runCli } = await import('../dist/imgfs-cli.js');
-await runCli();
+/** Other builds' code caches unused for this long are removed (see codeCacheIn). */
+const STALE_MS = 7 * 24 * 3600 * 1000;
+
+const bundle = fileURLToPath(new URL('../dist/imgfs-cli.js', import.meta.url));
+const codeCache = codeCacheIn(cacheRoot(process.argv.slice(2)), bundle);
+const loaded = loadBundle(bundle, codeCache);
+await loaded.exports.runCli();
+loaded.keepCodeCache();
 
 /**
- * V8's compiled code for the bundle, kept in imgfs's own cache directory (`compile/` beside the
- * tables): a warm start then skips compiling half a megabyte of JavaScript (~8 ms of a ~70 ms lookup).
- * Only where the index cache is used (not with --no-cache), only once that directory exists, and only
- * when it belongs to this user and nobody else can write to it: compiled code is run as it is, so a
- * directory others can write to (a shared --cache-dir) must not hold it. NODE_DISABLE_COMPILE_CACHE=1
- * also turns it off.
+ * Compiles and runs the bundle (a CommonJS script) with V8's code cache of it, when there is one. The
+ * cache is written after a run, not right after compiling as Node's own compile cache is: it then holds
+ * every function the run compiled, not only the top level, and a warm lookup compiles almost nothing
+ * (~6 ms of CPU; bench/README.md, "Warm cat: warm-start branch"). Written when missing or rejected (a
+ * new bundle or Node), and once more by the first run that used it (generation 2), so that it holds
+ * what a cold and a warm run compile; V8 rejects a cache made for other code, flags or version.
  */
-function useCompileCache(root) {
-  if (root === undefined || typeof module.enableCompileCache !== 'function') return;
+function loadBundle(file, cache) {
+  const source = readFileSync(file, 'utf8');
+  const found = cache === undefined ? undefined : readGeneration(cache);
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+    filename: file,
+    cachedData: found?.bytes,
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  const module = { exports: {} };
+  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
+  return {
+    exports: module.exports,
+    keepCodeCache() {
+      if (cache === undefined) return;
+      const generation = found === undefined || script.cachedDataRejected === true ? 1 : found.generation + 1;
+      if (generation > 2) return;
+      try {
+        writeAtomically(cache.file(generation), script.createCachedData());
+        if (found !== undefined && found.generation !== generation) rmSync(cache.file(found.generation), { force: true });
+        if (generation === 1) cache.prune();
+      } catch {
+        // A cache that cannot be written only costs the next start its compiling.
+      }
+    },
+  };
+}
+
+/** The newest code cache file there is, and its generation. */
+function readGeneration(cache) {
+  for (const generation of [2, 1]) {
+    try {
+      return { generation, bytes: readFileSync(cache.file(generation)) };
+    } catch {
+      // none of this generation
+    }
+  }
+  return undefined;
+}
+
+function writeAtomically(file, bytes) {
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const temporary = `${file}.${process.pid}.tmp`;
+  const fd = openSync(temporary, 'wx', 0o600);
+  try {
+    writeSync(fd, bytes);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, file);
+}
+
+/**
+ * Where V8's compiled code for the bundle is kept: `compile/` beside the tables. Only where the index
+ * cache is used (not with --no-cache), only once that directory exists, and only when it belongs to
+ * this user and nobody else can write to it: compiled code is run as it is, so a directory others can
+ * write to (a shared --cache-dir) must not hold it. NODE_DISABLE_COMPILE_CACHE=1 also turns it off.
+ */
+function codeCacheIn(root, bundle) {
+  if (root === undefined || process.env.NODE_DISABLE_COMPILE_CACHE === '1') return undefined;
+  let built;
   try {
     const dir = statSync(root);
-    if (!dir.isDirectory() || dir.uid !== process.getuid?.() || (dir.mode & 0o022) !== 0) return;
+    if (!dir.isDirectory() || dir.uid !== process.getuid?.() || (dir.mode & 0o022) !== 0) return undefined;
+    built = statSync(bundle);
   } catch {
-    return;
+    return undefined;
   }
-  module.enableCompileCache(join(root, 'compile'));
+  // Named after the bundle too (size, mtime): two installs sharing a cache do not take turns rewriting it.
+  const compile = join(root, 'compile');
+  const name = `imgfs-cli-${process.version}-${process.arch}-${built.size}-${Math.floor(built.mtimeMs)}`;
+  return {
+    file: (generation) => join(compile, `${name}.${generation}.v8`),
+    /** Removes other bundles' caches not written for a week (earlier builds), when a new one is written. */
+    prune() {
+      for (const other of readdirSync(compile)) {
+        if (!other.startsWith('imgfs-cli-') || other.startsWith(`${name}.`)) continue;
+        const file = join(compile, other);
+        if (Date.now() - statSync(file).mtimeMs > STALE_MS) rmSync(file, { force: true });
+      }
+    },
+  };
 }
+
 
 /** The index cache's directory as the CLI will choose it (lib/table/table-cache.ts), or undefined with --no-cache. */
 function cacheRoot(args) {

@@ -96,6 +96,11 @@ export interface CommandSpec {
    */
   lazy?: boolean;
   /**
+   * Whether the command answers a few named paths (`cat`, `stat`): V8's memory tuning for walks
+   * (young-generation.ts) is then left until a layer is actually indexed, so a warm answer skips it.
+   */
+  fewPaths?: boolean;
+  /**
    * Runs before IMAGE is looked at or opened; a number ends the command with that exit status. For
    * commands that need no image (`umount`) or must check the machine first (`mount`).
    */

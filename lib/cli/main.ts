@@ -7,7 +7,7 @@
  */
 
 import { existsSync, readFileSync } from 'node:fs';
-import { openImage, LIMITS, type ImageFS, type ImgfsWarning, type LimitName, type OpenLimits, type OpenOptions } from '../index.js';
+import { openImage, LIMITS, type ImageFS, type ImgfsWarning, type IndexProgress, type LimitName, type OpenLimits, type OpenOptions } from '../index.js';
 import { describeOptions, lastValue, parseArgs, UsageError, type OptionSpec, type ParsedArgs } from './args.js';
 import { cat } from './commands/cat.js';
 import { diff } from './commands/diff.js';
@@ -26,6 +26,7 @@ import { Output, PipeClosed, textBytes } from './output.js';
 import { byteArguments } from './byte-argv.js';
 import { ProgressBar } from './progress.js';
 import { hasTransportPrefix } from '../image/transport-name.js';
+import { keepYoungGenerationSmall } from './young-generation.js';
 
 export const commands: readonly CommandSpec[] = [ls, cat, stat, readlink, realpath, find, scan, layers, history, diff, exportCommand, mountCommand, umountCommand];
 
@@ -120,9 +121,12 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
   }
 
   const quiet = args.flags.has('quiet');
-  const progress = new ProgressBar(io.stderr, {
-    enabled: io.stderrIsTTY && !quiet,
-    columns: io.columns,
+  // stderr is looked at only when a bar or a message is due (CliIO: a fast command never creates it).
+  const progress = new ProgressBar({ write: (text: string) => io.stderr.write(text) }, {
+    enabled: () => !quiet && io.stderrIsTTY,
+    get columns() {
+      return io.columns;
+    },
     now: io.now,
     perLayer: image.startsWith('docker://'),
   });
@@ -139,6 +143,9 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     throw error;
   }
   const source = imageSource(image);
+  // A command that walks the image tunes V8's memory now; one that answers a few paths only once a
+  // layer is being indexed (buildOpenOptions), so that a warm answer never loads node:v8.
+  if (command.fewPaths !== true) keepYoungGenerationSmall();
 
   let img: ImageFS;
   try {
@@ -186,29 +193,47 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
 
 /** Wires `main` to the real process. Used by bin/imgfs.js. */
 export async function runCli(argv: readonly string[] = byteArguments()): Promise<void> {
-  // stderr may be a closed pipe too; losing a message then is better than a crash.
-  process.stderr.on('error', () => undefined);
   let code: number;
   try {
     code = await main(argv, {
       stdout: process.stdout,
-      stderr: process.stderr,
+      // Created on first use: process.stderr costs a warm start 1–2 ms (a pipe loads node:net), and a
+      // command that succeeds quickly writes nothing there.
+      get stderr() {
+        return stderr();
+      },
       stdoutIsTTY: process.stdout.isTTY === true,
-      stderrIsTTY: process.stderr.isTTY === true,
-      columns: process.stdout.isTTY ? process.stdout.columns : process.stderr.isTTY ? process.stderr.columns : undefined,
+      get stderrIsTTY() {
+        return stderr().isTTY === true;
+      },
+      get columns() {
+        return process.stdout.isTTY ? process.stdout.columns : stderr().isTTY ? stderr().columns : undefined;
+      },
       env: process.env,
       now: Date.now,
     });
   } catch (error) {
     // A bug in the CLI itself: still one line, and the stack on request.
-    process.stderr.write(`imgfs: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
-    if (process.env.IMGFS_DEBUG === '1' && error instanceof Error) process.stderr.write(`${error.stack ?? ''}\n`);
+    stderr().write(`imgfs: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (process.env.IMGFS_DEBUG === '1' && error instanceof Error) stderr().write(`${error.stack ?? ''}\n`);
     code = EXIT_USAGE;
   }
   process.exitCode = code;
   // Everything is closed by now, so the process ends by itself; should some handle linger, the
   // status is still delivered instead of a hang.
   setTimeout(() => process.exit(code), 2000).unref();
+}
+
+let stderrReady = false;
+
+/** process.stderr, with a listener so that a closed pipe loses a message rather than crashing. */
+function stderr(): NodeJS.WriteStream {
+  const stream = process.stderr;
+  if (!stderrReady) {
+    stderrReady = true;
+    stream.on('error', () => undefined);
+  }
+  return stream;
 }
 
 /** Global options may come before the command: `imgfs --quiet ls IMAGE`. */
@@ -232,7 +257,12 @@ function buildOpenOptions(
   progress: ProgressBar,
   warn: (warning: ImgfsWarning) => void,
 ): OpenOptions {
-  const options: OpenOptions = { onProgress: progress.update, onWarning: warn };
+  const onProgress = (report: IndexProgress): void => {
+    // A layer reported before it is done is being walked (a layer read from the cache reports once, whole).
+    if ((report.layerBytesDone ?? 0) < (report.layerBytesTotal ?? 0)) keepYoungGenerationSmall();
+    progress.update(report);
+  };
+  const options: OpenOptions = { onProgress, onWarning: warn };
   // --verify promises every layer was checked, so it needs every layer indexed.
   if (command.lazy === true && !args.flags.has('verify')) options.lazy = true;
   const ref = lastValue(args, 'ref');

@@ -19,10 +19,10 @@ import type { ImageFS, OpenOptions } from './types.js';
  */
 export async function openImage(source: string | string[], options: OpenOptions = {}): Promise<ImageFS> {
   const limits = resolveLimits(options.limits);
-  const image = await loadImage(source, { ref: options.ref, platform: options.platform, verify: options.verify, limits, ...registryOptions(options) });
   const warn = warningSink(options.onWarning, options.strict === true);
   const cacheDir = options.cache === false ? undefined : typeof options.cache === 'string' ? options.cache : defaultCacheDir();
   const cache = cacheDir === undefined ? undefined : new TableCache(cacheDir, warn);
+  const image = await loadImage(source, { ref: options.ref, platform: options.platform, verify: options.verify, limits, members: cache, ...registryOptions(options) });
   const layers = await openLayers(image, { cache, verify: options.verify === true, limits, warn }).catch(async (error: unknown) => {
     await image.close();
     throw error;

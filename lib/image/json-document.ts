@@ -4,7 +4,11 @@
  */
 import { ImgfsError } from '../errors.js';
 import type { ByteSource } from '../source/byte-source.js';
+import { readSmall } from '../source/read-small.js';
 import { checkDigest } from './digest.js';
+
+/** Documents up to this size are read synchronously (readSmall). */
+const SMALL_JSON_BYTES = 64 * 1024;
 
 /** Largest JSON document the loader reads (8 MiB). */
 export const MAX_JSON_BYTES = 8 * 1024 * 1024;
@@ -30,7 +34,8 @@ export async function readJsonDocument(source: ByteSource, where: DocumentLocati
   const { size } = source;
   if (size !== undefined && size > MAX_JSON_BYTES) throw tooBig(size, where);
   // One byte more than the limit tells a source of unknown size that is too long from one that fits.
-  const bytes = await source.read(0, size ?? MAX_JSON_BYTES + 1);
+  // A small document (a manifest, a config) in one synchronous read where the source is a file.
+  const bytes = size !== undefined && size <= SMALL_JSON_BYTES ? await readSmall(source, 0, size) : await source.read(0, size ?? MAX_JSON_BYTES + 1);
   if (bytes.length > MAX_JSON_BYTES) throw tooBig(bytes.length, where);
   if (expected !== undefined) checkDigest(bytes, expected.digest, expected.what, where);
   return parseJsonDocument(bytes, where);

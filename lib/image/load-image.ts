@@ -16,7 +16,8 @@ import { DirLayoutFiles, TarLayoutFiles } from './layout-files.js';
 import type { ImageConfig, ImageFormat, LayerBlob, LoadedImage, LoadOptions } from './loaded-image.js';
 import { loadOciLayout } from './oci-layout.js';
 import { classifyByFirstMember } from './first-members.js';
-import { OuterTar } from './outer-tar.js';
+import { DEFAULT_MAX_MEMBERS, OuterTar } from './outer-tar.js';
+import { MemberMemory } from './remembered-members.js';
 import { loadRegistryImage } from './registry-image.js';
 import { formatsOf, parseTransportName } from './transport-name.js';
 
@@ -88,35 +89,40 @@ async function recognise(path: string, options: LoadOptions, opened: Closable[])
   const file = await FileSource.open(path);
   opened.push(file);
   if (file.size === 0) throw new ImgfsError('EIMGFORMAT', 'the file is empty', { archive: path });
-  let outer: ByteSource = file;
-  if ((await detectCompression(file)) !== 'none') {
-    const maxRatio = options.limits?.maxRatio;
-    const { source: decompressed } = await openDecompressed(file, maxRatio === undefined ? {} : { maxRatio });
-    // A layer, or not a tar at all (the layer indexer then reports it with its own offsets).
-    if ((await classifyByFirstMember(decompressed)).kind !== 'archive') {
-      await decompressed.close();
-      return single(file, path);
+  // An image archive walked before (this very file, unchanged) is read from its remembered members.
+  const memory = options.members === undefined ? undefined : new MemberMemory(options.members, file, options.limits?.maxEntries ?? DEFAULT_MAX_MEMBERS);
+  let tar = await memory?.recall();
+  if (tar === undefined) {
+    let outer: ByteSource = file;
+    if ((await detectCompression(file)) !== 'none') {
+      const maxRatio = options.limits?.maxRatio;
+      const { source: decompressed } = await openDecompressed(file, maxRatio === undefined ? {} : { maxRatio });
+      // A layer, or not a tar at all (the layer indexer then reports it with its own offsets).
+      if ((await classifyByFirstMember(decompressed)).kind !== 'archive') {
+        await decompressed.close();
+        return single(file, path);
+      }
+      opened.push(decompressed);
+      outer = decompressed;
+    } else {
+      // Recognised from the first member: a layer tar is not walked to its end (on every open, warm too)
+      // only to learn that it has no manifest.json.
+      const verdict = await classifyByFirstMember(file);
+      if (verdict.kind === 'not-tar') throw notAnImage(path, verdict.error);
+      if (verdict.kind === 'layer') return single(file, path);
     }
-    opened.push(decompressed);
-    outer = decompressed;
-  } else {
-    // Recognised from the first member: a layer tar is not walked to its end (on every open, warm too)
-    // only to learn that it has no manifest.json.
-    const verdict = await classifyByFirstMember(file);
-    if (verdict.kind === 'not-tar') throw notAnImage(path, verdict.error);
-    if (verdict.kind === 'layer') return single(file, path);
-  }
-
-  let tar: OuterTar;
-  try {
-    tar = await OuterTar.read(outer, path, options.limits);
-  } catch (error) {
-    // Only a first block that is no header at all means "not a tar"; a header with bad values at
-    // offset 0 is a damaged tar, and its own reason says how.
-    if (error instanceof ImgfsError && error.code === 'ETARCORRUPT' && (error.offset ?? 0) === 0 && error.reason === NOT_A_HEADER) {
-      throw notAnImage(path, error);
+    try {
+      tar = await OuterTar.read(outer, path, options.limits);
+    } catch (error) {
+      // Only a first block that is no header at all means "not a tar"; a header with bad values at
+      // offset 0 is a damaged tar, and its own reason says how.
+      if (error instanceof ImgfsError && error.code === 'ETARCORRUPT' && (error.offset ?? 0) === 0 && error.reason === NOT_A_HEADER) {
+        throw notAnImage(path, error);
+      }
+      throw error;
     }
-    throw error;
+    // Only an image archive's members (a few dozen) are worth keeping, and only the file's own.
+    if (outer === file && isImageArchive(tar)) await memory?.remember(tar.members());
   }
 
   if (tar.get(DOCKER_MANIFEST) !== undefined) {
@@ -150,6 +156,10 @@ async function openLayoutDir(dir: string, options: LoadOptions, opened: Closable
   const files = await DirLayoutFiles.open(dir);
   opened.push(files);
   return { format: 'oci-dir', ...(await loadOciLayout(files, options)) };
+}
+
+function isImageArchive(tar: OuterTar): boolean {
+  return tar.get(DOCKER_MANIFEST) !== undefined || tar.get('oci-layout') !== undefined || looksLikeDockerLegacy(tar);
 }
 
 function single(file: ByteSource, path: string): Recognised {

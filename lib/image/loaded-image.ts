@@ -1,3 +1,4 @@
+import type { MemberListStore } from './remembered-members.js';
 import type { Credentials } from '../registry/credentials.js';
 import type { NetworkOptions } from '../registry/http-transport.js';
 import type { ByteSource } from '../source/byte-source.js';
@@ -101,6 +102,11 @@ export interface LoadOptions {
    * hostile outer tar cannot cost more than a hostile layer.
    */
   limits?: OuterLimits | undefined;
+  /**
+   * Where an outer archive's member list is remembered (the index cache), so that a warm open reads
+   * no outer tar header (remembered-members.ts); undefined: walk it every time.
+   */
+  members?: MemberListStore | undefined;
   /** Registry images: credentials (else looked up in the auth files). */
   auth?: Credentials | undefined;
   /** Registry images: timeouts, retries, TLS verification, abort signal. */

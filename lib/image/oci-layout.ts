@@ -304,16 +304,14 @@ class OciLayoutReader {
   private async layers(manifest: ImageManifest): Promise<LayerBlob[]> {
     checkLayerCount(manifest.layers.length, this.maxLayers, { archive: this.files.archive, member: manifest.member });
     const createdBy = createdByPerLayer(manifest.config, manifest.layers.length);
-    const out: LayerBlob[] = [];
-    for (const [index, descriptor] of manifest.layers.entries()) {
-      try {
-        out.push(await this.layer(manifest, descriptor, index, createdBy[index]));
-      } catch (error) {
-        // A blob that escapes the layout or loops is this layer's problem: say which layer.
-        throw error instanceof ImgfsError ? error.locate({ layer: { index, digest: descriptor.digest } }) : error;
-      }
-    }
-    return out;
+    // All at once (each opens its blob); the first layer that fails, bottom first, is the error.
+    const settled = await Promise.allSettled(manifest.layers.map((descriptor, index) => this.layer(manifest, descriptor, index, createdBy[index])));
+    return settled.map((result, index) => {
+      if (result.status === 'fulfilled') return result.value;
+      const error: unknown = result.reason;
+      // A blob that escapes the layout or loops is this layer's problem: say which layer.
+      throw error instanceof ImgfsError ? error.locate({ layer: { index, digest: manifest.layers[index]?.digest } }) : error;
+    });
   }
 
   /** One layer's blob, checked to exist with the size its descriptor states. */

@@ -45,7 +45,7 @@ export class OuterTar {
     readonly source: ByteSource,
     /** The archive, for messages. */
     readonly archive: string,
-    private readonly members: ReadonlyMap<string, OuterMember>,
+    private readonly byName: ReadonlyMap<string, OuterMember>,
   ) {}
 
   /**
@@ -75,20 +75,32 @@ export class OuterTar {
     return new OuterTar(source, archive, members);
   }
 
+  /** An archive whose members are known already (remembered-members.ts), in the order `members()` gives. */
+  static fromMembers(source: ByteSource, archive: string, members: Iterable<OuterMember>): OuterTar {
+    const byName = new Map<string, OuterMember>();
+    for (const member of members) byName.set(member.name, member);
+    return new OuterTar(source, archive, byName);
+  }
+
+  /** The members, in first-seen order (links not followed). */
+  members(): IterableIterator<OuterMember> {
+    return this.byName.values();
+  }
+
   /** Number of members (after normalisation and de-duplication). */
   get size(): number {
-    return this.members.size;
+    return this.byName.size;
   }
 
   /** Normalised member names, in first-seen order. */
   names(): IterableIterator<string> {
-    return this.members.keys();
+    return this.byName.keys();
   }
 
   /** The member stored under `name` (normalised), links not followed. */
   get(name: string): OuterMember | undefined {
     const normalised = normaliseMemberName(name);
-    return normalised === undefined ? undefined : this.members.get(normalised);
+    return normalised === undefined ? undefined : this.byName.get(normalised);
   }
 
   /** True when `name` resolves (links followed) to a regular file member. Escapes and loops throw. */
@@ -130,7 +142,7 @@ export class OuterTar {
         continue;
       }
       done.push(part);
-      const member = this.members.get(done.join('/'));
+      const member = this.byName.get(done.join('/'));
       if (member === undefined || (member.type !== 'symlink' && member.type !== 'hardlink')) continue;
       if (++hops > MAX_MEMBER_LINK_HOPS) throw this.error(`member ${name}: more than ${MAX_MEMBER_LINK_HOPS} links`, name);
       done.pop();
@@ -142,7 +154,7 @@ export class OuterTar {
       if (member.type === 'hardlink') done.length = 0;
       pending.unshift(...target.split('/'));
     }
-    return done.length === 0 ? undefined : this.members.get(done.join('/'));
+    return done.length === 0 ? undefined : this.byName.get(done.join('/'));
   }
 
   private error(reason: string, member: string): ImgfsError {

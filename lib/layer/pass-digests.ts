@@ -26,9 +26,12 @@ export class PassDigests {
 
   /** `inflater`, with its first decoding from the stream's start watched. */
   wrap(inflater: Inflater): Inflater {
+    // A synchronous decode is of a few bytes between two checkpoints, never a whole pass: not watched.
+    const decodeSync = inflater.decodeSync?.bind(inflater);
     return {
       compression: inflater.compression,
       recordsFreely: inflater.recordsFreely,
+      ...(decodeSync === undefined ? {} : { decodeSync }),
       decode: (input, context) => {
         if (this.watched || context.from.outOffset !== 0 || context.from.rawOffset !== 0) return inflater.decode(input, context);
         this.watched = true;

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { ImgfsError, type ImgfsErrorCode } from '../errors.js';
 import { LayerTable } from '../table/layer-table.js';
 import { decodeSnapshot } from '../table/snapshot-codec.js';
@@ -128,7 +128,10 @@ export class TableWorkers {
 
   private started(): Worker {
     if (this.worker !== undefined) return this.worker;
-    const worker = new Worker(this.script as URL);
+    // Loaded when a worker is first started, not by every command that imports this module (a warm
+    // lookup starts none).
+    const { Worker: WorkerThread } = process.getBuiltinModule('node:worker_threads');
+    const worker = new WorkerThread(this.script as URL);
     const fail = (why: string): void => {
       if (this.worker === worker) this.worker = undefined;
       this.workerReady = false;

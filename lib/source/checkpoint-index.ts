@@ -1,14 +1,21 @@
 import { createHash } from '../lazy-crypto.js';
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { DEFLATE_WINDOW, STREAM_START, type Checkpoint } from './inflater.js';
 
-/** Bumped whenever the serialised form changes; other versions are rejected, never read. */
-export const CHECKPOINT_FORMAT_VERSION = 1;
+/**
+ * Bumped whenever the serialised form changes; other versions are rejected, never read. v2: a CRC-32
+ * trailer instead of v1's sha256 (still read, so that a cache written before keeps its checkpoints).
+ * The checksum only ever caught damage (anyone who can write the cache can write a matching digest),
+ * and a warm read then needs no node:crypto (~5 ms to load) and no hashing of the file.
+ */
+export const CHECKPOINT_FORMAT_VERSION = 2;
+const SHA256_VERSION = 1;
 const MAGIC = Buffer.from('imgfsckp', 'latin1');
 const CODECS = ['gzip', 'zstd'] as const;
 const HEADER_SIZE = 8 + 2 + 1 + 1 + 8 + 8 + 4;
 const ENTRY_HEADER_SIZE = 8 + 8 + 1 + 2 + 4;
-const DIGEST_SIZE = 32;
+/** Trailer length by format version: v1 a sha256, v2 a CRC-32. */
+const TRAILER_SIZE: Readonly<Record<number, number>> = { [SHA256_VERSION]: 32, [CHECKPOINT_FORMAT_VERSION]: 4 };
 /** Windows are packed fast: they are small, and packing happens during the first pass. */
 const WINDOW_PACK_LEVEL = 1;
 
@@ -27,7 +34,7 @@ const START: StoredCheckpoint = Object.freeze({ rawOffset: 0, outOffset: 0, bits
 /**
  * The checkpoints known for one compressed stream, in increasing order, always starting with the start
  * of the stream. `complete` once a recording pass has reached the end of the stream (then `size` is the
- * decompressed size). Serialisable (versioned, with a SHA-256 over the content) so that an index cache
+ * decompressed size). Serialisable (versioned, with a CRC-32 over the content) so that an index cache
  * can keep them next to the layer index; `parse` validates everything and throws on anything off.
  */
 export class CheckpointIndex {
@@ -119,6 +126,12 @@ export class CheckpointIndex {
     return { rawOffset: point.rawOffset, outOffset: point.outOffset, bits: point.bits, window };
   }
 
+  /** The first checkpoint after decompressed `offset` (windows left out), or undefined. */
+  after(offset: number): { rawOffset: number; outOffset: number } | undefined {
+    const point = this.points[this.indexBefore(offset) + 1];
+    return point === undefined ? undefined : { rawOffset: point.rawOffset, outOffset: point.outOffset };
+  }
+
   /** The decompressed offset of the last checkpoint at or before `offset`, without unpacking anything. */
   offsetBefore(offset: number): number {
     return this.points[this.indexBefore(offset)]?.outOffset ?? 0;
@@ -163,7 +176,9 @@ export class CheckpointIndex {
       if (point.packedWindow !== undefined) parts.push(point.packedWindow);
     }
     const body = Buffer.concat(parts);
-    return Buffer.concat([body, createHash('sha256').update(body).digest()]);
+    const trailer = Buffer.alloc(4);
+    trailer.writeUInt32LE(crc32(body), 0);
+    return Buffer.concat([body, trailer]);
   }
 
   /**
@@ -171,14 +186,15 @@ export class CheckpointIndex {
    * what is wrong for anything that is not exactly what `serialise` writes for such a stream.
    */
   static parse(bytes: Buffer, compression: 'gzip' | 'zstd', rawSize: number): CheckpointIndex {
-    if (bytes.length < HEADER_SIZE + DIGEST_SIZE) throw new Error('too short');
-    const body = bytes.subarray(0, bytes.length - DIGEST_SIZE);
-    if (!createHash('sha256').update(body).digest().equals(bytes.subarray(body.length))) {
-      throw new Error('checksum mismatch');
-    }
-    if (!body.subarray(0, 8).equals(MAGIC)) throw new Error('not a checkpoint file');
-    const version = body.readUInt16LE(8);
-    if (version !== CHECKPOINT_FORMAT_VERSION) throw new Error(`format version ${version}, expected ${CHECKPOINT_FORMAT_VERSION}`);
+    if (bytes.length < HEADER_SIZE || !bytes.subarray(0, 8).equals(MAGIC)) throw new Error('not a checkpoint file');
+    const version = bytes.readUInt16LE(8);
+    const trailerSize = TRAILER_SIZE[version];
+    if (trailerSize === undefined) throw new Error(`format version ${version}, expected ${CHECKPOINT_FORMAT_VERSION}`);
+    if (bytes.length < HEADER_SIZE + trailerSize) throw new Error('too short');
+    const body = bytes.subarray(0, bytes.length - trailerSize);
+    const trailer = bytes.subarray(body.length);
+    const intact = version === SHA256_VERSION ? createHash('sha256').update(body).digest().equals(trailer) : crc32(body) === trailer.readUInt32LE(0);
+    if (!intact) throw new Error('checksum mismatch');
     if (body.readUInt8(10) !== CODECS.indexOf(compression) + 1) throw new Error(`not for ${compression}`);
     const flags = body.readUInt8(11);
     if (flags > 1) throw new Error('unknown flags');
@@ -200,7 +216,9 @@ export class CheckpointIndex {
       const packedLength = body.readUInt32LE(at + 19);
       at += ENTRY_HEADER_SIZE;
       if (at + packedLength > body.length) throw new Error('truncated');
-      const packed = packedLength > 0 ? Buffer.from(body.subarray(at, at + packedLength)) : undefined;
+      // A view, not a copy: the file's buffer is kept whole either way, and copying a megabyte of
+      // windows to use one of them is most of what a warm read's import costs.
+      const packed = packedLength > 0 ? body.subarray(at, at + packedLength) : undefined;
       at += packedLength;
       const point: StoredCheckpoint = { rawOffset, outOffset, bits, windowLength, packedWindow: packed };
       const previous = points[points.length - 1];

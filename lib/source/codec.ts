@@ -2,6 +2,7 @@ import type { ByteSource } from './byte-source.js';
 import { DecompressedSource, type DecompressOptions } from './decompressed-source.js';
 import { gzipInflater } from './gzip-inflater.js';
 import type { Inflater } from './inflater.js';
+import { readSmall } from './read-small.js';
 import { zstdInflater } from './zstd-inflater.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
@@ -17,7 +18,7 @@ const INFLATERS: Readonly<Record<Exclude<Compression, 'none'>, Inflater>> = {
  * including an empty source, is 'none'. Magic bytes decide, never a media type.
  */
 export async function detectCompression(source: ByteSource): Promise<Compression> {
-  const head = await source.read(0, 4);
+  const head = await readSmall(source, 0, 4);
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length < 4) return 'none';
   const magic = head.readUInt32LE(0);

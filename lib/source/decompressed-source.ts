@@ -81,6 +81,12 @@ const RAW_READ_MAX = 512 * 1024;
 const RAW_RING = 3;
 
 /**
+ * The largest first read that decodes only its own bytes (see `readDirect`): one stream chunk, so that
+ * a warm `cat` of a small file inflates from the checkpoint before it to its end and no further.
+ */
+const DIRECT_READ_MAX = 64 * 1024;
+
+/**
  * The compressed bytes from `rawOffset` to the end: from a seekable source (a file, a slice of one) in
  * growing positional reads, the next one always in flight while the decoder works on the last, otherwise
  * through its stream. Leaving early releases the stream (a read still in flight is dropped).
@@ -159,6 +165,8 @@ export class DecompressedSource implements ByteSource {
   private sparesWanted = false;
   /** The span `readView` handed out last: never recycled, whatever the cache does meanwhile. */
   private viewed: Buffer | undefined;
+  /** Whether a read has been served yet: only the first may be a direct one. */
+  private readBefore = false;
 
   constructor(
     readonly raw: ByteSource,
@@ -247,6 +255,12 @@ export class DecompressedSource implements ByteSource {
     if (end <= start) return Buffer.alloc(0);
     const cached = this.spans.read(start, end);
     if (cached !== undefined) return cached;
+    if (!this.readBefore && end - start <= DIRECT_READ_MAX) {
+      this.readBefore = true;
+      const direct = await this.queue.run(() => this.readDirect(start, end));
+      if (direct !== undefined) return direct;
+    }
+    this.readBefore = true;
     const bytes = await this.queue.run(() => this.readSpans(start, end));
     this.readAhead(Math.floor((start + Math.max(bytes.length, 1) - 1) / SPAN_SIZE) + 1);
     return bytes;
@@ -334,6 +348,67 @@ export class DecompressedSource implements ByteSource {
     return Buffer.concat(pieces);
   }
 
+  /**
+   * A small first read, decoded from the last checkpoint at or before `start` to `end` only: no span is decoded whole, none is cached, no cursor is kept, nothing is read ahead. A warm
+   * lookup of one small file then inflates on average half a checkpoint spacing instead of that plus a
+   * span plus the span after it. Undefined (the caller reads spans) when there is no such checkpoint
+   * past the stream's start, when a cursor or failure exists already, or the read reaches past the end:
+   * a first pass from the start is left to the cursor, which may record checkpoints and digests.
+   */
+  private async readDirect(start: number, end: number): Promise<Buffer | undefined> {
+    this.assertOpen();
+    if (this.pendingImport !== undefined) await this.takePendingImport();
+    if (this.cursor !== undefined || this.failure !== undefined || this.checkpoints.offsetBefore(start) === 0) return undefined;
+    if (this.knownSize !== undefined && end > this.knownSize) return undefined;
+    const from = this.restartPoint(start);
+    const quick = await this.readBetweenCheckpoints(from, start, end);
+    if (quick !== undefined) return quick;
+    const { input, onOutput } = this.decoderIO(from);
+    const decoded = this.inflater.decode(input, { name: this.name, from, onOutput, rawSize: this.raw.size, outputChunk: DIRECT_READ_MAX });
+    const out = Buffer.allocUnsafe(end - start);
+    let position = from.outOffset;
+    let filled = 0;
+    try {
+      for await (const chunk of decoded) {
+        const chunkEnd = position + chunk.length;
+        if (chunkEnd > start) filled += chunk.copy(out, filled, Math.max(0, start - position), Math.min(chunk.length, end - position));
+        position = chunkEnd;
+        if (filled === out.length) break;
+      }
+    } catch (error) {
+      if (error instanceof ImgfsError) error.locate({ archive: this.name, offset: position });
+      throw error;
+    } finally {
+      await decoded.return(undefined).catch(() => undefined);
+    }
+    return filled === out.length ? out : undefined;
+  }
+
+  /**
+   * `readDirect` when a checkpoint after `end` bounds the compressed bytes: one positional read of
+   * about the share of them the read needs (all of them if that falls short), decoded in one
+   * synchronous call (Inflater.decodeSync). Undefined when that does not apply or does not give the
+   * bytes: the streaming decoder then does the read.
+   */
+  private async readBetweenCheckpoints(from: Checkpoint, start: number, end: number): Promise<Buffer | undefined> {
+    const next = this.checkpoints.after(end - 1);
+    if (this.inflater.decodeSync === undefined || !this.raw.seekable || next === undefined || next.outOffset < end) return undefined;
+    const outSpan = next.outOffset - from.outOffset;
+    // The bytes up to the next checkpoint's byte (its block may start inside it), one more for slack.
+    const rawSpan = next.rawOffset + 1 - from.rawOffset;
+    const share = Math.min(rawSpan, Math.ceil((rawSpan * (end - from.outOffset)) / Math.max(1, outSpan) * 1.25) + 16 * 1024);
+    for (const rawLength of share < rawSpan ? [share, rawSpan] : [rawSpan]) {
+      const compressed = await this.raw.read(from.rawOffset, rawLength);
+      this.counters.rawBytesRead += compressed.length;
+      const decoded = this.inflater.decodeSync(compressed, from, outSpan + DIRECT_READ_MAX);
+      if (decoded === undefined) return undefined;
+      this.ratio.check(from.outOffset, decoded.length, this.raw.size ?? from.rawOffset + rawLength, this.name, this.compression);
+      this.counters.inflatedBytes += decoded.length;
+      if (from.outOffset + decoded.length >= end) return Buffer.from(decoded.subarray(start - from.outOffset, end - from.outOffset));
+    }
+    return undefined;
+  }
+
   /** Runs the cursor (starting a new one if needed) until it has produced span `index`. */
   private async decodeSpan(index: number): Promise<Buffer | undefined> {
     this.assertOpen();
@@ -419,31 +494,9 @@ export class DecompressedSource implements ByteSource {
   private startCursor(from: Checkpoint): SpanCursor {
     this.counters.cursors += 1;
     const counters = this.counters;
-    const raw = this.raw;
-    /** How far into `raw` the decoder has read (it may open `raw` more than once). */
-    let rawEnd = from.rawOffset;
-    let produced = from.outOffset;
-    const isClosed = (): boolean => this.closed;
+    const { input, onOutput } = this.decoderIO(from);
     const name = this.name;
-    const ratio = this.ratio;
-    const compression = this.compression;
-
-    const input: RawInput = async function* (rawOffset, recycle = false) {
-      let at = rawOffset;
-      for await (const chunk of rawChunks(raw, rawOffset, recycle)) {
-        if (isClosed()) throw new ImgfsError('ECLOSED', 'byte source is closed', { archive: name });
-        at += chunk.length;
-        rawEnd = Math.max(rawEnd, at);
-        counters.rawBytesRead += chunk.length;
-        yield chunk;
-      }
-    };
-
-    const onOutput = (length: number): void => {
-      ratio.check(produced, length, raw.size ?? rawEnd, name, compression);
-      produced += length;
-      counters.inflatedBytes += length;
-    };
+    const raw = this.raw;
 
     // The cursor that starts at the last checkpoint is the one that gets past it: it records more.
     this.cursorRecords = shouldRecord(this.policy, this.checkpoints, from, this.inflater.recordsFreely, this.counters.cursors);
@@ -463,6 +516,38 @@ export class DecompressedSource implements ByteSource {
     };
     const decoded = this.inflater.decode(input, { name, from, onOutput, recording, rawSize: raw.size, outputBuffer });
     return new SpanCursor(decoded, from, SPAN_SIZE);
+  }
+
+  /**
+   * What a decoder that starts at `from` reads (the compressed bytes, counted, failing once this source
+   * is closed) and how its output is counted, against the ratio limit.
+   */
+  private decoderIO(from: Checkpoint): { input: RawInput; onOutput: (length: number) => void } {
+    const counters = this.counters;
+    const raw = this.raw;
+    const name = this.name;
+    const ratio = this.ratio;
+    const compression = this.compression;
+    const isClosed = (): boolean => this.closed;
+    /** How far into `raw` the decoder has read (it may open `raw` more than once). */
+    let rawEnd = from.rawOffset;
+    let produced = from.outOffset;
+    const input: RawInput = async function* (rawOffset, recycle = false) {
+      let at = rawOffset;
+      for await (const chunk of rawChunks(raw, rawOffset, recycle)) {
+        if (isClosed()) throw new ImgfsError('ECLOSED', 'byte source is closed', { archive: name });
+        at += chunk.length;
+        rawEnd = Math.max(rawEnd, at);
+        counters.rawBytesRead += chunk.length;
+        yield chunk;
+      }
+    };
+    const onOutput = (length: number): void => {
+      ratio.check(produced, length, raw.size ?? rawEnd, name, compression);
+      produced += length;
+      counters.inflatedBytes += length;
+    };
+    return { input, onOutput };
   }
 
   private rawSize(): number {

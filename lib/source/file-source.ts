@@ -1,4 +1,4 @@
-import { readSync } from 'node:fs';
+import { fstatSync, readSync, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ImgfsError } from '../errors.js';
@@ -61,6 +61,12 @@ export class FileSource implements ByteSource {
   fileRegion(offset: number, length: number): FileRegion | undefined {
     if (this.closed || offset < 0 || length < 0 || offset + length > this.size) return undefined;
     return { fd: this.handle.fd, offset };
+  }
+
+  /** fstat of the open descriptor: the identity of the very file being read (for a cache keyed by it). */
+  statSync(): Stats {
+    this.assertOpen();
+    return fstatSync(this.handle.fd);
   }
 
   private async fill(buffer: Buffer, start: number): Promise<number> {

@@ -1,10 +1,10 @@
 import { Readable } from 'node:stream';
-import { constants, createGunzip, createInflateRaw } from 'node:zlib';
-import { resumeHeadExtra, withResumeHead } from './deflate-resume.js';
+import { constants, createGunzip, createInflateRaw, gunzipSync, inflateRawSync } from 'node:zlib';
+import { resumeHead, resumeHeadExtra, withResumeHead } from './deflate-resume.js';
 import { GZIP_TRAILER, gzipCorrupt, gzipTruncated } from './gzip-format.js';
-import { recordGzipOffThread } from './gzip-record-job.js';
 import { openGunzipHandle, type GunzipHandle } from './gzip-handle.js';
-import { isMemberStart, OUTPUT_BUFFER_SIZE, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
+import { recordGzipOffThread } from './gzip-record-job.js';
+import { isMemberStart, OUTPUT_BUFFER_SIZE, type Checkpoint, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
 import { SpanOutput } from './span-output.js';
 import { drainEngine, type ZlibEngine } from './zlib-drain.js';
 import type { Left } from './zlib-handle.js';
@@ -32,10 +32,26 @@ export const gzipInflater: Inflater = {
   decode(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
     if (context.recording !== undefined) return recordGzipOffThread(input, context, context.rawSize);
     if (isMemberStart(context.from)) {
-      const handle = openGunzipHandle();
+      // A small read that stops early (`outputChunk`) takes the stream, whose chunks it sizes.
+      const handle = context.outputChunk === undefined ? openGunzipHandle() : undefined;
       return handle === undefined ? gunzip(input(context.from.rawOffset), context.from.rawOffset, context) : gunzipThroughHandle(handle, input, context);
     }
     return resumeMember(input, context);
+  },
+
+  decodeSync(compressed: Buffer, from: Checkpoint, maxOutput: number): Buffer | undefined {
+    // Z_SYNC_FLUSH at the end: a cut input yields what it decodes to, instead of an error.
+    const options = { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: Math.max(1, maxOutput) };
+    try {
+      if (isMemberStart(from)) return gunzipSync(compressed, options);
+      if (compressed.length === 0) return Buffer.alloc(0);
+      const head = resumeHead(compressed[0] ?? 0, from.bits ?? 0);
+      const input = Buffer.concat([head, compressed.subarray(1)]);
+      const window = from.window;
+      return inflateRawSync(input, window !== undefined && window.length > 0 ? { ...options, dictionary: window } : options);
+    } catch {
+      return undefined;
+    }
   },
 };
 
@@ -46,7 +62,7 @@ async function* gunzip(
   context: DecodeContext,
 ): AsyncGenerator<Buffer, void, undefined> {
   const feed = Readable.from(input, { objectMode: false });
-  yield* drain(feed, createGunzip({ chunkSize: GUNZIP_CHUNK_SIZE }), rawOffset, context);
+  yield* drain(feed, createGunzip({ chunkSize: context.outputChunk ?? GUNZIP_CHUNK_SIZE }), rawOffset, context);
 }
 
 /**
@@ -116,7 +132,7 @@ async function* resumeMember(input: RawInput, context: DecodeContext): AsyncGene
   const feed = Readable.from(withResumeHead(input(from.rawOffset), bits), { objectMode: false });
   const window = from.window;
   const engine = createInflateRaw({
-    chunkSize: GUNZIP_CHUNK_SIZE,
+    chunkSize: context.outputChunk ?? GUNZIP_CHUNK_SIZE,
     ...(window !== undefined && window.length > 0 ? { dictionary: window } : {}),
   });
   // The raw inflater stops at the end of the deflate data and ends its output, ignoring what follows;

@@ -68,6 +68,11 @@ export interface DecodeContext {
    * the memory of a span the caller's cache has let go of (no view of it is in use any more).
    */
   readonly outputBuffer?: (() => Buffer) | undefined;
+  /**
+   * Largest decompressed chunk to yield, when the caller wants few bytes and stops early (a small read
+   * from a checkpoint): the decoder then stops soon after them. Default: the inflater's own size.
+   */
+  readonly outputChunk?: number | undefined;
 }
 
 /** Length of the buffers `outputBuffer` gives: a span (span-cache.ts SPAN_SIZE). */
@@ -85,6 +90,14 @@ export interface Inflater {
    * unchanged. Returning early (`return()`) releases everything, including the input.
    */
   decode(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined>;
+  /**
+   * Decodes `compressed` (the stored bytes from `from.rawOffset` on, possibly cut anywhere) in one
+   * synchronous call and returns what it yields, at most `maxOutput` bytes; undefined when it cannot
+   * tell (more than `maxOutput`, the end of a member inside, damaged data): the caller then decodes
+   * the streaming way, which reports errors properly. Optional: for a small read between two known
+   * checkpoints, where a stream's thread-pool round trips cost more than the decoding.
+   */
+  decodeSync?(compressed: Buffer, from: Checkpoint, maxOutput: number): Buffer | undefined;
 }
 
 /** Rejects checkpoints that need decoder state this inflater cannot restore. */

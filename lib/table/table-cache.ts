@@ -1,4 +1,5 @@
 import { randomBytes } from '../lazy-crypto.js';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,35 @@ import type { WarningSink } from '../warnings.js';
 export function defaultCacheDir(): string {
   const xdg = process.env['XDG_CACHE_HOME'];
   return join(xdg !== undefined && xdg !== '' ? xdg : join(homedir(), '.cache'), 'imgfs');
+}
+
+/** Files up to this size are read with synchronous calls (see readCacheFile). */
+const SYNC_READ_MAX = 8 * 1024 * 1024;
+
+/**
+ * A cache file's bytes. A small one (a warm lookup reads a few, one after another) is read with
+ * synchronous calls: four thread-pool round trips each (open, stat, read, close) cost more than the
+ * read itself; a large one (a table of a million entries) is read without blocking the event loop.
+ */
+async function readCacheFile(file: string): Promise<Buffer> {
+  const fd = openSync(file, 'r');
+  let size: number;
+  try {
+    size = fstatSync(fd).size;
+    if (size <= SYNC_READ_MAX) {
+      const bytes = Buffer.allocUnsafe(size);
+      let filled = 0;
+      while (filled < size) {
+        const n = readSync(fd, bytes, filled, size - filled, filled);
+        if (n === 0) break;
+        filled += n;
+      }
+      return filled === size ? bytes : bytes.subarray(0, filled);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return readFile(file);
 }
 
 /**
@@ -39,7 +69,7 @@ export class TableCache {
     const file = this.fileFor(identity);
     let bytes: Buffer;
     try {
-      bytes = await readFile(file);
+      bytes = await readCacheFile(file);
     } catch {
       return undefined;
     }
@@ -63,7 +93,7 @@ export class TableCache {
    */
   async loadExtra(identity: string, suffix: string): Promise<Buffer | undefined> {
     try {
-      return await readFile(this.extraFileFor(identity, suffix));
+      return await readCacheFile(this.extraFileFor(identity, suffix));
     } catch {
       return undefined;
     }

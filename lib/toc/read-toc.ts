@@ -1,5 +1,6 @@
 import { gunzipSync, zstdDecompressSync } from 'node:zlib';
 import type { ByteSource } from '../source/byte-source.js';
+import { readSmall } from '../source/read-small.js';
 import { checkDigest } from '../image/digest.js';
 import { isImgfsError } from '../errors.js';
 import { LIMITS } from '../limits.js';
@@ -45,7 +46,7 @@ export interface TableOfContents {
  */
 export async function locateToc(blob: ByteSource, blobSize: number, annotations: Readonly<Record<string, string>>): Promise<TocLocation | ZstdChunkedLocation | undefined> {
   const tailLength = Math.min(blobSize, Math.max(ZSTD_CHUNKED_TAIL, ESTARGZ_FOOTER_SIZE));
-  const tail = await blob.read(blobSize - tailLength, tailLength);
+  const tail = await readSmall(blob, blobSize - tailLength, tailLength);
   const zstdFooter = parseZstdChunkedFooter(tail, blobSize);
   const found = zstdFooter ?? parseEstargzFooter(tail, blobSize);
   const annotated = zstdChunkedFromAnnotations(annotations, blobSize);

@@ -32,7 +32,13 @@ export async function openTocReader(stored: ByteSource, context: LayerReaderCont
   const options = { maxTocSize: context.limits.maxTocSize };
   // A warm open: the footer (one read) says where the TOC is; the cache has what reads need from it.
   const digest = annotatedTocDigest(context.annotations);
-  const location = await locateToc(stored, blobSize, context.annotations).catch(() => undefined);
+  let unreadable = false;
+  const location = await locateToc(stored, blobSize, context.annotations).catch(() => {
+    unreadable = true;
+    return undefined;
+  });
+  // No footer and nothing announced: a plain layer (TocLayer.open would read the footer again to say so).
+  if (location === undefined && !unreadable && annotatedTocFormat(context.annotations) === undefined) return undefined;
   const cached = location === undefined ? undefined : await loadSummary(context.sidecar, digest !== undefined ? { digest } : location);
   if (cached !== undefined) {
     return TocReader.fromSummary(stored, await decodedTar(stored, context), cached, () => reopen(stored, blobSize, context.annotations, options), context);

@@ -1,12 +1,13 @@
 /**
  * The launcher keeps V8's compiled code for the CLI bundle in imgfs's own cache directory, and nowhere
  * else: not with --no-cache, not before that directory exists, not where others could write to it.
+ * It is written after a run (so that it holds the functions the run compiled), at most twice per bundle.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { imgfs } from './run-cli.js';
+import { imgfs, repoRoot } from './run-cli.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'imgfs-compile-cache-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -27,6 +28,47 @@ describe.skipIf(typeof process.getuid !== 'function')('compile cache', () => {
     await catTwice(['--cache-dir', cache]);
     expect(readdirSync(cache)).toContain('compile');
     expect(readdirSync(join(cache, 'compile'), { recursive: true }).length).toBeGreaterThan(0);
+  });
+
+  it('is written after a run (generation 1), once more by the first run that used it (2), then left alone; a rejected one is rewritten', async () => {
+    const cache = join(scratch, 'generations');
+    mkdirSync(cache, { mode: 0o700 });
+    const files = (): string[] => readdirSync(join(cache, 'compile')).sort();
+    const cat = async (): Promise<void> => {
+      const result = await imgfs(['cat', '--cache-dir', cache, demo, '/etc/os-release']);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('ID=');
+    };
+    // Named after Node and the bundle (its size and mtime).
+    const built = statSync(join(repoRoot, 'dist/imgfs-cli.js'));
+    const name = `imgfs-cli-${process.version}-${process.arch}-${built.size}-${Math.floor(built.mtimeMs)}`;
+    await cat();
+    expect(files()).toEqual([`${name}.1.v8`]);
+    await cat();
+    const second = `${name}.2.v8`;
+    expect(files()).toEqual([second]);
+    const written = statSync(join(cache, 'compile', second)).mtimeMs;
+    const bytes = readFileSync(join(cache, 'compile', second));
+    await cat();
+    expect(statSync(join(cache, 'compile', second)).mtimeMs).toBe(written);
+    // What V8 refuses (here: damaged) is not used; the run compiles afresh and writes generation 1 again.
+    writeFileSync(join(cache, 'compile', second), bytes.subarray(0, 100));
+    await cat();
+    expect(files()).toEqual([`${name}.1.v8`]);
+  });
+
+  it("removes other builds' caches not written for a week when it writes a new one", async () => {
+    const cache = join(scratch, 'prune');
+    mkdirSync(join(cache, 'compile'), { recursive: true, mode: 0o700 });
+    const old = join(cache, 'compile', 'imgfs-cli-v0-x64-1-1.2.v8');
+    const recent = join(cache, 'compile', 'imgfs-cli-v0-x64-2-2.2.v8');
+    writeFileSync(old, 'x');
+    writeFileSync(recent, 'x');
+    const weekAgo = new Date(Date.now() - 8 * 24 * 3600 * 1000);
+    utimesSync(old, weekAgo, weekAgo);
+    await catTwice(['--cache-dir', cache]);
+    expect(existsSync(old)).toBe(false);
+    expect(existsSync(recent)).toBe(true);
   });
 
   it('is not written with --no-cache', async () => {

@@ -3,12 +3,17 @@
  * node:crypto alone costs ~6 ms to load; a warm `cat` of a docker archive hashes nothing, so nothing
  * may import it at start-up (lib/lazy-crypto.ts) and cache file names are hashed without it.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { imgfs } from './run-cli.js';
+import { SNAPSHOT_FORMAT_VERSION } from '../../lib/table/snapshot-codec.js';
+import { compressibleBytes } from '../source/helpers.js';
+import { writeImage } from '../helpers/image-builder.js';
+import { buildLayer, file } from '../helpers/layer-tar.js';
+import { bin, cliEnv, imgfs } from './run-cli.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'imgfs-startup-builtins-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -17,7 +22,8 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const probe = join(scratch, 'probe.mjs');
 writeFileSync(
   probe,
-  "process.on('exit', () => process.stderr.write(`builtins: ${process.moduleLoadList.filter((m) => /^NativeModule [a-z]/.test(m) && !m.includes('internal/')).map((m) => m.slice(13)).join(' ')}\\n`));\n",
+  // The list is taken before process.stderr is touched: creating it (a pipe here) loads node:net.
+  "process.on('exit', () => { const list = process.moduleLoadList.filter((m) => /^NativeModule [a-z]/.test(m) && !m.includes('internal/')).map((m) => m.slice(13)).join(' '); process.stderr.write(`builtins: ${list}\\n`); });\n",
 );
 
 async function builtinsOf(args: string[]): Promise<string[]> {
@@ -37,6 +43,49 @@ describe('start-up', () => {
     // The probe itself sees the modules the command loaded (fs is always there: a check of the probe).
     expect(warm).toContain('fs');
     expect(warm).not.toContain('crypto');
+    // Nor node:worker_threads: table workers are started (and it loaded) only for indexing.
+    expect(warm).not.toContain('worker_threads');
+  });
+
+  it('a warm cat that succeeds never creates process.stderr (a pipe there would load node:net)', async () => {
+    const cache = join(scratch, 'cache-stderr');
+    const args = [bin, 'cat', '--cache-dir', cache, 'fixtures/demo/demo.tar', '/etc/os-release'];
+    await builtinsOf(args.slice(1));
+    // stdout to a file (as `> out` does), stderr a pipe; the probe's own line is the only thing on it.
+    const out = join(scratch, 'out');
+    const fd = openSync(out, 'w');
+    const child = spawnSync(process.execPath, args, { stdio: ['ignore', fd, 'pipe'], env: cliEnv({ NODE_OPTIONS: `--import=${pathToFileURL(probe).href}` }) });
+    closeSync(fd);
+    expect(child.status).toBe(0);
+    expect(readFileSync(out, 'utf8')).toContain('ID=');
+    const stderr = child.stderr.toString();
+    expect(stderr).toMatch(/^builtins: .*\bfs\b/);
+    expect(stderr.slice('builtins: '.length).trim().split(' ')).not.toContain('net');
+  });
+
+  it('a warm cat from a gzip layer, resumed at a cached checkpoint, does not load node:crypto', async () => {
+    // 6 MB before the file: the first pass records checkpoints (every 2 MiB), and the warm read
+    // imports them and starts from one (their file's checksum is a CRC-32, not a sha256).
+    const layer = buildLayer([file('big.txt', compressibleBytes(6 * 1024 * 1024, 3)), file('etc/motd', 'hello from far in\n')]);
+    const image = await writeImage(join(scratch, 'gzip'), [layer], { format: 'oci-dir', compression: 'gzip' });
+    const cache = join(scratch, 'cache-gzip');
+    const args = ['cat', '--cache-dir', cache, image, '/etc/motd'];
+    await builtinsOf(args);
+    expect(readdirSync(join(cache, `v${SNAPSHOT_FORMAT_VERSION}`)).some((name) => name.endsWith('.ckpt'))).toBe(true);
+    const warm = await builtinsOf(args);
+    expect(warm).toContain('zlib');
+    expect(warm).not.toContain('crypto');
+  });
+
+  it('node:v8 (young-generation tuning) is loaded by walks and by indexing, never by a warm answer', async () => {
+    // 600 members: the indexing pass reports progress before the layer is done (every 512 members).
+    const layer = buildLayer(Array.from({ length: 600 }, (_, i) => file(`srv/f${String(i).padStart(4, '0')}`, `${i}\n`)));
+    const image = await writeImage(join(scratch, 'many'), [layer], { format: 'docker-archive' });
+    const cache = join(scratch, 'cache-v8');
+    const args = ['cat', '--cache-dir', cache, image, '/srv/f0599'];
+    expect(await builtinsOf(args)).toContain('v8');
+    expect(await builtinsOf(args)).not.toContain('v8');
+    expect(await builtinsOf(['find', '--cache-dir', cache, image, '/srv'])).toContain('v8');
   });
 
   it('a command that hashes still gets node:crypto when it needs it', async () => {

@@ -321,6 +321,24 @@ describe('F3 documents and blobs', () => {
     await expectImgfsError(loadImage(layout.root, { ref: 'app:2.0' }), 'ENOREF', /the layout has '1\.0', 'docker\.io\/library\/app:1\.0'/);
   });
 
+  it('opens its layers at once: a blob listed twice is one source, and the lowest failing layer is the error', async () => {
+    const [a, b, c] = sampleLayers as [Buffer, Buffer, Buffer];
+    const twice = await customLayout();
+    await twice.index([await twice.image([a, b, a])]);
+    const image = await loadImage(twice.root);
+    expect(image.layers[0]?.blob).toBe(image.layers[2]?.blob);
+    expect(await layerBytes(image)).toEqual([a, b, a]);
+    await image.close();
+    await expectImgfsError(image.layers[2]?.blob.read(0, 1) ?? Promise.resolve(), 'ECLOSED');
+
+    // Layers 1 and 3 missing: whichever fails first in time, layer 1 is named.
+    const broken = await customLayout();
+    await broken.index([await broken.image([a, b, c, Buffer.concat([c, Buffer.alloc(512)])])]);
+    for (const gone of [b, Buffer.concat([c, Buffer.alloc(512)])]) await rm(join(broken.root, blobPath(sha256Digest(gone)) as string));
+    const err = await expectImgfsError(loadImage(broken.root), 'EIMGFORMAT', /layer blob is missing/);
+    expect(err.layer?.index).toBe(1);
+  });
+
   it('closes every blob it opened', async () => {
     const path = await writeImage(await tmp(), sampleLayers, { format: 'oci-dir' });
     const image = await loadImage(path);

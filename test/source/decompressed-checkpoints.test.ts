@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { constants, gzipSync } from 'node:zlib';
+import { constants, crc32, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isImgfsError, type ImgfsError } from '../../lib/errors.js';
 import { BufferSource } from '../../lib/source/buffer-source.js';
@@ -61,9 +61,18 @@ function mixed(length: number, seed: number): Buffer {
   return out;
 }
 
-/** A serialised checkpoint index with its body changed by `edit` and its checksum made right again. */
+/** A serialised checkpoint index with its body changed by `edit` and its checksum (CRC-32) made right again. */
 function tampered(exported: Buffer, edit: (body: Buffer) => Buffer): Buffer {
-  const body = edit(Buffer.from(exported.subarray(0, exported.length - 32)));
+  const body = edit(Buffer.from(exported.subarray(0, exported.length - 4)));
+  const trailer = Buffer.alloc(4);
+  trailer.writeUInt32LE(crc32(body), 0);
+  return Buffer.concat([body, trailer]);
+}
+
+/** The same index in format v1 (sha256 trailer), as caches written before v2 hold it. */
+function asVersion1(exported: Buffer): Buffer {
+  const body = Buffer.from(exported.subarray(0, exported.length - 4));
+  body.writeUInt16LE(1, 8);
   return Buffer.concat([body, createHash('sha256').update(body).digest()]);
 }
 
@@ -230,6 +239,70 @@ describe('exported checkpoints', () => {
     }
   });
 
+  it('are written with a CRC-32 trailer (format 2); format 1 (sha256) from an older cache is still read', async () => {
+    expect(exported.readUInt16LE(8)).toBe(2);
+    expect(crc32(exported.subarray(0, exported.length - 4))).toBe(exported.readUInt32LE(exported.length - 4));
+    const old = asVersion1(exported);
+    expect(CheckpointIndex.parse(old, 'gzip', gz.length).list()).toEqual(CheckpointIndex.parse(exported, 'gzip', gz.length).list());
+    const source = open(gz, gzipInflater, { cacheBytes: 0 });
+    source.importCheckpoints(old);
+    const at = 4 * MiB + 123;
+    expect((await source.read(at, 4000)).equals(data.subarray(at, at + 4000))).toBe(true);
+    const damaged = Buffer.from(old);
+    damaged[40] = (damaged[40] ?? 0) ^ 1;
+    expect((await rejection(() => open(gz, gzipInflater).importCheckpoints(damaged))).reason).toContain('checksum mismatch');
+  });
+
+  it('a small first read decodes from the checkpoint before it to its end only: no span, no read-ahead', async () => {
+    const checkpoints = CheckpointIndex.parse(exported, 'gzip', gz.length).list();
+    const at = 4 * MiB + 300 * KiB + 17;
+    const before = checkpoints.findLast((c) => c.outOffset <= at);
+    expect(before?.outOffset).toBeGreaterThan(0);
+    const source = open(gz, gzipInflater);
+    source.importCheckpoints(exported);
+    expect((await source.read(at, 3000)).equals(data.subarray(at, at + 3000))).toBe(true);
+    const { inflatedBytes, cachedBytes, readAheads } = source.stats;
+    // At most up to the checkpoint after the read (one synchronous decode of the bytes between them).
+    const after = checkpoints.find((c) => c.outOffset >= at + 3000);
+    expect(inflatedBytes).toBeLessThanOrEqual((after?.outOffset ?? Infinity) - (before?.outOffset ?? 0) + 64 * KiB);
+    expect(inflatedBytes).toBeLessThan(SPAN_SIZE);
+    expect(cachedBytes).toBe(0);
+    expect(readAheads).toBe(0);
+    // Later reads go through spans as before, and stay right.
+    for (const offset of [at + 3000, 100, 5 * MiB]) expect((await source.read(offset, 70_000)).equals(data.subarray(offset, offset + 70_000))).toBe(true);
+    expect(source.stats.cachedBytes).toBeGreaterThan(0);
+  });
+
+  it('a small first read is right wherever it falls: near checkpoints, across one, in a stream of many members', async () => {
+    const source = (): DecompressedSource => {
+      const fresh = open(gz, gzipInflater);
+      fresh.importCheckpoints(exported);
+      return fresh;
+    };
+    const points = CheckpointIndex.parse(exported, 'gzip', gz.length).list();
+    const offsets = points.slice(1).flatMap((c) => [c.outOffset, c.outOffset - 1, c.outOffset - 2000, c.outOffset + 1]);
+    for (const at of [...offsets, data.length - 100]) {
+      const length = Math.min(4000, data.length - at);
+      expect((await source().read(at, length)).equals(data.subarray(at, at + length)), `at ${at}`).toBe(true);
+    }
+    // Members of 300 KiB: checkpoints at member starts, and members that end between two of them.
+    const members = Buffer.concat(Array.from({ length: Math.ceil(data.length / (300 * KiB)) }, (_, i) => gzipSync(data.subarray(i * 300 * KiB, (i + 1) * 300 * KiB))));
+    const first = open(members, gzipInflater, { checkpoints: 'eager', checkpointSpacing: 512 * KiB });
+    await firstPass(first);
+    const saved = first.exportCheckpoints();
+    for (const at of [700 * KiB, 2 * MiB + 5, 4 * MiB - 10]) {
+      const fresh = open(members, gzipInflater);
+      fresh.importCheckpoints(saved);
+      expect((await fresh.read(at, 5000)).equals(data.subarray(at, at + 5000)), `member stream at ${at}`).toBe(true);
+    }
+  });
+
+  it('a first read with no checkpoint before it but the start goes through the spans (a first pass records from there)', async () => {
+    const source = open(gz, gzipInflater);
+    expect((await source.read(1000, 3000)).equals(data.subarray(1000, 4000))).toBe(true);
+    expect(source.stats.cachedBytes).toBeGreaterThan(0);
+  });
+
   it('reject an export for another stream: other size, other codec', async () => {
     const other = gzipSync(data.subarray(1));
     expect((await rejection(() => open(other, gzipInflater).importCheckpoints(exported))).reason).toMatch(/for a stream of \d+ bytes/);
@@ -240,7 +313,7 @@ describe('exported checkpoints', () => {
 
   it('reject well-checksummed nonsense: version, order, offsets, windows', async () => {
     const cases: Array<[string, (body: Buffer) => Buffer]> = [
-      ['format version', (b) => (b.writeUInt16LE(2, 8), b)],
+      ['format version', (b) => (b.writeUInt16LE(3, 8), b)],
       ['unknown flags', (b) => (b.writeUInt8(4, 11), b)],
       ['a size without being complete', (b) => (b.writeBigUInt64LE(5n, 20), b)],
       ['no checkpoints', (b) => (b.writeUInt32LE(0, 28), b)],

@@ -13,6 +13,7 @@ export const cat: CommandSpec = {
   options: [],
   paths: { min: 1, max: Infinity },
   lazy: true,
+  fewPaths: true,
   async run(ctx) {
     for (const path of ctx.paths) {
       try {

@@ -24,6 +24,7 @@ function pathCommand(spec: {
     options: [{ long: 'json', help: spec.jsonHelp }],
     paths: { min: 1, max: Infinity },
     lazy: true,
+    fewPaths: true,
     async run(ctx) {
       const json = ctx.args.flags.has('json');
       for (const path of ctx.paths) {

@@ -20,6 +20,7 @@ export const stat: CommandSpec = {
   ],
   paths: { min: 1, max: Infinity },
   lazy: true,
+  fewPaths: true,
   async run(ctx) {
     const follow = ctx.args.flags.has('dereference');
     const json = ctx.args.flags.has('json');

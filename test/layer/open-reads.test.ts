@@ -1,0 +1,57 @@
+/**
+ * What opening a layer reads, before any question reaches it (issue #14: a warm lookup opens every
+ * layer of the image): a plain layer's footer once (no table of contents there) and its first bytes
+ * once (no compression), nothing else.
+ */
+import { describe, expect, it } from 'vitest';
+import { openLayerReader } from '../../lib/layer/open-layer-reader.js';
+import { resolveLimits } from '../../lib/limits.js';
+import { BufferSource } from '../../lib/source/buffer-source.js';
+import type { ByteSource } from '../../lib/source/byte-source.js';
+import { buildLayer, file } from '../helpers/layer-tar.js';
+
+/** Records each read; offers no synchronous read, so every read is seen here. */
+class RecordingSource implements ByteSource {
+  readonly reads: Array<[number, number]> = [];
+  constructor(private readonly inner: ByteSource) {}
+  get name(): string {
+    return this.inner.name;
+  }
+  get size(): number | undefined {
+    return this.inner.size;
+  }
+  get seekable(): boolean {
+    return this.inner.seekable;
+  }
+  read(offset: number, length: number): Promise<Buffer> {
+    this.reads.push([offset, length]);
+    return this.inner.read(offset, length);
+  }
+  createReadStream(start?: number, end?: number): ReturnType<ByteSource['createReadStream']> {
+    return this.inner.createReadStream(start, end);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+describe('opening a plain layer', () => {
+  it('reads its footer once and its first four bytes once', async () => {
+    const layer = buildLayer([file('etc/motd', 'hello\n'), file('usr/bin/tool', Buffer.alloc(5000, 7))]);
+    const stored = new RecordingSource(new BufferSource(layer, 'layer.tar'));
+    const reader = await openLayerReader(stored, {
+      limits: resolveLimits(undefined),
+      storedSize: layer.length,
+      annotations: {},
+      warn: () => undefined,
+      layer: { index: 0, digest: undefined },
+      cacheBytes: 0,
+      sidecar: undefined,
+    });
+    expect(reader.compression).toBe('none');
+    const tail = stored.reads.filter(([offset, length]) => offset + length === layer.length && offset > 0);
+    expect(tail).toHaveLength(1);
+    expect(stored.reads.filter(([offset]) => offset === 0)).toEqual([[0, 4]]);
+    expect(stored.reads).toHaveLength(2);
+  });
+});
