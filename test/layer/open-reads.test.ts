@@ -7,38 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { openLayerReader } from '../../lib/layer/open-layer-reader.js';
 import { resolveLimits } from '../../lib/limits.js';
 import { BufferSource } from '../../lib/source/buffer-source.js';
-import type { ByteSource } from '../../lib/source/byte-source.js';
 import { buildLayer, file } from '../helpers/layer-tar.js';
-
-/** Records each read; offers no synchronous read, so every read is seen here. */
-class RecordingSource implements ByteSource {
-  readonly reads: Array<[number, number]> = [];
-  constructor(private readonly inner: ByteSource) {}
-  get name(): string {
-    return this.inner.name;
-  }
-  get size(): number | undefined {
-    return this.inner.size;
-  }
-  get seekable(): boolean {
-    return this.inner.seekable;
-  }
-  read(offset: number, length: number): Promise<Buffer> {
-    this.reads.push([offset, length]);
-    return this.inner.read(offset, length);
-  }
-  createReadStream(start?: number, end?: number): ReturnType<ByteSource['createReadStream']> {
-    return this.inner.createReadStream(start, end);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
+import { ObservedSource } from '../helpers/observed-source.js';
 
 describe('opening a plain layer', () => {
   it('reads its footer once and its first four bytes once', async () => {
     const layer = buildLayer([file('etc/motd', 'hello\n'), file('usr/bin/tool', Buffer.alloc(5000, 7))]);
-    const stored = new RecordingSource(new BufferSource(layer, 'layer.tar'));
+    const stored = new ObservedSource(new BufferSource(layer, 'layer.tar'));
     const reader = await openLayerReader(stored, {
       limits: resolveLimits(undefined),
       storedSize: layer.length,

@@ -20,7 +20,6 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onPath } from '../helpers/on-path.js';
 import { openImage } from '../../lib/index.js';
-import type { ByteSource } from '../../lib/source/byte-source.js';
 import { openDecompressed } from '../../lib/source/codec.js';
 import { FileSource } from '../../lib/source/file-source.js';
 import { LayerTable, type TableEntry } from '../../lib/table/layer-table.js';
@@ -33,6 +32,7 @@ import { compareTrees, formatDifferences } from '../conformance/compare-trees.js
 import { BufferSource } from '../../lib/source/buffer-source.js';
 import { estargzFooter, zstdChunkedFooterFrame } from './toc-writer.js';
 import { snapshotDirectory, snapshotImage, type TreeSnapshot } from '../conformance/tree-snapshot.js';
+import { ObservedSource } from '../helpers/observed-source.js';
 
 const execFileAsync = promisify(execFile);
 const BUILD_SCRIPT = fileURLToPath(new URL('../../fixtures/toc/build-toc-images.sh', import.meta.url));
@@ -65,32 +65,6 @@ function layerOf(layout: string): { path: string; annotations: Record<string, st
   const manifest = JSON.parse(readFileSync(blob(index.manifests[0]!.digest), 'utf8')) as { layers: Array<{ digest: string; annotations?: Record<string, string> }> };
   const layer = manifest.layers[0]!;
   return { path: blob(layer.digest), annotations: layer.annotations ?? {} };
-}
-
-/** Counts the bytes read from a source. */
-class CountingSource implements ByteSource {
-  bytesRead = 0;
-  constructor(private readonly inner: ByteSource) {}
-  get name(): string {
-    return this.inner.name;
-  }
-  get size(): number | undefined {
-    return this.inner.size;
-  }
-  get seekable(): boolean {
-    return this.inner.seekable;
-  }
-  async read(offset: number, length: number): Promise<Buffer> {
-    const bytes = await this.inner.read(offset, length);
-    this.bytesRead += bytes.length;
-    return bytes;
-  }
-  createReadStream(start?: number, end?: number): ReturnType<ByteSource['createReadStream']> {
-    return this.inner.createReadStream(start, end);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
 }
 
 async function* withoutTocMetadata(members: AsyncIterable<TarEntry>): AsyncGenerator<TarEntry> {
@@ -191,7 +165,7 @@ describe.skipIf(skip)('TOC layers from the real producers', () => {
     it('opens with one read of footer and TOC, and one file read decodes only its run (< 2% of the blob)', async () => {
       const { path, annotations } = layerOf(join(dir, image.dir));
       const size = (await stat(path)).size;
-      const blob = new CountingSource(await FileSource.open(path));
+      const blob = new ObservedSource(await FileSource.open(path));
       try {
         const layer = (await TocLayer.open(blob, size, annotations)).layer!;
         const table = await layer.table();
