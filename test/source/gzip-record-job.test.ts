@@ -85,14 +85,13 @@ describe.skipIf(!existsSync(script))('gzip recording in a worker thread', () => 
     expect(recordWorkersRunning()).toBe(0);
   });
 
+  /** A recording pass from the start over `compressed`: large enough for a worker. */
+  function workerContext(outputBuffer?: () => Buffer): DecodeContext {
+    return { name: 'layer.gz', from: STREAM_START, rawSize: compressed.length, onOutput: () => {}, recording: { spacing: MiB, onCheckpoint: () => {} }, outputBuffer };
+  }
+
   it('stops the worker when the reader stops early, and lets input errors through', async () => {
-    const context: DecodeContext = {
-      name: 'layer.gz',
-      from: STREAM_START,
-      rawSize: compressed.length,
-      onOutput: () => {},
-      recording: { spacing: MiB, onCheckpoint: () => {} },
-    };
+    const context = workerContext();
     for await (const _ of gzipInflater.decode(rawInput(compressed), context)) break;
     expect(recordWorkersRunning()).toBe(0);
 
@@ -127,18 +126,11 @@ describe.skipIf(!existsSync(script))('gzip recording in a worker thread', () => 
 
   it('hands the worker’s output on in the buffers it is given, each byte at its offset modulo their size', async () => {
     const given = new Set<ArrayBufferLike>();
-    const context: DecodeContext = {
-      name: 'layer.gz',
-      from: STREAM_START,
-      rawSize: compressed.length,
-      onOutput: () => {},
-      recording: { spacing: MiB, onCheckpoint: () => {} },
-      outputBuffer: () => {
-        const buffer = Buffer.alloc(OUTPUT_BUFFER_SIZE);
-        given.add(buffer.buffer);
-        return buffer;
-      },
-    };
+    const context = workerContext(() => {
+      const buffer = Buffer.alloc(OUTPUT_BUFFER_SIZE);
+      given.add(buffer.buffer);
+      return buffer;
+    });
     const pieces: Buffer[] = [];
     let out = 0;
     let sawWorker = false;
