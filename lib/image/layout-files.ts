@@ -4,12 +4,13 @@
  * only fixed names (`oci-layout`, `index.json`) and validated `blobs/<alg>/<hex>` paths, and each
  * implementation still refuses anything that would leave the layout.
  */
-import { closeSync, fstatSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, readSync, realpathSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { ImgfsError } from '../errors.js';
 import type { ByteSource } from '../source/byte-source.js';
 import { BufferSource } from '../source/buffer-source.js';
 import { FileSource } from '../source/file-source.js';
+import { openSyncWithoutAtime } from '../source/open-without-atime.js';
 import { readJsonDocument, type ExpectedDigest } from './json-document.js';
 import type { OuterTar } from './outer-tar.js';
 
@@ -154,7 +155,7 @@ export class DirLayoutFiles implements LayoutFiles {
 
 /** The file's bytes when it holds at most `limit` of them (read with synchronous calls), else undefined. */
 function readWhole(file: string, limit: number): Buffer | undefined {
-  const fd = openSync(file, 'r');
+  const fd = openSyncWithoutAtime(file);
   try {
     const size = fstatSync(fd).size;
     if (size > limit) return undefined;

@@ -1,9 +1,10 @@
 import { fstatSync, readSync, type Stats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ImgfsError } from '../errors.js';
 import type { ByteSource, FileRegion } from './byte-source.js';
 import { clampRead, clampStream } from './range.js';
+import { openWithoutAtime } from './open-without-atime.js';
 import { createRangeStream } from './range-stream.js';
 
 /**
@@ -20,9 +21,9 @@ export class FileSource implements ByteSource {
     readonly name: string,
   ) {}
 
-  /** Opens `path` read-only. `name` is what error messages call it (defaults to the path). */
+  /** Opens `path` read-only (its access time left alone). `name` is what error messages call it (defaults to the path). */
   static async open(path: string, name: string = path): Promise<FileSource> {
-    const handle = await open(path, 'r');
+    const handle = await openWithoutAtime(path);
     try {
       const stats = await handle.stat();
       return new FileSource(handle, stats.size, name);
