@@ -119,7 +119,6 @@ function codeCacheIn(root, bundle) {
   };
 }
 
-
 /** The index cache's directory as the CLI will choose it (lib/table/table-cache.ts), or undefined with --no-cache. */
 function cacheRoot(args) {
   let root;
