@@ -47,6 +47,22 @@ describe('start-up', () => {
     expect(warm).not.toContain('worker_threads');
   });
 
+  it('the launcher loads no fs streams: an ES module import of node:fs would (its namespace reads fs.ReadStream)', async () => {
+    const cache = join(scratch, 'cache-streams');
+    const args = ['cat', '--cache-dir', cache, 'fixtures/demo/demo.tar', '/etc/os-release'];
+    const everything = join(scratch, 'probe-internal.mjs');
+    writeFileSync(everything, "process.on('exit', () => { process.stderr.write(`modules: ${process.moduleLoadList.join(',')}\\n`); });\n");
+    const modulesOf = async (): Promise<string[]> => {
+      const result = await imgfs(args, { NODE_OPTIONS: `--import=${pathToFileURL(everything).href}` });
+      expect(result.code).toBe(0);
+      return (result.stderr.split('\n').find((text) => text.startsWith('modules: ')) ?? '').slice('modules: '.length).split(',');
+    };
+    await modulesOf();
+    const warm = await modulesOf();
+    expect(warm).toContain('NativeModule fs');
+    expect(warm).not.toContain('NativeModule internal/fs/streams');
+  });
+
   it('a warm cat that succeeds never creates process.stderr (a pipe there would load node:net)', async () => {
     const cache = join(scratch, 'cache-stderr');
     const args = [bin, 'cat', '--cache-dir', cache, 'fixtures/demo/demo.tar', '/etc/os-release'];
