@@ -40,8 +40,12 @@ export const gzipInflater: Inflater = {
   },
 
   decodeSync(compressed: Buffer, from: Checkpoint, maxOutput: number): Buffer | undefined {
-    // Z_SYNC_FLUSH at the end: a cut input yields what it decodes to, instead of an error.
-    const options = { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: Math.max(1, maxOutput) };
+    // Z_SYNC_FLUSH at the end: a cut input yields what it decodes to, instead of an error. One output
+    // chunk as large as the most it may produce: with zlib's default 16 KiB chunks, a megabyte took
+    // sixty-odd native calls and was then copied once more by Buffer.concat (untouched pages of the
+    // larger allocation cost nothing).
+    const limit = Math.max(1, maxOutput);
+    const options = { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: limit, chunkSize: Math.max(constants.Z_MIN_CHUNK, limit) };
     try {
       if (isMemberStart(from)) return gunzipSync(compressed, options);
       if (compressed.length === 0) return Buffer.alloc(0);
