@@ -45,6 +45,9 @@ describe('start-up', () => {
     expect(warm).not.toContain('crypto');
     // Nor node:worker_threads: table workers are started (and it loaded) only for indexing.
     expect(warm).not.toContain('worker_threads');
+    // Nor node:perf_hooks (~1 ms): lru-cache reads the global `performance` at import, for TTLs that
+    // imgfs never sets; the bundle is built with that global defined away (package.json, build).
+    expect(warm).not.toContain('perf_hooks');
   });
 
   it('the launcher loads no fs streams: an ES module import of node:fs would (its namespace reads fs.ReadStream)', async () => {
