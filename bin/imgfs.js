@@ -4,8 +4,8 @@
 // script instead of eighty modules saves a third of the start-up of a one-file lookup. The bundle is
 // run through node:vm so that V8's code cache of it can be written after a run (see loadBundle).
 // Built-ins are taken with process.getBuiltinModule, not imported: an ES module import of node:fs builds
-// its module namespace from every export, and reading the lazy ones (fs.ReadStream, fs.promises) loads
-// fs streams, fs/promises and readline, which a warm lookup never uses (bench/README.md, "warm-final").
+// its module namespace from every export, and reading the lazy fs.ReadStream loads fs streams, which a
+// warm lookup never uses (bench/README.md, "Warm cat: warm-final").
 const { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } = process.getBuiltinModule('node:fs');
 const { createRequire } = process.getBuiltinModule('node:module');
 const { homedir } = process.getBuiltinModule('node:os');
