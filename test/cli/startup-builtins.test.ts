@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SNAPSHOT_FORMAT_VERSION } from '../../lib/table/snapshot-codec.js';
@@ -64,6 +64,16 @@ describe('start-up', () => {
     const warm = await modulesOf();
     expect(warm).toContain('NativeModule fs');
     expect(warm).not.toContain('NativeModule internal/fs/streams');
+  });
+
+  it('the CLI bundle is ASCII, so that every start reads it as a one-byte string', () => {
+    // One non-ASCII character (a comment's dash or arrow: esbuild escapes them in strings, not in the
+    // comments it keeps) makes V8 hold the 570 KB source as two-byte text, decoded the slow way (~1 ms).
+    const source = readFileSync(join(dirname(bin), '..', 'dist', 'imgfs-cli.js'), 'latin1');
+    const lines = source.split('\n');
+    const offending = lines.flatMap((line, i) => (/[^\x00-\x7f]/.test(line) ? [`${i + 1}: ${line.trim()}`] : []));
+    expect(lines.length).toBeGreaterThan(1000);
+    expect(offending).toEqual([]);
   });
 
   it('a warm cat that succeeds never creates process.stderr (a pipe there would load node:net)', async () => {
