@@ -3,12 +3,15 @@
 // library to dist/ and bundles the CLI into one CommonJS file, dist/imgfs-cli.js, because loading one
 // script instead of eighty modules saves a third of the start-up of a one-file lookup. The bundle is
 // run through node:vm so that V8's code cache of it can be written after a run (see loadBundle).
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import vm from 'node:vm';
+// Built-ins are taken with process.getBuiltinModule, not imported: an ES module import of node:fs builds
+// its module namespace from every export, and reading the lazy fs.ReadStream loads fs streams, which a
+// warm lookup never uses (bench/README.md, "Warm cat: warm-final").
+const { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } = process.getBuiltinModule('node:fs');
+const { createRequire } = process.getBuiltinModule('node:module');
+const { homedir } = process.getBuiltinModule('node:os');
+const { dirname, join } = process.getBuiltinModule('node:path');
+const { fileURLToPath } = process.getBuiltinModule('node:url');
+const vm = process.getBuiltinModule('node:vm');
 
 // The bundle's import() calls (built-ins and packages loaded on first use) go to Node's own loader
 // through node:vm's USE_MAIN_CONTEXT_DEFAULT_LOADER, which Node marks experimental and says so on stderr

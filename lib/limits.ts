@@ -54,7 +54,7 @@ export const LIMITS: { readonly [name in LimitName]: LimitSpec } = {
     bounds: "one PAX extended header (as Go's `archive/tar`)",
   },
   maxNameLength: {
-    // Path work downstream grows with the square of the depth: a 64 KiB name of `a/a/…` would take a
+    // Path work downstream grows with the square of the depth: a 64 KiB name of `a/a/...` would take a
     // gigabyte to walk.
     default: 16 * 1024,
     shown: '16 KiB (4 × Linux `PATH_MAX`)',

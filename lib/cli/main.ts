@@ -197,7 +197,7 @@ export async function runCli(argv: readonly string[] = byteArguments()): Promise
   try {
     code = await main(argv, {
       stdout: process.stdout,
-      // Created on first use: process.stderr costs a warm start 1–2 ms (a pipe loads node:net), and a
+      // Created on first use: process.stderr costs a warm start 1-2 ms (a pipe loads node:net), and a
       // command that succeeds quickly writes nothing there.
       get stderr() {
         return stderr();

@@ -424,7 +424,7 @@ export class ImageFileSystem implements ImageFS, FileRegions {
   /**
    * Resolves from the nearest directory already resolved: a walk (ls -R, a FUSE lookup, a recursive
    * copy through the fs adapter) asks for `dir/name` right after `dir`, so only `name` is left to look
-   * up. Without this, each child of a d-deep chain would be resolved from the root: O(d²) lookups for
+   * up. Without this, each child of a d-deep chain would be resolved from the root: O(d^2) lookups for
    * a listing that should cost O(d).
    */
   private resolveFresh(path: string, followLast: boolean): Resolution {

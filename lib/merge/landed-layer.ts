@@ -17,9 +17,9 @@ export type LayerView = Pick<
  * Most layers have no moves and are used as they are, without this wrapper.
  */
 export class LandedLayer implements LayerView {
-  /** Landed directory → the layer's own directories that land there. */
+  /** Landed directory -> the layer's own directories that land there. */
   private readonly origins = new Map<string, string[]>();
-  /** Names the moves add to directories above where they land (`usr` → `lib` for a move to usr/lib). */
+  /** Names the moves add to directories above where they land (`usr` -> `lib` for a move to usr/lib). */
   private readonly passages = new Map<string, Set<string>>();
   private lastPath: string | undefined;
   private lastSources: string[] = [];

@@ -12,6 +12,9 @@ import type { Left } from './zlib-handle.js';
 /** Output chunk size of the zlib engine: a span (SPAN_SIZE), so that spans are views of its output buffers. */
 const GUNZIP_CHUNK_SIZE = 1024 * 1024;
 
+/** Largest output chunk decodeSync allocates at once (its reads span two checkpoints, 2 MiB apart). */
+const SYNC_CHUNK_MAX = 8 * 1024 * 1024;
+
 /**
  * gzip. Node's Gunzip decodes concatenated members one after another and ignores zero bytes after the
  * last member (padding some writers add); anything else after a member is an error, as in Go's gzip
@@ -40,8 +43,13 @@ export const gzipInflater: Inflater = {
   },
 
   decodeSync(compressed: Buffer, from: Checkpoint, maxOutput: number): Buffer | undefined {
-    // Z_SYNC_FLUSH at the end: a cut input yields what it decodes to, instead of an error.
-    const options = { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: Math.max(1, maxOutput) };
+    // Z_SYNC_FLUSH at the end: a cut input yields what it decodes to, instead of an error. One output
+    // chunk as large as the most it may produce (up to SYNC_CHUNK_MAX): with zlib's default 16 KiB
+    // chunks, a megabyte took sixty-odd native calls and was then copied once more by Buffer.concat
+    // (untouched pages of the larger allocation cost nothing).
+    const limit = Math.max(1, maxOutput);
+    const chunkSize = Math.max(constants.Z_MIN_CHUNK, Math.min(limit, SYNC_CHUNK_MAX));
+    const options = { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: limit, chunkSize };
     try {
       if (isMemberStart(from)) return gunzipSync(compressed, options);
       if (compressed.length === 0) return Buffer.alloc(0);

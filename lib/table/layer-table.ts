@@ -265,7 +265,7 @@ export class LayerTable {
    * What this layer does to everything below directory `dir`: the nearest of its ancestors-or-self
    * that is whited out, opaque or a non-directory decides. Remembered per directory and computed from
    * the parent's answer, so a lookup costs O(1) map operations however deep the path (a hostile layer
-   * 5 000 levels deep would otherwise cost O(depth²) per lookup); iterative, so no depth exhausts the
+   * 5 000 levels deep would otherwise cost O(depth^2) per lookup); iterative, so no depth exhausts the
    * stack.
    */
   private hidesUnder(dir: string): HideReason | null {

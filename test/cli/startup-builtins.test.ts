@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SNAPSHOT_FORMAT_VERSION } from '../../lib/table/snapshot-codec.js';
@@ -45,6 +45,35 @@ describe('start-up', () => {
     expect(warm).not.toContain('crypto');
     // Nor node:worker_threads: table workers are started (and it loaded) only for indexing.
     expect(warm).not.toContain('worker_threads');
+    // Nor node:perf_hooks (~1 ms): lru-cache reads the global `performance` at import, for TTLs that
+    // imgfs never sets; the bundle is built with that global defined away (package.json, build).
+    expect(warm).not.toContain('perf_hooks');
+  });
+
+  it('the launcher loads no fs streams: an ES module import of node:fs would (its namespace reads fs.ReadStream)', async () => {
+    const cache = join(scratch, 'cache-streams');
+    const args = ['cat', '--cache-dir', cache, 'fixtures/demo/demo.tar', '/etc/os-release'];
+    const everything = join(scratch, 'probe-internal.mjs');
+    writeFileSync(everything, "process.on('exit', () => { process.stderr.write(`modules: ${process.moduleLoadList.join(',')}\\n`); });\n");
+    const modulesOf = async (): Promise<string[]> => {
+      const result = await imgfs(args, { NODE_OPTIONS: `--import=${pathToFileURL(everything).href}` });
+      expect(result.code).toBe(0);
+      return (result.stderr.split('\n').find((text) => text.startsWith('modules: ')) ?? '').slice('modules: '.length).split(',');
+    };
+    await modulesOf();
+    const warm = await modulesOf();
+    expect(warm).toContain('NativeModule fs');
+    expect(warm).not.toContain('NativeModule internal/fs/streams');
+  });
+
+  it('the CLI bundle is ASCII, so that every start reads it as a one-byte string', () => {
+    // One non-ASCII character (a comment's dash or arrow: esbuild escapes them in strings, not in the
+    // comments it keeps) makes V8 hold the 570 KB source as two-byte text, decoded the slow way (~1 ms).
+    const source = readFileSync(join(dirname(bin), '..', 'dist', 'imgfs-cli.js'), 'latin1');
+    const lines = source.split('\n');
+    const offending = lines.flatMap((line, i) => (/[^\x00-\x7f]/.test(line) ? [`${i + 1}: ${line.trim()}`] : []));
+    expect(lines.length).toBeGreaterThan(1000);
+    expect(offending).toEqual([]);
   });
 
   it('a warm cat that succeeds never creates process.stderr (a pipe there would load node:net)', async () => {

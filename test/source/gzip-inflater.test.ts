@@ -181,3 +181,28 @@ describe('gzipInflater: output buffers', () => {
     });
   }
 });
+
+describe('decodeSync (a small warm read between two checkpoints)', () => {
+  const original = compressibleBytes(3 * MiB, 11);
+  const compressed = gzipSync(original);
+
+  it('decodes from a resumed checkpoint in one output buffer: no chunk list copied together afterwards', async () => {
+    const checkpoints: Checkpoint[] = [];
+    const recorder: DecodeContext = { name: 'layer.tar.gz', from: STREAM_START, onOutput: () => {}, recording: { spacing: MiB, onCheckpoint: (point) => checkpoints.push(point) } };
+    for await (const chunk of gzipInflater.decode(rawInput(compressed, 65536), recorder)) void chunk;
+    const from = checkpoints.find((point) => point.window !== undefined);
+    if (from === undefined) throw new Error('no checkpoint inside the member was recorded');
+    const maxOutput = original.length - from.outOffset + 65536;
+    const decoded = gzipInflater.decodeSync?.(compressed.subarray(from.rawOffset), from, maxOutput);
+    if (decoded === undefined) throw new Error('decodeSync gave nothing');
+    expect(decoded.equals(original.subarray(from.outOffset))).toBe(true);
+    // A view of zlib's one output chunk, not what Buffer.concat makes of 16 KiB chunks: a copy of exactly its size.
+    expect(decoded.length).toBeGreaterThan(MiB);
+    expect(decoded.buffer.byteLength).toBeGreaterThan(decoded.length);
+  });
+
+  it('decodes a whole member from its start, and gives up (undefined) past maxOutput', () => {
+    expect(gzipInflater.decodeSync?.(compressed, STREAM_START, original.length + 1)?.equals(original)).toBe(true);
+    expect(gzipInflater.decodeSync?.(compressed, STREAM_START, MiB)).toBeUndefined();
+  });
+});
