@@ -240,6 +240,10 @@ export class ImageFileSystem implements ImageFS, FileRegions {
     return this.readContent(node, Math.max(0, start), Math.min(contentSize(node), end));
   }
 
+  recordCheckpointsEvery(spacingOf: (layer: LayerInfo) => number): void {
+    for (const layer of this.stack) layer.recordCheckpointsEvery(spacingOf(layer.info));
+  }
+
   fileExtent(path: string): FileExtent | undefined {
     let node: MergedNode;
     try {

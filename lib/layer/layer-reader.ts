@@ -61,6 +61,11 @@ export interface LayerReader {
   verify?(): Promise<void>;
   /** Lets go of decoded data kept to speed up later reads (they then decode again). */
   dropDecoded?(): void;
+  /**
+   * The layer will be read often and out of order (a mount): a compressed one records checkpoints
+   * from its first pass on, about `spacing` decoded bytes apart, so that a read decodes little.
+   */
+  recordCheckpointsEvery?(spacing: number): void;
   /** Releases what the reader opened; never the stored bytes it was given. */
   close(): Promise<void>;
 }

@@ -304,6 +304,11 @@ export class Layer {
     this.reader.dropDecoded?.();
   }
 
+  /** See LayerReader.recordCheckpointsEvery. */
+  recordCheckpointsEvery(spacing: number): void {
+    this.reader.recordCheckpointsEvery?.(spacing);
+  }
+
   async close(): Promise<void> {
     // A worker may be reading this layer's file through its descriptor: stopped before that closes.
     await this.context.workers?.close();

@@ -101,6 +101,12 @@ class TarPassReader implements LayerReader {
     this.decoded?.dropSpans();
   }
 
+  recordCheckpointsEvery(spacing: number): void {
+    if (this.decoded === undefined) return;
+    this.decoded.checkpointPolicy = 'eager';
+    this.decoded.checkpointSpacing = spacing;
+  }
+
   async close(): Promise<void> {
     if (this.tar !== this.stored) await this.tar.close();
   }

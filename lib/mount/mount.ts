@@ -15,6 +15,7 @@ import type { WarningSink } from '../warnings.js';
 import { addLibfuseOptions, canAddLibfuseOptions, READ_ONLY } from './libfuse-options.js';
 import { hasFileRegions } from '../fs/file-regions.js';
 import { ServedFiles } from './served-files.js';
+import { closeCheckpointSpacing } from './close-checkpoints.js';
 
 export { FuseUnavailable } from './load-binding.js';
 
@@ -67,6 +68,7 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
   const served =
     binding.servedReads !== undefined && hasFileRegions(img) ? new ServedFiles(img, binding.servedReads, binding.names, () => threadOf(fuse)) : undefined;
   void unmounted.then(() => served?.clear());
+  if (hasFileRegions(img)) img.recordCheckpointsEvery(closeCheckpointSpacing);
   const ops = {
     ...filesystemOperations(img, { uid: options.uid, gid: options.gid }, warn, optionsReachLibfuse, binding, served),
     destroy: (cb: (result: number) => void) => {

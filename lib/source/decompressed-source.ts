@@ -69,6 +69,13 @@ interface Failure {
 /** Evicted spans kept for decoding into: a few, so that memory stays bounded by the cache. */
 const MAX_SPARES = 4;
 
+/**
+ * Spans decoded ahead of `read` callers: enough that a reader of small files in stream order (a mount
+ * read in directory order, which is about archive order) finds each span decoded by the thread pool
+ * while it was busy with the one before. Bounded by the cache (see readAhead), so it costs no memory.
+ */
+const READ_AHEAD_SPANS = 4;
+
 const STICKY: ReadonlySet<string> = new Set(['ECOMPRESSION', 'ETRUNCATED', 'ELIMIT']);
 
 /**
@@ -85,6 +92,14 @@ const RAW_RING = 3;
  * a warm `cat` of a small file inflates from the checkpoint before it to its end and no further.
  */
 const DIRECT_READ_MAX = 64 * 1024;
+
+/** How far before a read behind the cursor its checkpoint may lie for `readBehind` to decode from it. */
+const BEHIND_MAX = 1024 * 1024;
+
+function checkSpacing(spacing: number): number {
+  if (!Number.isSafeInteger(spacing) || spacing < 1) throw new RangeError(`checkpointSpacing must be a positive integer, got ${spacing}`);
+  return spacing;
+}
 
 /**
  * The compressed bytes from `rawOffset` to the end: from a seekable source (a file, a slice of one) in
@@ -145,12 +160,18 @@ export class DecompressedSource implements ByteSource {
   private readonly spans: SpanCache;
   /** A background decode of the next span is queued (see readAhead). */
   private readingAhead = false;
+  /** The span where the last `read` ended (-1: none yet), to tell reads in stream order. */
+  private lastReadSpan = -1;
+  /** The span index the latest reader asked to be read ahead from (see readAhead). */
+  private aheadOf = 0;
+  /** How many spans past `aheadOf` that reader wants decoded. */
+  private aheadDepth = 0;
   private cursor: SpanCursor | undefined;
   /** Whether `cursor` records checkpoints. */
   private cursorRecords = false;
   private checkpoints: CheckpointIndex;
   private policy: CheckpointPolicy;
-  private readonly checkpointSpacing: number;
+  private spacing: number;
   private failure: Failure | undefined;
   private readonly queue = new SerialQueue();
   private readonly ratio: RatioLimit;
@@ -173,15 +194,12 @@ export class DecompressedSource implements ByteSource {
     private readonly inflater: Inflater,
     options: DecompressOptions = {},
   ) {
-    const spacing = options.checkpointSpacing ?? DEFAULT_CHECKPOINT_SPACING;
-    if (!Number.isSafeInteger(spacing) || spacing < 1) {
-      throw new RangeError(`checkpointSpacing must be a positive integer, got ${spacing}`);
-    }
+    const spacing = checkSpacing(options.checkpointSpacing ?? DEFAULT_CHECKPOINT_SPACING);
     this.spans = new SpanCache(options.cacheBytes ?? DEFAULT_CACHE_BYTES, (span) => this.keepSpare(span));
     this.ratio = new RatioLimit(options.maxRatio, options.ratioSlack);
     this.checkpoints = new CheckpointIndex(inflater.compression);
     this.policy = checkPolicy(options.checkpoints ?? 'lazy');
-    this.checkpointSpacing = spacing;
+    this.spacing = spacing;
     this.name = raw.name;
     this.compression = inflater.compression;
   }
@@ -223,6 +241,15 @@ export class DecompressedSource implements ByteSource {
     this.policy = checkPolicy(policy);
   }
 
+  /** The `checkpointSpacing` option; changing it affects cursors started afterwards. */
+  get checkpointSpacing(): number {
+    return this.spacing;
+  }
+
+  set checkpointSpacing(spacing: number) {
+    this.spacing = checkSpacing(spacing);
+  }
+
   /**
    * The checkpoints known so far in a versioned, self-checking binary form, for an index cache to keep
    * (they depend on the compressed bytes: key them by the blob's digest). Needs `raw.size`.
@@ -253,16 +280,29 @@ export class DecompressedSource implements ByteSource {
     this.assertOpen();
     const { start, end } = clampRead(offset, length, this.knownSize ?? Infinity);
     if (end <= start) return Buffer.alloc(0);
+    // Reads in stream order (this one starts in the span where the last one ended, or the next) get
+    // the spans after them decoded ahead; reads here and there do not (they would decode for nothing).
+    const inOrder = Math.abs(Math.floor(start / SPAN_SIZE) - this.lastReadSpan) <= 1;
+    this.lastReadSpan = Math.floor((end - 1) / SPAN_SIZE);
+    const ahead = inOrder ? READ_AHEAD_SPANS : 0;
     const cached = this.spans.read(start, end);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) {
+      // Read ahead from hits too, or a reader going front to back would wait on every other span.
+      this.readAhead(this.lastReadSpan + 1, ahead);
+      return cached;
+    }
     if (!this.readBefore && end - start <= DIRECT_READ_MAX) {
       this.readBefore = true;
       const direct = await this.queue.run(() => this.readDirect(start, end));
       if (direct !== undefined) return direct;
     }
     this.readBefore = true;
+    if (end - start <= DIRECT_READ_MAX * 2) {
+      const behind = await this.queue.run(() => this.readBehind(start, end));
+      if (behind !== undefined) return behind;
+    }
     const bytes = await this.queue.run(() => this.readSpans(start, end));
-    this.readAhead(Math.floor((start + Math.max(bytes.length, 1) - 1) / SPAN_SIZE) + 1);
+    this.readAhead(Math.floor((start + Math.max(bytes.length, 1) - 1) / SPAN_SIZE) + 1, ahead);
     return bytes;
   }
 
@@ -286,22 +326,31 @@ export class DecompressedSource implements ByteSource {
   }
 
   /**
-   * After a read that had to decode, decodes the next span in the background (one at a time), so that
-   * a reader going front to back (a scan hashing files, `cat` of a large file) does its own work while
-   * the decoder works instead of after it. Only when the cache can keep both spans, and only right at
-   * the cursor; a failure is left for the read that needs that span.
+   * After a read, decodes the spans after it in the background (one at a time, up to `depth` spans
+   * past span `index - 1`), so that a reader going front to back (a scan hashing files, `cat` of a
+   * large file, a mount's reads in directory order) does its own work while the decoder works instead
+   * of after it. Only while the cache keeps those spans beside two more, and only from right at the
+   * cursor; a failure is left for the read that needs that span. A walker of `readView` reads one
+   * span ahead; readers of `read` (copies of small ranges, many per span) READ_AHEAD_SPANS.
    */
-  private readAhead(index: number): void {
+  private readAhead(index: number, depth = 1): void {
+    this.aheadOf = index;
+    this.aheadDepth = depth;
     const cursor = this.cursor;
-    if (!this.spans.holdsTwo || this.readingAhead || this.closed || cursor === undefined) return;
-    if (cursor.nextIndex !== index || this.spans.get(index) !== undefined) return;
+    const reach = Math.min(depth, this.spans.capacity - 2);
+    if (depth < 1 || !this.spans.holdsTwo || this.readingAhead || this.closed || cursor === undefined) return;
+    const next = cursor.nextIndex;
+    if (next < index || next >= index + Math.max(1, reach) || this.spans.get(next) !== undefined) return;
     this.readingAhead = true;
     this.counters.readAheads += 1;
     this.queue.run(async () => {
-      if (!this.closed && this.cursor === cursor && cursor.nextIndex === index) await this.decodeSpan(index);
+      if (!this.closed && this.cursor === cursor && cursor.nextIndex === next) await this.decodeSpan(next);
     })
-      .catch(() => {})
-      .finally(() => {
+      .then(() => {
+        this.readingAhead = false;
+        this.readAhead(this.aheadOf, this.aheadDepth);
+      })
+      .catch(() => {
         this.readingAhead = false;
       });
   }
@@ -382,6 +431,23 @@ export class DecompressedSource implements ByteSource {
       await decoded.return(undefined).catch(() => undefined);
     }
     return filled === out.length ? out : undefined;
+  }
+
+  /**
+   * A small read behind the cursor (or with none) whose spans the cache no longer holds, decoded
+   * between the checkpoints around it when the one before lies at most BEHIND_MAX before `start`:
+   * only where checkpoints are close (see `checkpointSpacing`). A re-read here and there (a mount's
+   * pages the kernel dropped) then decodes a few hundred KiB and leaves the cursor where it is,
+   * instead of restarting it a span or more back. Undefined: the spans are decoded as usual.
+   */
+  private async readBehind(start: number, end: number): Promise<Buffer | undefined> {
+    const cursor = this.cursor;
+    if (cursor !== undefined && cursor.nextIndex <= Math.floor(start / SPAN_SIZE)) return undefined;
+    if (this.failure !== undefined || (this.knownSize !== undefined && end > this.knownSize)) return undefined;
+    if (this.spans.read(start, end) !== undefined) return undefined;
+    const from = this.restartPoint(start);
+    if (start - from.outOffset > BEHIND_MAX) return undefined;
+    return this.readBetweenCheckpoints(from, start, end);
   }
 
   /**
@@ -503,7 +569,7 @@ export class DecompressedSource implements ByteSource {
     const checkpoints = this.checkpoints;
     const recording = this.cursorRecords
       ? {
-          spacing: this.checkpointSpacing,
+          spacing: this.spacing,
           onCheckpoint: (checkpoint: Checkpoint) => {
             if (checkpoints.add(checkpoint)) counters.recorded += 1;
           },

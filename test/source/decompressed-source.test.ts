@@ -428,6 +428,30 @@ describe('DecompressedSource: read-ahead', () => {
     await source.close();
   });
 
+  it('keeps several spans decoded ahead of a reader in stream order, read-ahead started by hits as well', async () => {
+    const source = new DecompressedSource(new BufferSource(gz, 'layer.blob'), gzipInflater);
+    for (let at = 0; at < 2 * SPAN_SIZE; at += 128 * 1024) {
+      expect((await source.read(at, 128 * 1024)).equals(data.subarray(at, at + 128 * 1024))).toBe(true);
+    }
+    // The reader is in span 1: spans 2 to 5 are decoded behind its back, the whole stream.
+    await vi.waitFor(() => expect(source.stats.inflatedBytes).toBe(data.length), { timeout: 10_000, interval: 5 });
+    const inflated = source.stats.inflatedBytes;
+    for (let at = 2 * SPAN_SIZE; at < data.length; at += 128 * 1024) {
+      expect((await source.read(at, 128 * 1024)).equals(data.subarray(at, at + 128 * 1024))).toBe(true);
+    }
+    expect(source.stats.inflatedBytes).toBe(inflated);
+    expect(source.stats.restarts).toBe(0);
+    await source.close();
+  });
+
+  it('does not read ahead of a read out of stream order', async () => {
+    const source = new DecompressedSource(new BufferSource(gz, 'layer.blob'), gzipInflater);
+    expect((await source.read(3 * SPAN_SIZE + 5, 1000)).equals(data.subarray(3 * SPAN_SIZE + 5, 3 * SPAN_SIZE + 1005))).toBe(true);
+    expect(source.stats.readAheads).toBe(0);
+    expect(source.stats.inflatedBytes).toBe(4 * SPAN_SIZE);
+    await source.close();
+  });
+
   it('does not read ahead when the cache cannot keep two spans', async () => {
     const source = new DecompressedSource(new BufferSource(gz, 'layer.blob'), gzipInflater, { cacheBytes: 0 });
     await source.read(0, 1000);
