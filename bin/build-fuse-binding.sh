@@ -140,7 +140,9 @@ patch_source '  NAPI_EXPORT_FUNCTION(fuse_native_runtime_info)' '  NAPI_EXPORT_F
   NAPI_EXPORT_FUNCTION(imgfs_serve_archive)
   NAPI_EXPORT_FUNCTION(imgfs_serve)
   NAPI_EXPORT_FUNCTION(imgfs_serve_clear)
-  NAPI_EXPORT_FUNCTION(imgfs_serve_link)' 1
+  NAPI_EXPORT_FUNCTION(imgfs_serve_link)
+  NAPI_EXPORT_FUNCTION(imgfs_serve_decoded)
+  NAPI_EXPORT_FUNCTION(imgfs_serve_span)' 1
 patch_source '  if (implemented[op_readlink]) ft->ops.readlink = fuse_native_readlink;' '  if (implemented[op_readlink]) ft->ops.readlink = imgfs_served_readlink;' 1
 
 # Gives the wrapper libfuse's symbol version, which libfuse's calls ask for.

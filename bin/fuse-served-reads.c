@@ -15,6 +15,12 @@
  *
  * Symlink targets are registered the same way (imgfsServeLink) and answered to READLINK in C.
  *
+ * Files of compressed layers are registered by their offset in the layer's decoded stream
+ * (imgfs_serve_decoded), and JavaScript hands over each span it decodes for reads (imgfs_serve_span),
+ * which is copied into one of IMGFS_SPAN_SLOTS slots here, the oldest replaced first: a READ that lies
+ * in spans held here is answered by memcpy, any other goes to JavaScript, which decodes (and reads
+ * ahead, handing those spans over too). Memory: at most IMGFS_SPAN_SLOTS spans (32 MiB of 1 MiB spans).
+ *
  * The view never changes while mounted, so an entry is never replaced; the table only grows, until
  * imgfs_serve_clear() at unmount. One mount per process owns the table (named by the binding's
  * per-mount thread state, which libfuse hands every operation as its context's private_data); reads of
@@ -23,11 +29,27 @@
 
 #define IMGFS_MAX_ARCHIVES 64
 #define IMGFS_LINK (-2)
+#define IMGFS_DECODED (-3)
+#define IMGFS_SPAN_SLOTS 32
+#define IMGFS_SPAN_MAX (1 << 20)
+
+/* A decoded span of stream `stream` (a layer), bytes [start, start + length) of it; stream -1: empty. */
+typedef struct imgfs_span {
+  int32_t stream;
+  int64_t start;
+  size_t length;
+  char *bytes;
+} imgfs_span_t;
+
+static imgfs_span_t imgfs_spans[IMGFS_SPAN_SLOTS];
+static size_t imgfs_span_next = 0;
+static bool imgfs_spans_ready = false;
 
 typedef struct imgfs_extent {
   struct imgfs_extent *next;
   uint64_t hash;
-  int32_t archive; /* IMGFS_LINK: a symlink, whose target is `target` */
+  int32_t archive; /* IMGFS_LINK: a symlink, whose target is `target`; IMGFS_DECODED: in decoded stream `stream` */
+  int32_t stream;
   char *target;
   int64_t offset;
   int64_t size;
@@ -80,6 +102,29 @@ static int imgfs_served_grow (void) {
   return 0;
 }
 
+/* Caller holds the lock: the slot holding byte `at` of `stream`, or NULL. */
+static const imgfs_span_t * imgfs_span_find (int32_t stream, int64_t at) {
+  for (size_t i = 0; i < IMGFS_SPAN_SLOTS; i++) {
+    const imgfs_span_t *s = &imgfs_spans[i];
+    if (s->stream == stream && s->start <= at && at - s->start < (int64_t) s->length) return s;
+  }
+  return NULL;
+}
+
+/* Caller holds the lock: copies `want` bytes of `stream` from `at` into `buf` if spans held here have them all. */
+static bool imgfs_span_copy (int32_t stream, int64_t at, char *buf, size_t want) {
+  size_t got = 0;
+  while (got < want) {
+    const imgfs_span_t *s = imgfs_span_find(stream, at + (int64_t) got);
+    if (s == NULL) return false;
+    size_t from = (size_t) (at + (int64_t) got - s->start);
+    size_t take = s->length - from < want - got ? s->length - from : want - got;
+    memcpy(buf + got, s->bytes + from, take);
+    got += take;
+  }
+  return true;
+}
+
 static int imgfs_served_read (const char *path, char *buf, size_t len, off_t offset, struct fuse_file_info *info) {
   int fd = -1;
   int64_t start = 0;
@@ -93,6 +138,17 @@ static int imgfs_served_read (const char *path, char *buf, size_t len, off_t off
       fd = imgfs_archive_fds[e->archive];
       start = e->offset;
       size = e->size;
+    } else if (e != NULL && e->archive == IMGFS_DECODED && offset >= 0) {
+      /* Clamped to the member as below; answered only if every byte is in a span held here. */
+      int result = -1;
+      if (offset >= e->size) result = 0;
+      else {
+        size_t want = (uint64_t) (e->size - offset) < len ? (size_t) (e->size - offset) : len;
+        if (want > INT_MAX) want = INT_MAX;
+        if (imgfs_span_copy(e->stream, e->offset + offset, buf, want)) result = (int) want;
+      }
+      pthread_rwlock_unlock(&imgfs_served_lock);
+      return result >= 0 ? result : fuse_native_read(path, buf, len, offset, info);
     }
     pthread_rwlock_unlock(&imgfs_served_lock);
   }
@@ -256,6 +312,79 @@ NAPI_METHOD(imgfs_serve) {
   return imgfs_boolean(env, stored);
 }
 
+/*
+ * imgfs_serve_decoded(mountThread, kernelPath, stream, offset, size): READs of kernelPath are answered
+ * from bytes [offset, offset + size) of decoded stream `stream` while spans handed over hold them.
+ */
+NAPI_METHOD(imgfs_serve_decoded) {
+  NAPI_ARGV(5)
+  void *owner = NULL;
+  size_t owner_length = 0;
+  NAPI_STATUS_THROWS(napi_get_buffer_info(env, argv[0], &owner, &owner_length))
+  int32_t stream = 0;
+  int64_t offset = 0;
+  int64_t size = 0;
+  NAPI_STATUS_THROWS(napi_get_value_int32(env, argv[2], &stream))
+  NAPI_STATUS_THROWS(napi_get_value_int64(env, argv[3], &offset))
+  NAPI_STATUS_THROWS(napi_get_value_int64(env, argv[4], &size))
+  bool stored = false;
+  imgfs_extent_t *e = (imgfs_extent_t *) imgfs_latin1(env, argv[1], sizeof(imgfs_extent_t), offsetof(imgfs_extent_t, path));
+  if (e != NULL) {
+    e->hash = imgfs_path_hash(e->path);
+    e->archive = IMGFS_DECODED;
+    e->stream = stream;
+    e->offset = offset;
+    e->size = size;
+    pthread_rwlock_wrlock(&imgfs_served_lock);
+    bool valid = imgfs_claim(owner, owner_length) && stream >= 0 && offset >= 0 && size >= 0 && offset <= INT64_MAX - size;
+    stored = valid && imgfs_served_add(e);
+    pthread_rwlock_unlock(&imgfs_served_lock);
+    if (!stored) free(e);
+  }
+  return imgfs_boolean(env, stored);
+}
+
+/* imgfs_serve_span(mountThread, stream, start, bytes): keeps a copy of bytes [start, start + length) of decoded stream `stream`. */
+NAPI_METHOD(imgfs_serve_span) {
+  NAPI_ARGV(4)
+  void *owner = NULL;
+  size_t owner_length = 0;
+  NAPI_STATUS_THROWS(napi_get_buffer_info(env, argv[0], &owner, &owner_length))
+  int32_t stream = 0;
+  int64_t start = 0;
+  void *bytes = NULL;
+  size_t length = 0;
+  NAPI_STATUS_THROWS(napi_get_value_int32(env, argv[1], &stream))
+  NAPI_STATUS_THROWS(napi_get_value_int64(env, argv[2], &start))
+  NAPI_STATUS_THROWS(napi_get_buffer_info(env, argv[3], &bytes, &length))
+  bool stored = false;
+  if (stream >= 0 && start >= 0 && length > 0 && length <= IMGFS_SPAN_MAX) {
+    pthread_rwlock_wrlock(&imgfs_served_lock);
+    if (imgfs_claim(owner, owner_length)) {
+      if (!imgfs_spans_ready) {
+        for (size_t i = 0; i < IMGFS_SPAN_SLOTS; i++) imgfs_spans[i].stream = -1;
+        imgfs_spans_ready = true;
+      }
+      const imgfs_span_t *held = imgfs_span_find(stream, start);
+      if (held != NULL && held->start == start && held->length >= length) stored = true;
+      else {
+        imgfs_span_t *slot = &imgfs_spans[imgfs_span_next];
+        if (slot->bytes == NULL) slot->bytes = malloc(IMGFS_SPAN_MAX);
+        if (slot->bytes != NULL) {
+          memcpy(slot->bytes, bytes, length);
+          slot->stream = stream;
+          slot->start = start;
+          slot->length = length;
+          imgfs_span_next = (imgfs_span_next + 1) % IMGFS_SPAN_SLOTS;
+          stored = true;
+        }
+      }
+    }
+    pthread_rwlock_unlock(&imgfs_served_lock);
+  }
+  return imgfs_boolean(env, stored);
+}
+
 /* imgfsServeClear(mountThread): if that mount owns the table, forgets every path and closes the duplicated descriptors. */
 NAPI_METHOD(imgfs_serve_clear) {
   NAPI_ARGV(1)
@@ -282,6 +411,11 @@ NAPI_METHOD(imgfs_serve_clear) {
   imgfs_served_entry_count = 0;
   for (int i = 0; i < imgfs_archive_count; i++) close(imgfs_archive_fds[i]);
   imgfs_archive_count = 0;
+  for (size_t i = 0; i < IMGFS_SPAN_SLOTS; i++) {
+    free(imgfs_spans[i].bytes);
+    imgfs_spans[i] = (imgfs_span_t) { .stream = -1, .start = 0, .length = 0, .bytes = NULL };
+  }
+  imgfs_span_next = 0;
   imgfs_served_owner = NULL;
   pthread_rwlock_unlock(&imgfs_served_lock);
   return NULL;

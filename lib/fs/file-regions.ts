@@ -14,6 +14,13 @@ export interface FileExtent {
   readonly size: number;
 }
 
+/** The file's `size` bytes are at `offset` of the decoded stream of compressed layer `layer`. */
+export interface DecodedExtent {
+  readonly layer: number;
+  readonly offset: number;
+  readonly size: number;
+}
+
 export interface FileRegions {
   /** The extent of the file at `path` (no symlink followed), or undefined: not a file, not stored as it is, not indexed yet. */
   fileExtent(path: string): FileExtent | undefined;
@@ -25,6 +32,10 @@ export interface FileRegions {
    * LayerReader.recordCheckpointsEvery).
    */
   recordCheckpointsEvery(spacingOf: (layer: LayerInfo) => number): void;
+  /** Where the file at `path` (no symlink followed) lies in a compressed layer's decoded stream, or undefined. */
+  decodedExtent(path: string): DecodedExtent | undefined;
+  /** Hears of every span the compressed layers decode for reads, with the layer's index (see DecompressedSource.onReadSpan). */
+  onReadSpan(listener: (layer: number, start: number, span: Buffer) => void): void;
 }
 
 export function hasFileRegions(img: ImageFS): img is ImageFS & FileRegions {

@@ -14,7 +14,7 @@ import { createNodeFsAdapter, type NodeFsAdapter } from './node-fs-adapter.js';
 import { contentFilter, scanFilter, ScanPlan, type ScannedFile, type ScanOptions } from './scan.js';
 import { FsError } from './fs-errors.js';
 import { ImageStats, type FileType } from './image-stats.js';
-import type { FileExtent, FileRegions } from './file-regions.js';
+import type { DecodedExtent, FileExtent, FileRegions } from './file-regions.js';
 import type { ImageDirent, ImageFS, ImagePath, LayerInfo, PathHistory, ReadStreamOptions, WalkEntry } from './types.js';
 
 /** Inode numbers for directories no layer has a member for; far above `layer × 2³² + ordinal`. */
@@ -245,16 +245,32 @@ export class ImageFileSystem implements ImageFS, FileRegions {
   }
 
   fileExtent(path: string): FileExtent | undefined {
+    const node = this.resolvedFile(path);
+    if (node?.entry === undefined) return undefined;
+    const region = this.layerOf(node).fileRegion(node.entry);
+    return region === undefined ? undefined : { fd: region.fd, offset: region.offset, size: contentSize(node) };
+  }
+
+  decodedExtent(path: string): DecodedExtent | undefined {
+    const node = this.resolvedFile(path);
+    if (node?.entry === undefined) return undefined;
+    const offset = this.layerOf(node).decodedOffset(node.entry);
+    return offset === undefined ? undefined : { layer: node.layer, offset, size: contentSize(node) };
+  }
+
+  onReadSpan(listener: (layer: number, start: number, span: Buffer) => void): void {
+    for (const [index, layer] of this.stack.entries()) layer.onReadSpan((start, span) => listener(index, start, span));
+  }
+
+  /** The regular file at `path` (no symlink followed), if the layers that decide it are indexed. */
+  private resolvedFile(path: string): MergedNode | undefined {
     let node: MergedNode;
     try {
       node = this.resolve(path, false, 'open').node;
     } catch {
       return undefined; // not indexed yet, or no such file: reads ask JavaScript
     }
-    if (node.kind !== 'file' || node.entry === undefined) return undefined;
-    const size = contentSize(node);
-    const region = this.layerOf(node).fileRegion(node.entry);
-    return region === undefined ? undefined : { fd: region.fd, offset: region.offset, size };
+    return node.kind === 'file' ? node : undefined;
   }
 
   /** Bytes [start, end) of a node's content, streamed from the layer that holds them. */

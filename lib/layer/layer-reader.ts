@@ -66,6 +66,13 @@ export interface LayerReader {
    * from its first pass on, about `spacing` decoded bytes apart, so that a read decodes little.
    */
   recordCheckpointsEvery?(spacing: number): void;
+  /**
+   * Where an entry's data starts in the layer's decoded stream, when the layer is compressed and the
+   * entry is stored in one piece (not sparse); else undefined.
+   */
+  decodedOffset?(entry: TableEntry): number | undefined;
+  /** Hears of each span of the decoded stream decoded for reads (see DecompressedSource.onReadSpan). */
+  onReadSpan?(listener: (start: number, span: Buffer) => void): void;
   /** Releases what the reader opened; never the stored bytes it was given. */
   close(): Promise<void>;
 }

@@ -304,6 +304,16 @@ export class Layer {
     this.reader.dropDecoded?.();
   }
 
+  /** See LayerReader.decodedOffset. */
+  decodedOffset(entry: TableEntry): number | undefined {
+    return this.reader.decodedOffset?.(entry);
+  }
+
+  /** See LayerReader.onReadSpan. */
+  onReadSpan(listener: (start: number, span: Buffer) => void): void {
+    this.reader.onReadSpan?.(listener);
+  }
+
   /** See LayerReader.recordCheckpointsEvery. */
   recordCheckpointsEvery(spacing: number): void {
     this.reader.recordCheckpointsEvery?.(spacing);

@@ -101,6 +101,14 @@ class TarPassReader implements LayerReader {
     this.decoded?.dropSpans();
   }
 
+  decodedOffset(entry: TableEntry): number | undefined {
+    return this.decoded === undefined || entry.sparse !== undefined ? undefined : entry.dataOffset;
+  }
+
+  onReadSpan(listener: (start: number, span: Buffer) => void): void {
+    if (this.decoded !== undefined) this.decoded.onReadSpan = listener;
+  }
+
   recordCheckpointsEvery(spacing: number): void {
     if (this.decoded === undefined) return;
     this.decoded.checkpointPolicy = 'eager';

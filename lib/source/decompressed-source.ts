@@ -160,6 +160,13 @@ export class DecompressedSource implements ByteSource {
   private readonly spans: SpanCache;
   /** A background decode of the next span is queued (see readAhead). */
   private readingAhead = false;
+  /**
+   * Hears of each span decoded for `read` callers (not for a walker of `readView`), and of the cached
+   * spans a read is served from, with its first byte's offset, before the read resolves: a mount hands
+   * them to its C reads. The span is only lent: it may be decoded into again later, so a listener
+   * copies what it keeps.
+   */
+  onReadSpan: ((start: number, span: Buffer) => void) | undefined;
   /** The span where the last `read` ended (-1: none yet), to tell reads in stream order. */
   private lastReadSpan = -1;
   /** The span index the latest reader asked to be read ahead from (see readAhead). */
@@ -280,13 +287,16 @@ export class DecompressedSource implements ByteSource {
     this.assertOpen();
     const { start, end } = clampRead(offset, length, this.knownSize ?? Infinity);
     if (end <= start) return Buffer.alloc(0);
-    // Reads in stream order (this one starts in the span where the last one ended, or the next) get
-    // the spans after them decoded ahead; reads here and there do not (they would decode for nothing).
-    const inOrder = Math.abs(Math.floor(start / SPAN_SIZE) - this.lastReadSpan) <= 1;
+    // Reads in stream order (this one starts in the span where the last one ended, or a few spans on:
+    // a mount's C reads answer those read ahead without asking here) get a cursor and the spans after
+    // them decoded ahead; small reads here and there are decoded on their own (see readBehind).
+    const first = Math.floor(start / SPAN_SIZE);
+    const inOrder = this.lastReadSpan < 0 ? first === 0 : first >= this.lastReadSpan && first <= this.lastReadSpan + READ_AHEAD_SPANS + 1;
     this.lastReadSpan = Math.floor((end - 1) / SPAN_SIZE);
     const ahead = inOrder ? READ_AHEAD_SPANS : 0;
     const cached = this.spans.read(start, end);
     if (cached !== undefined) {
+      if (this.onReadSpan !== undefined) this.announce(first, this.lastReadSpan);
       // Read ahead from hits too, or a reader going front to back would wait on every other span.
       this.readAhead(this.lastReadSpan + 1, ahead);
       return cached;
@@ -297,7 +307,7 @@ export class DecompressedSource implements ByteSource {
       if (direct !== undefined) return direct;
     }
     this.readBefore = true;
-    if (end - start <= DIRECT_READ_MAX * 2) {
+    if (!inOrder && end - start <= DIRECT_READ_MAX * 2) {
       const behind = await this.queue.run(() => this.readBehind(start, end));
       if (behind !== undefined) return behind;
     }
@@ -325,6 +335,14 @@ export class DecompressedSource implements ByteSource {
     return span.subarray(Math.min(offset - index * SPAN_SIZE, span.length));
   }
 
+  /** Tells `onReadSpan` of spans `from` to `to` (cached ones, read again: a listener may have let them go). */
+  private announce(from: number, to: number): void {
+    for (let index = from; index <= to; index += 1) {
+      const span = this.spans.get(index);
+      if (span !== undefined) this.onReadSpan?.(index * SPAN_SIZE, span);
+    }
+  }
+
   /**
    * After a read, decodes the spans after it in the background (one at a time, up to `depth` spans
    * past span `index - 1`), so that a reader going front to back (a scan hashing files, `cat` of a
@@ -344,7 +362,7 @@ export class DecompressedSource implements ByteSource {
     this.readingAhead = true;
     this.counters.readAheads += 1;
     this.queue.run(async () => {
-      if (!this.closed && this.cursor === cursor && cursor.nextIndex === next) await this.decodeSpan(next);
+      if (!this.closed && this.cursor === cursor && cursor.nextIndex === next) await this.decodeSpan(next, depth > 1);
     })
       .then(() => {
         this.readingAhead = false;
@@ -389,7 +407,7 @@ export class DecompressedSource implements ByteSource {
   private async readSpans(start: number, end: number): Promise<Buffer> {
     const pieces: Buffer[] = [];
     for (let index = Math.floor(start / SPAN_SIZE); index * SPAN_SIZE < end; index += 1) {
-      const span = this.spans.get(index) ?? (await this.decodeSpan(index));
+      const span = this.spans.get(index) ?? (await this.decodeSpan(index, true));
       if (span === undefined) break; // past the end of the stream
       pieces.push(cutSpan(span, index, start, end));
       if (span.length < SPAN_SIZE) break;
@@ -434,7 +452,7 @@ export class DecompressedSource implements ByteSource {
   }
 
   /**
-   * A small read behind the cursor (or with none) whose spans the cache no longer holds, decoded
+   * A small read out of stream order, behind the cursor (or with none), whose spans the cache no longer holds, decoded
    * between the checkpoints around it when the one before lies at most BEHIND_MAX before `start`:
    * only where checkpoints are close (see `checkpointSpacing`). A re-read here and there (a mount's
    * pages the kernel dropped) then decodes a few hundred KiB and leaves the cursor where it is,
@@ -476,7 +494,7 @@ export class DecompressedSource implements ByteSource {
   }
 
   /** Runs the cursor (starting a new one if needed) until it has produced span `index`. */
-  private async decodeSpan(index: number): Promise<Buffer | undefined> {
+  private async decodeSpan(index: number, forReads = false): Promise<Buffer | undefined> {
     this.assertOpen();
     if (this.pendingImport !== undefined) await this.takePendingImport();
     if (this.knownSize !== undefined && index * SPAN_SIZE >= this.knownSize) return undefined;
@@ -506,6 +524,7 @@ export class DecompressedSource implements ByteSource {
         return undefined;
       }
       this.spans.add(spanIndex, span);
+      if (forReads) this.onReadSpan?.(spanIndex * SPAN_SIZE, span);
       if (span.length < SPAN_SIZE) {
         cursor.stop();
         this.ended(cursor, spanIndex * SPAN_SIZE + span.length);

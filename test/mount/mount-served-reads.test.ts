@@ -24,7 +24,7 @@ import { repoRoot } from '../cli/run-cli.js';
 import { bindingBuiltForImgfs, missingForMount, reportMissing, startMount, stopMount } from './mount-process.js';
 
 const execFileAsync = promisify(execFile);
-const missing = await missingForMount(['tar', 'gcc']);
+const missing = await missingForMount(['tar', 'gcc', 'fincore']);
 /** The binding of this checkout's `npm run build:fuse` (an older build has no C reads). */
 function servedReadsBuilt(): boolean {
   if (!bindingBuiltForImgfs()) return false;
@@ -174,7 +174,25 @@ describe.skipIf(skip)('imgfs mount: reads served in C', () => {
     expect(stdout.subarray(FIVE.length)).toEqual(Buffer.alloc(4096 - FIVE.length));
   });
 
-  it('leaves sparse members and compressed layers to imgfs, which reads them right', async () => {
+  it("answers a gzip layer's reads in C from the spans imgfs decoded for reads, byte for byte, once the kernel dropped its pages", async () => {
+    // Files over about ten 1 MiB spans of the decoded stream: fewer than the binding keeps.
+    const files = Array.from({ length: 24 }, (_, i) => ({ path: `many/f${i}`, bytes: pattern(1000 + i * 37_001, i + 5) }));
+    const layer = join(work, 'many.tar.gz');
+    await writeFile(layer, gzipSync(buildLayer([dir('many'), ...files.map(({ path, bytes }) => file(path, bytes))])));
+    const { at, reads } = await mounted([layer], 'decoded');
+    await execFileAsync('find', [at]);
+    for (const { path, bytes } of files) expect(await catOf(join(at, path))).toBe(digestOf(bytes));
+    expect(reads.size).toBeGreaterThan(0); // the first reads decode, in JavaScript
+    // The kernel lets go of the files' pages (as this VM's DAMON does on its own), so they are read again.
+    for (const { path } of files) await execFileAsync('dd', [`if=${join(at, path)}`, 'iflag=nocache', 'count=0', 'status=none']);
+    const resident = await execFileAsync('fincore', ['--bytes', '--noheadings', '--output', 'RES', ...files.map(({ path }) => join(at, path))]);
+    expect(resident.stdout.trim().split('\n').map(Number)).toEqual(files.map(() => 0));
+    reads.clear();
+    for (const { path, bytes } of files) expect(await catOf(join(at, path))).toBe(digestOf(bytes));
+    expect([...reads.keys()]).toEqual([]);
+  });
+
+  it('leaves sparse members to imgfs, and a compressed layer\'s file read before its span was decoded for reads', async () => {
     const { at, reads } = await mounted(image, 'others');
     await execFileAsync('find', [at]);
     expect(await catOf(join(at, 'sparse/holes.bin'))).toBe(digestOf(holes));
