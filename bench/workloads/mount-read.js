@@ -70,12 +70,25 @@ async function stopImgfs(child, dir) {
   return written;
 }
 
-/** Times TOOL twice over DIR: the first read, then the second. @param {keyof typeof TOOLS} tool @param {string} dir */
-async function twice(tool, dir) {
+/** CPU time (user + system) process `pid` has used so far, in ms (clock ticks of 10 ms). @param {number | undefined} pid */
+function cpuMs(pid) {
+  if (pid === undefined) return 0;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * Times TOOL twice over DIR: the first read, then the second, with the CPU time `pid` (the mount
+ * process, if any) used during each. @param {keyof typeof TOOLS} tool @param {string} dir @param {number} [pid]
+ */
+async function twice(tool, dir, pid) {
+  const before = cpuMs(pid);
   const first = await measure(shell(TOOLS[tool](dir)), { rss: false });
+  const between = cpuMs(pid);
   const second = await measure(shell(TOOLS[tool](dir)), { rss: false });
+  const cpu = { first: between - before, second: cpuMs(pid) - between };
   for (const sample of [first, second]) if (sample.code !== 0) throw new Error(`${TOOLS[tool](dir)} failed: ${sample.stderr}`);
-  return { first, second };
+  return { first, second, cpu };
 }
 
 rmSync(scratch, { recursive: true, force: true });
@@ -116,9 +129,11 @@ try {
       const { child, readyMs } = await mountImgfs(mnt);
       add('ready', readyMs);
       try {
-        const read = await twice(tool, mnt);
+        const read = await twice(tool, mnt, child.pid);
         add(`imgfs-${tool}-first`, read.first.ms);
         add(`imgfs-${tool}-second`, read.second.ms);
+        add(`cpu-imgfs-${tool}-first`, read.cpu.first);
+        add(`cpu-imgfs-${tool}-second`, read.cpu.second);
         outputs[`imgfs-${tool}`] = (read.second.text ?? '').trim();
       } finally {
         bytesWritten += await stopImgfs(child, mnt);
