@@ -283,6 +283,27 @@ NAPI_METHOD(imgfs_serve_archive) {
 }
 
 /*
+ * Registers `path` (a napi string) as a file at [offset, offset + size) of archive `archive`, or of
+ * decoded stream `stream` when `archive` is IMGFS_DECODED (then only for the owner `owner`); false
+ * where it cannot (bad arguments, no memory, not the owner).
+ */
+static bool imgfs_register (napi_env env, napi_value path, int32_t archive, int32_t stream, int64_t offset, int64_t size, const void *owner, size_t owner_length) {
+  imgfs_extent_t *e = (imgfs_extent_t *) imgfs_latin1(env, path, sizeof(imgfs_extent_t), offsetof(imgfs_extent_t, path));
+  if (e == NULL) return false;
+  e->hash = imgfs_path_hash(e->path);
+  e->archive = archive;
+  e->stream = stream;
+  e->offset = offset;
+  e->size = size;
+  pthread_rwlock_wrlock(&imgfs_served_lock);
+  bool known = archive == IMGFS_DECODED ? imgfs_claim(owner, owner_length) && stream >= 0 : archive >= 0 && archive < imgfs_archive_count;
+  bool stored = known && offset >= 0 && size >= 0 && offset <= INT64_MAX - size && imgfs_served_add(e);
+  pthread_rwlock_unlock(&imgfs_served_lock);
+  if (!stored) free(e);
+  return stored;
+}
+
+/*
  * imgfsServe(path, archive, offset, size): READs of `path` (a Latin-1 string, one char per byte, as
  * the names-as-bytes build passes paths) are served from bytes [offset, offset + size) of the archive.
  * Returns false where it cannot (bad arguments, no memory): that path's reads then stay in JavaScript.
@@ -296,20 +317,7 @@ NAPI_METHOD(imgfs_serve) {
   NAPI_STATUS_THROWS(napi_get_value_int32(env, argv[1], &archive))
   NAPI_STATUS_THROWS(napi_get_value_int64(env, argv[2], &offset))
   NAPI_STATUS_THROWS(napi_get_value_int64(env, argv[3], &size))
-  bool stored = false;
-  imgfs_extent_t *e = (imgfs_extent_t *) imgfs_latin1(env, argv[0], sizeof(imgfs_extent_t), offsetof(imgfs_extent_t, path));
-  if (e != NULL) {
-    e->hash = imgfs_path_hash(e->path);
-    e->archive = archive;
-    e->offset = offset;
-    e->size = size;
-    pthread_rwlock_wrlock(&imgfs_served_lock);
-    bool valid = archive >= 0 && archive < imgfs_archive_count && offset >= 0 && size >= 0 && offset <= INT64_MAX - size;
-    stored = valid && imgfs_served_add(e);
-    pthread_rwlock_unlock(&imgfs_served_lock);
-    if (!stored) free(e);
-  }
-  return imgfs_boolean(env, stored);
+  return imgfs_boolean(env, archive >= 0 && imgfs_register(env, argv[0], archive, -1, offset, size, NULL, 0));
 }
 
 /*
@@ -327,21 +335,7 @@ NAPI_METHOD(imgfs_serve_decoded) {
   NAPI_STATUS_THROWS(napi_get_value_int32(env, argv[2], &stream))
   NAPI_STATUS_THROWS(napi_get_value_int64(env, argv[3], &offset))
   NAPI_STATUS_THROWS(napi_get_value_int64(env, argv[4], &size))
-  bool stored = false;
-  imgfs_extent_t *e = (imgfs_extent_t *) imgfs_latin1(env, argv[1], sizeof(imgfs_extent_t), offsetof(imgfs_extent_t, path));
-  if (e != NULL) {
-    e->hash = imgfs_path_hash(e->path);
-    e->archive = IMGFS_DECODED;
-    e->stream = stream;
-    e->offset = offset;
-    e->size = size;
-    pthread_rwlock_wrlock(&imgfs_served_lock);
-    bool valid = imgfs_claim(owner, owner_length) && stream >= 0 && offset >= 0 && size >= 0 && offset <= INT64_MAX - size;
-    stored = valid && imgfs_served_add(e);
-    pthread_rwlock_unlock(&imgfs_served_lock);
-    if (!stored) free(e);
-  }
-  return imgfs_boolean(env, stored);
+  return imgfs_boolean(env, imgfs_register(env, argv[1], IMGFS_DECODED, stream, offset, size, owner, owner_length));
 }
 
 /* imgfs_serve_span(mountThread, stream, start, bytes): keeps a copy of bytes [start, start + length) of decoded stream `stream`. */
