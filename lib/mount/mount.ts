@@ -68,7 +68,10 @@ export async function mount(img: ImageFS, dir: string, options: MountOptions = {
   const served =
     binding.servedReads !== undefined && hasFileRegions(img) ? new ServedFiles(img, binding.servedReads, binding.names, () => threadOf(fuse)) : undefined;
   void unmounted.then(() => served?.clear());
-  if (hasFileRegions(img)) img.recordCheckpointsEvery(closeCheckpointSpacing);
+  if (hasFileRegions(img)) {
+    img.recordCheckpointsEvery(closeCheckpointSpacing);
+    if (served !== undefined && binding.servedReads?.imgfs_serve_span !== undefined) img.onReadSpan((layer, start, span) => served.offerSpan(layer, start, span));
+  }
   const ops = {
     ...filesystemOperations(img, { uid: options.uid, gid: options.gid }, warn, optionsReachLibfuse, binding, served),
     destroy: (cb: (result: number) => void) => {
