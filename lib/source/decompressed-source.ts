@@ -93,7 +93,7 @@ const RAW_RING = 3;
  */
 const DIRECT_READ_MAX = 64 * 1024;
 
-/** How far before a read behind the cursor its checkpoint may lie for `readBehind` to decode from it. */
+/** How far before a read out of order its checkpoint may lie for `readBehind` to decode from it. */
 const BEHIND_MAX = 1024 * 1024;
 
 function checkSpacing(spacing: number): number {
@@ -452,8 +452,9 @@ export class DecompressedSource implements ByteSource {
   }
 
   /**
-   * A small read out of stream order, behind the cursor (or with none), whose spans the cache no longer holds, decoded
-   * between the checkpoints around it when the one before lies at most BEHIND_MAX before `start`:
+   * A small read out of stream order, behind the cursor (or with none), whose spans the cache no
+   * longer holds, decoded between the checkpoints around it when the one before lies at most
+   * BEHIND_MAX before `start`:
    * only where checkpoints are close (see `checkpointSpacing`). A re-read here and there (a mount's
    * pages the kernel dropped) then decodes a few hundred KiB and leaves the cursor where it is,
    * instead of restarting it a span or more back. Undefined: the spans are decoded as usual.
