@@ -13,7 +13,9 @@ const MAX_WANTED = 16;
  * unless the file happens to lie in the few spans the span cache still holds (bench/README.md,
  * "Cold cat: zstd-cold"). Only regular, non-sparse members whose stored name is the path as asked are
  * kept (a file reached through a symlinked parent or a hard link is read from the layer as before),
- * and at most MAX_KEPT_BYTES per layer.
+ * and at most `budget` bytes per layer: MAX_KEPT_BYTES, or less, the layer's share of the decoded
+ * bytes an image keeps (open-layers.ts), so that an image of many layers that all hold the file asked
+ * for keeps no more than its span caches may.
  */
 export class KeptMembers {
   /** Stored names to watch for, each wished path in the forms a tar writes it (`a/b`, `./a/b`, `/a/b`). */
@@ -21,6 +23,11 @@ export class KeptMembers {
   /** Data kept, by the member's data offset in the tar stream (unique, also when a name repeats). */
   private readonly kept = new Map<number, Buffer>();
   private bytes = 0;
+  private readonly budget: number;
+
+  constructor(budget: number = MAX_KEPT_BYTES) {
+    this.budget = Math.max(0, Math.min(MAX_KEPT_BYTES, budget));
+  }
 
   /** Watches for the member stored as `path` (normalised: `usr/bin/env`, no leading `/`). */
   want(path: string): void {
@@ -44,7 +51,7 @@ export class KeptMembers {
       member.type === 'file' &&
       member.sparse === undefined &&
       member.size > 0 &&
-      member.size <= MAX_KEPT_BYTES - this.bytes &&
+      member.size <= this.budget - this.bytes &&
       this.names.has(member.name) &&
       !this.kept.has(member.dataOffset)
     );
@@ -52,7 +59,7 @@ export class KeptMembers {
 
   /** Keeps `data` as the member's (only when it is all of it: a layer cut short is read, and fails, as before). */
   keep(member: TarEntry, data: Buffer): void {
-    if (data.length !== member.size || member.size > MAX_KEPT_BYTES - this.bytes) return;
+    if (data.length !== member.size || member.size > this.budget - this.bytes) return;
     this.kept.set(member.dataOffset, data);
     this.bytes += data.length;
   }

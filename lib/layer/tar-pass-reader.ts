@@ -23,7 +23,7 @@ export async function openTarPass(stored: ByteSource, context: LayerReaderContex
   const digests = context.passDigests;
   const options = { maxRatio: context.limits.maxRatio, cacheBytes: context.cacheBytes };
   const { source: tar, compression } = await openDecompressed(stored, options, digests === undefined ? undefined : (inflater) => digests.wrap(inflater));
-  return new TarPassReader(stored, tar, compression, context.sidecar, hidden, digests !== undefined);
+  return new TarPassReader(stored, tar, compression, context.sidecar, hidden, digests !== undefined, context.cacheBytes);
 }
 
 /** Members a plain pass leaves out (a table-of-contents format's own metadata), and the table kind that says so. */
@@ -47,10 +47,12 @@ class TarPassReader implements LayerReader {
     private readonly hidden: HiddenMembers | undefined,
     /** The pass computes the layer's digests (pass-digests.ts): it decodes the stream to its very end. */
     private readonly toTheEnd: boolean,
+    /** The layer's share of decoded bytes kept in memory, which also bounds the member data it keeps. */
+    cacheBytes: number,
   ) {
     this.tableKind = hidden?.kind;
     this.decoded = tar instanceof DecompressedSource ? tar : undefined;
-    this.keeping = this.decoded === undefined ? undefined : new KeptMembers();
+    this.keeping = this.decoded === undefined || cacheBytes === 0 ? undefined : new KeptMembers(cacheBytes);
     // Imported when the layer is first read: an open that reads nothing pays nothing. An unusable
     // file is removed with a warning, and decoding starts from the stream's start.
     if (this.decoded !== undefined && sidecar !== undefined) {

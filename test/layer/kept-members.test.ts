@@ -95,6 +95,16 @@ describe('KeptMembers', () => {
     expect(kept.wants(member('etc/hosts', 512, MAX_KEPT_BYTES + 1))).toBe(false);
   });
 
+  it('keeps no more than the budget it is given (the layer share of the decoded bytes an image keeps)', () => {
+    const kept = new KeptMembers(1000);
+    kept.want('a');
+    expect(kept.wants(member('a', 512, 1001))).toBe(false);
+    kept.keep(member('a', 512, 1001), Buffer.alloc(1001));
+    expect(kept.read(entry(512, 1001), 0, 1)).toBeUndefined();
+    expect(kept.wants(member('a', 512, 1000))).toBe(true);
+    expect(new KeptMembers(0).wants(member('a', 512, 1))).toBe(false);
+  });
+
   it('keeps at most MAX_KEPT_BYTES, serves copies by data offset, and forgets the oldest of too many paths', () => {
     const kept = new KeptMembers();
     kept.want('a');
