@@ -69,9 +69,6 @@ interface Failure {
 /** Evicted spans kept for decoding into: a few, so that memory stays bounded by the cache. */
 const MAX_SPARES = 4;
 
-/** Spans the cursor may decode ahead of a reader, cache allowing: see readAhead. */
-const MAX_READ_AHEAD = 4;
-
 const STICKY: ReadonlySet<string> = new Set(['ECOMPRESSION', 'ETRUNCATED', 'ELIMIT']);
 
 /**
@@ -148,10 +145,6 @@ export class DecompressedSource implements ByteSource {
   private readonly spans: SpanCache;
   /** A background decode of the next span is queued (see readAhead). */
   private readingAhead = false;
-  /** How many spans past the reader's the cursor may decode in the background (see readAhead). */
-  private readonly aheadSpans: number;
-  /** The span a reader was handed last: read-ahead goes up to `aheadSpans` past it. */
-  private readerSpan = -1;
   private cursor: SpanCursor | undefined;
   /** Whether `cursor` records checkpoints. */
   private cursorRecords = false;
@@ -185,7 +178,6 @@ export class DecompressedSource implements ByteSource {
       throw new RangeError(`checkpointSpacing must be a positive integer, got ${spacing}`);
     }
     this.spans = new SpanCache(options.cacheBytes ?? DEFAULT_CACHE_BYTES, (span) => this.keepSpare(span));
-    this.aheadSpans = this.spans.holdsTwo ? Math.max(1, Math.min(MAX_READ_AHEAD, this.spans.capacity - 2)) : 0;
     this.ratio = new RatioLimit(options.maxRatio, options.ratioSlack);
     this.checkpoints = new CheckpointIndex(inflater.compression);
     this.policy = checkPolicy(options.checkpoints ?? 'lazy');
@@ -270,8 +262,7 @@ export class DecompressedSource implements ByteSource {
     }
     this.readBefore = true;
     const bytes = await this.queue.run(() => this.readSpans(start, end));
-    this.readerSpan = Math.floor((start + Math.max(bytes.length, 1) - 1) / SPAN_SIZE);
-    this.readAhead();
+    this.readAhead(Math.floor((start + Math.max(bytes.length, 1) - 1) / SPAN_SIZE) + 1);
     return bytes;
   }
 
@@ -290,35 +281,28 @@ export class DecompressedSource implements ByteSource {
     const span = this.spans.get(index) ?? (await this.queue.run(async () => this.spans.get(index) ?? (await this.decodeSpan(index))));
     if (span === undefined) return Buffer.alloc(0);
     this.viewed = span;
-    this.readerSpan = index;
-    this.readAhead();
+    this.readAhead(index + 1);
     return span.subarray(Math.min(offset - index * SPAN_SIZE, span.length));
   }
 
   /**
-   * After a read, decodes the spans after it in the background, one at a time and each as soon as the
-   * last is done, up to `aheadSpans` past the span read last: a reader going front to back (the tar
-   * walk that indexes a layer, a scan hashing files, `cat` of a large file) then does its own work
-   * while the decoder works, and a stretch where it is slow (many small members, a table being built)
-   * leaves the decoder busy rather than idle. Only right at the cursor, and only as far as the cache
-   * keeps those spans beside the reader's (so none is evicted before it is read); a failure is left
-   * for the read that needs that span.
+   * After a read that had to decode, decodes the next span in the background (one at a time), so that
+   * a reader going front to back (a scan hashing files, `cat` of a large file) does its own work while
+   * the decoder works instead of after it. Only when the cache can keep both spans, and only right at
+   * the cursor; a failure is left for the read that needs that span.
    */
-  private readAhead(): void {
+  private readAhead(index: number): void {
     const cursor = this.cursor;
-    if (this.aheadSpans === 0 || this.readingAhead || this.closed || cursor === undefined) return;
-    const index = cursor.nextIndex;
-    if (index <= this.readerSpan || index - this.readerSpan > this.aheadSpans || this.spans.get(index) !== undefined) return;
+    if (!this.spans.holdsTwo || this.readingAhead || this.closed || cursor === undefined) return;
+    if (cursor.nextIndex !== index || this.spans.get(index) !== undefined) return;
     this.readingAhead = true;
     this.counters.readAheads += 1;
-    let decoded = false;
     this.queue.run(async () => {
-      if (!this.closed && this.cursor === cursor && cursor.nextIndex === index) decoded = (await this.decodeSpan(index)) !== undefined;
+      if (!this.closed && this.cursor === cursor && cursor.nextIndex === index) await this.decodeSpan(index);
     })
       .catch(() => {})
       .finally(() => {
         this.readingAhead = false;
-        if (decoded) this.readAhead();
       });
   }
 

@@ -13,8 +13,6 @@ export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 export class SpanCache {
   /** Whether the LRU can keep a span read ahead beside the one being read. */
   readonly holdsTwo: boolean;
-  /** How many whole spans the LRU can keep. */
-  readonly capacity: number;
   private readonly lru: LRUCache<number, Buffer> | undefined;
   private recent: { index: number; buffer: Buffer } | undefined;
   private previous: { index: number; buffer: Buffer } | undefined;
@@ -28,7 +26,6 @@ export class SpanCache {
       throw new RangeError(`cacheBytes must be a non-negative integer, got ${cacheBytes}`);
     }
     this.holdsTwo = cacheBytes >= 2 * SPAN_SIZE;
-    this.capacity = Math.floor(cacheBytes / SPAN_SIZE);
     this.lru =
       cacheBytes > 0
         ? new LRUCache<number, Buffer>({

@@ -457,40 +457,6 @@ describe('DecompressedSource: read-ahead', () => {
     await source.close();
   });
 
-  it('decodes up to four spans ahead of a walker in the background, one after another, and no further', async () => {
-    const source = new DecompressedSource(new BufferSource(gz, 'layer.blob'), gzipInflater);
-    expect((await source.readView(0)).equals(data.subarray(0, SPAN_SIZE))).toBe(true);
-    // Checked from a timer: the step that decided whether to go on has run by then.
-    await vi.waitFor(() => expect(source.stats.cachedBytes).toBe(5 * SPAN_SIZE), { timeout: 30_000, interval: 5 });
-    expect(source.stats.readAheads).toBe(4);
-    // Moving on one span lets the cursor go one span further.
-    expect((await source.readView(SPAN_SIZE)).equals(data.subarray(SPAN_SIZE, 2 * SPAN_SIZE))).toBe(true);
-    await vi.waitFor(() => expect(source.stats.cachedBytes).toBe(6 * SPAN_SIZE), { timeout: 30_000, interval: 5 });
-    expect(source.stats.readAheads).toBe(5);
-    expect(source.stats.restarts).toBe(0);
-    await source.close();
-  });
-
-  it('reads ahead only as far as the cache keeps spans beside the reader: none is evicted before it is read', async () => {
-    const long = compressibleBytes(10 * SPAN_SIZE, 11);
-    const zst = zstdCompress(long);
-    for (const spans of [3, 4, 6]) {
-      const source = new DecompressedSource(new BufferSource(zst, 'layer.blob'), zstdInflater, { cacheBytes: spans * SPAN_SIZE });
-      const ahead = Math.min(4, spans - 2);
-      for (let index = 0; index < 10; index += 1) {
-        const view = await source.readView(index * SPAN_SIZE);
-        expect(view.equals(long.subarray(index * SPAN_SIZE, (index + 1) * SPAN_SIZE))).toBe(true);
-        // A slow reader: the background decoding goes as far as it may before the next view (the
-        // one after span 9 finds the end of the stream).
-        const last = Math.min(index + ahead, 10);
-        await vi.waitFor(() => expect(source.stats.readAheads).toBe(last), { timeout: 10_000, interval: 2 });
-      }
-      expect(source.stats.restarts).toBe(0);
-      expect(source.stats.inflatedBytes).toBe(long.length);
-      await source.close();
-    }
-  });
-
   it('a sequential stream of the whole source still equals the data, byte for byte', async () => {
     const source = new DecompressedSource(new BufferSource(gz, 'layer.blob'), gzipInflater, { cacheBytes: 2 * SPAN_SIZE });
     const chunks: Buffer[] = [];
