@@ -95,11 +95,39 @@ export function decodeHeader(block: Buffer, where: TarLocation): TarHeader {
     typeflag,
     linkname: cString(block, 157, 257),
     format,
-    uname: extended ? cString(block, 265, 297) : '',
-    gname: extended ? cString(block, 297, 329) : '',
+    uname: extended ? ownerName(block, 265, 297, lastUname) : '',
+    gname: extended ? ownerName(block, 297, 329, lastGname) : '',
     devmajor,
     devminor,
   };
+}
+
+/** An owner name field as last decoded: its bytes up to the NUL, and the string. */
+interface OwnerName {
+  bytes: Uint8Array;
+  length: number;
+  text: string;
+}
+
+const lastUname: OwnerName = { bytes: new Uint8Array(32), length: 0, text: '' };
+const lastGname: OwnerName = { bytes: new Uint8Array(32), length: 0, text: '' };
+
+/**
+ * `cString` of an owner name field (32 bytes), as the same string as last time when the bytes are the
+ * same: a layer's members nearly all share one or two owners, and a string per member and field was
+ * garbage for the collector to take back.
+ */
+function ownerName(block: Buffer, start: number, end: number, last: OwnerName): string {
+  const { bytes, length } = last;
+  let i = 0;
+  while (i < length && block[start + i] === bytes[i]) i++;
+  if (i === length && (start + i === end || block[start + i] === 0)) return last.text;
+  let nul = start;
+  while (nul < end && block[nul] !== 0) nul++;
+  last.length = nul - start;
+  bytes.set(block.subarray(start, nul));
+  last.text = nul === start ? '' : nameFromBytes(block, start, nul);
+  return last.text;
 }
 
 function headerFormat(block: Buffer): TarHeaderFormat {
