@@ -191,7 +191,7 @@ async function* walkBatches(source: ByteSource, options: TarWalkOptions, pending
     }
 
     const headerOffset = meta?.headerOffset ?? offset;
-    const entryWhere = { archive, offset: headerOffset };
+    const entryWhere = meta === undefined ? where : { archive, offset: headerOffset };
     const pax = interpretPax(meta?.local, entryWhere);
     const name = pax.path ?? meta?.longName ?? header.name;
     const linkname = pax.linkpath ?? meta?.longLink ?? header.linkname;
