@@ -47,9 +47,9 @@ export class FileSource implements ByteSource {
     return this.fill(target.subarray(0, end - start), start);
   }
 
-  readIntoSync(target: Buffer, offset: number): number {
+  readIntoSync(target: Buffer, offset: number, length = target.length): number {
     this.assertOpen();
-    const { start, end } = clampRead(offset, target.length, this.size);
+    const { start, end } = clampRead(offset, Math.min(length, target.length), this.size);
     let filled = 0;
     while (filled < end - start) {
       const bytesRead = readSync(this.handle.fd, target, filled, end - start - filled, start + filled);

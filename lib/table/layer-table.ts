@@ -4,6 +4,7 @@ import { ImgfsError, type LayerRef } from '../errors.js';
 import { LIMITS } from '../limits.js';
 import type { WarningSink } from '../warnings.js';
 import { classifyName, normalizeEntryName, parentOf, ROOT } from './entry-name.js';
+import { InOrderTreeCheck } from './in-order-tree-check.js';
 import { LayerColumns, LayerColumnsBuilder, type LayerSnapshot } from './layer-columns.js';
 
 /** Entry kinds of a layer; hard links stay links here, the merge resolves them (R7). */
@@ -116,6 +117,7 @@ export class LayerTable {
     const { layer } = options;
     const label = layer === undefined ? 'layer' : `layer ${layer.index}`;
     const builder = new LayerColumnsBuilder();
+    const check = new InOrderTreeCheck();
     const whiteouts = new Map<string, number>();
     const opaques = new Map<string, number>();
     let memberCount = 0;
@@ -154,15 +156,16 @@ export class LayerTable {
         if (path === ROOT && kind !== 'dir') continue;
         const link = kind === 'hardlink' ? normalizeEntryName(member.linkname) : kind === 'symlink' ? member.linkname : '';
         builder.push(path, kind, member, link, ordinal);
+        check.add(path, kind);
       }
     }
-    const columns = dropUnreachable(builder.seal(), (message, path) =>
-      options.onWarning?.({ code: 'ECONFLICT', message: `${label}: ${message}`, layer, path: `/${path}` }),
-    );
+    const conflict = (message: string, path: string): void =>
+      options.onWarning?.({ code: 'ECONFLICT', message: `${label}: ${message}`, layer, path: `/${path}` });
+    const columns = check.ordered ? dropBlocked(builder.seal(true), check, conflict) : dropUnreachable(builder.seal(), conflict);
     warnLinksToReplacedVersions(columns, builder.replaced, (message, path) =>
       options.onWarning?.({ code: 'EHARDLINK', message: `${label}: ${message}`, layer, path: `/${path}` }),
     );
-    const reached = reachedDirs(columns, [...whiteouts.keys()], [...opaques.keys()]);
+    const reached = reachedDirs(columns, [...whiteouts.keys()], [...opaques.keys()], check.ordered ? check.reached : undefined);
     return new LayerTable(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd, reached);
   }
 
@@ -452,18 +455,28 @@ function warnLinksToReplacedVersions(columns: LayerColumns, replaced: ReadonlyMa
   }
 }
 
-/** The directories a layer reaches into without a member for them, shallowest first. */
-function reachedDirs(columns: LayerColumns, whiteouts: readonly string[], opaques: readonly string[]): string[] {
+/**
+ * The directories a layer reaches into without a member for them, shallowest first. `fromMembers`:
+ * those its members reach, already found as they came in path order (InOrderTreeCheck).
+ */
+function reachedDirs(columns: LayerColumns, whiteouts: readonly string[], opaques: readonly string[], fromMembers?: readonly string[]): string[] {
   const seen = new Set<string>([ROOT]);
   const found: string[] = [];
+  // A directory the members' pass went through is an ancestor of a member: one search tells, where the
+  // pass itself kept no set of them.
+  const passed = fromMembers === undefined ? (): boolean => false : (dir: string): boolean => {
+    const first = columns.lowerBound(`${dir}/`);
+    return first < columns.length && columns.path(first).startsWith(`${dir}/`);
+  };
   const climb = (dir: string): void => {
-    for (let current = dir; !seen.has(current); current = parentOf(current)) {
+    for (let current = dir; !seen.has(current) && !passed(current); current = parentOf(current)) {
       seen.add(current);
       if (columns.find(current) < 0) found.push(current);
     }
   };
   // Sorted paths: siblings come in runs, so one climb serves a run.
-  columns.forEachParentRun((parent) => climb(parent));
+  if (fromMembers === undefined) columns.forEachParentRun((parent) => climb(parent));
+  else found.push(...fromMembers);
   for (const path of whiteouts) climb(parentOf(path));
   for (const dir of opaques) climb(dir);
   // A parent is shorter than its children: by length is parents first, and cheap for deep paths.
@@ -478,6 +491,16 @@ async function* oneByOne(members: AsyncIterable<TarEntry>): AsyncGenerator<reado
 /** Records the first ordinal seen for a key. */
 function setFirst(map: Map<string, number>, key: string, ordinal: number): void {
   if (!map.has(key)) map.set(key, ordinal);
+}
+
+/** `dropUnreachable` with the members to drop already found as they came in path order. */
+function dropBlocked(columns: LayerColumns, check: InOrderTreeCheck, warn: (message: string, path: string) => void): LayerColumns {
+  if (check.blocked.length === 0) return columns;
+  for (const { slot, holder, holderKind } of check.blocked) {
+    const path = columns.path(slot);
+    warn(`/${path} dropped: /${holder} is a ${holderKind} in the same layer`, path);
+  }
+  return columns.without(new Set(check.blocked.map(({ slot }) => slot)));
 }
 
 /**
