@@ -9,7 +9,7 @@ import type { CommandSpec, Context } from '../context.js';
 
 /**
  * The first read, made without a stream: most files a `cat` asks for are smaller, and a Readable with
- * its async iterator costs ~1 ms of a warm `cat` of ~45 ms (bench/README.md, "warm-gzip"). The stream
+ * its async iterator is more work than the read itself in a warm `cat` that lasts ~45 ms. The stream
  * chunk size, so memory stays what a stream would hold.
  */
 const FIRST_READ = 64 * 1024;
