@@ -18,7 +18,7 @@ const K = new Int32Array([
  * Written for V8's interpreter, which runs it: a warm lookup hashes ~7 identities of ~240 bytes, far
  * too few calls for a compiler to step in. So no helper calls (a rotation is spelled out, words are
  * assembled from bytes rather than read with readUInt32BE) and int32 arithmetic throughout; this halves
- * its time (~1.2 -> ~0.6 ms for seven identities, bench/README.md "warm-gzip").
+ * its time (~1.0 -> ~0.5 ms for seven identities, bench/README.md "warm-gzip").
  */
 export function sha256Hex(text: string): string {
   const data = Buffer.from(text, 'utf8');
