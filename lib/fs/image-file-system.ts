@@ -5,7 +5,7 @@ import type { Layer } from '../layer/layer.js';
 import { MemberDigests } from '../layer/member-digests.js';
 import type { LayerTable } from '../table/layer-table.js';
 import { ImgfsError } from '../errors.js';
-import { joinPath, pathFromInput, ROOT } from '../table/entry-name.js';
+import { joinPath, normalizeEntryName, pathFromInput, ROOT } from '../table/entry-name.js';
 import { LayerNeeded, type MergedNode, type MergedView } from '../merge/merged-view.js';
 import { resolvePath, type Resolution } from '../merge/resolve-path.js';
 import { layerChanges, pathHistory, type LayerChanges } from '../merge/layer-changes.js';
@@ -111,6 +111,17 @@ export class ImageFileSystem implements ImageFS, FileRegions {
     this.ensureLayer(below).catch(() => undefined);
   }
 
+  /**
+   * A content question about `path` is starting: the layers not indexed yet keep the file's data if
+   * their pass goes by it, so that reading it then does not decode a layer a second time.
+   */
+  private keepDataOf(path: string): void {
+    const name = normalizeEntryName(path);
+    this.stack.forEach((layer, index) => {
+      if (!this.view.isLoaded(index)) layer.keepData(name);
+    });
+  }
+
   /** Runs a question for a Sync method: a layer that is not indexed yet is an error, not a wait. */
   private now<T>(question: () => T): T {
     try {
@@ -201,6 +212,7 @@ export class ImageFileSystem implements ImageFS, FileRegions {
   readFile(path: ImagePath, options: { encoding: BufferEncoding } | BufferEncoding): Promise<string>;
   async readFile(input: ImagePath, options?: { encoding: BufferEncoding } | BufferEncoding): Promise<Buffer | string> {
     const path = pathFromInput(input);
+    this.keepDataOf(path);
     const { node } = await this.ready(() => this.resolve(path, true, 'open'));
     if (node.kind === 'dir') throw new FsError('EISDIR', 'read', path);
     const bytes = await this.readContent(node, 0, contentSize(node));
@@ -217,6 +229,7 @@ export class ImageFileSystem implements ImageFS, FileRegions {
     } catch (error) {
       if (error instanceof LayerNeeded) {
         // Lazily opened: index what the path needs first, then stream, all behind the stream returned now.
+        this.keepDataOf(path);
         const later = this.ready(() => this.resolve(path, true, 'open')).then(() => this.createReadStream(path, options));
         return Readable.from(forward(later), { objectMode: false });
       }
@@ -235,6 +248,7 @@ export class ImageFileSystem implements ImageFS, FileRegions {
 
   async readRange(input: string, start: number, end: number): Promise<Buffer> {
     const path = pathFromInput(input);
+    this.keepDataOf(path);
     const { node } = await this.ready(() => this.resolve(path, true, 'open'));
     if (node.kind === 'dir') throw new FsError('EISDIR', 'read', path);
     return this.readContent(node, Math.max(0, start), Math.min(contentSize(node), end));

@@ -2,7 +2,7 @@
  * F4, bare layers: layer tars given one by one (each a file, uncompressed, gzip or zstd), bottom first.
  * Nothing states their digests or history; compression is sniffed later, from their bytes.
  */
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { ImgfsError } from '../errors.js';
 import type { ByteSource } from '../source/byte-source.js';
 import { FileSource } from '../source/file-source.js';
@@ -15,7 +15,7 @@ export async function openBareLayers(paths: readonly string[], track: (source: B
   checkLayerCount(paths.length, maxLayers, {});
   const layers: LayerBlob[] = [];
   for (const [index, path] of paths.entries()) {
-    if ((await stat(path)).isDirectory()) {
+    if (statSync(path).isDirectory()) {
       throw new ImgfsError('EIMGFORMAT', 'a directory is not a layer tar (only a single path may be an OCI layout)', {
         archive: path,
         layer: { index },

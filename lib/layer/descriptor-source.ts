@@ -29,8 +29,8 @@ export class DescriptorSource implements ByteSource {
     return this.readIntoSync(target, offset);
   }
 
-  readIntoSync(target: Buffer, offset: number): number {
-    const { start, end } = clampRead(offset, target.length, this.size);
+  readIntoSync(target: Buffer, offset: number, length = target.length): number {
+    const { start, end } = clampRead(offset, Math.min(length, target.length), this.size);
     let filled = 0;
     while (filled < end - start) {
       const got = readSync(this.fd, target, filled, end - start - filled, this.start + start + filled);

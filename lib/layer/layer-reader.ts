@@ -48,6 +48,11 @@ export interface LayerReader {
    */
   readData(entry: TableEntry, offset: number, length: number): Promise<Buffer>;
   /**
+   * Optional: a question is about to read the file stored as `path` (normalised); a pass that decodes
+   * the layer keeps its data as it goes by, so that the read decodes nothing a second time.
+   */
+  keepData?(path: string): void;
+  /**
    * Optional: where an entry's data lies in a file on disk, when `readData` would read it from there as
    * it is, in one piece, with no check of its own (an uncompressed layer's regular member); else undefined.
    */

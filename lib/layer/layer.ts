@@ -299,6 +299,11 @@ export class Layer {
     return this.reader.fileRegion?.(entry);
   }
 
+  /** A question is about to read the file at `path` (normalised): an indexing pass keeps its data (KeptMembers). */
+  keepData(path: string): void {
+    this.reader.keepData?.(path);
+  }
+
   /** Lets go of the decoded bytes kept for later reads (a scan that has hashed the layer is done with them). */
   dropDecoded(): void {
     this.reader.dropDecoded?.();

@@ -5,6 +5,7 @@ import { SparseView } from '../source/sparse-view.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import { walkTarBatches } from '../tar/walk-tar.js';
 import { LayerTable, type TableEntry } from '../table/layer-table.js';
+import { KeptMembers } from './kept-members.js';
 import type { LayerReader, LayerReaderContext, LayerSidecar, TableBuildOptions } from './layer-reader.js';
 
 /** Sidecar suffix of a compressed layer's checkpoints. */
@@ -22,7 +23,7 @@ export async function openTarPass(stored: ByteSource, context: LayerReaderContex
   const digests = context.passDigests;
   const options = { maxRatio: context.limits.maxRatio, cacheBytes: context.cacheBytes };
   const { source: tar, compression } = await openDecompressed(stored, options, digests === undefined ? undefined : (inflater) => digests.wrap(inflater));
-  return new TarPassReader(stored, tar, compression, context.sidecar, hidden, digests !== undefined);
+  return new TarPassReader(stored, tar, compression, context.sidecar, hidden, digests !== undefined, context.cacheBytes);
 }
 
 /** Members a plain pass leaves out (a table-of-contents format's own metadata), and the table kind that says so. */
@@ -34,6 +35,8 @@ export interface HiddenMembers {
 class TarPassReader implements LayerReader {
   /** The decompressed view, when the layer is compressed: its checkpoints are worth keeping. */
   private readonly decoded: DecompressedSource | undefined;
+  /** Data of the files questions asked for, kept as the pass went by them (a decoded layer only). */
+  private readonly keeping: KeptMembers | undefined;
   readonly tableKind: string | undefined;
 
   constructor(
@@ -44,9 +47,12 @@ class TarPassReader implements LayerReader {
     private readonly hidden: HiddenMembers | undefined,
     /** The pass computes the layer's digests (pass-digests.ts): it decodes the stream to its very end. */
     private readonly toTheEnd: boolean,
+    /** The layer's share of decoded bytes kept in memory, which also bounds the member data it keeps. */
+    cacheBytes: number,
   ) {
     this.tableKind = hidden?.kind;
     this.decoded = tar instanceof DecompressedSource ? tar : undefined;
+    this.keeping = this.decoded === undefined || cacheBytes === 0 ? undefined : new KeptMembers(cacheBytes);
     // Imported when the layer is first read: an open that reads nothing pays nothing. An unusable
     // file is removed with a warning, and decoding starts from the stream's start.
     if (this.decoded !== undefined && sidecar !== undefined) {
@@ -70,7 +76,8 @@ class TarPassReader implements LayerReader {
     // read after the pass fetches and decodes from near its offset, not from the start.
     if (this.decoded !== undefined && (this.sidecar !== undefined || !this.stored.seekable)) this.decoded.checkpointPolicy = 'eager';
     const walked = walkTarBatches(this.tar, { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength });
-    const kept = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
+    const shown = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
+    const kept = this.keeping === undefined ? shown : keepingWanted(shown, this.keeping, this.tar);
     const members = onMember === undefined ? kept : tapped(kept, (member) => onMember(member, this.tar));
     return LayerTable.buildFromBatches(members, {
       onEach: onWalked === undefined ? undefined : this.progress(onWalked),
@@ -80,7 +87,13 @@ class TarPassReader implements LayerReader {
     });
   }
 
+  keepData(path: string): void {
+    this.keeping?.want(path);
+  }
+
   readData(entry: TableEntry, offset: number, length: number): Promise<Buffer> {
+    const kept = this.keeping?.read(entry, offset, length);
+    if (kept !== undefined) return Promise.resolve(kept);
     // A sparse entry stores only its data regions: the holes between them read as zeros.
     if (entry.sparse !== undefined) return new SparseView(this.tar, entry.dataOffset, entry.size, entry.sparse.regions).read(offset, length);
     return this.tar.read(entry.dataOffset + offset, length);
@@ -99,6 +112,7 @@ class TarPassReader implements LayerReader {
 
   dropDecoded(): void {
     this.decoded?.dropSpans();
+    this.keeping?.clear();
   }
 
   decodedOffset(entry: TableEntry): number | undefined {
@@ -139,6 +153,17 @@ class TarPassReader implements LayerReader {
 async function* tapped(batches: AsyncIterable<TarEntry[]>, tap: (member: TarEntry) => Promise<void>): AsyncGenerator<TarEntry[]> {
   for await (const batch of batches) {
     for (const member of batch) await tap(member);
+    yield batch;
+  }
+}
+
+/**
+ * The batches, with the data of each wanted member read and kept before the walk goes on: a batch
+ * ends where the walk waits for bytes, so that data is still in the spans just decoded.
+ */
+async function* keepingWanted(batches: AsyncIterable<TarEntry[]>, keeping: KeptMembers, tar: ByteSource): AsyncGenerator<TarEntry[]> {
+  for await (const batch of batches) {
+    if (keeping.watching) for (const member of batch) if (keeping.wants(member)) keeping.keep(member, await tar.read(member.dataOffset, member.size));
     yield batch;
   }
 }

@@ -6,7 +6,7 @@
  * as `docker-credential-NAME get`. An `identitytoken` (or a helper's `<token>` user) is an OAuth2 refresh
  * token (authenticator.ts). Secrets stay in memory: never logged, never in a message.
  */
-import { readFile } from 'node:fs/promises';
+import { fsPromises } from '../lazy-fs-promises.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ImgfsError } from '../errors.js';
@@ -68,7 +68,7 @@ interface AuthFile {
 async function readAuthFile(file: string): Promise<AuthFile | undefined> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await fsPromises().readFile(file, 'utf8');
   } catch {
     return undefined;
   }

@@ -34,8 +34,9 @@ export interface ByteSource {
    * a round trip to the I/O thread pool when asynchronous, costing more than the copy it waits for; read
    * synchronously, the same walk keeps the main thread busy instead of idle (a page-cache copy of a few
    * KiB takes microseconds; a read that must wait for a disk blocks the thread for that long).
+   * `length` (default: all of `target`) fills only its start, without a view cut for it.
    */
-  readIntoSync?(target: Buffer, offset: number): number;
+  readIntoSync?(target: Buffer, offset: number, length?: number): number;
   /**
    * Optional: the bytes from `offset` on that the source already holds in one piece (a decoded span),
    * at least one unless `offset` is at or past the end: a view, not a copy, which the caller must not

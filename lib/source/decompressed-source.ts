@@ -7,6 +7,7 @@ import { OUTPUT_BUFFER_SIZE, type Checkpoint, type Inflater, type RawInput } fro
 import { clampRead, clampStream } from './range.js';
 import { createRangeStream } from './range-stream.js';
 import { RatioLimit } from './ratio-limit.js';
+import { readSmall } from './read-small.js';
 import { SerialQueue } from './serial-queue.js';
 import { cutSpan, DEFAULT_CACHE_BYTES, SPAN_SIZE, SpanCache } from './span-cache.js';
 import { SpanCursor } from './span-cursor.js';
@@ -483,7 +484,9 @@ export class DecompressedSource implements ByteSource {
     const rawSpan = next.rawOffset + 1 - from.rawOffset;
     const share = Math.min(rawSpan, Math.ceil((rawSpan * (end - from.outOffset)) / Math.max(1, outSpan) * 1.25) + 16 * 1024);
     for (const rawLength of share < rawSpan ? [share, rawSpan] : [rawSpan]) {
-      const compressed = await this.raw.read(from.rawOffset, rawLength);
+      // Synchronous where the source allows (about a megabyte at most, decoded synchronously next): a
+      // warm lookup then starts no thread pool at all.
+      const compressed = await readSmall(this.raw, from.rawOffset, rawLength);
       this.counters.rawBytesRead += compressed.length;
       const decoded = this.inflater.decodeSync(compressed, from, outSpan + DIRECT_READ_MAX);
       if (decoded === undefined) return undefined;

@@ -1,5 +1,4 @@
 import { constants, openSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
 
 /**
  * Opening an image's files for reading without touching their access times. With relatime (the usual
@@ -9,16 +8,6 @@ import { open, type FileHandle } from 'node:fs/promises';
  * file is opened as usual, and platforms without the flag open as usual.
  */
 const NO_ATIME: number = constants.O_NOATIME ?? 0;
-
-export async function openWithoutAtime(path: string): Promise<FileHandle> {
-  if (NO_ATIME === 0) return open(path, 'r');
-  try {
-    return await open(path, constants.O_RDONLY | NO_ATIME);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
-    return open(path, 'r');
-  }
-}
 
 export function openSyncWithoutAtime(path: string): number {
   if (NO_ATIME === 0) return openSync(path, 'r');

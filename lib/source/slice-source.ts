@@ -57,11 +57,11 @@ export class SliceSource implements ByteSource {
     return bytes.length;
   }
 
-  readIntoSync?(target: Buffer, offset: number): number {
+  readIntoSync?(target: Buffer, offset: number, length = target.length): number {
     this.assertOpen();
-    const { start, end } = clampRead(offset, target.length, this.size);
+    const { start, end } = clampRead(offset, Math.min(length, target.length), this.size);
     if (end <= start) return 0;
-    return (this.parent.readIntoSync as NonNullable<ByteSource['readIntoSync']>)(target.subarray(0, end - start), this.offset + start);
+    return (this.parent.readIntoSync as NonNullable<ByteSource['readIntoSync']>)(target, this.offset + start, end - start);
   }
 
   /** Only within the window, and only where the parent offers it (a slice of a file). */

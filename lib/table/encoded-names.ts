@@ -150,11 +150,15 @@ export class NameColumnBuilder {
       this.starts = starts;
     }
     this.starts[this.count++] = this.used;
-    let written = this.bytes.write(name, this.used, 'utf8');
-    // Not ASCII: a name may keep raw bytes as escapes (name-bytes.ts), which UTF-8 would turn into U+FFFD.
-    if (written !== name.length) written = nameToBytes(name).copy(this.bytes, this.used);
-    if (name.includes('\0')) this.holdsNul = true;
-    this.used += written;
+    if (name !== '') {
+      // The encoder itself: `write(name, at, 'utf8')` checks and sorts its arguments in JavaScript
+      // first, which cost more than the copy for a path (twice per member, in a cold walk's interpreter).
+      let written = utf8Write.call(this.bytes, name, this.used);
+      // Not ASCII: a name may keep raw bytes as escapes (name-bytes.ts), which UTF-8 would turn into U+FFFD.
+      if (written !== name.length) written = nameToBytes(name).copy(this.bytes, this.used);
+      if (name.includes('\0')) this.holdsNul = true;
+      this.used += written;
+    }
     this.bytes[this.used++] = 0;
   }
 
@@ -165,6 +169,9 @@ export class NameColumnBuilder {
     return new EncodedNames(Buffer.from(this.bytes.subarray(0, end)), starts, this.holdsNul);
   }
 }
+
+/** Node's UTF-8 encoder into a buffer at an offset (there is room: callers grow the buffer first). */
+const utf8Write = (Buffer.prototype as unknown as { utf8Write: (this: Buffer, text: string, offset: number) => number }).utf8Write;
 
 function grown(bytes: Buffer, used: number, needed: number): Buffer {
   const to = Buffer.allocUnsafe(Math.max(bytes.length * 2, needed));

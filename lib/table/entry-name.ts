@@ -16,7 +16,17 @@ const NEEDS_SPLIT = /(?:^|\/)\.\.?(?:\/|$)|\/\//;
 
 /** Lexical normalisation of a tar member name: `./a//b/../c/` → `a/c`; `..` never climbs above root. */
 export function normalizeEntryName(raw: string): string {
-  return normalizeName(raw).path;
+  // normalizeName's quick path without its result object: this runs once per member of every layer.
+  const quick = quickNormal(raw);
+  return quick ?? normalizeByComponents(raw).path;
+}
+
+/** The name without leading `./` or `/` and one trailing `/`, when nothing else needs doing; else undefined. */
+function quickNormal(raw: string): string | undefined {
+  let start = 0;
+  while (raw.startsWith('/', start) || raw.startsWith('./', start)) start += raw.startsWith('/', start) ? 1 : 2;
+  const rest = start === 0 && !raw.endsWith('/') ? raw : raw.slice(start, raw.endsWith('/') ? -1 : raw.length);
+  return start < raw.length && !rest.endsWith('/') && !NEEDS_SPLIT.test(rest) ? rest : undefined;
 }
 
 /**
@@ -27,11 +37,8 @@ export function normalizeEntryName(raw: string): string {
 export function normalizeName(raw: string): { path: string; climbsOut: boolean } {
   // Most names need at most a leading `./` or `/` and a trailing `/` taken off: found with one native
   // scan and cut out without splitting (a 5 000-deep chain's names are 10 kB each, one per member).
-  let start = 0;
-  while (raw.startsWith('/', start) || raw.startsWith('./', start)) start += raw.startsWith('/', start) ? 1 : 2;
-  const rest = raw.slice(start, raw.endsWith('/') ? -1 : raw.length);
-  if (start < raw.length && !rest.endsWith('/') && !NEEDS_SPLIT.test(rest)) return { path: rest, climbsOut: false };
-  return normalizeByComponents(raw);
+  const quick = quickNormal(raw);
+  return quick !== undefined ? { path: quick, climbsOut: false } : normalizeByComponents(raw);
 }
 
 /** `normalizeName` the long way: component by component (what its quick path must agree with). */

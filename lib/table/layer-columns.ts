@@ -86,9 +86,10 @@ export class LayerColumnsBuilder {
 
   /**
    * Sorts by path and keeps, of members sharing a path, the last one in the tar (R2). The result is
-   * the column store in its final form.
+   * the column store in its final form. `ascending`: the caller saw every path come strictly after the
+   * one before it, so there is nothing to sort or check.
    */
-  seal(): LayerColumns {
+  seal(ascending = false): LayerColumns {
     const count = this.paths.length;
     const paths = this.paths.seal();
     const data: ColumnData = {
@@ -100,7 +101,7 @@ export class LayerColumnsBuilder {
       xattrs: [...this.xattrs],
       sparse: [...this.sparse],
     };
-    if (paths.strictlyAscending()) return new LayerColumns(data);
+    if (ascending || paths.strictlyAscending()) return new LayerColumns(data);
     // Out of order (a tar written in directory order): sorted as strings, decoded once.
     const list = nameList(paths);
     const order = Array.from({ length: count }, (_, slot) => slot);

@@ -4,6 +4,7 @@ import { ImgfsError, type LayerRef } from '../errors.js';
 import { LIMITS } from '../limits.js';
 import type { WarningSink } from '../warnings.js';
 import { classifyName, normalizeEntryName, parentOf, ROOT } from './entry-name.js';
+import { InOrderTreeCheck } from './in-order-tree-check.js';
 import { LayerColumns, LayerColumnsBuilder, type LayerSnapshot } from './layer-columns.js';
 
 /** Entry kinds of a layer; hard links stay links here, the merge resolves them (R7). */
@@ -53,6 +54,8 @@ export interface LayerIndexOptions {
 }
 
 const SLASH = 0x2f;
+/** How many paths found empty a table remembers besides `populatedDirs` (see `recentEmpty`). */
+const RECENT_EMPTY = 4;
 
 /** Directories a layer remembers answers for (what it hides, whether it holds anything) before starting over. */
 const MAX_REMEMBERED_DIRS = 100_000;
@@ -83,6 +86,22 @@ export class LayerTable {
    * answers instead of a binary search over the whole path column.
    */
   private readonly populatedDirs = new Map<string, boolean>();
+  /**
+   * The last few paths found to hold nothing, which `populatedDirs` does not keep for `impliesDir` (a
+   * walk asks it of every path): resolving one path asks it of each component, of the component
+   * again as the next one's parent, and of its parent again (`hidesBelow`).
+   */
+  private readonly recentEmpty: (string | undefined)[] = new Array<string | undefined>(RECENT_EMPTY).fill(undefined);
+  private recentEmptyTurn = 0;
+  /**
+   * The slots of the last two paths searched: merging asks a layer for a path (`get`), then whether it
+   * implies it (`impliesDir`), and for the next component whether its parent hides it (`kindAt` of the
+   * path before); each would otherwise be another binary search, run by the interpreter in a short run.
+   */
+  private recentPath: string | undefined;
+  private recentSlot = -1;
+  private olderPath: string | undefined;
+  private olderSlot = -1;
   /** `hidesUnder` answers by directory (null: hides nothing). */
   private readonly hiddenUnder = new Map<string, HideReason | null>();
 
@@ -116,6 +135,7 @@ export class LayerTable {
     const { layer } = options;
     const label = layer === undefined ? 'layer' : `layer ${layer.index}`;
     const builder = new LayerColumnsBuilder();
+    const check = new InOrderTreeCheck();
     const whiteouts = new Map<string, number>();
     const opaques = new Map<string, number>();
     let memberCount = 0;
@@ -154,15 +174,16 @@ export class LayerTable {
         if (path === ROOT && kind !== 'dir') continue;
         const link = kind === 'hardlink' ? normalizeEntryName(member.linkname) : kind === 'symlink' ? member.linkname : '';
         builder.push(path, kind, member, link, ordinal);
+        check.add(path, kind);
       }
     }
-    const columns = dropUnreachable(builder.seal(), (message, path) =>
-      options.onWarning?.({ code: 'ECONFLICT', message: `${label}: ${message}`, layer, path: `/${path}` }),
-    );
+    const conflict = (message: string, path: string): void =>
+      options.onWarning?.({ code: 'ECONFLICT', message: `${label}: ${message}`, layer, path: `/${path}` });
+    const columns = check.ordered ? dropBlocked(builder.seal(true), check, conflict) : dropUnreachable(builder.seal(), conflict);
     warnLinksToReplacedVersions(columns, builder.replaced, (message, path) =>
       options.onWarning?.({ code: 'EHARDLINK', message: `${label}: ${message}`, layer, path: `/${path}` }),
     );
-    const reached = reachedDirs(columns, [...whiteouts.keys()], [...opaques.keys()]);
+    const reached = reachedDirs(columns, [...whiteouts.keys()], [...opaques.keys()], check.ordered ? check.reached : undefined);
     return new LayerTable(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd, reached);
   }
 
@@ -205,8 +226,58 @@ export class LayerTable {
   }
 
   private slotOf(path: string): number {
-    if (path !== ROOT && !this.populated(this.parentOf(path))) return -1;
-    return this.columns.find(path);
+    if (path === this.recentPath) return this.recentSlot;
+    if (path === this.olderPath) return this.olderSlot;
+    const slot = path === ROOT ? this.columns.find(path) : this.search(path);
+    this.olderPath = this.recentPath;
+    this.olderSlot = this.recentSlot;
+    this.recentPath = path;
+    this.recentSlot = slot;
+    return slot;
+  }
+
+  /**
+   * The slot of `path` (not the root), or -1. When it is not known yet whether the parent holds
+   * anything, one binary search answers both: members under `parent/` form one run of the sorted path
+   * column, and `path` sorts inside that run when there is one, so the run is non-empty exactly when
+   * the member found there, or the one before it, lies under `parent/`.
+   */
+  private search(path: string): number {
+    const parent = this.parentOf(path);
+    const known = this.knownPopulated(parent);
+    if (known === false) return this.nothingUnder(path);
+    const at = this.columns.lowerBound(path);
+    const here = at < this.columns.length ? this.columns.path(at) : undefined;
+    const found = here === path;
+    if (known === undefined) {
+      const prefix = `${parent}/`;
+      const answer = found || here?.startsWith(prefix) === true || (at > 0 && this.columns.path(at - 1).startsWith(prefix));
+      this.rememberPopulated(parent, answer, true);
+      if (!answer) return this.nothingUnder(path);
+    }
+    this.learnPopulated(path, found ? at + 1 : at);
+    return found ? at : -1;
+  }
+
+  /** A path whose parent holds nothing: nor does it (what `impliesDir` asks next). */
+  private nothingUnder(path: string): -1 {
+    this.rememberPopulated(path, false, false);
+    return -1;
+  }
+
+  /**
+   * Whether `path` holds anything, as far as the member at `next` (the first after `path`) tells: one
+   * under `path/` says yes; one that does not even start with `path` sorts after every name that does,
+   * so it says no. Anything between (`path-x`, `path.d`) says nothing. Saves `impliesDir` its search.
+   */
+  private learnPopulated(path: string, next: number): void {
+    if (next >= this.columns.length) {
+      this.rememberPopulated(path, false, false);
+      return;
+    }
+    const name = this.columns.path(next);
+    if (!name.startsWith(path)) this.rememberPopulated(path, false, false);
+    else if (name.charCodeAt(path.length) === SLASH) this.rememberPopulated(path, true, false);
   }
 
   /**
@@ -228,22 +299,34 @@ export class LayerTable {
     if (path === ROOT) return this.columns.length > 0;
     // Asked of every path an upper layer lacks in a walk over stacked layers, files included: only a
     // "yes" is remembered, or every path would be held once more.
-    return this.populated(path, false) && this.columns.find(path) < 0;
+    return this.populated(path, false) && this.slotOf(path) < 0;
   }
 
   /** Whether the layer holds a member strictly below `dir`. */
   private populated(dir: string, rememberNo = true): boolean {
-    if (dir === ROOT) return this.columns.length > 0;
-    const known = this.populatedDirs.get(dir);
+    const known = this.knownPopulated(dir);
     if (known !== undefined) return known;
+    if (this.knownPopulated(parentOf(dir)) === false) return false;
     const prefix = `${dir}/`;
     const first = this.columns.lowerBound(prefix);
     const answer = first < this.columns.length && this.columns.path(first).startsWith(prefix);
+    this.rememberPopulated(dir, answer, rememberNo);
+    return answer;
+  }
+
+  /** What `populated` would answer without a search, if it is known. */
+  private knownPopulated(dir: string): boolean | undefined {
+    if (dir === ROOT) return this.columns.length > 0;
+    if (this.recentEmpty.includes(dir)) return false;
+    return this.populatedDirs.get(dir);
+  }
+
+  private rememberPopulated(dir: string, answer: boolean, rememberNo: boolean): void {
+    if (!answer) this.recentEmpty[this.recentEmptyTurn++ % RECENT_EMPTY] = dir;
     if (answer || rememberNo) {
       if (this.populatedDirs.size >= MAX_REMEMBERED_DIRS) this.populatedDirs.clear();
       this.populatedDirs.set(dir, answer);
     }
-    return answer;
   }
 
   isOpaque(dir: string): boolean {
@@ -452,18 +535,28 @@ function warnLinksToReplacedVersions(columns: LayerColumns, replaced: ReadonlyMa
   }
 }
 
-/** The directories a layer reaches into without a member for them, shallowest first. */
-function reachedDirs(columns: LayerColumns, whiteouts: readonly string[], opaques: readonly string[]): string[] {
+/**
+ * The directories a layer reaches into without a member for them, shallowest first. `fromMembers`:
+ * those its members reach, already found as they came in path order (InOrderTreeCheck).
+ */
+function reachedDirs(columns: LayerColumns, whiteouts: readonly string[], opaques: readonly string[], fromMembers?: readonly string[]): string[] {
   const seen = new Set<string>([ROOT]);
   const found: string[] = [];
+  // A directory the members' pass went through is an ancestor of a member: one search tells, where the
+  // pass itself kept no set of them.
+  const passed = fromMembers === undefined ? (): boolean => false : (dir: string): boolean => {
+    const first = columns.lowerBound(`${dir}/`);
+    return first < columns.length && columns.path(first).startsWith(`${dir}/`);
+  };
   const climb = (dir: string): void => {
-    for (let current = dir; !seen.has(current); current = parentOf(current)) {
+    for (let current = dir; !seen.has(current) && !passed(current); current = parentOf(current)) {
       seen.add(current);
       if (columns.find(current) < 0) found.push(current);
     }
   };
   // Sorted paths: siblings come in runs, so one climb serves a run.
-  columns.forEachParentRun((parent) => climb(parent));
+  if (fromMembers === undefined) columns.forEachParentRun((parent) => climb(parent));
+  else found.push(...fromMembers);
   for (const path of whiteouts) climb(parentOf(path));
   for (const dir of opaques) climb(dir);
   // A parent is shorter than its children: by length is parents first, and cheap for deep paths.
@@ -478,6 +571,16 @@ async function* oneByOne(members: AsyncIterable<TarEntry>): AsyncGenerator<reado
 /** Records the first ordinal seen for a key. */
 function setFirst(map: Map<string, number>, key: string, ordinal: number): void {
   if (!map.has(key)) map.set(key, ordinal);
+}
+
+/** `dropUnreachable` with the members to drop already found as they came in path order. */
+function dropBlocked(columns: LayerColumns, check: InOrderTreeCheck, warn: (message: string, path: string) => void): LayerColumns {
+  if (check.blocked.length === 0) return columns;
+  for (const { slot, holder, holderKind } of check.blocked) {
+    const path = columns.path(slot);
+    warn(`/${path} dropped: /${holder} is a ${holderKind} in the same layer`, path);
+  }
+  return columns.without(new Set(check.blocked.map(({ slot }) => slot)));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from '../lazy-crypto.js';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { fsPromises } from '../lazy-fs-promises.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { LayerTable } from './layer-table.js';
@@ -40,7 +40,7 @@ async function readCacheFile(file: string): Promise<Buffer> {
   } finally {
     closeSync(fd);
   }
-  return readFile(file);
+  return fsPromises().readFile(file);
 }
 
 /**
@@ -77,7 +77,7 @@ export class TableCache {
       return LayerTable.fromSnapshot(decodeSnapshot(bytes));
     } catch (error) {
       this.warn(`index cache ${file} is unusable (${(error as Error).message}); rebuilding it`);
-      await rm(file, { force: true }).catch(() => {});
+      await fsPromises().rm(file, { force: true }).catch(() => {});
       return undefined;
     }
   }
@@ -108,7 +108,7 @@ export class TableCache {
   async dropExtra(identity: string, suffix: string, reason: string): Promise<void> {
     const file = this.extraFileFor(identity, suffix);
     this.warn(`index cache ${file} is unusable (${reason}); removing it`);
-    await rm(file, { force: true }).catch(() => {});
+    await fsPromises().rm(file, { force: true }).catch(() => {});
   }
 
   private extraFileFor(identity: string, suffix: string): string {
@@ -124,11 +124,11 @@ export class TableCache {
   private async write(file: string, bytes: Buffer): Promise<void> {
     const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     try {
-      await mkdir(this.dir, { recursive: true });
-      await writeFile(temporary, bytes, { flag: 'wx' });
-      await rename(temporary, file);
+      await fsPromises().mkdir(this.dir, { recursive: true });
+      await fsPromises().writeFile(temporary, bytes, { flag: 'wx' });
+      await fsPromises().rename(temporary, file);
     } catch (error) {
-      await rm(temporary, { force: true }).catch(() => {});
+      await fsPromises().rm(temporary, { force: true }).catch(() => {});
       this.warn(`index cache: could not store ${file}: ${(error as Error).message}`);
     }
   }

@@ -45,6 +45,8 @@ const EMPTY = Buffer.alloc(0);
 export class HeaderWindow {
   private start = 0;
   private buffer: Buffer = EMPTY;
+  /** Bytes of `buffer` that hold the window (a synchronous refill leaves the reused buffer longer). */
+  private filled = 0;
   private windowSize = WINDOW_SIZE;
   /** Offsets below this are known to exist. */
   private known = 0;
@@ -85,7 +87,7 @@ export class HeaderWindow {
     this.track(offset);
     const held = this.held(offset, length);
     if (held !== undefined) return held;
-    const bufferEnd = this.start + this.buffer.length;
+    const bufferEnd = this.start + this.filled;
     const end = this.end;
     if (this.source.readView !== undefined) {
       // A decoded span seen in place: the window is the rest of that span.
@@ -95,6 +97,7 @@ export class HeaderWindow {
       const sourceEnd = this.end;
       if (view.length >= length || (sourceEnd !== undefined && offset + view.length >= sourceEnd)) {
         this.buffer = view;
+        this.filled = view.length;
         this.start = offset;
         return view.subarray(0, length);
       }
@@ -104,6 +107,7 @@ export class HeaderWindow {
       const size = Math.max(length, this.windowSize);
       const want = end === undefined ? size : Math.min(size, end - offset);
       this.buffer = await this.fetch(offset, want);
+      this.filled = this.buffer.length;
       this.start = offset;
       return this.buffer.subarray(0, length);
     }
@@ -131,24 +135,23 @@ export class HeaderWindow {
     if (held !== undefined || !this.sync || this.source.readView !== undefined || length > this.windowSize) return held;
     if ((this.syncReads + 1) % SYNC_READS_PER_TURN === 0) return undefined;
     this.track(offset);
-    this.adapt(offset, this.start + this.buffer.length);
+    this.adapt(offset, this.start + this.filled);
     const end = this.end;
     const size = Math.max(length, this.windowSize);
     const want = end === undefined ? size : Math.min(size, end - offset);
     this.syncReads++;
-    const bytes = this.readSyncInto(offset, want);
-    this.note(offset, bytes.length, want);
-    this.buffer = bytes;
+    this.readSyncInto(offset, want);
+    this.note(offset, this.filled, want);
     this.start = offset;
-    return bytes.subarray(0, length);
+    return this.buffer.subarray(0, Math.min(length, this.filled));
   }
 
   /** What the window already holds of [offset, offset + length), or EMPTY past the known end; else undefined. */
   private held(offset: number, length: number): Buffer | undefined {
-    const bufferEnd = this.start + this.buffer.length;
+    const bufferEnd = this.start + this.filled;
     const end = this.end;
     if (offset >= this.start && (offset + length <= bufferEnd || (bufferEnd === end && offset < end))) {
-      return this.buffer.subarray(offset - this.start, offset - this.start + length);
+      return this.buffer.subarray(offset - this.start, Math.min(offset - this.start + length, this.filled));
     }
     if (end !== undefined && offset >= end) return EMPTY;
     return undefined;
@@ -162,12 +165,16 @@ export class HeaderWindow {
     }
   }
 
-  /** A synchronous refill, into the reused buffer when it is large enough (callers check `sync`). */
-  private readSyncInto(offset: number, length: number): Buffer {
+  /**
+   * A synchronous refill of the window, into the reused buffer when it is large enough (callers check
+   * `sync`). No view is cut for the read or its result: a walk of a layer of far-apart headers makes
+   * one such read per header, and views are objects for the collector.
+   */
+  private readSyncInto(offset: number, length: number): void {
     this.reused ??= Buffer.allocUnsafe(this.maxWindowSize);
-    const target = length <= this.reused.length ? this.reused.subarray(0, length) : Buffer.allocUnsafe(length);
-    const got = (this.source.readIntoSync as NonNullable<ByteSource['readIntoSync']>).call(this.source, target, offset);
-    return target.subarray(0, got);
+    const target = length <= this.reused.length ? this.reused : Buffer.allocUnsafe(length);
+    this.filled = (this.source.readIntoSync as NonNullable<ByteSource['readIntoSync']>).call(this.source, target, offset, length);
+    this.buffer = target;
   }
 
   /**
@@ -200,7 +207,7 @@ export class HeaderWindow {
   }
 
   private adapt(offset: number, bufferEnd: number): void {
-    if (!this.source.seekable || this.buffer.length === 0) return;
+    if (!this.source.seekable || this.filled === 0) return;
     if (this.sync) {
       this.windowSize = this.gap < READ_THROUGH_GAP ? SYNC_WINDOW_SIZE : MIN_WINDOW_SIZE;
       return;

@@ -64,12 +64,12 @@ export function decodeHeader(block: Buffer, where: TarLocation): TarHeader {
 
   const format = headerFormat(block);
   const typeflag = String.fromCharCode(block[156] ?? 0);
-  const num = (start: number, length: number, what: string): number => parseNumeric(block, what, where, start, start + length);
 
-  const size = num(124, 12, 'size');
+  // Called directly, not through a closure: one object less per header.
+  const size = parseNumeric(block, 'size', where, 124, 136);
   if (size < 0) throw tarCorrupt(`negative size ${size}`, where);
-  const uid = num(108, 8, 'uid');
-  const gid = num(116, 8, 'gid');
+  const uid = parseNumeric(block, 'uid', where, 108, 116);
+  const gid = parseNumeric(block, 'gid', where, 116, 124);
   if (uid < 0 || gid < 0) throw tarCorrupt(`negative owner ${uid}:${gid}`, where);
 
   let name = cString(block, 0, 100);
@@ -81,25 +81,53 @@ export function decodeHeader(block: Buffer, where: TarLocation): TarHeader {
 
   // v7 headers end at byte 257; whatever is beyond is padding, not uname/devmajor.
   const extended = format !== 'v7';
-  const devmajor = extended ? num(329, 8, 'devmajor') : 0;
-  const devminor = extended ? num(337, 8, 'devminor') : 0;
+  const devmajor = extended ? parseNumeric(block, 'devmajor', where, 329, 337) : 0;
+  const devminor = extended ? parseNumeric(block, 'devminor', where, 337, 345) : 0;
   if (devmajor < 0 || devminor < 0) throw tarCorrupt(`negative device number ${devmajor},${devminor}`, where);
 
   return {
     name,
-    mode: num(100, 8, 'mode') & 0o7777,
+    mode: parseNumeric(block, 'mode', where, 100, 108) & 0o7777,
     uid,
     gid,
     size,
-    mtime: num(136, 12, 'mtime'),
+    mtime: parseNumeric(block, 'mtime', where, 136, 148),
     typeflag,
     linkname: cString(block, 157, 257),
     format,
-    uname: extended ? cString(block, 265, 297) : '',
-    gname: extended ? cString(block, 297, 329) : '',
+    uname: extended ? ownerName(block, 265, 297, lastUname) : '',
+    gname: extended ? ownerName(block, 297, 329, lastGname) : '',
     devmajor,
     devminor,
   };
+}
+
+/** An owner name field as last decoded: its bytes up to the NUL, and the string. */
+interface OwnerName {
+  bytes: Uint8Array;
+  length: number;
+  text: string;
+}
+
+const lastUname: OwnerName = { bytes: new Uint8Array(32), length: 0, text: '' };
+const lastGname: OwnerName = { bytes: new Uint8Array(32), length: 0, text: '' };
+
+/**
+ * `cString` of an owner name field (32 bytes), as the same string as last time when the bytes are the
+ * same: a layer's members nearly all share one or two owners, and a string per member and field was
+ * garbage for the collector to take back.
+ */
+function ownerName(block: Buffer, start: number, end: number, last: OwnerName): string {
+  const { bytes, length } = last;
+  let i = 0;
+  while (i < length && block[start + i] === bytes[i]) i++;
+  if (i === length && (start + i === end || block[start + i] === 0)) return last.text;
+  let nul = start;
+  while (nul < end && block[nul] !== 0) nul++;
+  last.length = nul - start;
+  bytes.set(block.subarray(start, nul));
+  last.text = nul === start ? '' : nameFromBytes(block, start, nul);
+  return last.text;
 }
 
 function headerFormat(block: Buffer): TarHeaderFormat {

@@ -33,11 +33,7 @@ interface PendingMeta {
 }
 
 /** The last entry that had data, to check at the end of the source that its data really exists. */
-interface DataSpan {
-  name: string;
-  dataOffset: number;
-  size: number;
-}
+type DataSpan = Pick<TarEntry, 'name' | 'dataOffset' | 'size'>;
 
 /**
  * Yields the entries of a tar archive with PAX and GNU extensions applied, reading headers only:
@@ -195,7 +191,7 @@ async function* walkBatches(source: ByteSource, options: TarWalkOptions, pending
     }
 
     const headerOffset = meta?.headerOffset ?? offset;
-    const entryWhere = { archive, offset: headerOffset };
+    const entryWhere = meta === undefined ? where : { archive, offset: headerOffset };
     const pax = interpretPax(meta?.local, entryWhere);
     const name = pax.path ?? meta?.longName ?? header.name;
     const linkname = pax.linkpath ?? meta?.longLink ?? header.linkname;
@@ -216,7 +212,7 @@ async function* walkBatches(source: ByteSource, options: TarWalkOptions, pending
     const end = window.end;
     if (end !== undefined && dataOffset + size > end) throw missingData(archive, window, { name, dataOffset, size });
 
-    batch.push({
+    const entry: TarEntry = {
       name,
       type,
       typeflag,
@@ -234,9 +230,10 @@ async function* walkBatches(source: ByteSource, options: TarWalkOptions, pending
       headerOffset,
       dataOffset,
       sparse,
-    });
+    };
+    batch.push(entry);
 
-    if (size > 0) last = { name, dataOffset, size };
+    if (size > 0) last = entry;
     offset = dataOffset + padToBlock(size);
   }
 }

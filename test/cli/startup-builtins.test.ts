@@ -35,7 +35,7 @@ async function builtinsOf(args: string[]): Promise<string[]> {
 }
 
 describe('start-up', () => {
-  it('a warm cat of a docker archive does not load node:crypto', async () => {
+  it('a warm cat of a docker archive does not load node:crypto or node:fs/promises', async () => {
     const cache = join(scratch, 'cache');
     const args = ['cat', '--cache-dir', cache, 'fixtures/demo/demo.tar', '/etc/os-release'];
     await builtinsOf(args); // fills the cache (and may hash: a temporary file's random name)
@@ -48,6 +48,9 @@ describe('start-up', () => {
     // Nor node:perf_hooks (~1 ms): lru-cache reads the global `performance` at import, for TTLs that
     // imgfs never sets; the bundle is built with that global defined away (package.json, build).
     expect(warm).not.toContain('perf_hooks');
+    // Nor node:fs/promises (~1 ms with the readline and fs-watch modules it loads): small files are read
+    // with synchronous calls on plain descriptors, and the cache's writers load it when they write.
+    expect(warm).not.toContain('fs/promises');
   });
 
   it('the launcher loads no fs streams: an ES module import of node:fs would (its namespace reads fs.ReadStream)', async () => {
@@ -92,7 +95,7 @@ describe('start-up', () => {
     expect(stderr.slice('builtins: '.length).trim().split(' ')).not.toContain('net');
   });
 
-  it('a warm cat from a gzip layer, resumed at a cached checkpoint, does not load node:crypto', async () => {
+  it('a warm cat from a gzip layer, resumed at a cached checkpoint, does not load node:crypto or node:fs/promises', async () => {
     // 6 MB before the file: the first pass records checkpoints (every 2 MiB), and the warm read
     // imports them and starts from one (their file's checksum is a CRC-32, not a sha256).
     const layer = buildLayer([file('big.txt', compressibleBytes(6 * 1024 * 1024, 3)), file('etc/motd', 'hello from far in\n')]);
@@ -104,6 +107,7 @@ describe('start-up', () => {
     const warm = await builtinsOf(args);
     expect(warm).toContain('zlib');
     expect(warm).not.toContain('crypto');
+    expect(warm).not.toContain('fs/promises');
   });
 
   it('node:v8 (young-generation tuning) is loaded by walks and by indexing, never by a warm answer', async () => {

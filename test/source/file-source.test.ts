@@ -40,6 +40,11 @@ describe('FileSource', () => {
     expect(source.readIntoSync(target, data.length - 5)).toBe(5);
     expect(target.subarray(0, 5).equals(data.subarray(data.length - 5))).toBe(true);
     expect(source.readIntoSync(target, data.length)).toBe(0);
+    // With a length, only the start of the target is filled.
+    target.fill(0);
+    expect(source.readIntoSync(target, 100, 512)).toBe(512);
+    expect(target.subarray(0, 512).equals(data.subarray(100, 612))).toBe(true);
+    expect(target.subarray(512).every((byte) => byte === 0)).toBe(true);
     await source.close();
     expect(() => source.readIntoSync(target, 0)).toThrow(expect.objectContaining({ code: 'ECLOSED' }));
   });

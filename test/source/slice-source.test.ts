@@ -30,7 +30,7 @@ describe('SliceSource', () => {
       read: async (offset: number, length: number) => outer.subarray(offset, offset + length),
       createReadStream: () => { throw new Error('not used'); },
       close: async () => {},
-      readIntoSync: (target: Buffer, offset: number) => outer.copy(target, 0, offset, offset + target.length),
+      readIntoSync: (target: Buffer, offset: number, length = target.length) => outer.copy(target, 0, offset, offset + Math.min(length, target.length)),
     };
     const slice = new SliceSource(parent, 1000, 200_000, 'layer');
     const target = Buffer.alloc(100);
@@ -39,6 +39,12 @@ describe('SliceSource', () => {
     expect(slice.readIntoSync?.(target, 10)).toBe(100);
     expect(target.equals(outer.subarray(1010, 1110))).toBe(true);
     expect(slice.readIntoSync?.(target, 200_000)).toBe(0);
+    // A length fills only the start of the target, clamped to the window as well.
+    target.fill(0);
+    expect(slice.readIntoSync?.(target, 20, 30)).toBe(30);
+    expect(target.subarray(0, 30).equals(outer.subarray(1020, 1050))).toBe(true);
+    expect(target.subarray(30).every((byte) => byte === 0)).toBe(true);
+    expect(slice.readIntoSync?.(target, 199_990, 30)).toBe(10);
   });
 
   it('streams a range of its window', async () => {

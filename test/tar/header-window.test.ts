@@ -56,8 +56,8 @@ class SyncSource extends MemorySource {
   constructor(private readonly tar: Buffer) {
     super(tar);
   }
-  readIntoSync(target: Buffer, offset: number): number {
-    const got = this.tar.copy(target, 0, offset, Math.min(offset + target.length, this.tar.length));
+  readIntoSync(target: Buffer, offset: number, length = target.length): number {
+    const got = this.tar.copy(target, 0, offset, Math.min(offset + Math.min(length, target.length), this.tar.length));
     this.syncBytes += got;
     this.syncReads++;
     return got;

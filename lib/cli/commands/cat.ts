@@ -4,7 +4,15 @@
  * quietly: the Output turns EPIPE into PipeClosed, which main() treats as a normal end.
  */
 
+import { hasFileRegions } from '../../fs/file-regions.js';
 import type { CommandSpec, Context } from '../context.js';
+
+/**
+ * The first read, made without a stream: most files a `cat` asks for are smaller, and a Readable with
+ * its async iterator is more work than the read itself in a warm `cat` that lasts ~45 ms. The stream
+ * chunk size, so memory stays what a stream would hold.
+ */
+const FIRST_READ = 64 * 1024;
 
 export const cat: CommandSpec = {
   name: 'cat',
@@ -30,7 +38,14 @@ export const cat: CommandSpec = {
  * would compute what cat never prints (`nlink`, which builds every layer's hard-link index).
  */
 async function copyFile(ctx: Context, path: string): Promise<void> {
-  const stream = ctx.img.createReadStream(path);
+  let start = 0;
+  if (hasFileRegions(ctx.img)) {
+    const head = await ctx.img.readRange(path, 0, FIRST_READ);
+    if (head.length > 0) await ctx.out.write(head);
+    if (head.length < FIRST_READ) return;
+    start = FIRST_READ;
+  }
+  const stream = ctx.img.createReadStream(path, { start });
   try {
     for await (const chunk of stream) await ctx.out.write(chunk as Buffer);
   } finally {
