@@ -57,6 +57,20 @@ describe.skipIf(typeof process.getuid !== 'function')('compile cache', () => {
     expect(files()).toEqual([`${name}.1.v8`]);
   });
 
+  it('is accepted by the next start after a run that changed a V8 flag (a cold `find` tunes the young generation)', async () => {
+    // V8 stamps a code cache with a hash of its flags and refuses it under other flags; a cache written
+    // while --semi-space-growth-factor was changed was refused by every later start and rewritten at
+    // generation 1 forever. Generation 2 is only written by a run that V8 let use generation 1.
+    const cache = join(scratch, 'flags');
+    mkdirSync(cache, { mode: 0o700 });
+    for (let i = 0; i < 2; i++) {
+      const result = await imgfs(['find', '--cache-dir', cache, demo, '/etc']);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('/etc/os-release');
+    }
+    expect(readdirSync(join(cache, 'compile')).map((file) => file.slice(-5))).toEqual(['.2.v8']);
+  });
+
   it("removes other builds' caches not written for a week when it writes a new one", async () => {
     const cache = join(scratch, 'prune');
     mkdirSync(join(cache, 'compile'), { recursive: true, mode: 0o700 });
