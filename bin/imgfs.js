@@ -26,9 +26,10 @@ process.emitWarning = function (warning, ...rest) {
 const STALE_MS = 7 * 24 * 3600 * 1000;
 
 const bundle = fileURLToPath(new URL('../dist/imgfs-cli.js', import.meta.url));
-// Two code caches: the build's, beside the bundle (see builtCodeCache), used by every run, --no-cache
-// included, and never written by one; and the user's, under the index cache's directory (see
-// codeCacheIn), written after a run. NODE_DISABLE_COMPILE_CACHE=1 turns both off.
+// Two code caches of V8's (see loadBundle for which one a run uses): the user's, under the index
+// cache's directory (see codeCacheIn), written after a run; and the build's, beside the bundle (see
+// builtCodeCache), for runs that keep no cache (--no-cache), never written by a run.
+// NODE_DISABLE_COMPILE_CACHE=1 turns both off.
 const cachesWanted = process.env.NODE_DISABLE_COMPILE_CACHE !== '1';
 // Set only by the build (bin/train-code-cache.js): the run starts from the build's cache and rewrites
 // it, and uses no cache of the user's.
@@ -51,13 +52,15 @@ loaded.keepCodeCache();
 function loadBundle(file, cache, built, training) {
   const source = readFileSync(file, 'utf8');
   const found = cache === undefined ? undefined : readGeneration(cache);
-  // The user's cache wins when there is one: its first generation was written by a run that started
-  // from the build's cache, so it holds what that holds (what the build's training compiled) plus
-  // what this user's own commands compiled. The build's cache serves every run without one: --no-cache,
-  // a first run, a cache directory that cannot hold compiled code.
+  // A run with a cache of the user's to keep uses that one only, even before it is first written: it
+  // then holds only what this user's runs compiled. The build's cache holds what its training runs
+  // compiled (three image formats, several commands), and every function in a cache costs each start
+  // that reads it (~0.3 ms per 100 KB, bench/README.md, "start-cache"); seeded from it, a warm `cat`
+  // would read ~150 KB it never runs. So the build's cache serves the runs that keep no cache:
+  // --no-cache, and a cache directory that cannot hold compiled code.
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
-    cachedData: found?.bytes ?? (built === undefined ? undefined : readOrNothing(built)),
+    cachedData: cache !== undefined ? found?.bytes : built === undefined ? undefined : readOrNothing(built),
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const module = { exports: {} };
