@@ -55,9 +55,9 @@ function loadBundle(file, cache, built, training) {
   // A run with a cache of the user's to keep uses that one only, even before it is first written: it
   // then holds only what this user's runs compiled. The build's cache holds what its training runs
   // compiled (three image formats, several commands), and every function in a cache costs each start
-  // that reads it (~0.3 ms per 100 KB, bench/README.md, "start-cache"); seeded from it, a warm `cat`
-  // would read ~150 KB it never runs. So the build's cache serves the runs that keep no cache:
-  // --no-cache, and a cache directory that cannot hold compiled code.
+  // that reads it (~0.2-0.35 ms per 100 KB; bench/README.md, "Start-up: start-cache"): seeded from it,
+  // a warm `cat` would read ~150 KB it never runs. So the build's cache serves the runs that keep no
+  // cache: --no-cache, and a cache directory that cannot hold compiled code.
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
     cachedData: cache !== undefined ? found?.bytes : built === undefined ? undefined : readOrNothing(built),
