@@ -39,10 +39,15 @@ try {
   rmSync(scratch, { recursive: true, force: true });
 }
 
-/** One training run of the CLI; its output is not needed, its failure stops the build. */
+/**
+ * One training run of the CLI; its output is not needed, its failure stops the build. Not under the
+ * builder's NODE_OPTIONS (V8 would refuse the cache under other flags) nor NODE_DISABLE_COMPILE_CACHE:
+ * the cache is made for the program, not for this shell.
+ */
 function train(...args) {
+  const { NODE_OPTIONS, NODE_DISABLE_COMPILE_CACHE, ...env } = process.env;
   const run = spawnSync(process.execPath, [join(root, 'bin/imgfs.js'), ...args], {
-    env: { ...process.env, IMGFS_TRAIN_CODE_CACHE: '1', XDG_CACHE_HOME: join(scratch, 'xdg') },
+    env: { ...env, IMGFS_TRAIN_CODE_CACHE: '1', XDG_CACHE_HOME: join(scratch, 'xdg') },
     stdio: ['ignore', 'ignore', 'pipe'],
     encoding: 'utf8',
   });
