@@ -2,8 +2,8 @@
  * V8 flags the CLI changes during a run, and putting them back. Change a V8 flag only through here,
  * never with node:v8's setFlagsFromString directly: V8 stamps a code cache with a hash of its flags
  * and refuses it under any others, and the launcher (bin/imgfs.js) writes the bundle's code cache at
- * the end of a run. A cache written while a flag was changed was refused by every later start (which
- * begins with V8's defaults), so every start compiled the whole bundle again.
+ * the end of a run. A cache written while a flag was changed was refused by the next start (which
+ * begins with V8's defaults) and written again: a `find`, which always changes one, never had a cache.
  */
 const changed = new Map<string, string>();
 
