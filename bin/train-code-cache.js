@@ -1,6 +1,6 @@
 // Run by `npm run build` after bundling: writes the build's V8 code cache of the CLI bundle,
-// dist/imgfs-cli-<node>-<arch>.v8, which every run starts from when it has no code cache of the user's
-// (--no-cache included; see bin/imgfs.js). A cache made right after compiling would hold only the top
+// dist/imgfs-cli-<node>-<arch>.v8, which a run that keeps no code cache of the user's (--no-cache)
+// starts from (see bin/imgfs.js). A cache made right after compiling would hold only the top
 // level, so it is made by training runs instead: the CLI run on the demo image, then on the same layers
 // gzip- and zstd-compressed in OCI layouts, cold and warm, each run starting from the cache the one
 // before it wrote and writing it again with what it compiled too (IMGFS_TRAIN_CODE_CACHE=1). The runs
@@ -18,7 +18,8 @@ const dist = join(root, 'dist');
 const demo = join(root, 'fixtures/demo/demo.tar');
 
 // A cache never outlives the bundle it was made from: V8 checks a cache against its source's length
-// only, so an old cache beside a new bundle of the same length would run the wrong code.
+// only, so an old cache beside a new bundle of the same length would run the old code. (A bundle built
+// by hand, not by `npm run build`, must be followed by this script.)
 for (const name of readdirSync(dist)) if (/^imgfs-cli-.*\.v8$/.test(name)) rmSync(join(dist, name));
 
 const scratch = mkdtempSync(join(tmpdir(), 'imgfs-train-'));
