@@ -60,7 +60,7 @@ function loadBundle(file, cache, built, training) {
   // cache: --no-cache, and a cache directory that cannot hold compiled code.
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
-    cachedData: cache !== undefined ? found?.bytes : built === undefined ? undefined : readOrNothing(built),
+    cachedData: cache !== undefined ? found?.bytes : built === undefined ? undefined : readBuilt(built, file),
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const module = { exports: {} };
@@ -103,9 +103,14 @@ function readGeneration(cache) {
   return undefined;
 }
 
-function readOrNothing(file) {
+/**
+ * The build's cache, if it is not older than the bundle: the build writes it after the bundle, and V8
+ * checks a cache against its source's length only, so a bundle rebuilt since by other means than
+ * `npm run build` (same length, other code) must not run the old bundle's code.
+ */
+function readBuilt(file, bundle) {
   try {
-    return readFileSync(file);
+    return statSync(file).mtimeMs < statSync(bundle).mtimeMs ? undefined : readFileSync(file);
   } catch {
     return undefined;
   }

@@ -18,8 +18,8 @@ const dist = join(root, 'dist');
 const demo = join(root, 'fixtures/demo/demo.tar');
 
 // A cache never outlives the bundle it was made from: V8 checks a cache against its source's length
-// only, so an old cache beside a new bundle of the same length would run the old code. (A bundle built
-// by hand, not by `npm run build`, must be followed by this script.)
+// only, so an old cache beside a new bundle of the same length would run the old code. (The launcher
+// also ignores a cache older than the bundle: one built by hand, without this script.)
 for (const name of readdirSync(dist)) if (/^imgfs-cli-.*\.v8$/.test(name)) rmSync(join(dist, name));
 
 const scratch = mkdtempSync(join(tmpdir(), 'imgfs-train-'));

@@ -8,7 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,6 +87,21 @@ describe('the build code cache', () => {
     const second = imgfs(['cat', '--cache-dir', cacheDir, 'fixtures/demo/demo.tar', '/etc/os-release']);
     expect(second.code).toBe(0);
     expect(deserialized(second.stdout, writtenSize)).toBe(true);
+  });
+
+  it('is ignored when the bundle is newer (rebuilt without training: V8 would take a cache of the same length)', () => {
+    const bundle = join(install, 'dist/imgfs-cli.js');
+    const { atime, mtime } = statSync(bundle);
+    try {
+      const later = new Date(statSync(builtCache).mtimeMs + 1000);
+      utimesSync(bundle, later, later);
+      const result = imgfs(['cat', '--no-cache', 'fixtures/demo/demo.tar', '/etc/os-release']);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('ID=');
+      expect(deserialized(result.stdout, statSync(builtCache).size)).toBe(false);
+    } finally {
+      utimesSync(bundle, atime, mtime);
+    }
   });
 
   it('is ignored, and left as it is, when V8 refuses it', () => {
