@@ -26,8 +26,17 @@ process.emitWarning = function (warning, ...rest) {
 const STALE_MS = 7 * 24 * 3600 * 1000;
 
 const bundle = fileURLToPath(new URL('../dist/imgfs-cli.js', import.meta.url));
-const codeCache = codeCacheIn(cacheRoot(process.argv.slice(2)), bundle);
-const loaded = loadBundle(bundle, codeCache);
+// Two code caches of V8's (see loadBundle for which one a run uses): the user's, under the index
+// cache's directory (see codeCacheIn), written after a run; and the build's, beside the bundle (see
+// builtCodeCache), for runs that keep no cache (--no-cache), never written by a run.
+// NODE_DISABLE_COMPILE_CACHE=1 turns both off.
+const cachesWanted = process.env.NODE_DISABLE_COMPILE_CACHE !== '1';
+// Set only by the build (bin/train-code-cache.js): the run starts from the build's cache and rewrites
+// it, and uses no cache of the user's.
+const training = cachesWanted && process.env.IMGFS_TRAIN_CODE_CACHE === '1';
+const built = cachesWanted ? builtCodeCache(bundle) : undefined;
+const codeCache = cachesWanted && !training ? codeCacheIn(cacheRoot(process.argv.slice(2)), bundle) : undefined;
+const loaded = loadBundle(bundle, codeCache, built, training);
 await loaded.exports.runCli();
 loaded.keepCodeCache();
 
@@ -35,28 +44,44 @@ loaded.keepCodeCache();
  * Compiles and runs the bundle (a CommonJS script) with V8's code cache of it, when there is one. The
  * cache is written after a run, not right after compiling as Node's own compile cache is: it then holds
  * every function the run compiled, not only the top level, and a warm lookup compiles almost nothing
- * (~6 ms of CPU; bench/README.md, "Warm cat: warm-start branch"). Written when missing or rejected (a
- * new bundle or Node), and once more by the first run that used it (generation 2), so that it holds
- * what a cold and a warm run compile; V8 rejects a cache made for other code, flags or version.
+ * (~6 ms of CPU; bench/README.md, "Warm cat: warm-start branch"). The user's cache is written when
+ * missing or rejected (a new bundle or Node), and once more by the first run that used it (generation
+ * 2), so that it holds what a cold and a warm run compile; V8 rejects a cache made for other code,
+ * flags or version. The build's cache (`built`) is only read, except by the build's training runs.
  */
-function loadBundle(file, cache) {
+function loadBundle(file, cache, built, training) {
   const source = readFileSync(file, 'utf8');
   const found = cache === undefined ? undefined : readGeneration(cache);
+  // A run with a cache of the user's to keep uses that one only, even before it is first written: it
+  // then holds only what this user's runs compiled. The build's cache holds what its training runs
+  // compiled (three image formats, several commands), and every function in a cache costs each start
+  // that reads it (~0.2-0.35 ms per 100 KB; bench/README.md, "Start-up: start-cache"): seeded from it,
+  // a warm `cat` would read ~150 KB it never runs. So the build's cache serves the runs that keep no
+  // cache: --no-cache, and a cache directory that cannot hold compiled code.
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
-    cachedData: found?.bytes,
+    cachedData: cache !== undefined ? found?.bytes : built === undefined ? undefined : readBuilt(built, file),
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const module = { exports: {} };
   script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
+  /** The cache of what has been compiled so far, with V8's flags as a start has them (lib/cli/v8-flags.ts). */
+  const compiled = () => {
+    module.exports.restoreV8Flags();
+    return script.createCachedData();
+  };
   return {
     exports: module.exports,
     keepCodeCache() {
+      if (training) {
+        writeAtomically(built, compiled(), 0o644);
+        return;
+      }
       if (cache === undefined) return;
       const generation = found === undefined || script.cachedDataRejected === true ? 1 : found.generation + 1;
       if (generation > 2) return;
       try {
-        writeAtomically(cache.file(generation), script.createCachedData());
+        writeAtomically(cache.file(generation), compiled(), 0o600);
         if (found !== undefined && found.generation !== generation) rmSync(cache.file(found.generation), { force: true });
         if (generation === 1) cache.prune();
       } catch {
@@ -78,10 +103,23 @@ function readGeneration(cache) {
   return undefined;
 }
 
-function writeAtomically(file, bytes) {
+/**
+ * The build's cache, if it is not older than the bundle: the build writes it after the bundle, and V8
+ * checks a cache against its source's length only, so a bundle rebuilt since by other means than
+ * `npm run build` (same length, other code) must not run the old bundle's code.
+ */
+function readBuilt(file, bundle) {
+  try {
+    return statSync(file).mtimeMs < statSync(bundle).mtimeMs ? undefined : readFileSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
+function writeAtomically(file, bytes, mode) {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const temporary = `${file}.${process.pid}.tmp`;
-  const fd = openSync(temporary, 'wx', 0o600);
+  const fd = openSync(temporary, 'wx', mode);
   try {
     writeSync(fd, bytes);
   } finally {
@@ -91,13 +129,23 @@ function writeAtomically(file, bytes) {
 }
 
 /**
- * Where V8's compiled code for the bundle is kept: `compile/` beside the tables. Only where the index
- * cache is used (not with --no-cache), only once that directory exists, and only when it belongs to
- * this user and nobody else can write to it: compiled code is run as it is, so a directory others can
- * write to (a shared --cache-dir) must not hold it. NODE_DISABLE_COMPILE_CACHE=1 also turns it off.
+ * The build's code cache: written by `npm run build` (bin/train-code-cache.js), from training runs
+ * of the CLI, beside the bundle and for this Node only. It is part of the installed program: whoever
+ * can write it can write the bundle. Another Node's is not read; a cache V8 refuses (other flags) is
+ * ignored. A run never writes it (dist/ may be read-only), so --no-cache writes nothing anywhere.
+ */
+function builtCodeCache(bundle) {
+  return join(dirname(bundle), `imgfs-cli-${process.version}-${process.arch}.v8`);
+}
+
+/**
+ * Where the user's code cache for the bundle is kept: `compile/` beside the tables. Only where the
+ * index cache is used (not with --no-cache), only once that directory exists, and only when it belongs
+ * to this user and nobody else can write to it: compiled code is run as it is, so a directory others
+ * can write to (a shared --cache-dir) must not hold it.
  */
 function codeCacheIn(root, bundle) {
-  if (root === undefined || process.env.NODE_DISABLE_COMPILE_CACHE === '1') return undefined;
+  if (root === undefined) return undefined;
   let built;
   try {
     const dir = statSync(root);

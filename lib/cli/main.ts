@@ -191,6 +191,9 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
   return status;
 }
 
+/** Used by bin/imgfs.js before it writes V8's code cache of the bundle (see v8-flags.ts). */
+export { restoreV8Flags } from './v8-flags.js';
+
 /** Wires `main` to the real process. Used by bin/imgfs.js. */
 export async function runCli(argv: readonly string[] = byteArguments()): Promise<void> {
   let code: number;

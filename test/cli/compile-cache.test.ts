@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { imgfs, repoRoot } from './run-cli.js';
+import { bin, imgfs, repoRoot, sh } from './run-cli.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'imgfs-compile-cache-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -55,6 +55,32 @@ describe.skipIf(typeof process.getuid !== 'function')('compile cache', () => {
     writeFileSync(join(cache, 'compile', second), bytes.subarray(0, 100));
     await cat();
     expect(files()).toEqual([`${name}.1.v8`]);
+  });
+
+  it('is accepted by the next start after a run that changed a V8 flag (a cold `find` tunes the young generation)', async () => {
+    // V8 stamps a code cache with a hash of its flags and refuses it under other flags; a cache written
+    // while --semi-space-growth-factor was changed was refused by every later start and rewritten at
+    // generation 1 forever. Generation 2 is only written by a run that V8 let use generation 1.
+    const cache = join(scratch, 'flags');
+    mkdirSync(cache, { mode: 0o700 });
+    for (let i = 0; i < 2; i++) {
+      const result = await imgfs(['find', '--cache-dir', cache, demo, '/etc']);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain('/etc/os-release');
+    }
+    expect(readdirSync(join(cache, 'compile')).map((file) => file.slice(-5))).toEqual(['.2.v8']);
+  });
+
+  it("is accepted after such a run when the user set that flag on Node's command line (left as the user set it)", async () => {
+    // Put back to V8's default instead, the flag would differ from the next start's and V8 refuse the cache.
+    const cache = join(scratch, 'user-flag');
+    mkdirSync(cache, { mode: 0o700 });
+    for (let i = 0; i < 2; i++) {
+      const result = await sh(`'${process.execPath}' --semi-space-growth-factor=3 '${bin}' find --cache-dir '${cache}' ${demo} /etc`);
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toContain('/etc/os-release');
+    }
+    expect(readdirSync(join(cache, 'compile')).map((file) => file.slice(-5))).toEqual(['.2.v8']);
   });
 
   it("removes other builds' caches not written for a week when it writes a new one", async () => {
