@@ -17,7 +17,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { measure, median } from '../lib/measure.js';
+import { haveGnuTime, measure, median } from '../lib/measure.js';
 
 const [image, ociDir, ref, scratch, repsText] = process.argv.slice(2);
 if (image === undefined || ociDir === undefined || ref === undefined || scratch === undefined) {
@@ -25,6 +25,8 @@ if (image === undefined || ociDir === undefined || ref === undefined || scratch 
   process.exit(2);
 }
 const REPS = Math.max(1, Number(repsText ?? 3));
+/** The readers' CPU time comes from GNU time, where it is there. */
+const timed = { rss: haveGnuTime() };
 const imgfsBin = fileURLToPath(new URL('../../bin/imgfs.js', import.meta.url));
 const refArgs = image === ociDir ? ['--ref', ref] : [];
 
@@ -70,23 +72,31 @@ async function stopImgfs(child, dir) {
   return written;
 }
 
-/** CPU time (user + system) process `pid` has used so far, in ms (clock ticks of 10 ms). @param {number | undefined} pid */
-function cpuMs(pid) {
+/**
+ * CPU time (user + system) process `pid` has used so far, in ms (clock ticks of 10 ms); with `mainOnly`,
+ * its main thread's alone (the JavaScript thread; the rest is libuv's pool, workers and FUSE threads).
+ * @param {number | undefined} pid @param {boolean} [mainOnly]
+ */
+function cpuMs(pid, mainOnly = false) {
   if (pid === undefined) return 0;
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const fields = readFileSync(mainOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /**
  * Times TOOL twice over DIR: the first read, then the second, with the CPU time `pid` (the mount
- * process, if any) used during each. @param {keyof typeof TOOLS} tool @param {string} dir @param {number} [pid]
+ * process, if any) used during each, in all and on its main thread. The readers' own CPU time (GNU
+ * time) comes with each sample: a slow pass whose readers' system time grew was slowed in the kernel
+ * or the VM, not by the mount. @param {keyof typeof TOOLS} tool @param {string} dir @param {number} [pid]
  */
 async function twice(tool, dir, pid) {
   const before = cpuMs(pid);
-  const first = await measure(shell(TOOLS[tool](dir)), { rss: false });
+  const mainBefore = cpuMs(pid, true);
+  const first = await measure(shell(TOOLS[tool](dir)), timed);
   const between = cpuMs(pid);
-  const second = await measure(shell(TOOLS[tool](dir)), { rss: false });
-  const cpu = { first: between - before, second: cpuMs(pid) - between };
+  const mainBetween = cpuMs(pid, true);
+  const second = await measure(shell(TOOLS[tool](dir)), timed);
+  const cpu = { first: between - before, second: cpuMs(pid) - between, mainFirst: mainBetween - mainBefore };
   for (const sample of [first, second]) if (sample.code !== 0) throw new Error(`${TOOLS[tool](dir)} failed: ${sample.stderr}`);
   return { first, second, cpu };
 }
@@ -113,8 +123,9 @@ try {
   for (const tool of /** @type {const} */ (['tar', 'sha256'])) {
     await measure(shell(TOOLS[tool](rootfs)), { rss: false }); // pages the unpacked files in
     for (let rep = 0; rep < REPS; rep++) {
-      const direct = await measure(shell(TOOLS[tool](rootfs)), { rss: false });
+      const direct = await measure(shell(TOOLS[tool](rootfs)), timed);
       add(`direct-${tool}`, direct.ms);
+      add(`readers-direct-${tool}`, direct.cpuMs ?? NaN);
       outputs[`direct-${tool}`] = (direct.text ?? '').trim();
 
       execFileSync('bindfs', ['-o', 'ro', rootfs, bindMnt]);
@@ -134,6 +145,8 @@ try {
         add(`imgfs-${tool}-second`, read.second.ms);
         add(`cpu-imgfs-${tool}-first`, read.cpu.first);
         add(`cpu-imgfs-${tool}-second`, read.cpu.second);
+        add(`cpu-main-imgfs-${tool}-first`, read.cpu.mainFirst);
+        add(`readers-imgfs-${tool}-second`, read.second.cpuMs ?? NaN);
         outputs[`imgfs-${tool}`] = (read.second.text ?? '').trim();
       } finally {
         bytesWritten += await stopImgfs(child, mnt);
