@@ -170,6 +170,9 @@ export class DecompressedSource implements ByteSource {
   onReadSpan: ((start: number, span: Buffer) => void) | undefined;
   /** The span where the last `read` ended (-1: none yet), to tell reads in stream order. */
   private lastReadSpan = -1;
+  /** Where the last `read` ended, and the furthest any read reached (-1: none yet): to tell re-reads. */
+  private lastReadEnd = -1;
+  private readUpTo = -1;
   /** The span index the latest reader asked to be read ahead from (see readAhead). */
   private aheadOf = 0;
   /** How many spans past `aheadOf` that reader wants decoded. */
@@ -293,7 +296,14 @@ export class DecompressedSource implements ByteSource {
     // them decoded ahead; small reads here and there are decoded on their own (see readBehind).
     const first = Math.floor(start / SPAN_SIZE);
     const inOrder = this.lastReadSpan < 0 ? first === 0 : first >= this.lastReadSpan && first <= this.lastReadSpan + READ_AHEAD_SPANS + 1;
+    // A read of bytes that reads have gone past already, not where the last one stopped: a page here
+    // and there read again (a mount's pages the kernel dropped, met in a later pass in file order, a
+    // few spans apart). However close to the last one, it is decoded on its own (readBehind), not by
+    // restarting the cursor with spans read ahead for a reader that is not streaming.
+    const rereads = start < this.readUpTo && start !== this.lastReadEnd;
     this.lastReadSpan = Math.floor((end - 1) / SPAN_SIZE);
+    this.lastReadEnd = end;
+    this.readUpTo = Math.max(this.readUpTo, end);
     const ahead = inOrder ? READ_AHEAD_SPANS : 0;
     const cached = this.spans.read(start, end);
     if (cached !== undefined) {
@@ -308,7 +318,7 @@ export class DecompressedSource implements ByteSource {
       if (direct !== undefined) return direct;
     }
     this.readBefore = true;
-    if (!inOrder && end - start <= DIRECT_READ_MAX * 2) {
+    if ((!inOrder || rereads) && end - start <= DIRECT_READ_MAX * 2) {
       const behind = await this.queue.run(() => this.readBehind(start, end));
       if (behind !== undefined) return behind;
     }

@@ -115,6 +115,30 @@ describe('small reads out of stream order, with close checkpoints', () => {
     expect(source.stats.restarts).toBe(1);
     await source.close();
   });
+
+  it('re-reads going forward a few spans apart (a later pass meeting dropped pages) restart no cursor and read nothing ahead', async () => {
+    // A cache of three spans, so that a cursor reads ahead; the first pass leaves the last three in it.
+    const source = open(compressed, gzipInflater, { checkpoints: 'eager', checkpointSpacing: 256 * KiB, cacheBytes: 3 * SPAN_SIZE });
+    await firstPass(source);
+    const readAheads = source.stats.readAheads;
+    const random = prng(8);
+    // Forward, each within a span or two of the one before (in stream order by span), never where it ended.
+    for (let offset = 300 * KiB; offset < data.length - 3 * SPAN_SIZE - 200 * KiB; offset += 200 * KiB + Math.floor(random() * SPAN_SIZE)) {
+      const length = 1 + Math.floor(random() * 128 * KiB);
+      const before = source.stats.inflatedBytes;
+      expect((await source.read(offset, length)).equals(data.subarray(offset, offset + length)), `read(${offset}, ${length})`).toBe(true);
+      expect(source.stats.inflatedBytes - before).toBeLessThan(SPAN_SIZE);
+    }
+    expect(source.stats.restarts).toBe(0);
+    expect(source.stats.readAheads).toBe(readAheads);
+    // A reader that goes on where it stopped is streaming: it gets a cursor, which reads ahead.
+    for (let offset = 0; offset < 2 * SPAN_SIZE; offset += 100 * KiB) {
+      expect((await source.read(offset, 100 * KiB)).equals(data.subarray(offset, offset + 100 * KiB))).toBe(true);
+    }
+    expect(source.stats.restarts).toBe(1);
+    expect(source.stats.readAheads).toBeGreaterThan(readAheads);
+    await source.close();
+  });
 });
 
 describe.each(gzipStreams)('checkpoint reads over gzip: $label', ({ data, compressed }) => {
