@@ -94,6 +94,9 @@ const RAW_RING = 3;
  */
 const DIRECT_READ_MAX = 64 * 1024;
 
+/** Reads in a row, each where the last ended, that make a re-read streaming (see `read`). */
+const STREAMING_READS = 3;
+
 /** How far before a read out of order its checkpoint may lie for `readBehind` to decode from it. */
 const BEHIND_MAX = 1024 * 1024;
 
@@ -173,6 +176,8 @@ export class DecompressedSource implements ByteSource {
   /** Where the last `read` ended, and the furthest any read reached (-1: none yet): to tell re-reads. */
   private lastReadEnd = -1;
   private readUpTo = -1;
+  /** Reads in a row that each started where the one before ended. */
+  private readsInARow = 0;
   /** The span index the latest reader asked to be read ahead from (see readAhead). */
   private aheadOf = 0;
   /** How many spans past `aheadOf` that reader wants decoded. */
@@ -296,11 +301,13 @@ export class DecompressedSource implements ByteSource {
     // them decoded ahead; small reads here and there are decoded on their own (see readBehind).
     const first = Math.floor(start / SPAN_SIZE);
     const inOrder = this.lastReadSpan < 0 ? first === 0 : first >= this.lastReadSpan && first <= this.lastReadSpan + READ_AHEAD_SPANS + 1;
-    // A read of bytes that reads have gone past already, not where the last one stopped: a page here
-    // and there read again (a mount's pages the kernel dropped, met in a later pass in file order, a
-    // few spans apart). However close to the last one, it is decoded on its own (readBehind), not by
-    // restarting the cursor with spans read ahead for a reader that is not streaming.
-    const rereads = start < this.readUpTo && start !== this.lastReadEnd;
+    // A read of bytes that reads have gone past already: a page here and there read again (a mount's
+    // pages the kernel dropped, met in a later pass in file order a few spans apart, a run of them
+    // sometimes back to back). However close to the last one, it is decoded on its own (readBehind),
+    // not by a cursor restarted or run on, with spans read ahead, for a reader that is not streaming:
+    // only STREAMING_READS reads in a row, each where the last ended, get a cursor again.
+    this.readsInARow = start === this.lastReadEnd ? this.readsInARow + 1 : 0;
+    const rereads = start < this.readUpTo && this.readsInARow < STREAMING_READS;
     this.lastReadSpan = Math.floor((end - 1) / SPAN_SIZE);
     this.lastReadEnd = end;
     this.readUpTo = Math.max(this.readUpTo, end);
@@ -319,7 +326,7 @@ export class DecompressedSource implements ByteSource {
     }
     this.readBefore = true;
     if ((!inOrder || rereads) && end - start <= DIRECT_READ_MAX * 2) {
-      const behind = await this.queue.run(() => this.readBehind(start, end));
+      const behind = await this.queue.run(() => this.readBehind(start, end, rereads));
       if (behind !== undefined) return behind;
     }
     const bytes = await this.queue.run(() => this.readSpans(start, end));
@@ -468,11 +475,12 @@ export class DecompressedSource implements ByteSource {
    * BEHIND_MAX before `start`:
    * only where checkpoints are close (see `checkpointSpacing`). A re-read here and there (a mount's
    * pages the kernel dropped) then decodes a few hundred KiB and leaves the cursor where it is,
-   * instead of restarting it a span or more back. Undefined: the spans are decoded as usual.
+   * instead of restarting it a span or more back. `evenAheadOfCursor`: a re-read (see `read`) ahead
+   * of the cursor too, which would otherwise be run on to it. Undefined: the spans are decoded as usual.
    */
-  private async readBehind(start: number, end: number): Promise<Buffer | undefined> {
+  private async readBehind(start: number, end: number, evenAheadOfCursor: boolean): Promise<Buffer | undefined> {
     const cursor = this.cursor;
-    if (cursor !== undefined && cursor.nextIndex <= Math.floor(start / SPAN_SIZE)) return undefined;
+    if (!evenAheadOfCursor && cursor !== undefined && cursor.nextIndex <= Math.floor(start / SPAN_SIZE)) return undefined;
     if (this.failure !== undefined || (this.knownSize !== undefined && end > this.knownSize)) return undefined;
     if (this.spans.read(start, end) !== undefined) return undefined;
     const from = this.restartPoint(start);
