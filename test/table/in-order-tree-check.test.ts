@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { TarEntry, TarEntryType } from '../../lib/tar/tar-entry.js';
+import { tarMember } from '../helpers/tar-member.js';
 import { LayerTable } from '../../lib/table/layer-table.js';
 import { InOrderTreeCheck } from '../../lib/table/in-order-tree-check.js';
 import { LayerColumns } from '../../lib/table/layer-columns.js';
@@ -8,27 +9,6 @@ import { LayerColumns } from '../../lib/table/layer-columns.js';
 // sorting, by runs of the sorted column (forEachParentRun). Both must give the same table: the same
 // members dropped under a non-directory, with the same warnings, and the same directories reached
 // without a member, in the same order.
-
-function member(name: string, type: TarEntryType, ordinal: number): TarEntry {
-  return {
-    name,
-    type,
-    typeflag: '0',
-    mode: 0o644,
-    uid: 0,
-    gid: 0,
-    uname: '',
-    gname: '',
-    size: 0,
-    mtimeMs: 0,
-    linkname: type === 'symlink' ? 'target' : '',
-    devmajor: 0,
-    devminor: 0,
-    xattrs: {},
-    headerOffset: ordinal * 1024,
-    dataOffset: ordinal * 1024 + 512,
-  };
-}
 
 interface Built {
   paths: string[];
@@ -39,7 +19,7 @@ interface Built {
 async function build(specs: ReadonlyArray<readonly [string, TarEntryType]>): Promise<Built> {
   const warnings: string[] = [];
   async function* batches(): AsyncGenerator<TarEntry[]> {
-    yield specs.map(([name, type], i) => member(name, type, i));
+    yield specs.map(([name, type], i) => tarMember(name, type, i));
   }
   const table = await LayerTable.buildFromBatches(batches(), { onWarning: (warning) => warnings.push(`${warning.code} ${warning.path} ${warning.message}`) });
   return { paths: [...table.allEntries()].map((entry) => `${entry.path}:${entry.kind}`), reached: table.reachedDirs, warnings };

@@ -13,35 +13,14 @@ import { EncodedNames } from '../../lib/table/encoded-names.js';
 import { LayerTable } from '../../lib/table/layer-table.js';
 import { decodeSnapshot, encodeSnapshot } from '../../lib/table/snapshot-codec.js';
 import type { TarEntry } from '../../lib/tar/tar-entry.js';
+import { tarMember } from '../helpers/tar-member.js';
 
 afterEach(() => vi.restoreAllMocks());
-
-function member(name: string, ordinal: number): TarEntry {
-  const dir = name.endsWith('/');
-  return {
-    name,
-    type: dir ? 'directory' : 'file',
-    typeflag: dir ? '5' : '0',
-    mode: 0o644,
-    uid: 0,
-    gid: 0,
-    uname: '',
-    gname: '',
-    size: 0,
-    mtimeMs: 0,
-    linkname: '',
-    devmajor: 0,
-    devminor: 0,
-    xattrs: {},
-    headerOffset: ordinal * 1024,
-    dataOffset: ordinal * 1024 + 512,
-  };
-}
 
 /** A table as a warm run has it: built, written to its cache file's bytes, and loaded back. */
 async function cachedTable(names: readonly string[]): Promise<LayerTable> {
   async function* members(): AsyncGenerator<TarEntry> {
-    for (const [i, name] of names.entries()) yield member(name, i);
+    for (const [i, name] of names.entries()) yield tarMember(name, name.endsWith('/') ? 'directory' : 'file', i);
   }
   const built = await LayerTable.build(members());
   return LayerTable.fromSnapshot(decodeSnapshot(encodeSnapshot(built.snapshot())));
