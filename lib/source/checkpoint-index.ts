@@ -1,6 +1,6 @@
 import { createHash } from '../lazy-crypto.js';
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
-import { DEFLATE_WINDOW, STREAM_START, type Checkpoint } from './inflater.js';
+import { DEFLATE_WINDOW, STREAM_START, type Checkpoint, type UnsettledCheckpoint } from './inflater.js';
 
 /**
  * Bumped whenever the serialised form changes; other versions are rejected, never read. v2: a CRC-32
@@ -19,7 +19,14 @@ const TRAILER_SIZE: Readonly<Record<number, number>> = { [SHA256_VERSION]: 32, [
 /** Windows are packed fast: they are small, and packing happens during the first pass. */
 const WINDOW_PACK_LEVEL = 1;
 
-/** A checkpoint as kept in memory: its window deflated (about 3× smaller for typical layers). */
+/**
+ * Bytes of unsettled checkpoints (their windows unpacked) one index holds before it settles and packs
+ * the oldest: packing a window costs about as much as the trials that settle it (~0.3 ms), and a pass
+ * in order uses few of its checkpoints, so up to this much is left for later (about 400 checkpoints).
+ */
+const UNSETTLED_MAX = 16 * 1024 * 1024;
+
+/** A checkpoint as kept in memory: its window deflated (about 2–3× smaller for typical layers). */
 interface StoredCheckpoint {
   readonly rawOffset: number;
   readonly outOffset: number;
@@ -27,6 +34,8 @@ interface StoredCheckpoint {
   /** Length of the window before packing; 0 for none. */
   readonly windowLength: number;
   readonly packedWindow: Buffer | undefined;
+  /** Set while the exact position is not known yet (`rawOffset` is then where the boundary was found). */
+  readonly unsettled?: UnsettledCheckpoint | undefined;
 }
 
 const START: StoredCheckpoint = Object.freeze({ rawOffset: 0, outOffset: 0, bits: 0, windowLength: 0, packedWindow: undefined });
@@ -40,6 +49,9 @@ const START: StoredCheckpoint = Object.freeze({ rawOffset: 0, outOffset: 0, bits
 export class CheckpointIndex {
   private points: StoredCheckpoint[] = [START];
   private packedBytes = 0;
+  private unsettledBytes = 0;
+  /** No unsettled checkpoint lies before this index in `points`. */
+  private settledUpTo = 0;
   private completeSize: number | undefined;
 
   constructor(readonly compression: 'gzip' | 'zstd') {}
@@ -57,9 +69,9 @@ export class CheckpointIndex {
     return this.completeSize;
   }
 
-  /** Memory held by packed windows. */
+  /** Memory held by windows: packed ones, and those of unsettled checkpoints. */
   get bytes(): number {
-    return this.packedBytes;
+    return this.packedBytes + this.unsettledBytes;
   }
 
   /** The decompressed offset of the last checkpoint. */
@@ -77,17 +89,58 @@ export class CheckpointIndex {
     if (checkpoint.outOffset <= last.outOffset || position(checkpoint.rawOffset, bits) <= position(last.rawOffset, last.bits)) {
       return false;
     }
+    this.points.push(this.pack(checkpoint));
+    return true;
+  }
+
+  /**
+   * Appends a checkpoint whose exact position is worked out when `find` first returns it (or the
+   * index is listed or serialised); one whose trials find none is dropped then. Same order rule as
+   * `add`, against the byte where the boundary was found.
+   */
+  addUnsettled(checkpoint: UnsettledCheckpoint): boolean {
+    const last = this.points[this.points.length - 1] ?? START;
+    if (checkpoint.outOffset <= last.outOffset || position(checkpoint.rawOffset, 0) <= position(last.rawOffset, last.bits)) return false;
+    this.points.push({ rawOffset: checkpoint.rawOffset, outOffset: checkpoint.outOffset, bits: 0, windowLength: 0, packedWindow: undefined, unsettled: checkpoint });
+    this.unsettledBytes += checkpoint.bytes;
+    while (this.unsettledBytes > UNSETTLED_MAX && this.settledUpTo < this.points.length) {
+      if (this.settle(this.settledUpTo) !== false) this.settledUpTo += 1;
+    }
+    return true;
+  }
+
+  private pack(checkpoint: Checkpoint): StoredCheckpoint {
     const window = checkpoint.window;
     const packedWindow = window === undefined ? undefined : deflateRawSync(window, { level: WINDOW_PACK_LEVEL });
-    this.points.push({
-      rawOffset: checkpoint.rawOffset,
-      outOffset: checkpoint.outOffset,
-      bits,
-      windowLength: window?.length ?? 0,
-      packedWindow,
-    });
     this.packedBytes += packedWindow?.length ?? 0;
-    return true;
+    return { rawOffset: checkpoint.rawOffset, outOffset: checkpoint.outOffset, bits: checkpoint.bits ?? 0, windowLength: window?.length ?? 0, packedWindow };
+  }
+
+  /**
+   * Settles the checkpoint at `index` in `points` if it is unsettled: the checkpoint, or false when
+   * it was dropped (nothing resumes there); true when it was settled already.
+   */
+  private settle(index: number): Checkpoint | boolean {
+    const unsettled = this.points[index]?.unsettled;
+    if (unsettled === undefined) return true;
+    this.unsettledBytes -= unsettled.bytes;
+    const checkpoint = unsettled.settle();
+    if (checkpoint === undefined) {
+      this.remove(index);
+      return false;
+    }
+    this.points[index] = this.pack(checkpoint);
+    return checkpoint;
+  }
+
+  private remove(index: number): void {
+    this.points.splice(index, 1);
+    if (index < this.settledUpTo) this.settledUpTo -= 1;
+  }
+
+  private settleAll(): void {
+    for (let index = this.settledUpTo; index < this.points.length; ) if (this.settle(index) !== false) index += 1;
+    this.settledUpTo = this.points.length;
   }
 
   /** Whether adopting this index (an import) would let reads start nearer their offsets than `known`. */
@@ -98,6 +151,7 @@ export class CheckpointIndex {
 
   /** The checkpoints, windows left out: for tests and diagnostics. */
   list(): Array<{ rawOffset: number; outOffset: number; bits: number; windowLength: number }> {
+    this.settleAll();
     return this.points.map(({ rawOffset, outOffset, bits, windowLength }) => ({ rawOffset, outOffset, bits, windowLength }));
   }
 
@@ -113,13 +167,17 @@ export class CheckpointIndex {
    */
   find(offset: number): Checkpoint {
     const low = this.indexBefore(offset);
+    if (this.points[low]?.unsettled !== undefined) {
+      const settled = this.settle(low);
+      return typeof settled === 'object' ? settled : this.find(offset);
+    }
     const point = this.points[low] ?? START;
     if (point.packedWindow === undefined) {
       return point === START ? STREAM_START : { rawOffset: point.rawOffset, outOffset: point.outOffset, bits: point.bits };
     }
     const window = unpackWindow(point);
     if (window === undefined) {
-      this.points.splice(low, 1);
+      this.remove(low);
       this.packedBytes -= point.packedWindow.length;
       return this.find(offset);
     }
@@ -155,6 +213,7 @@ export class CheckpointIndex {
 
   /** The serialised form; `rawSize` (the compressed size) is recorded and checked by `parse`. */
   serialise(rawSize: number): Buffer {
+    this.settleAll();
     const parts: Buffer[] = [];
     const header = Buffer.alloc(HEADER_SIZE);
     MAGIC.copy(header, 0);

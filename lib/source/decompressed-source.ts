@@ -3,7 +3,7 @@ import { ImgfsError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import { CheckpointIndex } from './checkpoint-index.js';
 import { checkPolicy, DEFAULT_CHECKPOINT_SPACING, shouldRecord, type CheckpointPolicy } from './checkpoint-policy.js';
-import { OUTPUT_BUFFER_SIZE, type Checkpoint, type Inflater, type RawInput } from './inflater.js';
+import { OUTPUT_BUFFER_SIZE, type Checkpoint, type Inflater, type RawInput, type UnsettledCheckpoint } from './inflater.js';
 import { clampRead, clampStream } from './range.js';
 import { createRangeStream } from './range-stream.js';
 import { RatioLimit } from './ratio-limit.js';
@@ -613,6 +613,10 @@ export class DecompressedSource implements ByteSource {
           spacing: this.spacing,
           onCheckpoint: (checkpoint: Checkpoint) => {
             if (checkpoints.add(checkpoint)) counters.recorded += 1;
+          },
+          // Most checkpoints of a pass are never resumed at: their trials wait until one is.
+          onUnsettled: (checkpoint: UnsettledCheckpoint) => {
+            if (checkpoints.addUnsettled(checkpoint)) counters.recorded += 1;
           },
         }
       : undefined;

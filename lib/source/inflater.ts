@@ -38,6 +38,22 @@ export function isMemberStart(checkpoint: Checkpoint): boolean {
  */
 export type RawInput = (rawOffset: number, recycle?: boolean) => AsyncIterable<Buffer>;
 
+/**
+ * A checkpoint found at a byte, whose exact bit there is worked out only when it is first needed:
+ * node:zlib tells where a deflate block boundary is to the byte, and the bit is found by resuming at
+ * each candidate position (native-gzip-recorder.ts). A pass in order never resumes at most of its
+ * checkpoints, so recording leaves those trials to `settle`.
+ */
+export interface UnsettledCheckpoint {
+  readonly outOffset: number;
+  /** The byte where the boundary was found: the checkpoint's own byte is this one or at most 2 before it. */
+  readonly rawOffset: number;
+  /** Memory held until settled: the window and the bytes the trials compare. */
+  readonly bytes: number;
+  /** The checkpoint, or undefined when no position reproduces the output (then there is none here). Runs the trials once. */
+  settle(): Checkpoint | undefined;
+}
+
 /** Asks an inflater to report the checkpoints it passes. */
 export interface CheckpointRecording {
   /** Smallest decompressed distance from one recorded checkpoint (or `from`) to the next. */
@@ -47,6 +63,11 @@ export interface CheckpointRecording {
    * yielded (or earlier). The window is a fresh buffer the callee may keep.
    */
   readonly onCheckpoint: (checkpoint: Checkpoint) => void;
+  /**
+   * When present, an inflater that places checkpoints by trial decoding hands them over unsettled
+   * here instead of to `onCheckpoint` (same order), so that only the ones used pay for the trials.
+   */
+  readonly onUnsettled?: ((checkpoint: UnsettledCheckpoint) => void) | undefined;
 }
 
 export interface DecodeContext {

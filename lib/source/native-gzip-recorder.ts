@@ -18,7 +18,7 @@
 import * as zlib from 'node:zlib';
 import { resumeHead } from './deflate-resume.js';
 import { gzipCorrupt, gzipTruncated } from './gzip-format.js';
-import { DEFLATE_WINDOW, isMemberStart, type Checkpoint, type DecodeContext, type RawInput } from './inflater.js';
+import { DEFLATE_WINDOW, isMemberStart, type Checkpoint, type DecodeContext, type RawInput, type UnsettledCheckpoint } from './inflater.js';
 
 /** Output is handed on in chunks of this size (a span: see gzip-inflater.ts). */
 const OUTPUT_CHUNK = 1024 * 1024;
@@ -142,6 +142,12 @@ export async function* recordGzipNatively(input: RawInput, context: DecodeContex
     const found = candidate;
     if (found === undefined || (!atEnd && (found.rawBytes < TRIAL_RAW || found.outBytes < TRIAL_MATCH))) return;
     candidate = undefined;
+    if (recording.onUnsettled !== undefined) {
+      if (found.outBytes < TRIAL_MIN || found.rawBytes === 0) return;
+      lastCheckpoint = found.out;
+      recording.onUnsettled(unsettled(found));
+      return;
+    }
     const checkpoint = locate(found);
     if (checkpoint === undefined) return;
     lastCheckpoint = checkpoint.outOffset;
@@ -229,6 +235,33 @@ export async function* recordGzipNatively(input: RawInput, context: DecodeContex
   } finally {
     engine.close();
   }
+}
+
+/**
+ * `found` handed over with its trials left for later: its bytes copied into one buffer of their own
+ * (the pieces are views of pooled or recycled memory), the trials run on the first `settle` only.
+ */
+function unsettled(found: Candidate): UnsettledCheckpoint {
+  const pieces = [found.before, ...(found.header === undefined ? [] : [found.header]), ...found.rawAfter, ...found.outAfter];
+  const own = Buffer.allocUnsafeSlow(pieces.reduce((sum, piece) => sum + piece.length, 0));
+  let at = 0;
+  const take = (length: number): Buffer => own.subarray(at, (at += length));
+  for (const piece of pieces) at += piece.copy(own, at);
+  at = 0;
+  const kept: Candidate = {
+    ...found,
+    before: take(found.before.length),
+    header: found.header === undefined ? undefined : take(found.header.length),
+    rawAfter: [take(found.rawBytes)],
+    outAfter: [take(found.outBytes)],
+  };
+  let settled: { checkpoint: Checkpoint | undefined } | undefined;
+  return {
+    outOffset: found.out,
+    rawOffset: found.raw,
+    bytes: own.length + found.window.length,
+    settle: () => (settled ??= { checkpoint: locate(kept) }).checkpoint,
+  };
 }
 
 /**
