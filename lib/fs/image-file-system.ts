@@ -507,19 +507,11 @@ export class ImageFileSystem implements ImageFS, FileRegions {
   private directoryLinks(dir: string, subdirectories: number | undefined): number {
     if (subdirectories !== undefined) return 2 + subdirectories;
     try {
-      return 2 + this.subdirectoryCount(dir);
+      return 2 + this.view.subdirectoryCount(dir);
     } catch (error) {
       if (error instanceof LayerNeeded && this.unreadable.has(error.layer)) return 1;
       throw error;
     }
-  }
-
-  private subdirectoryCount(dir: string): number {
-    let count = 0;
-    for (const name of this.view.children(dir)) {
-      if (this.view.lookup(joinPath(dir, name))?.kind === 'dir') count++;
-    }
-    return count;
   }
 
   private inodeOf(node: MergedNode): number {

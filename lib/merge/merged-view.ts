@@ -58,7 +58,8 @@ const MAX_HARDLINK_HOPS = 16;
  */
 export class MergedView {
   private readonly nodes = new Map<string, MergedNode | null>();
-  private readonly listings = new Map<string, readonly string[]>();
+  /** Full-view listings: the sorted names, and how many of them are directories (a directory's `nlink`). */
+  private readonly listings = new Map<string, { names: readonly string[]; subdirectories: number }>();
   private readonly linkCounts = new Map<number, number>();
   /** Per layer: hard links whose target path leads through a symlink, by the path it leads to. */
   private readonly indirectLinks = new Map<number, Map<string, TableEntry[]>>();
@@ -217,17 +218,38 @@ export class MergedView {
    * 0..`top` (default: all). Only the full view is memoised.
    */
   children(dir: string, top: number = this.top): readonly string[] {
-    const full = top === this.top;
-    const memo = full ? this.listings.get(dir) : undefined;
-    if (memo !== undefined) return memo;
-    const visible = this.candidateNames(dir, top)
-      .filter((name) => (full ? this.lookup(joinPath(dir, name)) : this.lookupUpTo(joinPath(dir, name), top)) !== undefined)
+    if (top === this.top) return this.listing(dir).names;
+    return this.candidateNames(dir, top)
+      .filter((name) => this.lookupUpTo(joinPath(dir, name), top) !== undefined)
       .sort(compareNameBytes);
-    if (full) {
-      if (this.listings.size >= MAX_REMEMBERED_PATHS) this.listings.clear();
-      this.listings.set(dir, visible);
-    }
-    return visible;
+  }
+
+  /** How many of a directory's visible children (full view) are directories: its `nlink` is 2 more. */
+  subdirectoryCount(dir: string): number {
+    return this.listing(dir).subdirectories;
+  }
+
+  /**
+   * A directory's full-view listing, memoised, with its children's nodes (as `lookup` memoises them):
+   * from `childNodes`, one pass per layer over the directory's run of entries. A mount lists every
+   * directory it shows, and shows each subdirectory's link count in its parent's listing first.
+   */
+  private listing(dir: string): { names: readonly string[]; subdirectories: number } {
+    const memo = this.listings.get(dir);
+    if (memo !== undefined) return memo;
+    const nodes = this.childNodes(dir);
+    const skip = dir === ROOT ? 0 : dir.length + 1;
+    let subdirectories = 0;
+    if (this.nodes.size + nodes.length >= MAX_REMEMBERED_PATHS) this.nodes.clear();
+    const names = nodes.map((node) => {
+      if (node.kind === 'dir') subdirectories += 1;
+      this.nodes.set(node.path, node);
+      return node.path.slice(skip);
+    });
+    if (this.listings.size >= MAX_REMEMBERED_PATHS) this.listings.clear();
+    const listing = { names, subdirectories };
+    this.listings.set(dir, listing);
+    return listing;
   }
 
   /**
