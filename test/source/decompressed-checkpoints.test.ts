@@ -9,7 +9,7 @@ import { DecompressedSource, SPAN_SIZE, type DecompressOptions } from '../../lib
 import { gzipInflater } from '../../lib/source/gzip-inflater.js';
 import type { Inflater } from '../../lib/source/inflater.js';
 import { zstdInflater } from '../../lib/source/zstd-inflater.js';
-import { compressibleBytes, prng, randomBytes, scaled, zstdCompress } from './helpers.js';
+import { compressibleBytes, mixed, prng, randomBytes, scaled, zstdCompress } from './helpers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -51,15 +51,6 @@ async function randomReads(source: DecompressedSource, data: Buffer, count: numb
   return most;
 }
 
-/** Text with stretches of random bytes: level 6 makes dynamic-Huffman and stored blocks of it. */
-function mixed(length: number, seed: number): Buffer {
-  const out = compressibleBytes(length, seed);
-  const random = prng(seed);
-  for (let at = 0; at < length; at += 200 * KiB) {
-    if (random() < 0.4) randomBytes(Math.min(100 * KiB, length - at), seed + at).copy(out, at);
-  }
-  return out;
-}
 
 /** A serialised checkpoint index with its body changed by `edit` and its checksum (CRC-32) made right again. */
 function tampered(exported: Buffer, edit: (body: Buffer) => Buffer): Buffer {

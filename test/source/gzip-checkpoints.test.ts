@@ -3,7 +3,7 @@ import { constants, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { gzipInflater } from '../../lib/source/gzip-inflater.js';
 import { STREAM_START, type Checkpoint, type DecodeContext } from '../../lib/source/inflater.js';
-import { compressibleBytes, prng, randomBytes, rawInput, scaled } from './helpers.js';
+import { compressibleBytes, mixed, prng, randomBytes, rawInput, scaled } from './helpers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -42,15 +42,6 @@ function decodeFrom(compressed: Buffer, from: Checkpoint, recording = false): As
   return gzipInflater.decode(rawInput(compressed, 65536), context);
 }
 
-/** Text with stretches of random bytes: level 6 makes dynamic-Huffman blocks and stored blocks of it. */
-function mixed(length: number, seed: number): Buffer {
-  const out = compressibleBytes(length, seed);
-  const random = prng(seed);
-  for (let at = 0; at < length; at += 200 * KiB) {
-    if (random() < 0.4) randomBytes(Math.min(100 * KiB, length - at), seed + at).copy(out, at);
-  }
-  return out;
-}
 
 const streams: Array<{ label: string; data: Buffer; compressed: Buffer }> = [];
 {

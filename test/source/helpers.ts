@@ -47,6 +47,16 @@ export function compressibleBytes(length: number, seed = 7): Buffer {
   return out;
 }
 
+/** Text with stretches of random bytes: level 6 makes dynamic-Huffman blocks and stored blocks of it. */
+export function mixed(length: number, seed: number): Buffer {
+  const out = compressibleBytes(length, seed);
+  const random = prng(seed);
+  for (let at = 0; at < length; at += 200 * 1024) {
+    if (random() < 0.4) randomBytes(Math.min(100 * 1024, length - at), seed + at).copy(out, at);
+  }
+  return out;
+}
+
 export function zstdCompress(data: Buffer, ...args: string[]): Buffer {
   return execFileSync('zstd', ['-q', '-c', ...args], { input: data, maxBuffer: 1 << 30 });
 }

@@ -6,7 +6,7 @@ import { CheckpointIndex } from '../../lib/source/checkpoint-index.js';
 import { DecompressedSource } from '../../lib/source/decompressed-source.js';
 import { gzipInflater } from '../../lib/source/gzip-inflater.js';
 import { STREAM_START, type Checkpoint, type DecodeContext, type UnsettledCheckpoint } from '../../lib/source/inflater.js';
-import { compressibleBytes, prng, randomBytes, rawInput, scaled } from './helpers.js';
+import { mixed, prng, randomBytes, rawInput, scaled } from './helpers.js';
 
 // A recording pass hands node:zlib's checkpoints over unsettled when asked (onUnsettled): their bit
 // positions are found by trial decoding only when one is first used. These tests check that what they
@@ -34,15 +34,6 @@ async function record(compressed: Buffer, spacing: number, unsettledToo: boolean
   return { data: await drain(gzipInflater.decode(rawInput(compressed, 7919), context)), settled, unsettled };
 }
 
-/** Text with stretches of random bytes: dynamic-Huffman and stored blocks, every bit offset. */
-function mixed(length: number, seed: number): Buffer {
-  const out = compressibleBytes(length, seed);
-  const random = prng(seed);
-  for (let at = 0; at < length; at += 200 * KiB) {
-    if (random() < 0.4) randomBytes(Math.min(100 * KiB, length - at), seed + at).copy(out, at);
-  }
-  return out;
-}
 
 const text = mixed(scaled(3, 8) * MiB, 21);
 const streams = [
