@@ -57,13 +57,27 @@ function findNative(): Native | undefined {
 
 /** A gunzip engine, or undefined when the handle is not usable here. */
 export function openGunzipHandle(): GunzipHandle | undefined {
+  return openEngine(constants.GUNZIP, undefined);
+}
+
+/**
+ * A raw inflate engine with `dictionary` (a checkpoint's window) as its history, for decoding from a
+ * checkpoint inside a member; it stops, leaving input unconsumed, where the member's deflate data ends.
+ * Undefined when the handle is not usable here.
+ */
+export function openInflateRawHandle(dictionary: Buffer | undefined): GunzipHandle | undefined {
+  return openEngine(constants.INFLATERAW, dictionary !== undefined && dictionary.length > 0 ? dictionary : undefined);
+}
+
+function openEngine(mode: number, dictionary: Buffer | undefined): GunzipHandle | undefined {
   const found = findNative();
   if (found === undefined) return undefined;
-  const engine = new found.Class(constants.GUNZIP);
+  const engine = new found.Class(mode);
   const writer = driveEngine(engine, (state, done) => {
     const args = [...found.args];
     args[STATE_ARG] = state;
     args[CALLBACK_ARG] = done;
+    args[DICTIONARY_ARG] = dictionary;
     engine.init(...args);
   });
   if (writer === undefined) return undefined;

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { constants, createGunzip, createInflateRaw, gunzipSync, inflateRawSync } from 'node:zlib';
 import { resumeHead, resumeHeadExtra, withResumeHead } from './deflate-resume.js';
 import { GZIP_TRAILER, gzipCorrupt, gzipTruncated } from './gzip-format.js';
-import { openGunzipHandle, type GunzipHandle } from './gzip-handle.js';
+import { openGunzipHandle, openInflateRawHandle, type GunzipHandle } from './gzip-handle.js';
 import { recordGzipOffThread } from './gzip-record-job.js';
 import { isMemberStart, OUTPUT_BUFFER_SIZE, type Checkpoint, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
 import { SpanOutput } from './span-output.js';
@@ -39,7 +39,8 @@ export const gzipInflater: Inflater = {
       const handle = context.outputChunk === undefined ? openGunzipHandle() : undefined;
       return handle === undefined ? gunzip(input(context.from.rawOffset), context.from.rawOffset, context) : gunzipThroughHandle(handle, input, context);
     }
-    return resumeMember(input, context);
+    const handle = context.outputChunk === undefined ? openInflateRawHandle(context.from.window) : undefined;
+    return handle === undefined ? resumeMember(input, context) : resumeMemberThroughHandle(handle, input, context);
   },
 
   decodeSync(compressed: Buffer, from: Checkpoint, maxOutput: number): Buffer | undefined {
@@ -148,6 +149,54 @@ async function* resumeMember(input: RawInput, context: DecodeContext): AsyncGene
   const consumed = yield* drain(feed, engine, from.rawOffset, context);
   const deflateEnd = from.rawOffset + consumed - resumeHeadExtra(bits);
   yield* afterMember(input, deflateEnd, context);
+}
+
+/**
+ * `resumeMember` inflated into span-aligned output buffers (SpanOutput), as `gunzipThroughHandle`
+ * does from a member start: the stream's chunks start wherever the checkpoint is, so each span made of
+ * them was a copy into a fresh megabyte (page faults, and a GC for every few dozen of them).
+ */
+async function* resumeMemberThroughHandle(handle: GunzipHandle, input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
+  const { from, name } = context;
+  const bits = from.bits ?? 0;
+  const extra = resumeHeadExtra(bits);
+  const output = new SpanOutput(context);
+  /** Bytes of the fed input (the resume head's included) the engine has consumed. */
+  let consumed = 0;
+  const chunks = withResumeHead(input(from.rawOffset), bits)[Symbol.asyncIterator]();
+  try {
+    let ended = false;
+    while (!ended) {
+      const next = await chunks.next();
+      // At the end of the input one last write with Z_FINISH: it fails (Z_BUF_ERROR) inside the deflate data.
+      const finish = next.done === true;
+      const piece = finish ? Buffer.alloc(0) : next.value;
+      let inAt = 0;
+      for (;;) {
+        let left: Left;
+        try {
+          left = await handle.write(piece, inAt, piece.length, output.buffer, output.at, OUTPUT_BUFFER_SIZE, finish);
+        } catch (error) {
+          throw error instanceof Error ? handleError(name, error, from.rawOffset + Math.max(0, consumed - extra)) : error;
+        }
+        const chunk = output.take(output.room - left.output);
+        const used = piece.length - inAt - left.input;
+        inAt += used;
+        consumed += used;
+        if (chunk !== undefined) yield chunk;
+        // Full: the engine may hold more output for this input.
+        if (output.renewIfFull()) continue;
+        // Room and input left: the member's deflate data has ended (its trailer follows).
+        if (inAt < piece.length) ended = true;
+        break;
+      }
+      if (finish) ended = true;
+    }
+  } finally {
+    handle.close();
+    await chunks.return?.();
+  }
+  yield* afterMember(input, from.rawOffset + consumed - extra, context);
 }
 
 /**
