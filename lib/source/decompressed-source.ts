@@ -490,8 +490,8 @@ export class DecompressedSource implements ByteSource {
 
   /**
    * `readDirect` when a checkpoint after `end` bounds the compressed bytes: one positional read of
-   * about the share of them the read needs (all of them if that falls short), decoded in one
-   * synchronous call (Inflater.decodeSync). Undefined when that does not apply or does not give the
+   * about the share of them the read needs (all of them if that falls short), decoded synchronously up
+   * to `end` only, the bytes before `start` not kept (Inflater.decodeSync). Undefined when that does not apply or does not give the
    * bytes: the streaming decoder then does the read.
    */
   private async readBetweenCheckpoints(from: Checkpoint, start: number, end: number): Promise<Buffer | undefined> {
@@ -506,11 +506,12 @@ export class DecompressedSource implements ByteSource {
       // warm lookup then starts no thread pool at all.
       const compressed = await readSmall(this.raw, from.rawOffset, rawLength);
       this.counters.rawBytesRead += compressed.length;
-      const decoded = this.inflater.decodeSync(compressed, from, outSpan + DIRECT_READ_MAX);
+      const skip = start - from.outOffset;
+      const decoded = this.inflater.decodeSync(compressed, from, skip, end - start);
       if (decoded === undefined) return undefined;
-      this.ratio.check(from.outOffset, decoded.length, this.raw.size ?? from.rawOffset + rawLength, this.name, this.compression);
-      this.counters.inflatedBytes += decoded.length;
-      if (from.outOffset + decoded.length >= end) return Buffer.from(decoded.subarray(start - from.outOffset, end - from.outOffset));
+      this.ratio.check(from.outOffset, skip + decoded.length, this.raw.size ?? from.rawOffset + rawLength, this.name, this.compression);
+      this.counters.inflatedBytes += skip + decoded.length;
+      if (decoded.length === end - start) return decoded;
     }
     return undefined;
   }

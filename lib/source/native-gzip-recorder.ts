@@ -45,14 +45,15 @@ interface ZlibHandle {
   onerror: (message: string, errno: number) => void;
 }
 
-interface NativeEngine {
+export interface NativeEngine {
   handle: ZlibHandle;
   /** [output bytes left, input bytes left] after each write. */
   state: Uint32Array;
   close(): void;
 }
 
-function nativeEngine(create: () => zlib.Gunzip | zlib.InflateRaw = () => zlib.createGunzip()): NativeEngine | undefined {
+/** The engine behind `create()`'s stream, driven synchronously; undefined where its handle is not in the expected shape. */
+export function nativeEngine(create: () => zlib.Gunzip | zlib.InflateRaw = () => zlib.createGunzip()): NativeEngine | undefined {
   const engine = create() as unknown as { _handle?: Partial<ZlibHandle>; _writeState?: unknown; close(): void };
   const handle = engine._handle;
   const state = engine._writeState;
