@@ -119,6 +119,8 @@ export interface LayerReaderContext {
 
 export interface LayerSidecar {
   load(suffix: string): Promise<Buffer | undefined>;
+  /** The file, to be read where it lies, a piece at a time (TableCache.openExtra); undefined when there is none. */
+  open?(suffix: string): { size: number; read(offset: number, length: number): Buffer } | undefined;
   store(suffix: string, bytes: Buffer): Promise<void>;
   /** Removes a sidecar file found unusable, with a warning saying why. */
   drop(suffix: string, reason: string): Promise<void>;

@@ -1,5 +1,5 @@
 import { randomBytes } from '../lazy-crypto.js';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { fsPromises } from '../lazy-fs-promises.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +41,23 @@ async function readCacheFile(file: string): Promise<Buffer> {
     closeSync(fd);
   }
   return fsPromises().readFile(file);
+}
+
+/** Up to `length` bytes of `file` at `offset` (fewer at its end). */
+function readAt(file: string, offset: number, length: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const bytes = Buffer.allocUnsafe(length);
+    let filled = 0;
+    while (filled < length) {
+      const n = readSync(fd, bytes, filled, length - filled, offset + filled);
+      if (n === 0) break;
+      filled += n;
+    }
+    return filled === length ? bytes : bytes.subarray(0, filled);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -97,6 +114,22 @@ export class TableCache {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * A companion file to be read where it lies, a piece at a time (a checkpoint file: its table, then
+   * the one window a read needs), or undefined when there is none. Each read opens the file, reads and
+   * closes it, synchronously; what it reads may be short or from a newer file: the caller checks.
+   */
+  openExtra(identity: string, suffix: string): { size: number; read(offset: number, length: number): Buffer } | undefined {
+    const file = this.extraFileFor(identity, suffix);
+    let size: number;
+    try {
+      size = statSync(file).size;
+    } catch {
+      return undefined;
+    }
+    return { size, read: (offset, length) => readAt(file, offset, length) };
   }
 
   /** Stores a companion file atomically, like `store`; a failure is a warning. */
