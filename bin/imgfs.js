@@ -39,6 +39,8 @@ const codeCache = cachesWanted && !training ? codeCacheIn(cacheRoot(process.argv
 const loaded = loadBundle(bundle, codeCache, built, training);
 await loaded.exports.runCli();
 loaded.keepCodeCache();
+// Nothing left under way (a warm answer, say): end now, not after Node has torn the heap down.
+if (loaded.exports.nothingPending?.() === true) process.exit();
 
 /**
  * Compiles and runs the bundle (a CommonJS script) with V8's code cache of it, when there is one. The

@@ -194,6 +194,19 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
 /** Used by bin/imgfs.js before it writes V8's code cache of the bundle (see v8-flags.ts). */
 export { restoreV8Flags } from './v8-flags.js';
 
+/**
+ * Whether a finished run left nothing under way: no output still buffered in stdout or stderr, and no
+ * handle or request open but their pipes or terminals (a cache file still being written is one).
+ * bin/imgfs.js then ends the process with process.exit, which spares the tear-down of V8's heap that
+ * a natural exit does first (~1 ms of a ~45 ms warm `cat`).
+ */
+export function nothingPending(): boolean {
+  const streams = stderrReady ? [process.stdout, process.stderr] : [process.stdout];
+  if (streams.some((stream) => stream.writableLength > 0)) return false;
+  const open = process.getActiveResourcesInfo();
+  return open.length <= streams.length && open.every((kind) => kind === 'PipeWrap' || kind === 'TTYWrap');
+}
+
 /** Wires `main` to the real process. Used by bin/imgfs.js. */
 export async function runCli(argv: readonly string[] = byteArguments()): Promise<void> {
   let code: number;
