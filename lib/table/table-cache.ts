@@ -69,6 +69,7 @@ function readAt(file: string, offset: number, length: number): Buffer {
  */
 export class TableCache {
   private readonly dir: string;
+  private readonly names = new Map<string, string>();
 
   constructor(
     root: string,
@@ -79,7 +80,7 @@ export class TableCache {
 
   /** The cache file for a key made of the given identifying parts. */
   fileFor(identity: string): string {
-    return join(this.dir, `${sha256Hex(identity)}.idx`);
+    return join(this.dir, `${this.nameOf(identity)}.idx`);
   }
 
   async load(identity: string): Promise<LayerTable | undefined> {
@@ -146,7 +147,20 @@ export class TableCache {
 
   private extraFileFor(identity: string, suffix: string): string {
     if (!/^[a-z0-9]+$/.test(suffix)) throw new RangeError(`bad cache file suffix: ${suffix}`);
-    return join(this.dir, `${sha256Hex(identity)}.${suffix}`);
+    return join(this.dir, `${this.nameOf(identity)}.${suffix}`);
+  }
+
+  /**
+   * The hash that names an identity's files, worked out once: a layer's table and its checkpoints are
+   * often under one identity (the file holding it), and sha256Hex runs in V8's interpreter (~0.15 ms).
+   */
+  private nameOf(identity: string): string {
+    let name = this.names.get(identity);
+    if (name === undefined) {
+      name = sha256Hex(identity);
+      this.names.set(identity, name);
+    }
+    return name;
   }
 
   private warn(message: string): void {
