@@ -57,9 +57,16 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
 /**
  * `imgfs mount --no-cache ARGS... IMAGE DIR` in the foreground; resolves once it says DIR is mounted.
  * `env` is added to its environment (`DEBUG=fuse-napi` has libfuse log every request to stderr).
+ * `cli` is the `bin/imgfs.js` to run: the project's, or an installation's (prebuilt-install.ts).
  */
-export async function startMount(image: string, dir: string, args: readonly string[] = [], env: Record<string, string> = {}): Promise<MountProcess> {
-  const child = spawn(process.execPath, [bin, 'mount', '--no-cache', ...args, image, dir], {
+export async function startMount(
+  image: string,
+  dir: string,
+  args: readonly string[] = [],
+  env: Record<string, string> = {},
+  cli: string = bin,
+): Promise<MountProcess> {
+  const child = spawn(process.execPath, [cli, 'mount', '--no-cache', ...args, image, dir], {
     cwd: repoRoot,
     env: { ...cliEnv(), ...env, [READY_FD_VARIABLE]: '3' },
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
