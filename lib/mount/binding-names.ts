@@ -16,6 +16,11 @@ export interface BindingNames {
   toKernel(name: string): string;
   /** Told the names of each directory page before they are handed to the kernel. */
   listed?(directory: string, names: readonly string[]): void;
+  /**
+   * `fromKernel` for a lookup, which may come before any listing showed the name (a symlink's target,
+   * a name typed by hand): lists the directories it must, with `list`, to learn their names.
+   */
+  lookUp?(path: string, list: (directory: string) => Promise<string[]>): Promise<string>;
 }
 
 const ASCII = /^[\x00-\x7f]*$/;
@@ -31,33 +36,54 @@ const LONE_ESCAPE = /(?<![\ud800-\udbff])[\udc80-\udcff]/g;
  * is therefore remembered under its directory and its name as shown, so that what a listing shows can
  * be looked up (stat, open): a name listed but not found is an error to every tool that walks the
  * tree (`ls -l`, `find`, `tar`, scanners). Names that differ only in such bytes show
- * the same: the first listed is served. A name never listed (typed by hand with U+FFFD) is not found.
+ * the same: the first listed is served. A lookup of a name not listed yet lists its directory first.
  * One entry per such name listed, kept until unmount; one object per mount.
  */
 export function utf8Names(): BindingNames {
   /** `directory NUL name as shown` -> the name. */
   const shownAs = new Map<string, string>();
+  const keyOf = (directory: string, shown: string): string => `${directory}\0${shown}`;
+
+  /** The path with each shown name that a listing taught put back. */
+  function resolve(path: string): string {
+    let real = '';
+    for (const part of path.split('/').slice(1)) {
+      const directory = real === '' ? '/' : real;
+      real += `/${part.includes(REPLACEMENT) ? (shownAs.get(keyOf(directory, part)) ?? part) : part}`;
+    }
+    return real === '' ? '/' : real;
+  }
+
+  /** `resolve`, after listing with `list` each directory on the way whose shown name is not known yet. */
+  async function lookUp(path: string, list: (directory: string) => Promise<string[]>): Promise<string> {
+    if (!path.includes(REPLACEMENT)) return path;
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const part = parts[i] as string;
+      if (!part.includes(REPLACEMENT)) continue;
+      const directory = resolve(parts.slice(0, i).join('/') || '/');
+      if (!shownAs.has(keyOf(directory, part))) listed(directory, await list(directory).catch(() => []));
+    }
+    return resolve(path);
+  }
+
+  function listed(directory: string, names: readonly string[]): void {
+    let page: Set<string> | undefined;
+    for (const name of names) {
+      // A name that holds U+FFFD itself is found as it is, and keeps its place.
+      if (name.includes(REPLACEMENT)) shownAs.set(keyOf(directory, name), name);
+      if (!hasEscapedBytes(name)) continue;
+      const shown = name.replace(LONE_ESCAPE, REPLACEMENT);
+      if (shown === name || (page ??= new Set(names)).has(shown)) continue;
+      if (!shownAs.has(keyOf(directory, shown))) shownAs.set(keyOf(directory, shown), name);
+    }
+  }
+
   return {
-    fromKernel(path) {
-      if (shownAs.size === 0 || !path.includes(REPLACEMENT)) return path;
-      let real = '';
-      for (const part of path.split('/').slice(1)) {
-        real += `/${part.includes(REPLACEMENT) ? (shownAs.get(`${real === '' ? '/' : real}\0${part}`) ?? part) : part}`;
-      }
-      return real === '' ? '/' : real;
-    },
+    fromKernel: (path) => (shownAs.size === 0 || !path.includes(REPLACEMENT) ? path : resolve(path)),
     toKernel: (name) => name,
-    listed(directory, names) {
-      let page: Set<string> | undefined;
-      for (const name of names) {
-        if (!hasEscapedBytes(name)) continue;
-        const shown = name.replace(LONE_ESCAPE, REPLACEMENT);
-        // A name that holds U+FFFD itself is found as it is, and keeps its place.
-        if (shown === name || (page ??= new Set(names)).has(shown)) continue;
-        const key = `${directory}\0${shown}`;
-        if (!shownAs.has(key)) shownAs.set(key, name);
-      }
-    },
+    listed,
+    lookUp,
   };
 }
 

@@ -68,10 +68,12 @@ export function filesystemOperations(
   }
 
   const getattr = (kernelPath: string, cb: Parameters<FuseOperations['getattr']>[1]): void => {
-    const path = fromKernel(kernelPath);
+    const known = fromKernel(kernelPath);
     answer(
-      path,
+      known,
       async () => {
+        // A lookup may name what no listing showed yet (binding-names.ts).
+        const path = binding.names.lookUp === undefined ? known : await binding.names.lookUp(kernelPath, (directory) => img.readdir(directory));
         const stats = await rootSafeLstat(path);
         if (stats.isFile()) served?.offer(path);
         if (stats.target !== undefined) served?.offerLink(path, stats.target);

@@ -29,7 +29,28 @@ describe('utf8Names (the prebuilt binding)', () => {
     // U+1F480 is the pair D83D DC80: valid UTF-16, shown as it is.
     names.listed?.('/c', ['\ud83d\udc80']);
     expect(names.fromKernel('/c/\ud83d\udc80')).toBe('/c/\ud83d\udc80');
+    names.listed?.('/d', ['caf\udce9']);
+    names.listed?.('/d', ['caf\ufffd']);
+    expect(names.fromKernel('/d/caf\ufffd'), 'a later page').toBe('/d/caf\ufffd');
     // Another mount's names are its own.
     expect(utf8Names().fromKernel('/b/x\ufffd')).toBe('/b/x\ufffd');
+  });
+
+  it('lists, for a lookup, each directory on the way whose shown name it has not seen, once', async () => {
+    const names = utf8Names();
+    const tree: Record<string, string[]> = { '/': ['d\udce9'], '/d\udce9': ['caf\udce9', 'x'] };
+    const listedDirs: string[] = [];
+    const list = (directory: string): Promise<string[]> => {
+      listedDirs.push(directory);
+      const children = tree[directory];
+      return children === undefined ? Promise.reject(new Error('ENOENT')) : Promise.resolve(children);
+    };
+    expect(await names.lookUp?.('/d\ufffd/caf\ufffd', list)).toBe('/d\udce9/caf\udce9');
+    expect(await names.lookUp?.('/d\ufffd/caf\ufffd', list)).toBe('/d\udce9/caf\udce9');
+    expect(await names.lookUp?.('/d\ufffd/x', list)).toBe('/d\udce9/x');
+    expect(listedDirs).toEqual(['/', '/d\udce9']);
+    // A path without U+FFFD lists nothing; a directory that cannot be listed leaves the name as it is.
+    expect(await names.lookUp?.('/etc/passwd', list)).toBe('/etc/passwd');
+    expect(await names.lookUp?.('/none/caf\ufffd', list)).toBe('/none/caf\ufffd');
   });
 });
