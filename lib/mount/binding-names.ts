@@ -37,12 +37,14 @@ const LONE_ESCAPE = /(?<![\ud800-\udbff])[\udc80-\udcff]/g;
  * be looked up (stat, open): a name listed but not found is an error to every tool that walks the
  * tree (`ls -l`, `find`, `tar`, scanners). Names that differ only in such bytes show
  * the same: the first listed is served. A lookup of a name not listed yet lists its directory first.
- * One entry per such name listed, kept until unmount; one object per mount.
+ * One entry per such name and per directory so listed, kept until unmount; one object per mount.
  */
 export function utf8Names(): BindingNames {
   /** `directory NUL name as shown` -> the name. */
   const shownAs = new Map<string, string>();
   const keyOf = (directory: string, shown: string): string => `${directory}\0${shown}`;
+  /** Directories `lookUp` listed: a name still unknown there names nothing (the view never changes). */
+  const listedWhole = new Set<string>();
 
   /** The path with each shown name that a listing taught put back. */
   function resolve(path: string): string {
@@ -62,7 +64,9 @@ export function utf8Names(): BindingNames {
       const part = parts[i] as string;
       if (!part.includes(REPLACEMENT)) continue;
       const directory = resolve(parts.slice(0, i).join('/') || '/');
-      if (!shownAs.has(keyOf(directory, part))) listed(directory, await list(directory).catch(() => []));
+      if (shownAs.has(keyOf(directory, part)) || listedWhole.has(directory)) continue;
+      listedWhole.add(directory);
+      listed(directory, await list(directory).catch(() => []));
     }
     return resolve(path);
   }

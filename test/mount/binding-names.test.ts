@@ -52,5 +52,9 @@ describe('utf8Names (the prebuilt binding)', () => {
     // A path without U+FFFD lists nothing; a directory that cannot be listed leaves the name as it is.
     expect(await names.lookUp?.('/etc/passwd', list)).toBe('/etc/passwd');
     expect(await names.lookUp?.('/none/caf\ufffd', list)).toBe('/none/caf\ufffd');
+    // A name not there is not listed for again.
+    expect(await names.lookUp?.('/d\ufffd/y\ufffd', list)).toBe('/d\udce9/y\ufffd');
+    expect(await names.lookUp?.('/d\ufffd/y\ufffd', list)).toBe('/d\udce9/y\ufffd');
+    expect(listedDirs).toEqual(['/', '/d\udce9', '/none']);
   });
 });
