@@ -8,8 +8,8 @@
  * Two images, each compared through the kernel with ordinary tools against `umoci unpack`: the demo
  * image as a docker-archive (uncompressed layers), and the same layers plus one more as an OCI layout
  * with gzip layers (skopeo, umoci raw add-layer). The added layer holds what the prebuild handles
- * differently: a hard-link pair, a name that is not UTF-8, an xattr, and a file of 2 MiB, so that reads
- * cross the gzip checkpoints.
+ * differently: a hard-link pair, a name and a link target that are not UTF-8, an xattr, a directory of
+ * 1 100 entries (listed in pages), and a file of 2 MiB, so that reads cross the gzip checkpoints.
  *
  * Needs root, /dev/fuse, fusermount3, umoci, skopeo, getfattr/setfattr and GNU tar: skipped loudly
  * without them, except in CI (CI=true), where their absence fails. A missing prebuild (the package
@@ -37,6 +37,7 @@ const LATIN1_NAME = Buffer.from([0x63, 0x61, 0x66, 0xe9]);
 /** The same name as the UTF-8 conversion of the package shows it: é's byte replaced by U+FFFD. */
 const SHOWN_NAME = Buffer.concat([Buffer.from('caf'), Buffer.from('\ufffd')]);
 const LATIN1_CONTENT = 'a name that is not UTF-8\n';
+const MANY = 1100;
 
 const missing = await missingForMount(['umoci', 'skopeo', 'getfattr', 'setfattr', 'tar', 'bash']);
 const skip = reportMissing('imgfs mount with the prebuilt fuse-napi binding', missing);
@@ -79,6 +80,9 @@ describe.skipIf(skip)('imgfs mount with the prebuilt fuse-napi binding (no build
     writeFileSync(Buffer.concat([Buffer.from(join(stage, 'opt/names/')), LATIN1_NAME]), LATIN1_CONTENT);
     writeFileSync(join(stage, 'opt/names/plain.txt'), 'a UTF-8 name beside it\n');
     symlinkSync(Buffer.concat([Buffer.from('names/'), LATIN1_NAME]), join(stage, 'opt/latin1-link'));
+    // More entries than two of the mount's listing pages (512 each): offsets through the package's readdir.
+    mkdirSync(join(stage, 'opt/many'));
+    for (let i = 0; i < MANY; i++) writeFileSync(join(stage, `opt/many/${String(i).padStart(4, '0')}`), `${i}\n`);
     await sh(`setfattr -n user.kind -v big '${stage}/opt/big/random.b64'`);
     await sh(`tar --xattrs --numeric-owner -C '${stage}' -cf '${dir}/layer.tar' opt`);
     await execFileAsync('umoci', ['raw', 'add-layer', '--image', `${oci}:demo`, '--tag', 'extra', join(dir, 'layer.tar')]);
@@ -142,6 +146,7 @@ describe.skipIf(skip)('imgfs mount with the prebuilt fuse-napi binding (no build
       expect(seen.entries.get('/usr/share/nginx/html/index.html')?.xattrs).toEqual({ 'user.imgfs.demo': Buffer.from('hello').toString('base64') });
       if (name === 'gzip') {
         expect(seen.entries.get('/opt/big/random.b64')?.size).toBe(2 * 1024 * 1024);
+        expect([...seen.entries.keys()].filter((path) => path.startsWith('/opt/many/'))).toHaveLength(MANY);
         expect(seen.entries.get('/opt/big/random.b64')?.xattrs).toEqual({ 'user.kind': Buffer.from('big').toString('base64') });
       }
     }, 60_000);
