@@ -35,9 +35,9 @@ const LONE_ESCAPE = /(?<![\ud800-\udbff])[\udc80-\udcff]/g;
  * listed comes back with U+FFFD, which names nothing in the image. Each listed name that loses bytes
  * is therefore remembered under its directory and its name as shown, so that what a listing shows can
  * be looked up (stat, open): a name listed but not found is an error to every tool that walks the
- * tree (`ls -l`, `find`, `tar`, scanners). Names that differ only in such bytes show
- * the same: the first listed is served. A lookup of a name not listed yet lists its directory first.
- * One entry per such name and per directory so listed, kept until unmount; one object per mount.
+ * tree (`ls -l`, `find`, `tar`, scanners). Names that differ only in such bytes show the same: the
+ * first listed is served. A lookup of a name not listed yet lists its directory first. One entry per
+ * such name and per directory so listed, kept until unmount; one object per mount.
  */
 export function utf8Names(): BindingNames {
   /** `directory NUL name as shown` -> the name. */
