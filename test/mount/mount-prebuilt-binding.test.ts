@@ -11,11 +11,13 @@
  * differently: a hard-link pair, a name and a link target that are not UTF-8, an xattr, a directory of
  * 1 100 entries (listed in pages), and a file of 2 MiB, so that reads cross the gzip checkpoints.
  *
+ * Last, both mounts end: one on SIGTERM while eight readers are busy, one unmounted from outside.
+ *
  * Needs root, /dev/fuse, fusermount3, umoci, skopeo, getfattr/setfattr and GNU tar: skipped loudly
  * without them, except in CI (CI=true), where their absence fails. A missing prebuild (the package
  * installed without one for this platform and Node) fails everywhere: it is what is under test.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
@@ -26,7 +28,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../cli/run-cli.js';
 import { compareTrees, formatDifferences } from '../conformance/compare-trees.js';
 import type { TreeSnapshot } from '../conformance/tree-snapshot.js';
-import { missingForMount, mountOptions, reportMissing, startMount, stopMount, type MountProcess } from './mount-process.js';
+import { isMounted, missingForMount, mountOptions, reportMissing, startMount, stopMount, type MountProcess } from './mount-process.js';
 import { installWithPrebuiltBinding, type PrebuiltInstall } from './prebuilt-install.js';
 import { sh, snapshotWithTools } from './tree-by-tools.js';
 
@@ -181,4 +183,22 @@ describe.skipIf(skip)('imgfs mount with the prebuilt fuse-napi binding (no build
       await expect(open(join(mnt, 'etc/passwd'), 'r+')).rejects.toMatchObject({ code: 'EROFS' });
     }
   });
+
+  // Last: it ends both mounts.
+  it('ends cleanly on SIGTERM while eight readers are busy, and when unmounted from outside', async () => {
+    const [docker, gzip] = mounts as [MountProcess, MountProcess];
+    const readers = spawn('bash', ['-c', `find '${gzip.dir}' -type f -print0 | xargs -0 -P8 -n1 sha256sum`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const readersDone = new Promise<void>((resolve) => readers.on('exit', () => resolve()));
+    await new Promise<void>((resolve) => readers.stdout.once('data', () => resolve()));
+    readers.stdout.resume();
+    gzip.child.kill('SIGTERM');
+    expect(await gzip.exited).toBe(0);
+    await readersDone;
+    await execFileAsync('fusermount3', ['-u', docker.dir]);
+    expect(await docker.exited).toBe(0);
+    for (const { dir: at } of [docker, gzip]) {
+      expect(isMounted(at)).toBe(false);
+      expect(readdirSync(at)).toEqual([]);
+    }
+  }, 60_000);
 });
