@@ -17,7 +17,7 @@
  * without them, except in CI (CI=true), where their absence fails. A missing prebuild (the package
  * installed without one for this platform and Node) fails everywhere: it is what is under test.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
@@ -28,7 +28,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../cli/run-cli.js';
 import { compareTrees, formatDifferences } from '../conformance/compare-trees.js';
 import type { TreeSnapshot } from '../conformance/tree-snapshot.js';
-import { isMounted, missingForMount, mountOptions, reportMissing, startMount, stopMount, type MountProcess } from './mount-process.js';
+import {
+  isMounted,
+  missingForMount,
+  mountOptions,
+  reportMissing,
+  startBusyReaders,
+  startMount,
+  stderrOfFailure,
+  stopMount,
+  type MountProcess,
+} from './mount-process.js';
 import { installWithPrebuiltBinding, type PrebuiltInstall } from './prebuilt-install.js';
 import { sh, snapshotWithTools } from './tree-by-tools.js';
 
@@ -174,11 +184,7 @@ describe.skipIf(skip)('imgfs mount with the prebuilt fuse-napi binding (no build
     for (const { mnt } of trees.values()) {
       expect(mountOptions(mnt)).toContain('ro');
       for (const attempt of [`touch '${mnt}/new-file'`, `echo x >> '${mnt}/etc/passwd'`, `mkdir '${mnt}/new-dir'`, `setfattr -n user.x -v 1 '${mnt}/etc/passwd'`]) {
-        const result = await execFileAsync('bash', ['-c', attempt]).then(
-          () => 'succeeded',
-          (error: { stderr?: string }) => error.stderr ?? '',
-        );
-        expect(result, attempt).toContain('Read-only file system');
+        expect(await stderrOfFailure(attempt), attempt).toContain('Read-only file system');
       }
       await expect(open(join(mnt, 'etc/passwd'), 'r+')).rejects.toMatchObject({ code: 'EROFS' });
     }
@@ -187,13 +193,10 @@ describe.skipIf(skip)('imgfs mount with the prebuilt fuse-napi binding (no build
   // Last: it ends both mounts.
   it('ends cleanly on SIGTERM while eight readers are busy, and when unmounted from outside', async () => {
     const [docker, gzip] = mounts as [MountProcess, MountProcess];
-    const readers = spawn('bash', ['-c', `find '${gzip.dir}' -type f -print0 | xargs -0 -P8 -n1 sha256sum`], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const readersDone = new Promise<void>((resolve) => readers.on('exit', () => resolve()));
-    await new Promise<void>((resolve) => readers.stdout.once('data', () => resolve()));
-    readers.stdout.resume();
+    const readers = await startBusyReaders(gzip.dir);
     gzip.child.kill('SIGTERM');
     expect(await gzip.exited).toBe(0);
-    await readersDone;
+    await readers.done;
     await execFileAsync('fusermount3', ['-u', docker.dir]);
     expect(await docker.exited).toBe(0);
     for (const { dir: at } of [docker, gzip]) {

@@ -119,6 +119,26 @@ export async function stopMount(mount: MountProcess): Promise<void> {
   }
 }
 
+/** What a bash command that must fail wrote to stderr, or `succeeded` when it did not fail. */
+export function stderrOfFailure(command: string): Promise<string> {
+  return execFileAsync('bash', ['-c', command]).then(
+    () => 'succeeded',
+    (error: { stderr?: string }) => error.stderr ?? '',
+  );
+}
+
+/**
+ * Eight `sha256sum` readers at once over every file under `dir`; resolves once they are busy (the
+ * first checksum is out), with a promise of their end.
+ */
+export async function startBusyReaders(dir: string): Promise<{ done: Promise<void> }> {
+  const readers = spawn('bash', ['-c', `find '${dir}' -type f -print0 | xargs -0 -P8 -n1 sha256sum`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const done = new Promise<void>((resolve) => readers.on('exit', () => resolve()));
+  await new Promise<void>((resolve) => readers.stdout.once('data', () => resolve()));
+  readers.stdout.resume();
+  return { done };
+}
+
 /** Why the mount tests cannot run here, or an empty list. */
 export async function missingForMount(tools: readonly string[]): Promise<string[]> {
   const missing: string[] = [];
