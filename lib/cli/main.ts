@@ -27,6 +27,7 @@ import { byteArguments } from './byte-argv.js';
 import { ProgressBar } from './progress.js';
 import { hasTransportPrefix } from '../image/transport-name.js';
 import { keepYoungGenerationSmall } from './young-generation.js';
+import { tierUpToTurbofanLater } from './late-turbofan.js';
 
 export const commands: readonly CommandSpec[] = [ls, cat, stat, readlink, realpath, find, scan, layers, history, diff, exportCommand, mountCommand, umountCommand];
 
@@ -143,9 +144,12 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
     throw error;
   }
   const source = imageSource(image);
-  // A command that walks the image tunes V8's memory now; one that answers a few paths only once a
-  // layer is being indexed (buildOpenOptions), so that a warm answer never loads node:v8.
-  if (command.fewPaths !== true) keepYoungGenerationSmall();
+  // A command that walks the image tunes V8 now; one that answers a few paths only once a layer is
+  // being indexed (buildOpenOptions), so that a warm answer never loads node:v8.
+  if (command.fewPaths !== true) {
+    keepYoungGenerationSmall();
+    tierUpToTurbofanLater();
+  }
 
   let img: ImageFS;
   try {
@@ -275,7 +279,10 @@ function buildOpenOptions(
 ): OpenOptions {
   const onProgress = (report: IndexProgress): void => {
     // A layer reported before it is done is being walked (a layer read from the cache reports once, whole).
-    if ((report.layerBytesDone ?? 0) < (report.layerBytesTotal ?? 0)) keepYoungGenerationSmall();
+    if ((report.layerBytesDone ?? 0) < (report.layerBytesTotal ?? 0)) {
+      keepYoungGenerationSmall();
+      tierUpToTurbofanLater();
+    }
     progress.update(report);
   };
   const options: OpenOptions = { onProgress, onWarning: warn };
