@@ -1,4 +1,5 @@
 import type { ByteSource, FileRegion } from '../source/byte-source.js';
+import type { StoredFile } from '../source/checkpoint-index.js';
 import type { LayerRef } from '../errors.js';
 import type { ResolvedLimits } from '../limits.js';
 import type { LayerTable, TableEntry } from '../table/layer-table.js';
@@ -119,6 +120,8 @@ export interface LayerReaderContext {
 
 export interface LayerSidecar {
   load(suffix: string): Promise<Buffer | undefined>;
+  /** The file, to be read where it lies, a piece at a time (TableCache.openExtra); undefined when there is none. */
+  open?(suffix: string): StoredFile | undefined;
   store(suffix: string, bytes: Buffer): Promise<void>;
   /** Removes a sidecar file found unusable, with a warning saying why. */
   drop(suffix: string, reason: string): Promise<void>;

@@ -353,6 +353,7 @@ const NO_IDENTITY: LayerIdentity = { table: undefined, storedBytes: undefined };
 function sidecarIn(cache: TableCache, identity: string): LayerSidecar {
   return {
     load: (suffix) => cache.loadExtra(identity, suffix),
+    open: (suffix) => cache.openExtra(identity, suffix),
     store: (suffix, bytes) => cache.storeExtra(identity, suffix, bytes),
     drop: (suffix, reason) => cache.dropExtra(identity, suffix, reason),
   };

@@ -53,11 +53,12 @@ class TarPassReader implements LayerReader {
     this.tableKind = hidden?.kind;
     this.decoded = tar instanceof DecompressedSource ? tar : undefined;
     this.keeping = this.decoded === undefined || cacheBytes === 0 ? undefined : new KeptMembers(cacheBytes);
-    // Imported when the layer is first read: an open that reads nothing pays nothing. An unusable
-    // file is removed with a warning, and decoding starts from the stream's start.
+    // Imported when the layer is first read: an open that reads nothing pays nothing. Read where it
+    // lies: its table, then the window a read starts from. An unusable file is removed with a warning,
+    // and decoding starts from the stream's start.
     if (this.decoded !== undefined && sidecar !== undefined) {
       this.decoded.deferCheckpointImport(
-        () => sidecar.load(CHECKPOINTS),
+        async () => (sidecar.open === undefined ? sidecar.load(CHECKPOINTS) : sidecar.open(CHECKPOINTS)),
         (error) => sidecar.drop(CHECKPOINTS, error.reason),
       );
     }

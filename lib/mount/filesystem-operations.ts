@@ -16,7 +16,7 @@ import { readOnlyOperations } from './read-only.js';
 import { statfs } from './statfs.js';
 import { Xattrs } from './xattrs.js';
 import type { WarningSink } from '../warnings.js';
-import { PACKAGE_BUILD, type BindingBuild } from './binding-names.js';
+import { packageBuild, type BindingBuild } from './binding-names.js';
 import type { ServedFiles } from './served-files.js';
 import { join } from 'node:path/posix';
 import { constants } from 'node:fs';
@@ -50,7 +50,7 @@ export function filesystemOperations(
   owners: OwnerMapping,
   warn: WarningSink,
   kernelRefusesWrites: boolean,
-  binding: BindingBuild = PACKAGE_BUILD,
+  binding: BindingBuild = packageBuild(),
   /** Where given, files stored as they are are handed to the binding's C reads as the kernel learns of them. */
   served?: ServedFiles,
 ): FuseOperations {
@@ -68,10 +68,12 @@ export function filesystemOperations(
   }
 
   const getattr = (kernelPath: string, cb: Parameters<FuseOperations['getattr']>[1]): void => {
-    const path = fromKernel(kernelPath);
+    const known = fromKernel(kernelPath);
     answer(
-      path,
+      known,
       async () => {
+        // A lookup may name what no listing showed yet (binding-names.ts).
+        const path = binding.names.lookUp === undefined ? known : await binding.names.lookUp(kernelPath, (directory) => img.readdir(directory));
         const stats = await rootSafeLstat(path);
         if (stats.isFile()) served?.offer(path);
         if (stats.target !== undefined) served?.offerLink(path, stats.target);
@@ -117,6 +119,7 @@ export function filesystemOperations(
               if (target !== undefined) served.offerLink(child, target);
             }
           }
+          binding.names.listed?.(path, page.names);
           cb(0, page.names.map(toKernel), page.stats, page.nextOffsets);
         },
         (error: unknown) => cb(problems.errnoOf(error, path)),

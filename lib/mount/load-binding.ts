@@ -7,7 +7,7 @@
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { BYTE_NAMES, PACKAGE_BUILD, type BindingBuild } from './binding-names.js';
+import { BYTE_NAMES, packageBuild, utf8Names, type BindingBuild } from './binding-names.js';
 import type { FuseConstructor } from './fuse-binding.js';
 import type { ServedReadsNative } from './served-files.js';
 
@@ -67,7 +67,7 @@ async function load(): Promise<FuseConstructor> {
 /**
  * What the installed binding can do: more than its package's prebuilds when it is
  * bin/build-fuse-binding.sh's build, which the package loads in preference to them and which
- * leaves `imgfs-build.json` beside itself.
+ * leaves `imgfs-build.json` beside itself. A new answer per call: one per mount.
  */
 export function bindingBuild(): BindingBuild {
   try {
@@ -75,12 +75,12 @@ export function bindingBuild(): BindingBuild {
     const build = JSON.parse(readFileSync(join(root, 'build', 'Release', 'imgfs-build.json'), 'utf8')) as Record<string, unknown>;
     const native = build.servedReads === true && build.namesAsBytes === true ? servedReadsOf(join(root, 'build', 'Release', 'fuse.node')) : undefined;
     return {
-      names: build.namesAsBytes === true ? BYTE_NAMES : PACKAGE_BUILD.names,
+      names: build.namesAsBytes === true ? BYTE_NAMES : utf8Names(),
       readdirPlus: build.readdirPlus === true,
       servedReads: native,
     };
   } catch {
-    return PACKAGE_BUILD;
+    return packageBuild();
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { ImgfsError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
-import { CheckpointIndex } from './checkpoint-index.js';
+import { CheckpointIndex, type StoredFile } from './checkpoint-index.js';
 import { checkPolicy, DEFAULT_CHECKPOINT_SPACING, shouldRecord, type CheckpointPolicy } from './checkpoint-policy.js';
 import { OUTPUT_BUFFER_SIZE, type Checkpoint, type Inflater, type RawInput, type UnsettledCheckpoint } from './inflater.js';
 import { clampRead, clampStream } from './range.js';
@@ -57,7 +57,7 @@ export interface DecompressStats {
 
 /** Checkpoints to import before the first decoding (see `deferCheckpointImport`). */
 interface PendingImport {
-  load: () => Promise<Buffer | undefined>;
+  load: () => Promise<Buffer | StoredFile | undefined>;
   rejected: (error: ImgfsError) => void | Promise<void>;
 }
 
@@ -193,6 +193,10 @@ export class DecompressedSource implements ByteSource {
   private readonly ratio: RatioLimit;
   private readonly counters = { cursors: 0, rawBytesRead: 0, inflatedBytes: 0, recorded: 0, readAheads: 0 };
   private pendingImport: PendingImport | undefined;
+  /** Told when a window of checkpoints imported from a file is found damaged (see takePendingImport). */
+  private checkpointsDamaged: ((error: ImgfsError) => void) | undefined;
+  /** The removal of a damaged checkpoint file, under way. */
+  private droppingCheckpoints: Promise<void> | undefined;
   /**
    * Memory of evicted spans, for the inflater to decode into (`outputBuffer`): decoding a large layer
    * into fresh megabyte buffers costs page faults and major GCs about as dear as the decoding.
@@ -244,7 +248,7 @@ export class DecompressedSource implements ByteSource {
    * export that `importCheckpoints` rejects goes to `rejected` (to remove it, say) and decoding goes on
    * without it.
    */
-  deferCheckpointImport(load: () => Promise<Buffer | undefined>, rejected: PendingImport['rejected']): void {
+  deferCheckpointImport(load: PendingImport['load'], rejected: PendingImport['rejected']): void {
     this.pendingImport = { load, rejected };
   }
 
@@ -266,6 +270,10 @@ export class DecompressedSource implements ByteSource {
     this.spacing = checkSpacing(spacing);
   }
 
+  private unusableCheckpoints(reason: string, cause?: unknown): ImgfsError {
+    return new ImgfsError('ECACHE', `unusable checkpoints: ${reason}`, { archive: this.name, cause });
+  }
+
   /**
    * The checkpoints known so far in a versioned, self-checking binary form, for an index cache to keep
    * (they depend on the compressed bytes: key them by the blob's digest). Needs `raw.size`.
@@ -276,16 +284,19 @@ export class DecompressedSource implements ByteSource {
 
   /**
    * Adopts checkpoints exported earlier for the same compressed stream, when they reach further than the
-   * ones known. Anything that is not a valid export for this stream (another codec or size, a bad
-   * checksum, offsets out of order) is rejected with ECACHE and changes nothing.
+   * ones known: their bytes, or their file read where it lies (only the table now, a window when a read
+   * starts from it: CheckpointIndex.open). Anything that is not a valid export for this stream (another
+   * codec or size, a bad checksum, offsets out of order) is rejected with ECACHE and changes nothing.
    */
-  importCheckpoints(bytes: Buffer): void {
+  importCheckpoints(exported: Buffer | StoredFile): void {
     this.assertOpen();
     let imported: CheckpointIndex;
     try {
-      imported = CheckpointIndex.parse(bytes, this.compression, this.rawSize());
+      imported = Buffer.isBuffer(exported)
+        ? CheckpointIndex.parse(exported, this.compression, this.rawSize())
+        : CheckpointIndex.open(exported, this.compression, this.rawSize(), (reason) => this.checkpointsDamaged?.(this.unusableCheckpoints(reason)));
     } catch (error) {
-      throw new ImgfsError('ECACHE', `unusable checkpoints: ${(error as Error).message}`, { archive: this.name, cause: error });
+      throw this.unusableCheckpoints((error as Error).message, error);
     }
     if (!imported.reachesFurtherThan(this.checkpoints)) return;
     this.checkpoints = imported;
@@ -407,6 +418,7 @@ export class DecompressedSource implements ByteSource {
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.droppingCheckpoints;
     this.cursor?.stop();
     this.cursor = undefined;
     this.spans.clear();
@@ -490,8 +502,8 @@ export class DecompressedSource implements ByteSource {
 
   /**
    * `readDirect` when a checkpoint after `end` bounds the compressed bytes: one positional read of
-   * about the share of them the read needs (all of them if that falls short), decoded in one
-   * synchronous call (Inflater.decodeSync). Undefined when that does not apply or does not give the
+   * about the share of them the read needs (all of them if that falls short), decoded synchronously up
+   * to `end` only, the bytes before `start` not kept (Inflater.decodeSync). Undefined when that does not apply or does not give the
    * bytes: the streaming decoder then does the read.
    */
   private async readBetweenCheckpoints(from: Checkpoint, start: number, end: number): Promise<Buffer | undefined> {
@@ -506,11 +518,12 @@ export class DecompressedSource implements ByteSource {
       // warm lookup then starts no thread pool at all.
       const compressed = await readSmall(this.raw, from.rawOffset, rawLength);
       this.counters.rawBytesRead += compressed.length;
-      const decoded = this.inflater.decodeSync(compressed, from, outSpan + DIRECT_READ_MAX);
+      const skip = start - from.outOffset;
+      const decoded = this.inflater.decodeSync(compressed, from, skip, end - start);
       if (decoded === undefined) return undefined;
-      this.ratio.check(from.outOffset, decoded.length, this.raw.size ?? from.rawOffset + rawLength, this.name, this.compression);
-      this.counters.inflatedBytes += decoded.length;
-      if (from.outOffset + decoded.length >= end) return Buffer.from(decoded.subarray(start - from.outOffset, end - from.outOffset));
+      this.ratio.check(from.outOffset, skip + decoded.length, this.raw.size ?? from.rawOffset + rawLength, this.name, this.compression);
+      this.counters.inflatedBytes += skip + decoded.length;
+      if (decoded.length === end - start) return decoded;
     }
     return undefined;
   }
@@ -562,6 +575,12 @@ export class DecompressedSource implements ByteSource {
     const bytes = await pending?.load().catch(() => undefined);
     this.assertOpen();
     if (pending === undefined || bytes === undefined) return;
+    // A window of a file read where it lies may turn out damaged later, when a read needs it: the file
+    // goes then, as it would have at import (close waits for that).
+    this.checkpointsDamaged = (error) => {
+      this.checkpointsDamaged = undefined;
+      this.droppingCheckpoints = Promise.resolve(pending.rejected(error)).catch(() => {});
+    };
     try {
       this.importCheckpoints(bytes);
     } catch (error) {

@@ -4,6 +4,7 @@ import { resumeHead, resumeHeadExtra, withResumeHead } from './deflate-resume.js
 import { GZIP_TRAILER, gzipCorrupt, gzipTruncated } from './gzip-format.js';
 import { openGunzipHandle, openInflateRawHandle, type GunzipHandle } from './gzip-handle.js';
 import { recordGzipOffThread } from './gzip-record-job.js';
+import { nativeEngine, type NativeEngine } from './native-gzip-recorder.js';
 import { isMemberStart, OUTPUT_BUFFER_SIZE, type Checkpoint, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
 import { SpanOutput } from './span-output.js';
 import { drainEngine, type ZlibEngine } from './zlib-drain.js';
@@ -12,7 +13,7 @@ import type { Left } from './zlib-handle.js';
 /** Output chunk size of the zlib engine: a span (SPAN_SIZE), so that spans are views of its output buffers. */
 const GUNZIP_CHUNK_SIZE = 1024 * 1024;
 
-/** Largest output chunk decodeSync allocates at once (its reads span two checkpoints, 2 MiB apart). */
+/** Largest output chunk decodeSync's fallback allocates at once (its reads span two checkpoints). */
 const SYNC_CHUNK_MAX = 8 * 1024 * 1024;
 
 /**
@@ -43,26 +44,70 @@ export const gzipInflater: Inflater = {
     return handle === undefined ? resumeMember(input, context) : resumeMemberThroughHandle(handle, input, context);
   },
 
-  decodeSync(compressed: Buffer, from: Checkpoint, maxOutput: number): Buffer | undefined {
-    // Z_SYNC_FLUSH at the end: a cut input yields what it decodes to, instead of an error. One output
-    // chunk as large as the most it may produce (up to SYNC_CHUNK_MAX): with zlib's default 16 KiB
-    // chunks, a megabyte took sixty-odd native calls and was then copied once more by Buffer.concat
-    // (untouched pages of the larger allocation cost nothing).
-    const limit = Math.max(1, maxOutput);
-    const chunkSize = Math.max(constants.Z_MIN_CHUNK, Math.min(limit, SYNC_CHUNK_MAX));
-    const options = { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: limit, chunkSize };
+  decodeSync(compressed: Buffer, from: Checkpoint, skip: number, length: number): Buffer | undefined {
+    const input = isMemberStart(from) ? compressed : compressed.length === 0 ? compressed : Buffer.concat([resumeHead(compressed[0] ?? 0, from.bits ?? 0), compressed.subarray(1)]);
+    const window = from.window;
+    const engine = nativeEngine(() => (isMemberStart(from) ? createGunzip() : createInflateRaw(window !== undefined && window.length > 0 ? { dictionary: window } : {})));
+    if (engine === undefined) return decodeWhole(input, from, skip, length);
     try {
-      if (isMemberStart(from)) return gunzipSync(compressed, options);
-      if (compressed.length === 0) return Buffer.alloc(0);
-      const head = resumeHead(compressed[0] ?? 0, from.bits ?? 0);
-      const input = Buffer.concat([head, compressed.subarray(1)]);
-      const window = from.window;
-      return inflateRawSync(input, window !== undefined && window.length > 0 ? { ...options, dictionary: window } : options);
-    } catch {
-      return undefined;
+      return decodeRange(engine, input, skip, length);
+    } finally {
+      engine.close();
     }
   },
 };
+
+/**
+ * Output before the bytes a synchronous decode wants goes round this buffer, and only the wanted bytes
+ * are kept: a warm read of a small file ~1 MB past its checkpoint touched a fresh megabyte of output
+ * (page faults: about as dear as the inflating here) and decoded on past the file to the end of its input.
+ */
+const SKIP_CHUNK = 64 * 1024;
+let skipBuffer: Buffer | undefined;
+
+/** `decodeSync` through the engine's handle: Z_SYNC_FLUSH writes until `skip + length` bytes are out or nothing moves. */
+function decodeRange(engine: NativeEngine, input: Buffer, skip: number, length: number): Buffer | undefined {
+  const { handle, state } = engine;
+  let failed = false;
+  handle.onerror = () => {
+    failed = true;
+  };
+  const out = Buffer.allocUnsafeSlow(length);
+  let inAt = 0;
+  let skipped = 0;
+  let filled = 0;
+  while (filled < length) {
+    const skipping = skipped < skip;
+    const target = skipping ? (skipBuffer ??= Buffer.allocUnsafeSlow(SKIP_CHUNK)) : out;
+    const at = skipping ? 0 : filled;
+    const room = skipping ? Math.min(SKIP_CHUNK, skip - skipped) : length - filled;
+    const inLength = input.length - inAt;
+    handle.writeSync(constants.Z_SYNC_FLUSH, input, inAt, inLength, target, at, room);
+    if (failed) return undefined;
+    const produced = room - (state[0] as number);
+    inAt += inLength - (state[1] as number);
+    if (skipping) skipped += produced;
+    else filled += produced;
+    // Nothing more out of this input: it is cut here, or the member (or the last one) ended.
+    if (produced < room && (produced === 0 || inAt === input.length)) break;
+  }
+  return filled === length ? out : out.subarray(0, filled);
+}
+
+/** `decodeSync` where the handle is not there: one call of node:zlib's sync API, bounded by the bytes wanted. */
+function decodeWhole(input: Buffer, from: Checkpoint, skip: number, length: number): Buffer | undefined {
+  const limit = Math.max(1, skip + length);
+  const chunkSize = Math.max(constants.Z_MIN_CHUNK, Math.min(limit, SYNC_CHUNK_MAX));
+  const options = { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: limit, chunkSize };
+  try {
+    if (input.length === 0) return Buffer.alloc(0);
+    const window = from.window;
+    const decoded = isMemberStart(from) ? gunzipSync(input, options) : inflateRawSync(input, window !== undefined && window.length > 0 ? { ...options, dictionary: window } : options);
+    return Buffer.from(decoded.subarray(skip, skip + length));
+  } catch {
+    return undefined;
+  }
+}
 
 /** Members from `rawOffset` (the start of one) to the end of the input, through node:zlib's Gunzip. */
 async function* gunzip(

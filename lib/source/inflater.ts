@@ -112,13 +112,13 @@ export interface Inflater {
    */
   decode(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined>;
   /**
-   * Decodes `compressed` (the stored bytes from `from.rawOffset` on, possibly cut anywhere) in one
-   * synchronous call and returns what it yields, at most `maxOutput` bytes; undefined when it cannot
-   * tell (more than `maxOutput`, the end of a member inside, damaged data): the caller then decodes
-   * the streaming way, which reports errors properly. Optional: for a small read between two known
-   * checkpoints, where a stream's thread-pool round trips cost more than the decoding.
+   * Decodes `compressed` (the stored bytes from `from.rawOffset` on, possibly cut anywhere) synchronously
+   * and returns the `length` bytes of output that follow the first `skip` (fewer when the input or the
+   * member ends first); decoding stops there. Undefined when it cannot tell (damaged data): the caller
+   * then decodes the streaming way, which reports errors properly. Optional: for a small read between
+   * two known checkpoints, where a stream's thread-pool round trips cost more than the decoding.
    */
-  decodeSync?(compressed: Buffer, from: Checkpoint, maxOutput: number): Buffer | undefined;
+  decodeSync?(compressed: Buffer, from: Checkpoint, skip: number, length: number): Buffer | undefined;
 }
 
 /** Rejects checkpoints that need decoder state this inflater cannot restore. */

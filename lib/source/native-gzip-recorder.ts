@@ -15,7 +15,7 @@
  * Member starts are not reported by Node's Gunzip, which moves on to the next member inside one call:
  * only block boundaries become checkpoints (a later member's first block boundary is one like any other).
  */
-import * as zlib from 'node:zlib';
+import { constants, createGunzip, createInflateRaw, gunzipSync, type Gunzip, type InflateRaw } from 'node:zlib';
 import { resumeHead } from './deflate-resume.js';
 import { gzipCorrupt, gzipTruncated } from './gzip-format.js';
 import { DEFLATE_WINDOW, isMemberStart, type Checkpoint, type DecodeContext, type RawInput, type UnsettledCheckpoint } from './inflater.js';
@@ -35,7 +35,7 @@ const TRIAL_MIN = 64;
 const LOOK_BACK = 2;
 /** Bytes before a stop searched for the gzip header of a member that starts there (it may name a file). */
 const HEADER_LOOK_BACK = 1024;
-const { Z_NO_FLUSH, Z_BLOCK, Z_FINISH, Z_BUF_ERROR, Z_SYNC_FLUSH } = zlib.constants;
+const { Z_NO_FLUSH, Z_BLOCK, Z_FINISH, Z_BUF_ERROR, Z_SYNC_FLUSH } = constants;
 
 /** The part of node:zlib's private engine handle used here (lib/zlib.js's processChunkSync uses the same). */
 interface ZlibHandle {
@@ -45,14 +45,15 @@ interface ZlibHandle {
   onerror: (message: string, errno: number) => void;
 }
 
-interface NativeEngine {
+export interface NativeEngine {
   handle: ZlibHandle;
   /** [output bytes left, input bytes left] after each write. */
   state: Uint32Array;
   close(): void;
 }
 
-function nativeEngine(create: () => zlib.Gunzip | zlib.InflateRaw = () => zlib.createGunzip()): NativeEngine | undefined {
+/** The engine behind `create()`'s stream, driven synchronously; undefined where its handle is not in the expected shape. */
+export function nativeEngine(create: () => Gunzip | InflateRaw = () => createGunzip()): NativeEngine | undefined {
   const engine = create() as unknown as { _handle?: Partial<ZlibHandle>; _writeState?: unknown; close(): void };
   const handle = engine._handle;
   const state = engine._writeState;
@@ -284,12 +285,12 @@ function locate(found: Candidate): Checkpoint | undefined {
   };
   const { header } = found;
   // A member start: decoding from its header in gzip mode gives the output after it, with no window.
-  if (header !== undefined && reproduces(() => zlib.gunzipSync(Buffer.concat([header, after]), { finishFlush: Z_SYNC_FLUSH }))) {
+  if (header !== undefined && reproduces(() => gunzipSync(Buffer.concat([header, after]), { finishFlush: Z_SYNC_FLUSH }))) {
     return { rawOffset: found.raw - header.length, outOffset: found.out };
   }
   // One raw inflater primed with the window, reset for each trial; its errors are noted, not thrown
   // (most positions fail at once, and an Error's stack trace would cost more than the decoding).
-  const engine = nativeEngine(() => zlib.createInflateRaw({ dictionary: found.window }));
+  const engine = nativeEngine(() => createInflateRaw({ dictionary: found.window }));
   if (engine === undefined) return undefined;
   let failed = false;
   engine.handle.onerror = () => {

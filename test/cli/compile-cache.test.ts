@@ -83,6 +83,19 @@ describe.skipIf(typeof process.getuid !== 'function')('compile cache', () => {
     expect(readdirSync(join(cache, 'compile')).map((file) => file.slice(-5))).toEqual(['.2.v8']);
   });
 
+  it('is accepted after a cold run when the user turned Maglev off (TurboFan then starts at another threshold)', async () => {
+    // A cold run raises TurboFan's threshold and puts back the value a start has with Maglev (10 000);
+    // without Maglev a start has 3 000, so that run must leave the threshold alone.
+    const cache = join(scratch, 'no-maglev');
+    mkdirSync(cache, { mode: 0o700 });
+    for (let i = 0; i < 2; i++) {
+      const result = await sh(`'${process.execPath}' --no-maglev '${bin}' find --cache-dir '${cache}' ${demo} /etc`);
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toContain('/etc/os-release');
+    }
+    expect(readdirSync(join(cache, 'compile')).map((file) => file.slice(-5))).toEqual(['.2.v8']);
+  });
+
   it("removes other builds' caches not written for a week when it writes a new one", async () => {
     const cache = join(scratch, 'prune');
     mkdirSync(join(cache, 'compile'), { recursive: true, mode: 0o700 });

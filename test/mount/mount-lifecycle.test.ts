@@ -18,7 +18,7 @@ import { mount, openImage, type ImageFS, type MountHandle } from '../../lib/inde
 import { imgfs, repoRoot } from '../cli/run-cli.js';
 import { sh } from './tree-by-tools.js';
 import { buildLayer, dir, file, opaque, type LayerEntrySpec } from '../helpers/layer-tar.js';
-import { bindingBuiltForImgfs, isMounted, missingForMount, reportMissing, startMount, stopMount, waitFor, type MountProcess } from './mount-process.js';
+import { bindingBuiltForImgfs, isMounted, missingForMount, reportMissing, startBusyReaders, startMount, stopMount, waitFor, type MountProcess } from './mount-process.js';
 
 const execFileAsync = promisify(execFile);
 const missing = await missingForMount(['unshare', 'bash', 'setpriv']);
@@ -81,15 +81,11 @@ describe.skipIf(skip)('imgfs mount: lifecycle, errors and the library call', () 
   it('unmounts cleanly on SIGTERM while eight readers are busy, leaving no stale mount', async () => {
     const at = await mountPoint('sigterm');
     const started = await startTracked(image, at);
-    const readers = spawn('bash', ['-c', `find '${at}' -type f -print0 | xargs -0 -P8 -n1 sha256sum`], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const readersDone = new Promise<void>((resolve) => readers.on('exit', () => resolve()));
-    // Readers are active once the first checksum is out.
-    await new Promise<void>((resolve) => readers.stdout.once('data', () => resolve()));
-    readers.stdout.resume();
+    const readers = await startBusyReaders(at);
     started.child.kill('SIGTERM');
     expect(await started.exited).toBe(0);
     expect(isMounted(at)).toBe(false);
-    await readersDone;
+    await readers.done;
     // The directory is an ordinary empty directory again, not "Transport endpoint is not connected".
     expect(readdirSync(at)).toEqual([]);
   }, 60_000);

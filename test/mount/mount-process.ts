@@ -57,9 +57,16 @@ export async function waitFor(condition: () => boolean, what: string, timeoutMs 
 /**
  * `imgfs mount --no-cache ARGS... IMAGE DIR` in the foreground; resolves once it says DIR is mounted.
  * `env` is added to its environment (`DEBUG=fuse-napi` has libfuse log every request to stderr).
+ * `cli` is the `bin/imgfs.js` to run: the project's, or an installation's (prebuilt-install.ts).
  */
-export async function startMount(image: string, dir: string, args: readonly string[] = [], env: Record<string, string> = {}): Promise<MountProcess> {
-  const child = spawn(process.execPath, [bin, 'mount', '--no-cache', ...args, image, dir], {
+export async function startMount(
+  image: string,
+  dir: string,
+  args: readonly string[] = [],
+  env: Record<string, string> = {},
+  cli: string = bin,
+): Promise<MountProcess> {
+  const child = spawn(process.execPath, [cli, 'mount', '--no-cache', ...args, image, dir], {
     cwd: repoRoot,
     env: { ...cliEnv(), ...env, [READY_FD_VARIABLE]: '3' },
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
@@ -110,6 +117,26 @@ export async function stopMount(mount: MountProcess): Promise<void> {
     mount.child.kill('SIGKILL');
     await mount.exited;
   }
+}
+
+/** What a bash command that must fail wrote to stderr, or `succeeded` when it did not fail. */
+export function stderrOfFailure(command: string): Promise<string> {
+  return execFileAsync('bash', ['-c', command]).then(
+    () => 'succeeded',
+    (error: { stderr?: string }) => error.stderr ?? '',
+  );
+}
+
+/**
+ * Eight `sha256sum` readers at once over every file under `dir`; resolves once they are busy (the
+ * first checksum is out), with a promise of their end.
+ */
+export async function startBusyReaders(dir: string): Promise<{ done: Promise<void> }> {
+  const readers = spawn('bash', ['-c', `find '${dir}' -type f -print0 | xargs -0 -P8 -n1 sha256sum`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const done = new Promise<void>((resolve) => readers.on('exit', () => resolve()));
+  await new Promise<void>((resolve) => readers.stdout.once('data', () => resolve()));
+  readers.stdout.resume();
+  return { done };
 }
 
 /** Why the mount tests cannot run here, or an empty list. */

@@ -23,6 +23,19 @@ async function filesIn(dir: string, suffix: string): Promise<string[]> {
   return found;
 }
 
+/** Where each packed window of a checkpoint file (format 3) lies, and its length. */
+function windowsOf(bytes: Buffer): Array<[number, number]> {
+  const count = bytes.readUInt32LE(28);
+  let at = 32 + count * 27 + 4;
+  const windows: Array<[number, number]> = [];
+  for (let i = 0; i < count; i += 1) {
+    const length = bytes.readUInt32LE(32 + i * 27 + 19);
+    if (length > 0) windows.push([at, length]);
+    at += length;
+  }
+  return windows;
+}
+
 describe('checkpoints in the index cache', () => {
   let dir: string;
   let image: string;
@@ -54,23 +67,30 @@ describe('checkpoints in the index cache', () => {
     await second.close();
   });
 
-  it('an unusable checkpoint file is removed with a warning; reads stay right', async () => {
-    const cache = join(dir, 'cache-damaged');
-    await (await openImage(image, { cache })).close();
-    const [stored] = await filesIn(cache, '.ckpt');
-    if (stored === undefined) throw new Error('no checkpoint file');
-    const bytes = await readFile(stored);
-    bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 1;
-    await writeFile(stored, bytes);
+  // The file is read where it lies (format 3): its table with the layer's first read, a window when a
+  // read starts from its checkpoint. Damage in either is found then.
+  for (const [where, damage] of [
+    ['its table', () => [40]],
+    ['the windows', (bytes: Buffer) => windowsOf(bytes).map(([at, length]) => at + (length >> 1))],
+  ] as const) {
+    it(`an unusable checkpoint file (damage in ${where}) is removed with a warning; reads stay right`, async () => {
+      const cache = join(dir, `cache-damaged-${where.length}`);
+      await (await openImage(image, { cache })).close();
+      const [stored] = await filesIn(cache, '.ckpt');
+      if (stored === undefined) throw new Error('no checkpoint file');
+      const bytes = await readFile(stored);
+      for (const at of damage(bytes)) bytes[at] = (bytes[at] ?? 0) ^ 1;
+      await writeFile(stored, bytes);
 
-    const warnings: string[] = [];
-    const fs = await openImage(image, { cache, onWarning: (w) => warnings.push(w.message) });
-    expect(warnings).toEqual([]); // checkpoints are read with the layer's first read, not at open
-    expect((await fs.readFile('/late.bin')).equals(late)).toBe(true);
-    expect(warnings.join('\n')).toMatch(/\.ckpt is unusable .*checksum mismatch.*removing it/);
-    await fs.close();
-    expect(await filesIn(cache, '.ckpt')).toEqual([]);
-  });
+      const warnings: string[] = [];
+      const fs = await openImage(image, { cache, onWarning: (w) => warnings.push(w.message) });
+      expect(warnings).toEqual([]); // checkpoints are read with the layer's first read, not at open
+      expect((await fs.readFile('/late.bin')).equals(late)).toBe(true);
+      expect(warnings.join('\n')).toMatch(/\.ckpt is unusable .*checksum mismatch.*removing it/);
+      await fs.close();
+      expect(await filesIn(cache, '.ckpt')).toEqual([]);
+    });
+  }
 
   it('no cache, no checkpoint files', async () => {
     const fs = await openImage(image, { cache: false });

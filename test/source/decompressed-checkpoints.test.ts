@@ -4,7 +4,7 @@ import { constants, crc32, gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isImgfsError, type ImgfsError } from '../../lib/errors.js';
 import { BufferSource } from '../../lib/source/buffer-source.js';
-import { CheckpointIndex } from '../../lib/source/checkpoint-index.js';
+import { CheckpointIndex, type StoredFile } from '../../lib/source/checkpoint-index.js';
 import { DecompressedSource, SPAN_SIZE, type DecompressOptions } from '../../lib/source/decompressed-source.js';
 import { gzipInflater } from '../../lib/source/gzip-inflater.js';
 import type { Inflater } from '../../lib/source/inflater.js';
@@ -52,9 +52,33 @@ async function randomReads(source: DecompressedSource, data: Buffer, count: numb
 }
 
 
-/** A serialised checkpoint index with its body changed by `edit` and its checksum (CRC-32) made right again. */
-function tampered(exported: Buffer, edit: (body: Buffer) => Buffer): Buffer {
-  const body = edit(Buffer.from(exported.subarray(0, exported.length - 4)));
+/** Where a v3 export's table ends (its CRC-32 is the last 4 bytes of it). */
+function tableEnd(exported: Buffer): number {
+  return 32 + exported.readUInt32LE(28) * 27 + 4;
+}
+
+/** A serialised checkpoint index (v3) with its table changed by `edit` and the table's CRC-32 made right again. */
+function tampered(exported: Buffer, edit: (table: Buffer) => Buffer): Buffer {
+  const end = tableEnd(exported);
+  const table = edit(Buffer.from(exported.subarray(0, end - 4)));
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32LE(crc32(table), 0);
+  return Buffer.concat([table, crc, exported.subarray(end)]);
+}
+
+/** The same index in format v2 (each entry followed by its window, a CRC-32 trailer), as caches written before v3 hold it. */
+function asVersion2(exported: Buffer): Buffer {
+  const count = exported.readUInt32LE(28);
+  const parts: Buffer[] = [Buffer.from(exported.subarray(0, 32))];
+  parts[0]?.writeUInt16LE(2, 8);
+  let window = tableEnd(exported);
+  for (let i = 0; i < count; i += 1) {
+    const entry = exported.subarray(32 + i * 27, 32 + i * 27 + 23);
+    const length = entry.readUInt32LE(19);
+    parts.push(entry, exported.subarray(window, window + length));
+    window += length;
+  }
+  const body = Buffer.concat(parts);
   const trailer = Buffer.alloc(4);
   trailer.writeUInt32LE(crc32(body), 0);
   return Buffer.concat([body, trailer]);
@@ -62,9 +86,24 @@ function tampered(exported: Buffer, edit: (body: Buffer) => Buffer): Buffer {
 
 /** The same index in format v1 (sha256 trailer), as caches written before v2 hold it. */
 function asVersion1(exported: Buffer): Buffer {
-  const body = Buffer.from(exported.subarray(0, exported.length - 4));
+  const v2 = asVersion2(exported);
+  const body = Buffer.from(v2.subarray(0, v2.length - 4));
   body.writeUInt16LE(1, 8);
   return Buffer.concat([body, createHash('sha256').update(body).digest()]);
+}
+
+/** `bytes` as a checkpoint file read where it lies, counting what is read. */
+function storedFile(bytes: Buffer): StoredFile & { bytesRead: number; reads: number } {
+  return {
+    size: bytes.length,
+    bytesRead: 0,
+    reads: 0,
+    read(offset, length) {
+      this.reads += 1;
+      this.bytesRead += length;
+      return Buffer.from(bytes.subarray(offset, offset + length));
+    },
+  };
 }
 
 /** Random reads per stream: enough to start from many different checkpoints. */
@@ -285,18 +324,61 @@ describe('exported checkpoints', () => {
     }
   });
 
-  it('are written with a CRC-32 trailer (format 2); format 1 (sha256) from an older cache is still read', async () => {
-    expect(exported.readUInt16LE(8)).toBe(2);
-    expect(crc32(exported.subarray(0, exported.length - 4))).toBe(exported.readUInt32LE(exported.length - 4));
-    const old = asVersion1(exported);
-    expect(CheckpointIndex.parse(old, 'gzip', gz.length).list()).toEqual(CheckpointIndex.parse(exported, 'gzip', gz.length).list());
+  it('are written as format 3 (a table with its CRC-32, then the windows); formats 1 and 2 from an older cache are still read', async () => {
+    expect(exported.readUInt16LE(8)).toBe(3);
+    const end = tableEnd(exported);
+    expect(crc32(exported.subarray(0, end - 4))).toBe(exported.readUInt32LE(end - 4));
+    const expected = CheckpointIndex.parse(exported, 'gzip', gz.length).list();
+    for (const old of [asVersion2(exported), asVersion1(exported)]) {
+      expect(CheckpointIndex.parse(old, 'gzip', gz.length).list()).toEqual(expected);
+      expect(CheckpointIndex.open(storedFile(old), 'gzip', gz.length).list()).toEqual(expected);
+      const source = open(gz, gzipInflater, { cacheBytes: 0 });
+      source.importCheckpoints(old);
+      const at = 4 * MiB + 123;
+      expect((await source.read(at, 4000)).equals(data.subarray(at, at + 4000))).toBe(true);
+      const damaged = Buffer.from(old);
+      damaged[40] = (damaged[40] ?? 0) ^ 1;
+      expect((await rejection(() => open(gz, gzipInflater).importCheckpoints(damaged))).reason).toContain('checksum mismatch');
+    }
+  });
+
+  it('opened where they lie, only the table and the window a read starts from are read', async () => {
+    const file = storedFile(exported);
     const source = open(gz, gzipInflater, { cacheBytes: 0 });
-    source.importCheckpoints(old);
-    const at = 4 * MiB + 123;
-    expect((await source.read(at, 4000)).equals(data.subarray(at, at + 4000))).toBe(true);
-    const damaged = Buffer.from(old);
-    damaged[40] = (damaged[40] ?? 0) ^ 1;
+    source.importCheckpoints(file);
+    const points = CheckpointIndex.parse(exported, 'gzip', gz.length).list();
+    expect(points.length).toBeGreaterThan(8);
+    // The header and table (in one read of at most 8 KiB here).
+    expect(file.reads).toBe(1);
+    expect(file.bytesRead).toBeLessThanOrEqual(Math.max(tableEnd(exported), 8 * KiB));
+    const before = file.bytesRead;
+    const at = 4 * MiB + 300 * KiB + 17;
+    expect((await source.read(at, 3000)).equals(data.subarray(at, at + 3000))).toBe(true);
+    // Then one window: ~16 KiB of the ~100 KiB of windows.
+    expect(file.reads).toBe(2);
+    expect(file.bytesRead - before).toBeLessThan(24 * KiB);
+    expect(exported.length - tableEnd(exported)).toBeGreaterThan(64 * KiB);
+    // Exported again, the windows are fetched: the same file.
+    expect(source.exportCheckpoints().equals(exported)).toBe(true);
+  });
+
+  it('opened where they lie, a damaged window is dropped when a read needs it; reads stay right', async () => {
+    const points = CheckpointIndex.parse(exported, 'gzip', gz.length).list();
+    const at = 3 * MiB + 1000;
+    const used = points.findLastIndex((c) => c.outOffset <= at);
+    expect(used).toBeGreaterThan(0);
+    let window = tableEnd(exported);
+    for (let i = 0; i < used; i += 1) window += exported.readUInt32LE(32 + i * 27 + 19);
+    const damaged = Buffer.from(exported);
+    damaged[window + 5] = (damaged[window + 5] ?? 0) ^ 0x40;
+    // Read whole, the damage is found at once; read where it lies, when the window is fetched.
     expect((await rejection(() => open(gz, gzipInflater).importCheckpoints(damaged))).reason).toContain('checksum mismatch');
+    const source = open(gz, gzipInflater, { cacheBytes: 0 });
+    source.importCheckpoints(storedFile(damaged));
+    expect((await source.read(at, 5000)).equals(data.subarray(at, at + 5000))).toBe(true);
+    expect(source.stats.checkpoints).toBe(points.length - 1);
+    // A file cut short is refused when opened.
+    expect((await rejection(() => open(gz, gzipInflater).importCheckpoints(storedFile(exported.subarray(0, exported.length - 1))))).code).toBe('ECACHE');
   });
 
   it('a small first read decodes from the checkpoint before it to its end only: no span, no read-ahead', async () => {
@@ -360,17 +442,16 @@ describe('exported checkpoints', () => {
 
   it('reject well-checksummed nonsense: version, order, offsets, windows', async () => {
     const cases: Array<[string, (body: Buffer) => Buffer]> = [
-      ['format version', (b) => (b.writeUInt16LE(3, 8), b)],
+      ['format version', (b) => (b.writeUInt16LE(4, 8), b)],
       ['unknown flags', (b) => (b.writeUInt8(4, 11), b)],
       ['a size without being complete', (b) => (b.writeBigUInt64LE(5n, 20), b)],
       ['no checkpoints', (b) => (b.writeUInt32LE(0, 28), b)],
       ['truncated', (b) => (b.writeUInt32LE(1000, 28), b)],
-      ['trailing bytes', (b) => Buffer.concat([b, Buffer.alloc(3)])],
       ['not the start', (b) => (b.writeBigUInt64LE(1n, 32), b)],
       ['offset out of range', (b) => (b.writeBigUInt64LE(2n ** 60n, 32 + 8), b)],
     ];
-    // The second entry starts after the first (23 bytes, no window).
-    const second = 32 + 23;
+    // The second entry of the table (27 bytes each).
+    const second = 32 + 27;
     cases.push(
       ['not after', (b) => (b.writeBigUInt64LE(0n, second + 8), b)],
       ['past the end', (b) => (b.writeBigUInt64LE(BigInt(gz.length), second), b)],
@@ -390,8 +471,7 @@ describe('exported checkpoints', () => {
     const at = 3 * MiB + 1000;
     const used = list.findLastIndex((c) => c.outOffset <= Math.floor(at / SPAN_SIZE) * SPAN_SIZE);
     expect(used).toBeGreaterThan(0);
-    let entry = 32;
-    for (let i = 0; i < used; i += 1) entry += 23 + exported.readUInt32LE(entry + 19);
+    const entry = 32 + used * 27;
     // Shorten the stated length of its window: it then unpacks to the wrong size.
     const bad = tampered(exported, (b) => (b.writeUInt16LE(b.readUInt16LE(entry + 17) - 1, entry + 17), b));
     const source = open(gz, gzipInflater, { cacheBytes: 0 });

@@ -185,24 +185,43 @@ describe('gzipInflater: output buffers', () => {
 describe('decodeSync (a small warm read between two checkpoints)', () => {
   const original = compressibleBytes(3 * MiB, 11);
   const compressed = gzipSync(original);
-
-  it('decodes from a resumed checkpoint in one output buffer: no chunk list copied together afterwards', async () => {
+  const recorded = async (): Promise<Checkpoint> => {
     const checkpoints: Checkpoint[] = [];
     const recorder: DecodeContext = { name: 'layer.tar.gz', from: STREAM_START, onOutput: () => {}, recording: { spacing: MiB, onCheckpoint: (point) => checkpoints.push(point) } };
     for await (const chunk of gzipInflater.decode(rawInput(compressed, 65536), recorder)) void chunk;
     const from = checkpoints.find((point) => point.window !== undefined);
     if (from === undefined) throw new Error('no checkpoint inside the member was recorded');
-    const maxOutput = original.length - from.outOffset + 65536;
-    const decoded = gzipInflater.decodeSync?.(compressed.subarray(from.rawOffset), from, maxOutput);
-    if (decoded === undefined) throw new Error('decodeSync gave nothing');
-    expect(decoded.equals(original.subarray(from.outOffset))).toBe(true);
-    // A view of zlib's one output chunk, not what Buffer.concat makes of 16 KiB chunks: a copy of exactly its size.
-    expect(decoded.length).toBeGreaterThan(MiB);
-    expect(decoded.buffer.byteLength).toBeGreaterThan(decoded.length);
+    return from;
+  };
+
+  it('gives the bytes after `skip` from a resumed checkpoint, keeping no more memory than they take', async () => {
+    const from = await recorded();
+    const tail = compressed.subarray(from.rawOffset);
+    for (const [skip, length] of [[0, 5000], [900 * 1024 + 7, 2298], [65536, 65536], [1, 1]] as const) {
+      const decoded = gzipInflater.decodeSync?.(tail, from, skip, length);
+      if (decoded === undefined) throw new Error('decodeSync gave nothing');
+      const at = from.outOffset + skip;
+      expect(decoded.equals(original.subarray(at, at + length)), `skip ${skip}`).toBe(true);
+      // The output before `skip` is not kept: the result's memory is the bytes asked for, not a megabyte.
+      expect(decoded.buffer.byteLength).toBe(length);
+    }
   });
 
-  it('decodes a whole member from its start, and gives up (undefined) past maxOutput', () => {
-    expect(gzipInflater.decodeSync?.(compressed, STREAM_START, original.length + 1)?.equals(original)).toBe(true);
-    expect(gzipInflater.decodeSync?.(compressed, STREAM_START, MiB)).toBeUndefined();
+  it('stops where the input or the stream ends: fewer bytes, never more', async () => {
+    const from = await recorded();
+    const left = original.length - from.outOffset;
+    expect(gzipInflater.decodeSync?.(compressed.subarray(from.rawOffset), from, left - 100, 1000)?.equals(original.subarray(original.length - 100))).toBe(true);
+    const cut = gzipInflater.decodeSync?.(compressed.subarray(from.rawOffset, from.rawOffset + 20_000), from, 0, MiB);
+    expect(cut?.length).toBeGreaterThan(0);
+    expect(cut?.length).toBeLessThan(MiB);
+    expect(cut?.equals(original.subarray(from.outOffset, from.outOffset + (cut?.length ?? 0)))).toBe(true);
+  });
+
+  it('decodes from a member start too, and gives undefined for damaged data', () => {
+    expect(gzipInflater.decodeSync?.(compressed, STREAM_START, 0, original.length)?.equals(original)).toBe(true);
+    expect(gzipInflater.decodeSync?.(compressed, STREAM_START, MiB, 10)?.equals(original.subarray(MiB, MiB + 10))).toBe(true);
+    const damaged = Buffer.from(compressed);
+    damaged.fill(0xff, 100, 400);
+    expect(gzipInflater.decodeSync?.(damaged, STREAM_START, MiB, 10)).toBeUndefined();
   });
 });
