@@ -125,17 +125,30 @@ async function* gunzip(
  * hands back once evicted. The input goes round a few read buffers.
  */
 async function* gunzipThroughHandle(handle: GunzipHandle, input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
-  const { from, name } = context;
-  const output = new SpanOutput(context);
-  /** Raw offset of the first byte the engine has not consumed. */
-  let rawAt = from.rawOffset;
+  const { from } = context;
   // Recycled input: the engine is done with a chunk once its writes resolved, and the next chunk is
-  // asked for only then.
-  const chunks = input(from.rawOffset, true)[Symbol.asyncIterator]();
+  // asked for only then. Input left when the engine stops: zero padding after the last member
+  // (ignored, as by Gunzip).
+  yield* throughHandle(handle, input(from.rawOffset, true)[Symbol.asyncIterator](), context, (consumed) => from.rawOffset + consumed);
+}
+
+/**
+ * Drives `handle` over `chunks` into span-aligned output buffers (SpanOutput), yielding what it
+ * inflates, until the input ends (one last write with Z_FINISH, which fails with Z_BUF_ERROR inside
+ * deflate data) or the engine stops with input left (the end of its deflate data, or of the last
+ * member); returns the input bytes it consumed. `near` places an error, given those bytes.
+ */
+async function* throughHandle(
+  handle: GunzipHandle,
+  chunks: AsyncIterator<Buffer>,
+  context: DecodeContext,
+  near: (consumed: number) => number,
+): AsyncGenerator<Buffer, number, undefined> {
+  const output = new SpanOutput(context);
+  let consumed = 0;
   try {
     for (;;) {
       const next = await chunks.next();
-      // At the end of the input one last write with Z_FINISH: it fails (Z_BUF_ERROR) inside a member.
       const finish = next.done === true;
       const piece = finish ? Buffer.alloc(0) : next.value;
       let inAt = 0;
@@ -144,20 +157,19 @@ async function* gunzipThroughHandle(handle: GunzipHandle, input: RawInput, conte
         try {
           left = await handle.write(piece, inAt, piece.length, output.buffer, output.at, OUTPUT_BUFFER_SIZE, finish);
         } catch (error) {
-          throw error instanceof Error ? handleError(name, error, rawAt) : error;
+          throw error instanceof Error ? handleError(context.name, error, near(consumed)) : error;
         }
         const chunk = output.take(output.room - left.output);
         const used = piece.length - inAt - left.input;
         inAt += used;
-        rawAt += used;
+        consumed += used;
         if (chunk !== undefined) yield chunk;
         // Full: the engine may hold more output for this input.
         if (output.renewIfFull()) continue;
         if (inAt === piece.length) break;
-        // Room and input left: the last member has ended and zero padding follows (ignored, as by Gunzip).
-        return;
+        return consumed; // room and input left: the engine has stopped
       }
-      if (finish) return;
+      if (finish) return consumed;
     }
   } finally {
     handle.close();
@@ -202,45 +214,12 @@ async function* resumeMember(input: RawInput, context: DecodeContext): AsyncGene
  * them was a copy into a fresh megabyte (page faults, and a GC for every few dozen of them).
  */
 async function* resumeMemberThroughHandle(handle: GunzipHandle, input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
-  const { from, name } = context;
+  const { from } = context;
   const bits = from.bits ?? 0;
   const extra = resumeHeadExtra(bits);
-  const output = new SpanOutput(context);
-  /** Bytes of the fed input (the resume head's included) the engine has consumed. */
-  let consumed = 0;
+  // The engine stops where the member's deflate data ends (its trailer follows).
   const chunks = withResumeHead(input(from.rawOffset), bits)[Symbol.asyncIterator]();
-  try {
-    let ended = false;
-    while (!ended) {
-      const next = await chunks.next();
-      // At the end of the input one last write with Z_FINISH: it fails (Z_BUF_ERROR) inside the deflate data.
-      const finish = next.done === true;
-      const piece = finish ? Buffer.alloc(0) : next.value;
-      let inAt = 0;
-      for (;;) {
-        let left: Left;
-        try {
-          left = await handle.write(piece, inAt, piece.length, output.buffer, output.at, OUTPUT_BUFFER_SIZE, finish);
-        } catch (error) {
-          throw error instanceof Error ? handleError(name, error, from.rawOffset + Math.max(0, consumed - extra)) : error;
-        }
-        const chunk = output.take(output.room - left.output);
-        const used = piece.length - inAt - left.input;
-        inAt += used;
-        consumed += used;
-        if (chunk !== undefined) yield chunk;
-        // Full: the engine may hold more output for this input.
-        if (output.renewIfFull()) continue;
-        // Room and input left: the member's deflate data has ended (its trailer follows).
-        if (inAt < piece.length) ended = true;
-        break;
-      }
-      if (finish) ended = true;
-    }
-  } finally {
-    handle.close();
-    await chunks.return?.();
-  }
+  const consumed = yield* throughHandle(handle, chunks, context, (done) => from.rawOffset + Math.max(0, done - extra));
   yield* afterMember(input, from.rawOffset + consumed - extra, context);
 }
 
