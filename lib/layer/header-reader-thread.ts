@@ -1,0 +1,113 @@
+import { availableParallelism } from 'node:os';
+import type { Worker } from 'node:worker_threads';
+import { RingFeed, type HeaderFeed } from '../tar/header-feed.js';
+import { headerReaderBody, type HeaderReaderData } from '../tar/header-reader-body.js';
+import { allocateRing, RING_LAYOUT as L, type RingMemory } from '../tar/header-ring.js';
+
+/** Where an uncompressed layer lies: the file's descriptor, and the layer's place in it. */
+export interface LayerInFile {
+  fd: number;
+  start: number;
+  size: number;
+}
+
+/** Size of a layer whose walk starts the thread (for the layers walked after it). */
+export const HEADER_READER_WORTH_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A thread that reads the header blocks of an uncompressed layer lying in a file, one layer at a time,
+ * while the main thread's walk decodes them: the positional reads of a cold walk (about a third of it)
+ * move to the second core. The thread runs a tiny script of its own (header-reader-body.ts), not the
+ * library: started when a cold run first walks such a layer, it is ready a few tens of milliseconds
+ * later, and the walks from then on take their blocks from it (`feed`). It reads a layer only once a
+ * walk of that layer has begun (the lazy, top-down rule), and only ahead of that walk.
+ */
+export class HeaderReaderThread {
+  private worker: Worker | undefined;
+  private memory: RingMemory | undefined;
+  private control: Int32Array | undefined;
+  private job = 0;
+  private active: HeaderFeed | undefined;
+  /** The thread failed, or did not stop for a job in time: no job goes to it any more. */
+  private lost = false;
+  private closed = false;
+
+  constructor(
+    /** Whether a second core is there to run it; false: `feed` never gives one. */
+    private readonly enabled: boolean = availableParallelism() > 1,
+  ) {}
+
+  /**
+   * Whether walking `layer` pays for starting the thread: a layer of HEADER_READER_WORTH_BYTES or more
+   * (starting it costs some 30–40 ms of CPU on the other core, a few thousand headers' reads).
+   */
+  worthStarting(layer: LayerInFile | undefined): boolean {
+    return layer !== undefined && layer.size >= HEADER_READER_WORTH_BYTES;
+  }
+
+  /** Starts the thread if it is not running yet; it is ready some milliseconds later. */
+  start(): void {
+    if (!this.enabled || this.worker !== undefined || this.lost || this.closed) return;
+    const { Worker: WorkerThread } = process.getBuiltinModule('node:worker_threads');
+    const memory = allocateRing();
+    const data: HeaderReaderData = { ...memory, layout: L };
+    // Its source text, run as a script: the thread loads no module but node:fs.
+    const script = `(${String(headerReaderBody)})(require('node:fs').readSync, require('node:worker_threads').workerData)`;
+    const worker = new WorkerThread(script, { eval: true, workerData: data });
+    const lose = (): void => {
+      this.lost = true;
+    };
+    worker.on('error', lose);
+    worker.on('exit', lose);
+    // Waiting for jobs, it keeps no process alive.
+    worker.unref();
+    this.worker = worker;
+    this.memory = memory;
+    this.control = new Int32Array(memory.control, 0, L.SLOTS);
+  }
+
+  /** Whether the thread is ready for a job now. */
+  get ready(): boolean {
+    return this.control !== undefined && !this.lost && !this.closed && Atomics.load(this.control, L.READY) === 1;
+  }
+
+  /**
+   * Has the thread read `layer`'s header blocks ahead of a walk beginning now, when it is ready and
+   * free; else undefined (the thread is started for later walks) and the walk reads them itself.
+   * The walk must `release` the feed when it ends.
+   */
+  feed(layer: LayerInFile): HeaderFeed | undefined {
+    if (this.worthStarting(layer)) this.start();
+    const { memory, control } = this;
+    if (!this.ready || this.active !== undefined || memory === undefined || control === undefined) return undefined;
+    const job = ++this.job;
+    const numbers = new Float64Array(memory.control, L.JOB_NUMBERS_AT, 2);
+    numbers[0] = layer.start;
+    numbers[1] = layer.size;
+    Atomics.store(control, L.FD, layer.fd);
+    Atomics.store(control, L.HEAD, 0);
+    Atomics.store(control, L.TAIL, 0);
+    Atomics.store(control, L.CANCEL, 0);
+    Atomics.store(control, L.JOB, job);
+    Atomics.notify(control, L.JOB);
+    const feed = new RingFeed(memory, job, (stopped) => {
+      this.active = undefined;
+      if (!stopped) this.lost = true;
+    });
+    this.active = feed;
+    return feed;
+  }
+
+  /** Stops the job under way (before the descriptors it reads are closed) and ends the thread. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.active?.release();
+    const { worker, control } = this;
+    this.worker = undefined;
+    if (control !== undefined) {
+      Atomics.store(control, L.JOB, -1);
+      Atomics.notify(control, L.JOB);
+    }
+    if (worker !== undefined) await worker.terminate();
+  }
+}
