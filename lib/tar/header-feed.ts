@@ -36,6 +36,8 @@ export class RingFeed implements HeaderFeed {
   /** Pieces taken, and times the walk slept waiting for the thread (for tests and the bench). */
   taken = 0;
   waits = 0;
+  /** The walk asked for something the thread had not read (it stopped following, or went astray). */
+  fellBack = false;
 
   constructor(
     memory: RingMemory,
@@ -110,6 +112,7 @@ export class RingFeed implements HeaderFeed {
   }
 
   private off(): number {
+    this.fellBack = true;
     this.release();
     return -1;
   }
