@@ -16,7 +16,7 @@ export interface HeaderFeed {
 }
 
 /** How long a walk waits for the thread's next piece before reading on by itself (a thread not scheduled, say). */
-const WAIT_MS = 100;
+const WAIT_MS = 20;
 /** How long, in all, `release` waits for the thread to stop (a read under way); then the thread is given up. */
 const STOP_WAIT_MS = 5000;
 /** Looks at the ring before sleeping: about what one positional read takes. */
