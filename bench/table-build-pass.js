@@ -62,6 +62,6 @@ for (let pass = 0; pass < Number(passes); pass++) {
   results.push(`${passMode}: ${(performance.now() - wallStart).toFixed(1)} ms wall / ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU / ${((main.user + main.system) / 1000).toFixed(0)} ms main${fed}`);
   if (pass === 0) console.log(`${mode}: ${members} members`);
 }
-await reader.close();
+reader.close();
 await file.close();
 console.log(results.map((result, pass) => `pass ${pass + 1}: ${result}`).join('\n'));

@@ -91,11 +91,10 @@ export class TableWorkers {
   /** Stops the worker (a build in it fails with ECLOSED): the descriptors it reads are about to close. */
   async close(): Promise<void> {
     this.closed = true;
-    const headers = this.headers.close();
+    this.headers.close();
     const worker = this.worker;
     this.worker = undefined;
     if (worker !== undefined) await worker.terminate();
-    await headers;
     this.wake();
   }
 

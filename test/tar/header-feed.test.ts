@@ -33,7 +33,7 @@ beforeAll(async () => {
   expect(thread.ready).toBe(true);
 });
 afterAll(async () => {
-  await thread.close();
+  thread.close();
   scratch.remove();
 });
 
