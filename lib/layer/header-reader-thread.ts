@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { RingFeed, type HeaderFeed } from '../tar/header-feed.js';
 import { headerReaderBody, type HeaderReaderData } from '../tar/header-reader-body.js';
@@ -35,6 +35,8 @@ export class HeaderReaderThread {
   constructor(
     /** Whether a second core is there to run it; false: `feed` never gives one. */
     private readonly enabled: boolean = availableParallelism() > 1,
+    /** Whether to start it whatever the load (tests, the bench). */
+    private readonly ignoreLoad = false,
   ) {}
 
   /**
@@ -45,9 +47,14 @@ export class HeaderReaderThread {
     return layer !== undefined && layer.size >= HEADER_READER_WORTH_BYTES;
   }
 
-  /** Starts the thread if it is not running yet; it is ready some milliseconds later. */
+  /**
+   * Starts the thread if it is not running yet and a core is idle; it is ready some milliseconds later.
+   * On a busy machine it is not started: its start-up and reads then compete with the walk for a core
+   * (bench/README.md, "io-worker": +70 ms of CPU and a slower walk at load average 4–7).
+   */
   start(): void {
     if (!this.enabled || this.worker !== undefined || this.lost || this.closed) return;
+    if (!this.ignoreLoad && this.busy()) return;
     const { Worker: WorkerThread } = process.getBuiltinModule('node:worker_threads');
     const memory = allocateRing();
     const data: HeaderReaderData = { ...memory, layout: L };
@@ -64,6 +71,11 @@ export class HeaderReaderThread {
     this.worker = worker;
     this.memory = memory;
     this.control = new Int32Array(memory.control, 0, L.SLOTS);
+  }
+
+  /** Fewer runnable tasks than cores, this process's own counted: one core is free for the thread. */
+  private busy(): boolean {
+    return (loadavg()[0] ?? 0) >= availableParallelism() - 0.5;
   }
 
   /** Whether the thread is ready for a job now. */

@@ -24,7 +24,7 @@ import { gnuTar, scratchDir } from './gnu-tar.js';
 import { END, member, rawHeader, withChecksum } from './raw-tar.js';
 
 const scratch = scratchDir();
-const thread = new HeaderReaderThread(true);
+const thread = new HeaderReaderThread(true, true);
 
 beforeAll(async () => {
   thread.start();
