@@ -47,6 +47,7 @@ for (let pass = 0; pass < Number(passes); pass++) {
   const wallStart = performance.now();
   const cpuStart = process.cpuUsage();
   const mainStart = process.threadCpuUsage();
+  const readerStart = reader.cpuMicros;
   let members = 0;
   let taken = 0;
   for (const { offset, size } of layers) {
@@ -58,7 +59,8 @@ for (let pass = 0; pass < Number(passes); pass++) {
   }
   const cpu = process.cpuUsage(cpuStart);
   const main = process.threadCpuUsage(mainStart);
-  const fed = passMode === 'fed' ? ` (${taken} blocks from the reader)` : '';
+  const readerCpu = reader.cpuMicros - readerStart;
+  const fed = passMode === 'fed' ? ` + ${(readerCpu / 1000).toFixed(0)} ms reader (${taken} blocks from it)` : '';
   results.push(`${passMode}: ${(performance.now() - wallStart).toFixed(1)} ms wall / ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU / ${((main.user + main.system) / 1000).toFixed(0)} ms main${fed}`);
   if (pass === 0) console.log(`${mode}: ${members} members`);
 }

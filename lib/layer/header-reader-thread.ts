@@ -73,6 +73,11 @@ export class HeaderReaderThread {
     this.control = new Int32Array(memory.control, 0, L.SLOTS);
   }
 
+  /** CPU time the thread had used when it last finished a job, in microseconds (the bench); 0 before. */
+  get cpuMicros(): number {
+    return this.memory === undefined ? 0 : (new Float64Array(this.memory.control, L.JOB_NUMBERS_AT, 3)[2] ?? 0);
+  }
+
   /** Fewer runnable tasks than cores, this process's own counted: one core is free for the thread. */
   private busy(): boolean {
     return (loadavg()[0] ?? 0) >= availableParallelism() - 0.5;

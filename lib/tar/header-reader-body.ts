@@ -25,7 +25,7 @@ type ReadSync = (fd: number, buffer: Uint8Array, offset: number, length: number,
 export function headerReaderBody(readSync: ReadSync, data: HeaderReaderData): void {
   const L = data.layout;
   const ctl = new Int32Array(data.control, 0, L.SLOTS);
-  const numbers = new Float64Array(data.control, L.JOB_NUMBERS_AT, 2);
+  const numbers = new Float64Array(data.control, L.JOB_NUMBERS_AT, 3);
   const bytes = new Uint8Array(data.ring);
   const offsets = new Float64Array(data.ring);
   const lengths = new Int32Array(data.ring);
@@ -218,6 +218,8 @@ export function headerReaderBody(readSync: ReadSync, data: HeaderReaderData): vo
     } catch {
       // cancelled while waiting for room: nobody reads the ring any more
     }
+    const cpu = process.threadCpuUsage();
+    numbers[2] = cpu.user + cpu.system;
     Atomics.store(ctl, L.DONE, job);
     Atomics.notify(ctl, L.DONE);
   }

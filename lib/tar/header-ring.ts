@@ -23,10 +23,13 @@ export const RING_LAYOUT = {
   FD: 6,
   /** 1 while the thread waits for room in the ring: only then does the walk wake it (a wake costs a lock). */
   WAITING: 7,
-  /** Int32 slots of the control block; the job's start and size follow as two float64 at JOB_NUMBERS_AT. */
+  /**
+   * Int32 slots of the control block. Three float64 follow at JOB_NUMBERS_AT: the job's start and size,
+   * and the CPU time the thread had used when it last finished a job, in microseconds (for the bench).
+   */
   SLOTS: 8,
   JOB_NUMBERS_AT: 32,
-  CONTROL_BYTES: 48,
+  CONTROL_BYTES: 56,
   UNIT: 16,
   /** Ring size: the thread runs at most this far ahead of the walk. */
   RING_BYTES: 1024 * 1024,
