@@ -41,7 +41,7 @@ export class HeaderReaderThread {
 
   /**
    * Whether walking `layer` pays for starting the thread: a layer of HEADER_READER_WORTH_BYTES or more
-   * (starting it costs some 30–40 ms of CPU on the other core, a few thousand headers' reads).
+   * (starting it costs some 30-40 ms of CPU on the other core, a few thousand headers' reads).
    */
   worthStarting(layer: LayerInFile | undefined): boolean {
     return layer !== undefined && layer.size >= HEADER_READER_WORTH_BYTES;
@@ -50,7 +50,7 @@ export class HeaderReaderThread {
   /**
    * Starts the thread if it is not running yet and a core is idle; it is ready some milliseconds later.
    * On a busy machine it is not started: its start-up and reads then compete with the walk for a core
-   * (bench/README.md, "io-worker": +70 ms of CPU and a slower walk at load average 4–7).
+   * (bench/README.md, "io-worker": +70 ms of CPU and a slower walk at load average 4-7).
    */
   start(): void {
     if (!this.enabled || this.worker !== undefined || this.lost || this.closed) return;
