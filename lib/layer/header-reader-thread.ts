@@ -83,6 +83,11 @@ export class HeaderReaderThread {
     return (loadavg()[0] ?? 0) >= availableParallelism() - 0.5;
   }
 
+  /** Jobs given to the thread so far (tests). */
+  get jobs(): number {
+    return this.job;
+  }
+
   /** Whether the thread is ready for a job now. */
   get ready(): boolean {
     return this.control !== undefined && !this.lost && !this.closed && Atomics.load(this.control, L.READY) === 1;
