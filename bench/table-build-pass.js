@@ -36,7 +36,7 @@ for (let at = 0; layers.length < 6; ) {
 layers.reverse();
 
 const file = await FileSource.open(image);
-const reader = new HeaderReaderThread(true, true);
+const reader = new HeaderReaderThread(true);
 if (mode === 'fed' || mode === 'both') {
   reader.start();
   while (!reader.ready) await new Promise((resolve) => setTimeout(resolve, 1));

@@ -1,4 +1,4 @@
-import { availableParallelism, loadavg } from 'node:os';
+import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { RingFeed, type HeaderFeed } from '../tar/header-feed.js';
 import { headerReaderBody, type HeaderReaderData } from '../tar/header-reader-body.js';
@@ -11,16 +11,17 @@ export interface LayerInFile {
   size: number;
 }
 
-/** Size of a layer whose walk starts the thread (for the layers walked after it). */
-export const HEADER_READER_WORTH_BYTES = 16 * 1024 * 1024;
-
 /**
  * A thread that reads the header blocks of an uncompressed layer lying in a file, one layer at a time,
- * while the main thread's walk decodes them: the positional reads of a cold walk (about a third of it)
- * move to the second core. The thread runs a tiny script of its own (header-reader-body.ts), not the
- * library: started when a cold run first walks such a layer, it is ready a few tens of milliseconds
- * later, and the walks from then on take their blocks from it (`feed`). It reads a layer only once a
- * walk of that layer has begun (the lazy, top-down rule), and only ahead of that walk.
+ * ahead of a walk on the main thread that decodes them (`walkTarBatches(source, { feed })`): the
+ * positional reads of a cold walk move to the second core. The thread runs a tiny script of its own
+ * (header-reader-body.ts), not the library, and reads a layer only once a walk of it has begun.
+ *
+ * Not used by `openImage`: on the bench image it does not pay (bench/README.md, "io-worker"). The
+ * walk fed by it does 20-35 % less on the main thread, but the thread needs ~50 ms of CPU and ~75 ms
+ * to be ready, longer than a cold `cat` has before its last layers, and the reads it takes over cost
+ * it about what they cost the walk. Kept, with its tests, as the walk's `feed` option and measured by
+ * `bench/table-build-pass.js fed`, for when a thread can be had more cheaply.
  */
 export class HeaderReaderThread {
   private worker: Worker | undefined;
@@ -35,26 +36,11 @@ export class HeaderReaderThread {
   constructor(
     /** Whether a second core is there to run it; false: `feed` never gives one. */
     private readonly enabled: boolean = availableParallelism() > 1,
-    /** Whether to start it whatever the load (tests, the bench). */
-    private readonly ignoreLoad = false,
   ) {}
 
-  /**
-   * Whether walking `layer` pays for starting the thread: a layer of HEADER_READER_WORTH_BYTES or more
-   * (starting it costs some 30-40 ms of CPU on the other core, a few thousand headers' reads).
-   */
-  worthStarting(layer: LayerInFile | undefined): boolean {
-    return layer !== undefined && layer.size >= HEADER_READER_WORTH_BYTES;
-  }
-
-  /**
-   * Starts the thread if it is not running yet and a core is idle; it is ready some milliseconds later.
-   * On a busy machine it is not started: its start-up and reads then compete with the walk for a core
-   * (bench/README.md, "io-worker": +70 ms of CPU and a slower walk at load average 4-7).
-   */
+  /** Starts the thread if it is not running yet; it is ready some tens of milliseconds later. */
   start(): void {
     if (!this.enabled || this.worker !== undefined || this.lost || this.closed) return;
-    if (!this.ignoreLoad && this.busy()) return;
     const { Worker: WorkerThread } = process.getBuiltinModule('node:worker_threads');
     const memory = allocateRing();
     const data: HeaderReaderData = { ...memory, layout: L };
@@ -78,16 +64,6 @@ export class HeaderReaderThread {
     return this.memory === undefined ? 0 : (new Float64Array(this.memory.control, L.JOB_NUMBERS_AT, 3)[2] ?? 0);
   }
 
-  /** Fewer runnable tasks than cores, this process's own counted: one core is free for the thread. */
-  private busy(): boolean {
-    return (loadavg()[0] ?? 0) >= availableParallelism() - 0.5;
-  }
-
-  /** Jobs given to the thread so far (tests). */
-  get jobs(): number {
-    return this.job;
-  }
-
   /** Whether the thread is ready for a job now. */
   get ready(): boolean {
     return this.control !== undefined && !this.lost && !this.closed && Atomics.load(this.control, L.READY) === 1;
@@ -99,7 +75,7 @@ export class HeaderReaderThread {
    * The walk must `release` the feed when it ends.
    */
   feed(layer: LayerInFile): HeaderFeed | undefined {
-    if (this.worthStarting(layer)) this.start();
+    this.start();
     const { memory, control } = this;
     if (!this.ready || this.active !== undefined || memory === undefined || control === undefined) return undefined;
     const job = ++this.job;

@@ -1,4 +1,3 @@
-import type { HeaderFeed } from '../tar/header-feed.js';
 import type { ByteSource, FileRegion } from '../source/byte-source.js';
 import type { LayerRef } from '../errors.js';
 import type { ResolvedLimits } from '../limits.js';
@@ -95,8 +94,6 @@ export interface TableBuildOptions {
    * stream (a scan hashes the member's data there, from what the pass has just decoded). Awaited.
    */
   onMember?: ((member: TarEntry, tar: ByteSource) => Promise<void>) | undefined;
-  /** The layer's header blocks read ahead by another thread, for a reader that walks its tar stream (released by the walk). */
-  feed?: HeaderFeed | undefined;
 }
 
 /** What a reader is opened with. */

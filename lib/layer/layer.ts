@@ -20,7 +20,6 @@ import { HEAD_BYTES } from '../source/http-blob-source.js';
 import { verifyDigests } from './verify-digests.js';
 import type { BuiltTable, TableWorkers, WorkerJob } from './table-workers.js';
 import type { TableBuildOptions } from './layer-reader.js';
-import type { LayerInFile } from './header-reader-thread.js';
 
 /** What every layer of one opened image shares. */
 export interface LayerContext {
@@ -178,16 +177,9 @@ export class Layer {
   /** Builds the table by a pass over the layer: here, or on a table worker when one is free and can. */
   private async buildTable(options: TableBuildOptions): Promise<BuiltTable> {
     const { workers } = this.context;
-    if (workers === undefined) return { table: await this.reader.buildTable(options) };
-    const job = this.workerJob();
-    // Built here: another thread reads its header blocks ahead when it can (header-reader-thread.ts).
-    const local = (): Promise<LayerTable> => this.reader.buildTable(job === undefined ? options : { ...options, feed: workers.headers.feed(job) });
-    return workers.build(options.onMember === undefined ? job : undefined, local, options.warn);
-  }
-
-  /** Where the layer's tar lies in a file, when it is an uncompressed tar a plain pass walks (see workerJob). */
-  get tarInFile(): LayerInFile | undefined {
-    return this.workerJob();
+    const local = (): Promise<LayerTable> => this.reader.buildTable(options);
+    if (workers === undefined) return { table: await local() };
+    return workers.build(options.onMember === undefined ? this.workerJob() : undefined, local, options.warn);
   }
 
   /**

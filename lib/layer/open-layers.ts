@@ -19,9 +19,6 @@ export async function openLayers(image: LoadedImage, context: Omit<LayerContext,
     await Promise.allSettled(layers.map((layer) => layer.close()));
     throw failed.reason;
   }
-  // Without an index cache the first question walks layers: the header reader starts now, not at the
-  // first walk, so that it is ready sooner (it reads nothing until a walk asks).
-  if (context.cache === undefined && layers.some((layer) => workers?.headers.worthStarting(layer.tarInFile) === true)) workers?.headers.start();
   return layers;
 }
 

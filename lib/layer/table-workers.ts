@@ -5,7 +5,6 @@ import type { Worker } from 'node:worker_threads';
 import { ImgfsError, type ImgfsErrorCode } from '../errors.js';
 import { LayerTable } from '../table/layer-table.js';
 import { decodeSnapshot } from '../table/snapshot-codec.js';
-import { HeaderReaderThread } from './header-reader-thread.js';
 import type { WarningSink } from '../warnings.js';
 import type { SentError, TableJob, TableReply } from './table-worker.js';
 
@@ -45,8 +44,6 @@ export class TableWorkers {
   private readonly replies = new Map<number, (reply: TableReply) => void>();
   private nextId = 0;
   private closed = false;
-  /** Reads header blocks ahead of the walks built on this thread. */
-  readonly headers: HeaderReaderThread;
 
   constructor(
     /** The worker's script; undefined: every layer is built here (a source checkout run by vitest). */
@@ -55,10 +52,8 @@ export class TableWorkers {
     private readonly workers: number = Math.min(1, availableParallelism() - 1),
     /** Members a layer indexed here must have for the worker to be started; 0: at the first chance. */
     private readonly worthMembers: number = WORKER_WORTH_MEMBERS,
-    headers?: HeaderReaderThread,
   ) {
     this.worth = worthMembers === 0;
-    this.headers = headers ?? new HeaderReaderThread();
   }
 
   /** Whether a layer can be indexed on another thread at all (a worker script, a second core). */
@@ -91,7 +86,6 @@ export class TableWorkers {
   /** Stops the worker (a build in it fails with ECLOSED): the descriptors it reads are about to close. */
   async close(): Promise<void> {
     this.closed = true;
-    this.headers.close();
     const worker = this.worker;
     this.worker = undefined;
     if (worker !== undefined) await worker.terminate();

@@ -70,12 +70,12 @@ class TarPassReader implements LayerReader {
     return table;
   }
 
-  private walk({ limits, warn, layer, onWalked, onMember, feed }: TableBuildOptions): Promise<LayerTable> {
+  private walk({ limits, warn, layer, onWalked, onMember }: TableBuildOptions): Promise<LayerTable> {
     // Checkpoints recorded during this first pass are kept with the table (see `persist`); stored bytes
     // that are not a positional read away (a registry blob) record them even without a cache, so that a
     // read after the pass fetches and decodes from near its offset, not from the start.
     if (this.decoded !== undefined && (this.sidecar !== undefined || !this.stored.seekable)) this.decoded.checkpointPolicy = 'eager';
-    const walked = walkTarBatches(this.tar, { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength, feed });
+    const walked = walkTarBatches(this.tar, { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength });
     const shown = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
     const kept = this.keeping === undefined ? shown : keepingWanted(shown, this.keeping, this.tar);
     const members = onMember === undefined ? kept : tapped(kept, (member) => onMember(member, this.tar));

@@ -5,16 +5,12 @@
  * (the walk must notice and read on by itself), and on mutated layers.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isImgfsError } from '../../lib/errors.js';
-import { loadImage } from '../../lib/image/load-image.js';
 import { HeaderReaderThread } from '../../lib/layer/header-reader-thread.js';
-import { Layer, type LayerContext } from '../../lib/layer/layer.js';
-import { TableWorkers } from '../../lib/layer/table-workers.js';
-import { resolveLimits } from '../../lib/limits.js';
 import { FileSource } from '../../lib/source/file-source.js';
 import { SliceSource } from '../../lib/source/slice-source.js';
 import type { RingFeed } from '../../lib/tar/header-feed.js';
@@ -28,7 +24,7 @@ import { gnuTar, scratchDir } from './gnu-tar.js';
 import { END, member, rawHeader, withChecksum } from './raw-tar.js';
 
 const scratch = scratchDir();
-const thread = new HeaderReaderThread(true, true);
+const thread = new HeaderReaderThread(true);
 
 beforeAll(async () => {
   thread.start();
@@ -207,53 +203,5 @@ describe('a walk fed by the header reader thread', () => {
       }),
       { numRuns: FUZZ_RUNS, seed: FUZZ_SEED },
     );
-  });
-});
-
-describe('layers indexed with the header reader thread (Layer and TableWorkers, as an image opens them)', () => {
-  const layerFiles = (): string[] => {
-    const bottom = buildLayer([...everyFeature, ...Array.from({ length: 500 }, (_, i) => file(`usr/lib/lib${i}.so`, `library ${i}\n`.repeat(i % 40)))], { longNames: 'gnu' });
-    const top = buildLayer([file('etc/top', 'top\n'), file('usr/lib/lib7.so', 'replaced')]);
-    return [write('bottom.tar', bottom), write('top.tar', top)];
-  };
-  const context = (workers: TableWorkers | undefined): LayerContext => ({ cache: undefined, verify: false, limits: resolveLimits(undefined), warn: () => {}, cacheBytes: 8 << 20, holder: undefined, workers });
-
-  type Failure = { code: string; message: string; archive: string | undefined; layer: unknown; offset: number | undefined };
-  async function tables(paths: string[], workers: TableWorkers | undefined): Promise<Array<Buffer | Failure>> {
-    const image = await loadImage(paths);
-    try {
-      const layers = await Promise.all(image.layers.map((blob) => Layer.open(blob, context(workers))));
-      // Top-down, one after the other, as a lookup reaches them.
-      const out: Array<Buffer | Failure> = [];
-      for (const layer of [...layers].reverse()) {
-        const failure = (error: unknown): Failure => {
-          if (!isImgfsError(error)) throw error;
-          return { code: error.code, message: error.message, archive: error.archive, layer: error.layer, offset: error.offset };
-        };
-        out.push(await layer.index().then((built) => encodeSnapshot(built.snapshot()), failure));
-      }
-      return out;
-    } finally {
-      await image.close();
-    }
-  }
-
-  it('builds each layer the table an in-thread pass builds, byte for byte, and fails a broken one with the same typed error', async () => {
-    const paths = layerFiles();
-    const workers = new TableWorkers(undefined, 1, 0, thread);
-    const before = thread.jobs;
-    const fed = await tables(paths, workers);
-    expect(thread.jobs - before).toBe(2);
-    expect(fed).toEqual(await tables(paths, undefined));
-
-    // The 300th member's header, its checksum now wrong: the bottom layer fails there.
-    const { entries } = await walk(paths[0] as string, false);
-    const at = entries[300]?.headerOffset ?? 0;
-    const broken = readFileSync(paths[0] as string);
-    broken[at + 3] = (broken[at + 3] ?? 0) ^ 0x40;
-    writeFileSync(paths[0] as string, broken);
-    const failed = await tables(paths, new TableWorkers(undefined, 1, 0, thread));
-    expect(failed[1]).toMatchObject({ code: 'ETARCORRUPT', archive: paths[0], offset: at });
-    expect(failed).toEqual(await tables(paths, undefined));
   });
 });
