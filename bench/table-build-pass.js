@@ -3,12 +3,9 @@
 // the six layer tars of the docker-archive (top layer first, as a cold lookup of a bottom-layer file
 // does) and builds their tables (`build`), or only walks their headers (`walk`). The first pass runs
 // mostly in V8's interpreter and baseline code; later passes show the same work once the JIT has caught
-// up. CPU is the whole process's (V8's compiler threads and GC helpers included), in milliseconds;
-// "main" is the main thread's alone. `fed` builds as `build` does, with each layer's header blocks read
-// ahead by the header reader thread (lib/layer/header-reader-thread.ts), started and ready first;
-// `both` alternates `build` and `fed` pass by pass.
+// up. CPU is the whole process's (V8's compiler threads and GC helpers included), in milliseconds.
 //
-//   npm run build && node bench/table-build-pass.js [build|walk|fed|both] [PASSES] [DIST]
+//   npm run build && node bench/table-build-pass.js [build|walk] [PASSES] [DIST]
 //
 // DIST: another build's dist/ directory (a copy of main's), to compare two builds pass for pass.
 
@@ -21,7 +18,6 @@ const { FileSource } = await import(`${dist}/source/file-source.js`);
 const { SliceSource } = await import(`${dist}/source/slice-source.js`);
 const { walkTarBatches } = await import(`${dist}/tar/walk-tar.js`);
 const { LayerTable } = await import(`${dist}/table/layer-table.js`);
-const { HeaderReaderThread } = await import(`${dist}/layer/header-reader-thread.js`);
 
 // The outer tar's first six members are the layer tars, bottom first.
 const fd = openSync(image, 'r');
@@ -36,34 +32,19 @@ for (let at = 0; layers.length < 6; ) {
 layers.reverse();
 
 const file = await FileSource.open(image);
-const reader = new HeaderReaderThread(true);
-if (mode === 'fed' || mode === 'both') {
-  reader.start();
-  while (!reader.ready) await new Promise((resolve) => setTimeout(resolve, 1));
-}
 const results = [];
 for (let pass = 0; pass < Number(passes); pass++) {
-  const passMode = mode === 'both' ? (pass % 2 === 0 ? 'build' : 'fed') : mode;
   const wallStart = performance.now();
   const cpuStart = process.cpuUsage();
-  const mainStart = process.threadCpuUsage();
-  const readerStart = reader.cpuMicros;
   let members = 0;
-  let taken = 0;
   for (const { offset, size } of layers) {
     const source = new SliceSource(file, offset, size, 'layer');
-    const feed = passMode === 'fed' ? reader.feed({ fd: source.fileRegion(0, size).fd, start: offset, size }) : undefined;
-    if (passMode === 'walk') for await (const batch of walkTarBatches(source)) members += batch.length;
-    else members += (await LayerTable.buildFromBatches(walkTarBatches(source, { feed }))).memberCount;
-    taken += feed?.taken ?? 0;
+    if (mode === 'walk') for await (const batch of walkTarBatches(source)) members += batch.length;
+    else members += (await LayerTable.buildFromBatches(walkTarBatches(source))).memberCount;
   }
   const cpu = process.cpuUsage(cpuStart);
-  const main = process.threadCpuUsage(mainStart);
-  const readerCpu = reader.cpuMicros - readerStart;
-  const fed = passMode === 'fed' ? ` + ${(readerCpu / 1000).toFixed(0)} ms reader (${taken} blocks from it)` : '';
-  results.push(`${passMode}: ${(performance.now() - wallStart).toFixed(1)} ms wall / ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU / ${((main.user + main.system) / 1000).toFixed(0)} ms main${fed}`);
+  results.push(`${(performance.now() - wallStart).toFixed(1)} ms wall / ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU`);
   if (pass === 0) console.log(`${mode}: ${members} members`);
 }
-reader.close();
 await file.close();
 console.log(results.map((result, pass) => `pass ${pass + 1}: ${result}`).join('\n'));

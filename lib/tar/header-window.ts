@@ -1,5 +1,4 @@
 import type { ByteSource } from '../source/byte-source.js';
-import type { HeaderFeed } from './header-feed.js';
 
 /**
  * Largest single read. Big enough that a layer of many small files is walked in a few reads; small
@@ -62,11 +61,7 @@ export class HeaderWindow {
   private gap = 0;
   private syncReads = 0;
 
-  constructor(
-    private readonly source: ByteSource,
-    /** Pieces another thread read ahead (header-feed.ts), asked before the source; dropped at the first miss. */
-    private feed?: HeaderFeed,
-  ) {
+  constructor(private readonly source: ByteSource) {
     this.sync = source.readIntoSync !== undefined;
     this.maxWindowSize = this.sync ? SYNC_WINDOW_SIZE : SEEKABLE_WINDOW_SIZE;
     this.exactEnd = source.size;
@@ -92,11 +87,6 @@ export class HeaderWindow {
     this.track(offset);
     const held = this.held(offset, length);
     if (held !== undefined) return held;
-    if (this.feed !== undefined) {
-      if (++this.syncReads % SYNC_READS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
-      const fed = this.fromFeed(offset, length);
-      if (fed !== undefined) return fed;
-    }
     const bufferEnd = this.start + this.filled;
     const end = this.end;
     if (this.source.readView !== undefined) {
@@ -142,13 +132,6 @@ export class HeaderWindow {
    */
   readNow(offset: number, length: number): Buffer | undefined {
     const held = this.held(offset, length);
-    if (held === undefined && this.feed !== undefined && (this.syncReads + 1) % SYNC_READS_PER_TURN !== 0) {
-      const fed = this.fromFeed(offset, length);
-      if (fed !== undefined) {
-        this.syncReads++;
-        return fed;
-      }
-    }
     if (held !== undefined || !this.sync || this.source.readView !== undefined || length > this.windowSize) return held;
     if ((this.syncReads + 1) % SYNC_READS_PER_TURN === 0) return undefined;
     this.track(offset);
@@ -161,21 +144,6 @@ export class HeaderWindow {
     this.note(offset, this.filled, want);
     this.start = offset;
     return this.buffer.subarray(0, Math.min(length, this.filled));
-  }
-
-  /** The feed's next piece as the window, when it is the one asked for; else the feed is dropped. */
-  private fromFeed(offset: number, length: number): Buffer | undefined {
-    const target = (this.reused ??= Buffer.allocUnsafe(this.maxWindowSize));
-    const got = (this.feed as HeaderFeed).take(offset, length, target);
-    if (got < 0) {
-      this.feed = undefined;
-      return undefined;
-    }
-    this.buffer = target;
-    this.start = offset;
-    this.filled = got;
-    this.note(offset, got, got);
-    return target.subarray(0, length);
   }
 
   /** What the window already holds of [offset, offset + length), or EMPTY past the known end; else undefined. */

@@ -4,7 +4,6 @@ import { LIMITS } from '../limits.js';
 import { foreignCompression } from './foreign-magic.js';
 import { entryType, GNU_LONG_LINK, GNU_LONG_NAME, hasData, PAX_GLOBAL, PAX_LOCAL } from './entry-type.js';
 import { BLOCK_SIZE, cString, decodeHeader, isZeroBlock } from './header.js';
-import type { HeaderFeed } from './header-feed.js';
 import { HeaderWindow } from './header-window.js';
 import { interpretPax, parsePaxRecords, type PaxOverrides, type PaxRecords } from './pax.js';
 import { checkSparseMap, readOldGnuSparse, readSparseMap1x0, type SparseMap } from './sparse-map.js';
@@ -21,8 +20,6 @@ export interface TarWalkOptions {
   maxNameLength?: number;
   /** Checked between headers; the walk throws the signal's reason. */
   signal?: AbortSignal;
-  /** Header blocks another thread reads ahead (header-feed.ts); released when the walk ends, however it ends. */
-  feed?: HeaderFeed | undefined;
 }
 
 /** Extension headers seen since the last real entry, waiting to be applied to the next one. */
@@ -72,13 +69,10 @@ export async function* walkTarBatches(source: ByteSource, options: TarWalkOption
   try {
     for await (const batch of walkBatches(source, options, pending)) yield batch;
   } catch (error) {
-    options.feed?.release();
     // The entries before a bad header are handed over before its error, as a walk one by one would.
     const [unsent] = pending;
     if (unsent !== undefined && unsent.length > 0) yield unsent;
     throw error;
-  } finally {
-    options.feed?.release();
   }
 }
 
@@ -87,7 +81,7 @@ async function* walkBatches(source: ByteSource, options: TarWalkOptions, pending
   const maxPaxSize = options.maxPaxSize ?? DEFAULT_MAX_PAX_SIZE;
   const maxNameLength = options.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
   const archive = source.name;
-  const window = new HeaderWindow(source, options.feed);
+  const window = new HeaderWindow(source);
   let meta: PendingMeta | undefined;
   let last: DataSpan | undefined;
   let offset = 0;
