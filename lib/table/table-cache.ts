@@ -27,16 +27,7 @@ async function readCacheFile(file: string): Promise<Buffer> {
   let size: number;
   try {
     size = fstatSync(fd).size;
-    if (size <= SYNC_READ_MAX) {
-      const bytes = Buffer.allocUnsafe(size);
-      let filled = 0;
-      while (filled < size) {
-        const n = readSync(fd, bytes, filled, size - filled, filled);
-        if (n === 0) break;
-        filled += n;
-      }
-      return filled === size ? bytes : bytes.subarray(0, filled);
-    }
+    if (size <= SYNC_READ_MAX) return readSyncAt(fd, 0, size);
   } finally {
     closeSync(fd);
   }
@@ -47,17 +38,22 @@ async function readCacheFile(file: string): Promise<Buffer> {
 function readAt(file: string, offset: number, length: number): Buffer {
   const fd = openSync(file, 'r');
   try {
-    const bytes = Buffer.allocUnsafe(length);
-    let filled = 0;
-    while (filled < length) {
-      const n = readSync(fd, bytes, filled, length - filled, offset + filled);
-      if (n === 0) break;
-      filled += n;
-    }
-    return filled === length ? bytes : bytes.subarray(0, filled);
+    return readSyncAt(fd, offset, length);
   } finally {
     closeSync(fd);
   }
+}
+
+/** Up to `length` bytes of the open file `fd` at `offset`, with synchronous reads (fewer at its end). */
+function readSyncAt(fd: number, offset: number, length: number): Buffer {
+  const bytes = Buffer.allocUnsafe(length);
+  let filled = 0;
+  while (filled < length) {
+    const n = readSync(fd, bytes, filled, length - filled, offset + filled);
+    if (n === 0) break;
+    filled += n;
+  }
+  return filled === length ? bytes : bytes.subarray(0, filled);
 }
 
 /**
