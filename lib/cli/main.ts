@@ -25,6 +25,7 @@ import { describeError, ImageFatal, isImgfsErrorLike, isPathError } from './erro
 import { Output, PipeClosed, textBytes } from './output.js';
 import { byteArguments } from './byte-argv.js';
 import { ProgressBar } from './progress.js';
+import { FileStdout, isFileDescriptorOfFile, type OutputStream } from './file-stdout.js';
 import { hasTransportPrefix } from '../image/transport-name.js';
 import { keepYoungGenerationSmall } from './young-generation.js';
 import { tierUpToTurbofanLater } from './late-turbofan.js';
@@ -205,29 +206,39 @@ export { restoreV8Flags } from './v8-flags.js';
  * a natural exit does first (~1 ms of a ~45 ms warm `cat`).
  */
 export function nothingPending(): boolean {
-  const streams = stderrReady ? [process.stdout, process.stderr] : [process.stdout];
+  // Node's own streams, each on a pipe or terminal handle (a FileStdout has none and queues nothing).
+  const streams: NodeJS.WriteStream[] = [];
+  if (stdoutIsNodes) streams.push(process.stdout);
+  if (stderrReady) streams.push(process.stderr);
   if (streams.some((stream) => stream.writableLength > 0)) return false;
   const open = process.getActiveResourcesInfo();
   return open.length <= streams.length && open.every((kind) => kind === 'PipeWrap' || kind === 'TTYWrap');
 }
 
+/** Whether `runCli` gave the commands process.stdout (not a FileStdout): reading it would create it. */
+let stdoutIsNodes = false;
+
 /** Wires `main` to the real process. Used by bin/imgfs.js. */
 export async function runCli(argv: readonly string[] = byteArguments()): Promise<void> {
   let code: number;
+  // A file or /dev/null is written without node:stream (file-stdout.ts); anything else through Node's stream.
+  stdoutIsNodes = !isFileDescriptorOfFile(1);
+  const stdout: OutputStream = stdoutIsNodes ? process.stdout : new FileStdout(1);
+  const stdoutIsTTY = stdoutIsNodes && process.stdout.isTTY === true;
   try {
     code = await main(argv, {
-      stdout: process.stdout,
+      stdout,
       // Created on first use: process.stderr costs a warm start 1-2 ms (a pipe loads node:net), and a
       // command that succeeds quickly writes nothing there.
       get stderr() {
         return stderr();
       },
-      stdoutIsTTY: process.stdout.isTTY === true,
+      stdoutIsTTY,
       get stderrIsTTY() {
         return stderr().isTTY === true;
       },
       get columns() {
-        return process.stdout.isTTY ? process.stdout.columns : stderr().isTTY ? stderr().columns : undefined;
+        return stdoutIsTTY ? process.stdout.columns : stderr().isTTY ? stderr().columns : undefined;
       },
       env: process.env,
       now: Date.now,

@@ -134,6 +134,26 @@ describe('start-up', () => {
     expect(await builtinsOf(['cat', '--no-cache', image, '/etc/motd'])).toContain('zlib');
   });
 
+  it('a cat into a file or /dev/null loads no node:stream: it writes the descriptor itself, as Node would', () => {
+    const image = 'fixtures/demo/demo.tar';
+    const expected = spawnSync(process.execPath, [bin, 'cat', '--no-cache', image, '/etc/os-release'], { env: cliEnv() }).stdout;
+    expect(expected.toString()).toContain('ID=');
+    const out = join(scratch, 'cat-out');
+    for (const target of [out, '/dev/null']) {
+      const fd = openSync(target, 'w');
+      const child = spawnSync(process.execPath, [bin, 'cat', '--no-cache', image, '/etc/os-release'], {
+        stdio: ['ignore', fd, 'pipe'],
+        env: cliEnv({ NODE_OPTIONS: `--import=${pathToFileURL(probe).href}` }),
+      });
+      closeSync(fd);
+      expect(child.status).toBe(0);
+      const loaded = child.stderr.toString().replace(/^builtins: /, '').trim().split(' ');
+      expect(loaded).toContain('fs');
+      expect(loaded).not.toContain('stream');
+    }
+    expect(readFileSync(out)).toEqual(expected);
+  });
+
   it('a command that hashes still gets node:crypto when it needs it', async () => {
     const loaded = await builtinsOf(['scan', '--hash', 'sha256', '--json', 'fixtures/demo/demo.tar']);
     expect(loaded).toContain('crypto');
