@@ -154,6 +154,17 @@ describe('start-up', () => {
     expect(readFileSync(out)).toEqual(expected);
   });
 
+  it('a cold cat tunes V8 (loads node:v8) before walking a large layer, even one of few members', async () => {
+    // 9 MiB in 3 members: past the CLI's 8 MiB, and far from the 512 members after which a walk
+    // reports progress (and a small layer's walk is tuned).
+    const large = buildLayer([file('big/one', compressibleBytes(9 * 1024 * 1024, 5)), file('etc/motd', 'large\n'), file('etc/issue', 'x\n')]);
+    const small = buildLayer([file('etc/motd', 'small\n')]);
+    const largeImage = await writeImage(join(scratch, 'large-top'), [large], { format: 'docker-archive' });
+    const smallImage = await writeImage(join(scratch, 'small-top'), [small], { format: 'docker-archive' });
+    expect(await builtinsOf(['cat', '--no-cache', largeImage, '/etc/motd'])).toContain('v8');
+    expect(await builtinsOf(['cat', '--no-cache', smallImage, '/etc/motd'])).not.toContain('v8');
+  });
+
   it('a command that hashes still gets node:crypto when it needs it', async () => {
     const loaded = await builtinsOf(['scan', '--hash', 'sha256', '--json', 'fixtures/demo/demo.tar']);
     expect(loaded).toContain('crypto');
