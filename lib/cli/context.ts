@@ -1,7 +1,7 @@
 /** What every command receives: the open image, its parsed arguments, and the ways to report. */
 
-import type { ImageFS, OpenOptions } from '../index.js';
 import type { Writable } from 'node:stream';
+import type { ImageFS, OpenOptions } from '../index.js';
 import type { OptionSpec, ParsedArgs } from './args.js';
 import type { OutputStream } from './file-stdout.js';
 import { describeError, isPathError } from './errors.js';

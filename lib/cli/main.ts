@@ -294,7 +294,7 @@ function buildOpenOptions(
   const onProgress = (report: IndexProgress): void => {
     // A layer reported before it is done is being walked (a layer read from the cache reports once,
     // whole). V8 is tuned as a walk of a large layer starts: raised later, the TurboFan threshold spares
-    // less (a cold docker-archive `cat` then spent ~15 ms more CPU, bench/README.md, "cold-start"); a
+    // less (a cold docker-archive `cat` then spent ~20 ms, 13 %, more CPU: bench/README.md, "cold-start"); a
     // small layer's walk is tuned only once it has gone on for a while (its first report), so that a
     // question the top layer answers never loads node:v8.
     const done = report.layerBytesDone ?? 0;
