@@ -69,7 +69,7 @@ function loadBundle(file, cache, built, training) {
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const module = { exports: {} };
-  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
+  script.runInThisContext()(module.exports, bundleRequire(file), module, file, dirname(file));
   /** The cache of what has been compiled so far, with V8's flags as a start has them (lib/cli/v8-flags.ts). */
   const compiled = () => {
     module.exports.restoreV8Flags();
@@ -94,6 +94,16 @@ function loadBundle(file, cache, built, training) {
       }
     },
   };
+}
+
+/**
+ * The bundle's `require`: it names only built-ins (`node:fs`...; packages are loaded with import()),
+ * some forty times at its top level, each a trip through the CommonJS loader, so built-ins are taken
+ * straight with process.getBuiltinModule. Anything else goes to a real require, made when first needed.
+ */
+function bundleRequire(file) {
+  let packages;
+  return (id) => process.getBuiltinModule(id) ?? (packages ??= createRequire(file))(id);
 }
 
 /** The newest code cache file there is, and its generation. */

@@ -3,13 +3,14 @@
 import type { Writable } from 'node:stream';
 import type { ImageFS, OpenOptions } from '../index.js';
 import type { OptionSpec, ParsedArgs } from './args.js';
+import type { OutputStream } from './file-stdout.js';
 import { describeError, isPathError } from './errors.js';
 import { textBytes, type Output } from './output.js';
 import { loadNames, numericNames, type Names } from './passwd.js';
 
 /** The process around the CLI, injectable so that tests can run `main` in-process. */
 export interface CliIO {
-  stdout: Writable;
+  stdout: OutputStream;
   stderr: Writable;
   stdoutIsTTY: boolean;
   stderrIsTTY: boolean;

@@ -25,6 +25,7 @@ import { describeError, ImageFatal, isImgfsErrorLike, isPathError } from './erro
 import { Output, PipeClosed, textBytes } from './output.js';
 import { byteArguments } from './byte-argv.js';
 import { ProgressBar } from './progress.js';
+import { FileStdout, isFileDescriptorOfFile, type OutputStream } from './file-stdout.js';
 import { hasTransportPrefix } from '../image/transport-name.js';
 import { keepYoungGenerationSmall } from './young-generation.js';
 import { tierUpToTurbofanLater } from './late-turbofan.js';
@@ -50,6 +51,9 @@ export const globalOptions: readonly OptionSpec[] = [
   { long: 'help', short: 'h', help: 'show help (for a command: imgfs COMMAND --help)' },
   { long: 'version', help: 'print the version' },
 ];
+
+/** A layer at least this large (stored bytes) gets V8 tuned for its walk before its first member. */
+const TUNE_AT_START_BYTES = 8 * 1024 * 1024;
 
 const EXIT_OK = 0;
 const EXIT_PATH = 1;
@@ -205,29 +209,39 @@ export { restoreV8Flags } from './v8-flags.js';
  * a natural exit does first (~1 ms of a ~45 ms warm `cat`).
  */
 export function nothingPending(): boolean {
-  const streams = stderrReady ? [process.stdout, process.stderr] : [process.stdout];
+  // Node's own streams, each on a pipe or terminal handle (a FileStdout has none and queues nothing).
+  const streams: NodeJS.WriteStream[] = [];
+  if (stdoutIsNodes) streams.push(process.stdout);
+  if (stderrReady) streams.push(process.stderr);
   if (streams.some((stream) => stream.writableLength > 0)) return false;
   const open = process.getActiveResourcesInfo();
   return open.length <= streams.length && open.every((kind) => kind === 'PipeWrap' || kind === 'TTYWrap');
 }
 
+/** Whether `runCli` gave the commands process.stdout (not a FileStdout): reading it would create it. */
+let stdoutIsNodes = false;
+
 /** Wires `main` to the real process. Used by bin/imgfs.js. */
 export async function runCli(argv: readonly string[] = byteArguments()): Promise<void> {
   let code: number;
+  // A file or /dev/null is written without node:stream (file-stdout.ts); anything else through Node's stream.
+  stdoutIsNodes = !isFileDescriptorOfFile(1);
+  const stdout: OutputStream = stdoutIsNodes ? process.stdout : new FileStdout(1);
+  const stdoutIsTTY = stdoutIsNodes && process.stdout.isTTY === true;
   try {
     code = await main(argv, {
-      stdout: process.stdout,
+      stdout,
       // Created on first use: process.stderr costs a warm start 1-2 ms (a pipe loads node:net), and a
       // command that succeeds quickly writes nothing there.
       get stderr() {
         return stderr();
       },
-      stdoutIsTTY: process.stdout.isTTY === true,
+      stdoutIsTTY,
       get stderrIsTTY() {
         return stderr().isTTY === true;
       },
       get columns() {
-        return process.stdout.isTTY ? process.stdout.columns : stderr().isTTY ? stderr().columns : undefined;
+        return stdoutIsTTY ? process.stdout.columns : stderr().isTTY ? stderr().columns : undefined;
       },
       env: process.env,
       now: Date.now,
@@ -278,8 +292,14 @@ function buildOpenOptions(
   warn: (warning: ImgfsWarning) => void,
 ): OpenOptions {
   const onProgress = (report: IndexProgress): void => {
-    // A layer reported before it is done is being walked (a layer read from the cache reports once, whole).
-    if ((report.layerBytesDone ?? 0) < (report.layerBytesTotal ?? 0)) {
+    // A layer reported before it is done is being walked (a layer read from the cache reports once,
+    // whole). V8 is tuned as a walk of a large layer starts: raised later, the TurboFan threshold spares
+    // less (a cold docker-archive `cat` then spent ~20 ms, 13 %, more CPU: bench/README.md, "cold-start"); a
+    // small layer's walk is tuned only once it has gone on for a while (its first report), so that a
+    // question the top layer answers never loads node:v8.
+    const done = report.layerBytesDone ?? 0;
+    const total = report.layerBytesTotal ?? 0;
+    if (done < total && (done > 0 || total >= TUNE_AT_START_BYTES)) {
       keepYoungGenerationSmall();
       tierUpToTurbofanLater();
     }

@@ -3,7 +3,7 @@
  * away (`imgfs cat big | head`) turned into one `PipeClosed` that unwinds the command quietly.
  */
 
-import type { Writable } from 'node:stream';
+import type { OutputStream } from './file-stdout.js';
 import { hasEscapedBytes, nameToBytes } from '../index.js';
 
 /** Thrown by writes once the reader has closed the pipe; main() exits quietly on it. */
@@ -33,7 +33,7 @@ export class Output {
    * a command already prints.
    */
   constructor(
-    private readonly stream: Writable,
+    private readonly stream: OutputStream,
     private readonly beforeWrite: () => void = () => {},
   ) {
     // Without a listener, an EPIPE on process.stdout would be an uncaught exception with a stack.

@@ -1,5 +1,6 @@
 import { createHash } from '../lazy-crypto.js';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { stream } from '../lazy-stream.js';
 import type { ImageConfig, ImageFormat } from '../image/loaded-image.js';
 import type { Layer } from '../layer/layer.js';
 import { MemberDigests } from '../layer/member-digests.js';
@@ -231,10 +232,10 @@ export class ImageFileSystem implements ImageFS, FileRegions {
         // Lazily opened: index what the path needs first, then stream, all behind the stream returned now.
         this.keepDataOf(path);
         const later = this.ready(() => this.resolve(path, true, 'open')).then(() => this.createReadStream(path, options));
-        return Readable.from(forward(later), { objectMode: false });
+        return stream().Readable.from(forward(later), { objectMode: false });
       }
       // As fs.createReadStream: the stream is returned, and the problem arrives as its 'error'.
-      return new Readable({
+      return new (stream().Readable)({
         read() {
           this.destroy(error as Error);
         },
@@ -289,7 +290,7 @@ export class ImageFileSystem implements ImageFS, FileRegions {
 
   /** Bytes [start, end) of a node's content, streamed from the layer that holds them. */
   private streamContent(node: MergedNode, start: number, end: number): Readable {
-    if (node.entry === undefined || end <= start) return Readable.from([]);
+    if (node.entry === undefined || end <= start) return stream().Readable.from([]);
     return this.layerOf(node).stream(node.entry, start, end);
   }
 
@@ -331,7 +332,7 @@ export class ImageFileSystem implements ImageFS, FileRegions {
           digest = offset === undefined || node.kind !== 'file' ? undefined : digests?.[layer]?.get(offset);
           // Not hashed in an index pass (indexed before the scan, from the cache, a sparse file, a
           // symlink): read it now.
-          digest ??= await digestOf(node.kind === 'file' ? this.streamContent(node, 0, stats.size) : Readable.from([]), options.hash);
+          digest ??= await digestOf(node.kind === 'file' ? this.streamContent(node, 0, stats.size) : stream().Readable.from([]), options.hash);
         }
         current = undefined;
         // Made when the consumer asks for it: a consumer that takes only digests opens no stream (a
@@ -340,7 +341,7 @@ export class ImageFileSystem implements ImageFS, FileRegions {
         let opened: Readable | undefined;
         const open = (): Readable => {
           if (opened === undefined) {
-            opened = node.kind === 'file' ? this.streamContent(node, 0, stats.size) : Readable.from([]);
+            opened = node.kind === 'file' ? this.streamContent(node, 0, stats.size) : stream().Readable.from([]);
             current = opened;
           }
           return opened;

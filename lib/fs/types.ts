@@ -65,7 +65,7 @@ export interface IndexProgress {
   bytesDone: number;
   /** Stored (compressed) bytes of all layers. */
   bytesTotal: number;
-  /** Stored bytes of `layer` read so far (for a registry image: downloaded). */
+  /** Stored bytes of `layer` read so far (for a registry image: downloaded); 0 as its walk starts. */
   layerBytesDone?: number;
   /** Stored size of `layer`. */
   layerBytesTotal?: number;

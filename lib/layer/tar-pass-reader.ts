@@ -80,6 +80,9 @@ class TarPassReader implements LayerReader {
     const shown = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
     const kept = this.keeping === undefined ? shown : keepingWanted(shown, this.keeping, this.tar);
     const members = onMember === undefined ? kept : tapped(kept, (member) => onMember(member, this.tar));
+    // A walk is announced before its first member: a listener may prepare for a long one (the CLI
+    // tunes V8 for a walk of a large layer then: lib/cli/main.ts).
+    onWalked?.(0);
     return LayerTable.buildFromBatches(members, {
       onEach: onWalked === undefined ? undefined : this.progress(onWalked),
       maxEntries: limits.maxEntries,

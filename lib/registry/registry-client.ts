@@ -6,7 +6,6 @@
  * ranged read that loses its connection mid-body resumes with `Range` from where it stopped.
  */
 import { createHash } from '../lazy-crypto.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ImgfsError } from '../errors.js';
 import { parseChallenge } from './auth-challenge.js';
 import { Authenticator, readSmall } from './authenticator.js';
@@ -311,7 +310,8 @@ export class RegistryClient {
   private async backoff(attempt: number, retryAfterMs?: number): Promise<void> {
     const delay = retryAfterMs ?? Math.min(MAX_BACKOFF_MS, this.backoffMs * 2 ** (attempt - 1));
     const signal = this.options.network?.signal;
-    await sleep(delay, undefined, signal === undefined ? {} : { signal });
+    // node:timers/promises taken here, not imported: only a retry waits, and every command would load it.
+    await process.getBuiltinModule('node:timers/promises').setTimeout(delay, undefined, signal === undefined ? {} : { signal });
   }
 
   /** Reads a manifest or config body, at most MAX_DOCUMENT_BYTES. */

@@ -1,5 +1,5 @@
 import { createHash } from '../lazy-crypto.js';
-import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { zlib } from '../lazy-zlib.js';
 import { DEFLATE_WINDOW, STREAM_START, type Checkpoint, type UnsettledCheckpoint } from './inflater.js';
 
 /**
@@ -129,7 +129,7 @@ export class CheckpointIndex {
 
   private pack(checkpoint: Checkpoint): StoredCheckpoint {
     const window = checkpoint.window;
-    const packedWindow = window === undefined ? undefined : deflateRawSync(window, { level: WINDOW_PACK_LEVEL });
+    const packedWindow = window === undefined ? undefined : zlib().deflateRawSync(window, { level: WINDOW_PACK_LEVEL });
     this.packedBytes += packedWindow?.length ?? 0;
     return {
       rawOffset: checkpoint.rawOffset,
@@ -261,10 +261,10 @@ export class CheckpointIndex {
       table.writeUInt8(point.bits, at + 16);
       table.writeUInt16LE(point.windowLength, at + 17);
       table.writeUInt32LE(packed?.length ?? 0, at + 19);
-      table.writeUInt32LE(packed === undefined ? 0 : crc32(packed), at + 23);
+      table.writeUInt32LE(packed === undefined ? 0 : zlib().crc32(packed), at + 23);
       at += TABLE_ENTRY_SIZE;
     }
-    table.writeUInt32LE(crc32(table.subarray(0, at)), at);
+    table.writeUInt32LE(zlib().crc32(table.subarray(0, at)), at);
     return Buffer.concat([table, ...kept.flatMap(({ packed }) => (packed === undefined ? [] : [packed]))]);
   }
 
@@ -289,7 +289,7 @@ export class CheckpointIndex {
         onDamage(`a window cannot be read: ${(error as Error).message}`);
         return undefined;
       }
-      if (packed.length === length && crc32(packed) === crc) return packed;
+      if (packed.length === length && zlib().crc32(packed) === crc) return packed;
       onDamage(packed.length === length ? 'checksum mismatch in a window' : 'truncated');
       return undefined;
     });
@@ -309,7 +309,7 @@ export class CheckpointIndex {
       // Every window checked now: the file is in memory anyway, and an import rejects any damage.
       return CheckpointIndex.fromTable(bytes.subarray(0, tableEnd), bytes.length, compression, rawSize, (offset, length, crc) => {
         const packed = bytes.subarray(offset, offset + length);
-        if (crc32(packed) !== crc) throw new Error('checksum mismatch');
+        if (zlib().crc32(packed) !== crc) throw new Error('checksum mismatch');
         return packed;
       });
     }
@@ -318,7 +318,7 @@ export class CheckpointIndex {
     if (bytes.length < HEADER_SIZE + trailerSize) throw new Error('too short');
     const body = bytes.subarray(0, bytes.length - trailerSize);
     const trailer = bytes.subarray(body.length);
-    const intact = version === SHA256_VERSION ? createHash('sha256').update(body).digest().equals(trailer) : crc32(body) === trailer.readUInt32LE(0);
+    const intact = version === SHA256_VERSION ? createHash('sha256').update(body).digest().equals(trailer) : zlib().crc32(body) === trailer.readUInt32LE(0);
     if (!intact) throw new Error('checksum mismatch');
     const { flags, size, count } = checkHeader(body, compression, rawSize);
 
@@ -358,7 +358,7 @@ export class CheckpointIndex {
     window: (offset: number, length: number, crc: number) => StoredCheckpoint['packedWindow'],
   ): CheckpointIndex {
     const crcAt = table.length - 4;
-    if (crc32(table.subarray(0, crcAt)) !== table.readUInt32LE(crcAt)) throw new Error('checksum mismatch');
+    if (zlib().crc32(table.subarray(0, crcAt)) !== table.readUInt32LE(crcAt)) throw new Error('checksum mismatch');
     const { flags, size, count } = checkHeader(table, compression, rawSize);
     const points: StoredCheckpoint[] = [];
     let windowAt = table.length;
@@ -440,7 +440,7 @@ function unpackWindow(point: StoredCheckpoint): Buffer | undefined {
   const packed = typeof point.packedWindow === 'function' ? point.packedWindow() : point.packedWindow;
   if (packed === undefined) return undefined;
   try {
-    const window = inflateRawSync(packed, { maxOutputLength: Math.max(1, point.windowLength) });
+    const window = zlib().inflateRawSync(packed, { maxOutputLength: Math.max(1, point.windowLength) });
     return window.length === point.windowLength ? window : undefined;
   } catch {
     return undefined;

@@ -1,4 +1,4 @@
-import { constants, createGunzip } from 'node:zlib';
+import { zlib } from '../lazy-zlib.js';
 import { driveEngine, watchEngineInit, type Left, type NativeEngineClass } from './zlib-handle.js';
 
 /**
@@ -38,7 +38,7 @@ function findNative(): Native | undefined {
   if (native !== null) return native;
   native = undefined;
   try {
-    const found = watchEngineInit(() => createGunzip());
+    const found = watchEngineInit(() => zlib().createGunzip());
     const args = found?.args ?? [];
     const state = args[STATE_ARG];
     const expected =
@@ -57,7 +57,7 @@ function findNative(): Native | undefined {
 
 /** A gunzip engine, or undefined when the handle is not usable here. */
 export function openGunzipHandle(): GunzipHandle | undefined {
-  return openEngine(constants.GUNZIP, undefined);
+  return openEngine(zlib().constants.GUNZIP, undefined);
 }
 
 /**
@@ -66,7 +66,7 @@ export function openGunzipHandle(): GunzipHandle | undefined {
  * Undefined when the handle is not usable here.
  */
 export function openInflateRawHandle(dictionary: Buffer | undefined): GunzipHandle | undefined {
-  return openEngine(constants.INFLATERAW, dictionary !== undefined && dictionary.length > 0 ? dictionary : undefined);
+  return openEngine(zlib().constants.INFLATERAW, dictionary !== undefined && dictionary.length > 0 ? dictionary : undefined);
 }
 
 function openEngine(mode: number, dictionary: Buffer | undefined): GunzipHandle | undefined {
@@ -83,7 +83,7 @@ function openEngine(mode: number, dictionary: Buffer | undefined): GunzipHandle 
   if (writer === undefined) return undefined;
   return {
     write: (input, inStart, inEnd, output, outStart, outEnd, finish = false) =>
-      writer.write(finish ? constants.Z_FINISH : constants.Z_NO_FLUSH, input, inStart, inEnd, output, outStart, outEnd),
+      writer.write(finish ? zlib().constants.Z_FINISH : zlib().constants.Z_NO_FLUSH, input, inStart, inEnd, output, outStart, outEnd),
     close: () => writer.close(),
   };
 }

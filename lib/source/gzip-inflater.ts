@@ -1,5 +1,6 @@
-import { Readable } from 'node:stream';
-import { constants, createGunzip, createInflateRaw, gunzipSync, inflateRawSync } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { stream } from '../lazy-stream.js';
+import { zlib } from '../lazy-zlib.js';
 import { resumeHead, resumeHeadExtra, withResumeHead } from './deflate-resume.js';
 import { GZIP_TRAILER, gzipCorrupt, gzipTruncated } from './gzip-format.js';
 import { openGunzipHandle, openInflateRawHandle, type GunzipHandle } from './gzip-handle.js';
@@ -47,7 +48,7 @@ export const gzipInflater: Inflater = {
   decodeSync(compressed: Buffer, from: Checkpoint, skip: number, length: number): Buffer | undefined {
     const input = isMemberStart(from) ? compressed : compressed.length === 0 ? compressed : Buffer.concat([resumeHead(compressed[0] ?? 0, from.bits ?? 0), compressed.subarray(1)]);
     const window = from.window;
-    const engine = nativeEngine(() => (isMemberStart(from) ? createGunzip() : createInflateRaw(window !== undefined && window.length > 0 ? { dictionary: window } : {})));
+    const engine = nativeEngine(() => (isMemberStart(from) ? zlib().createGunzip() : zlib().createInflateRaw(window !== undefined && window.length > 0 ? { dictionary: window } : {})));
     if (engine === undefined) return decodeWhole(input, from, skip, length);
     try {
       return decodeRange(engine, input, skip, length);
@@ -82,7 +83,7 @@ function decodeRange(engine: NativeEngine, input: Buffer, skip: number, length: 
     const at = skipping ? 0 : filled;
     const room = skipping ? Math.min(SKIP_CHUNK, skip - skipped) : length - filled;
     const inLength = input.length - inAt;
-    handle.writeSync(constants.Z_SYNC_FLUSH, input, inAt, inLength, target, at, room);
+    handle.writeSync(zlib().constants.Z_SYNC_FLUSH, input, inAt, inLength, target, at, room);
     if (failed) return undefined;
     const produced = room - (state[0] as number);
     inAt += inLength - (state[1] as number);
@@ -97,6 +98,7 @@ function decodeRange(engine: NativeEngine, input: Buffer, skip: number, length: 
 /** `decodeSync` where the handle is not there: one call of node:zlib's sync API, bounded by the bytes wanted. */
 function decodeWhole(input: Buffer, from: Checkpoint, skip: number, length: number): Buffer | undefined {
   const limit = Math.max(1, skip + length);
+  const { constants, gunzipSync, inflateRawSync } = zlib();
   const chunkSize = Math.max(constants.Z_MIN_CHUNK, Math.min(limit, SYNC_CHUNK_MAX));
   const options = { finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: limit, chunkSize };
   try {
@@ -115,8 +117,8 @@ async function* gunzip(
   rawOffset: number,
   context: DecodeContext,
 ): AsyncGenerator<Buffer, void, undefined> {
-  const feed = Readable.from(input, { objectMode: false });
-  yield* drain(feed, createGunzip({ chunkSize: context.outputChunk ?? GUNZIP_CHUNK_SIZE }), rawOffset, context);
+  const feed = stream().Readable.from(input, { objectMode: false });
+  yield* drain(feed, zlib().createGunzip({ chunkSize: context.outputChunk ?? GUNZIP_CHUNK_SIZE }), rawOffset, context);
 }
 
 /**
@@ -180,7 +182,7 @@ async function* throughHandle(
 /** An error of the native engine as ETRUNCATED or ECOMPRESSION near raw offset `near`. */
 function handleError(name: string, error: Error, near: number): Error {
   const errno = (error as Partial<{ errno: number }>).errno;
-  if (errno === constants.Z_BUF_ERROR) return gzipTruncated(name, error);
+  if (errno === zlib().constants.Z_BUF_ERROR) return gzipTruncated(name, error);
   return gzipCorrupt(name, error.message, near, error);
 }
 
@@ -195,9 +197,9 @@ function drain(feed: Readable, engine: ZlibEngine, rawOffset: number, context: D
 async function* resumeMember(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
   const { from } = context;
   const bits = from.bits ?? 0;
-  const feed = Readable.from(withResumeHead(input(from.rawOffset), bits), { objectMode: false });
+  const feed = stream().Readable.from(withResumeHead(input(from.rawOffset), bits), { objectMode: false });
   const window = from.window;
-  const engine = createInflateRaw({
+  const engine = zlib().createInflateRaw({
     chunkSize: context.outputChunk ?? GUNZIP_CHUNK_SIZE,
     ...(window !== undefined && window.length > 0 ? { dictionary: window } : {}),
   });

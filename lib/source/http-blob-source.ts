@@ -9,7 +9,8 @@
  */
 import type { Hash } from 'node:crypto';
 import { createHash } from '../lazy-crypto.js';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { stream } from '../lazy-stream.js';
 import { LRUCache } from 'lru-cache';
 import { ImgfsError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
@@ -188,8 +189,8 @@ export class HttpBlobSource implements ByteSource {
    */
   createReadStream(start?: number, end?: number): Readable {
     const range = clampStream(start, end, this.size);
-    if (range.end <= range.start) return Readable.from([]);
-    return Readable.from(this.streamBytes(range.start, range.end), { objectMode: false });
+    if (range.end <= range.start) return stream().Readable.from([]);
+    return stream().Readable.from(this.streamBytes(range.start, range.end), { objectMode: false });
   }
 
   private async *streamBytes(start: number, end: number): AsyncGenerator<Buffer> {

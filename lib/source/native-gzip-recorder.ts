@@ -15,7 +15,8 @@
  * Member starts are not reported by Node's Gunzip, which moves on to the next member inside one call:
  * only block boundaries become checkpoints (a later member's first block boundary is one like any other).
  */
-import { constants, createGunzip, createInflateRaw, gunzipSync, type Gunzip, type InflateRaw } from 'node:zlib';
+import type { Gunzip, InflateRaw } from 'node:zlib';
+import { zlib } from '../lazy-zlib.js';
 import { resumeHead } from './deflate-resume.js';
 import { gzipCorrupt, gzipTruncated } from './gzip-format.js';
 import { DEFLATE_WINDOW, isMemberStart, type Checkpoint, type DecodeContext, type RawInput, type UnsettledCheckpoint } from './inflater.js';
@@ -35,7 +36,6 @@ const TRIAL_MIN = 64;
 const LOOK_BACK = 2;
 /** Bytes before a stop searched for the gzip header of a member that starts there (it may name a file). */
 const HEADER_LOOK_BACK = 1024;
-const { Z_NO_FLUSH, Z_BLOCK, Z_FINISH, Z_BUF_ERROR, Z_SYNC_FLUSH } = constants;
 
 /** The part of node:zlib's private engine handle used here (lib/zlib.js's processChunkSync uses the same). */
 interface ZlibHandle {
@@ -53,7 +53,7 @@ export interface NativeEngine {
 }
 
 /** The engine behind `create()`'s stream, driven synchronously; undefined where its handle is not in the expected shape. */
-export function nativeEngine(create: () => Gunzip | InflateRaw = () => createGunzip()): NativeEngine | undefined {
+export function nativeEngine(create: () => Gunzip | InflateRaw = () => zlib().createGunzip()): NativeEngine | undefined {
   const engine = create() as unknown as { _handle?: Partial<ZlibHandle>; _writeState?: unknown; close(): void };
   const handle = engine._handle;
   const state = engine._writeState;
@@ -98,6 +98,7 @@ interface Candidate {
  * member start (see canRecordNatively).
  */
 export async function* recordGzipNatively(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
+  const { Z_NO_FLUSH, Z_BLOCK, Z_FINISH, Z_BUF_ERROR } = zlib().constants;
   const { from, name, onOutput } = context;
   const recording = context.recording;
   if (recording === undefined) throw new Error('recordGzipNatively needs context.recording');
@@ -270,6 +271,7 @@ function unsettled(found: Candidate): UnsettledCheckpoint {
  * decoding reproduces the output after it. Undefined when none does (or too little output follows).
  */
 function locate(found: Candidate): Checkpoint | undefined {
+  const { Z_SYNC_FLUSH } = zlib().constants;
   const expected = Buffer.concat(found.outAfter);
   if (expected.length < TRIAL_MIN) return undefined;
   const after = Buffer.concat(found.rawAfter);
@@ -285,12 +287,12 @@ function locate(found: Candidate): Checkpoint | undefined {
   };
   const { header } = found;
   // A member start: decoding from its header in gzip mode gives the output after it, with no window.
-  if (header !== undefined && reproduces(() => gunzipSync(Buffer.concat([header, after]), { finishFlush: Z_SYNC_FLUSH }))) {
+  if (header !== undefined && reproduces(() => zlib().gunzipSync(Buffer.concat([header, after]), { finishFlush: Z_SYNC_FLUSH }))) {
     return { rawOffset: found.raw - header.length, outOffset: found.out };
   }
   // One raw inflater primed with the window, reset for each trial; its errors are noted, not thrown
   // (most positions fail at once, and an Error's stack trace would cost more than the decoding).
-  const engine = nativeEngine(() => createInflateRaw({ dictionary: found.window }));
+  const engine = nativeEngine(() => zlib().createInflateRaw({ dictionary: found.window }));
   if (engine === undefined) return undefined;
   let failed = false;
   engine.handle.onerror = () => {

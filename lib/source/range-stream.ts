@@ -1,4 +1,5 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { stream } from '../lazy-stream.js';
 
 /** Chunk size of every source's read stream. */
 export const STREAM_CHUNK_SIZE = 64 * 1024;
@@ -19,7 +20,7 @@ export function createRangeStream(
   chunkSize: number = STREAM_CHUNK_SIZE,
 ): Readable {
   let position = start;
-  return new Readable({
+  return new (stream().Readable)({
     highWaterMark: chunkSize,
     read(this: Readable): void {
       if (position >= end) {

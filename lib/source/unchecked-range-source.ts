@@ -1,4 +1,5 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { stream } from '../lazy-stream.js';
 import { ImgfsError } from '../errors.js';
 import type { ByteSource } from './byte-source.js';
 import type { RangeReader } from './http-blob-source.js';
@@ -60,7 +61,7 @@ export class UncheckedRangeSource implements ByteSource {
 
   createReadStream(start?: number, end?: number): Readable {
     const range = clampStream(start, end, this.size);
-    if (range.end <= range.start) return Readable.from([]);
+    if (range.end <= range.start) return stream().Readable.from([]);
     const self = this;
     async function* bytes(): AsyncGenerator<Buffer> {
       self.assertOpen();
@@ -70,7 +71,7 @@ export class UncheckedRangeSource implements ByteSource {
         yield chunk;
       }
     }
-    return Readable.from(bytes(), { objectMode: false });
+    return stream().Readable.from(bytes(), { objectMode: false });
   }
 
   async close(): Promise<void> {

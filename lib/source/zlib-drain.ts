@@ -1,4 +1,5 @@
-import { pipeline, type Readable, type Transform } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
+import { stream } from '../lazy-stream.js';
 import type { ImgfsError } from '../errors.js';
 import type { DecodeContext } from './inflater.js';
 
@@ -32,7 +33,7 @@ export async function* drainEngine(
   mapError: (error: ZlibError, consumed: number) => ImgfsError,
 ): AsyncGenerator<Buffer, number, undefined> {
   // Errors reach us through the iteration of `engine`; the callback only keeps them from going unhandled.
-  pipeline(feed, engine, () => {});
+  stream().pipeline(feed, engine, () => {});
   try {
     for await (const chunk of engine as AsyncIterable<Buffer>) {
       context.onOutput(chunk.length);

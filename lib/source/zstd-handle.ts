@@ -1,4 +1,4 @@
-import { constants, createZstdDecompress } from 'node:zlib';
+import { zlib } from '../lazy-zlib.js';
 import { driveEngine, watchEngineInit, type Left, type NativeEngineClass } from './zlib-handle.js';
 
 export type { Left } from './zlib-handle.js';
@@ -45,7 +45,7 @@ function findNative(): Native | undefined {
   if (native !== null) return native;
   native = undefined;
   try {
-    const found = watchEngineInit(() => createZstdDecompress());
+    const found = watchEngineInit(() => zlib().createZstdDecompress());
     const seen = found?.args;
     const [params, , writeState, callback] = seen ?? [];
     const expected =
@@ -68,13 +68,14 @@ export function openZstdHandle(windowLogMax: number): ZstdHandle | undefined {
   if (found === undefined) return undefined;
   const engine = new found.Class();
   // Unset parameters are all-ones, as node:zlib passes them.
+  const { constants } = zlib();
   const params = new Uint32Array(constants.ZSTD_d_windowLogMax + 1).fill(0xffffffff);
   params[constants.ZSTD_d_windowLogMax] = windowLogMax;
   // As node:zlib calls it, with as many arguments (no dictionary).
   const writer = driveEngine(engine, (state, done) => engine.init(...[params, undefined, state, done, undefined].slice(0, found.initArity)));
   if (writer === undefined) return undefined;
   return {
-    write: (input, inStart, inEnd, output, outStart, outEnd) => writer.write(constants.ZSTD_e_continue, input, inStart, inEnd, output, outStart, outEnd),
+    write: (input, inStart, inEnd, output, outStart, outEnd) => writer.write(zlib().constants.ZSTD_e_continue, input, inStart, inEnd, output, outStart, outEnd),
     close: () => writer.close(),
   };
 }

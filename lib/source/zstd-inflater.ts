@@ -1,4 +1,4 @@
-import { constants, createZstdDecompress } from 'node:zlib';
+import { zlib } from '../lazy-zlib.js';
 import { ImgfsError } from '../errors.js';
 import { assertMemberStart, OUTPUT_BUFFER_SIZE, type DecodeContext, type Inflater, type RawInput } from './inflater.js';
 import { SpanOutput } from './span-output.js';
@@ -11,7 +11,6 @@ import { MAX_ZSTD_WINDOW, ZstdFrameError, ZstdFrameScanner } from './zstd-frames
 const ZSTD_CHUNK_SIZE = 1024 * 1024;
 /** The native decoder refuses a larger window too (the frame parser refuses it first, with its offset). */
 const WINDOW_LOG_MAX = Math.ceil(Math.log2(MAX_ZSTD_WINDOW));
-const DECODER_PARAMS = { [constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX };
 
 function truncated(name: string, cause?: unknown): ImgfsError {
   return new ImgfsError('ETRUNCATED', 'zstd stream truncated', { archive: name, cause });
@@ -105,7 +104,7 @@ async function* decodeThroughHandle(handle: ZstdHandle, input: RawInput, context
 async function* decodeThroughStream(input: RawInput, context: DecodeContext): AsyncGenerator<Buffer, void, undefined> {
   const { from, name } = context;
   const frames = new FrameReader(input(from.rawOffset), from.rawOffset, name);
-  const engine = createZstdDecompress({ chunkSize: ZSTD_CHUNK_SIZE, params: DECODER_PARAMS });
+  const engine = zlib().createZstdDecompress({ chunkSize: ZSTD_CHUNK_SIZE, params: { [zlib().constants.ZSTD_d_windowLogMax]: WINDOW_LOG_MAX } });
   let failure: unknown;
   let signalled = false;
   let wake: (() => void) | undefined;

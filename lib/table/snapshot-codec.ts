@@ -1,5 +1,5 @@
 import { isAscii } from 'node:buffer';
-import { crc32 } from 'node:zlib';
+import { zlib } from '../lazy-zlib.js';
 import { nameToBytes } from '../tar/name-bytes.js';
 import { EncodedNames, nameList, nameStarts, type NameColumn } from './encoded-names.js';
 import { FIELDS, type LayerSnapshot } from './layer-columns.js';
@@ -86,7 +86,7 @@ export function encodeSnapshot(snapshot: LayerSnapshot): Buffer {
   const header = Buffer.alloc(HEADER_BYTES);
   MAGIC.copy(header, 0);
   header.writeUInt32LE(SNAPSHOT_FORMAT_VERSION, MAGIC.length);
-  header.writeUInt32LE(crc32(body), MAGIC.length + 4);
+  header.writeUInt32LE(zlib().crc32(body), MAGIC.length + 4);
   return Buffer.concat([header, body]);
 }
 
@@ -102,7 +102,7 @@ export function decodeSnapshot(file: Buffer, { fromWorker = false } = {}): Layer
   const version = file.readUInt32LE(MAGIC.length);
   if (version !== SNAPSHOT_FORMAT_VERSION) throw new SnapshotFormatError(`index format ${version}, expected ${SNAPSHOT_FORMAT_VERSION}`);
   const body = file.subarray(HEADER_BYTES);
-  if (!fromWorker && crc32(body) !== file.readUInt32LE(MAGIC.length + 4)) throw new SnapshotFormatError('checksum mismatch');
+  if (!fromWorker && zlib().crc32(body) !== file.readUInt32LE(MAGIC.length + 4)) throw new SnapshotFormatError('checksum mismatch');
   let at = 0;
   const take = (length: number): Buffer => {
     if (length < 0 || at + length > body.length) throw new SnapshotFormatError('index file is cut short');

@@ -1,5 +1,5 @@
 import { createHash } from '../lazy-crypto.js';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { zlib } from '../lazy-zlib.js';
 import type { Transform } from 'node:stream';
 import type { ByteSource } from '../source/byte-source.js';
 import { ImgfsError, isImgfsError } from '../errors.js';
@@ -23,7 +23,7 @@ export async function decodeRun(
   from = 0,
   to = chunk.size,
 ): Promise<Buffer> {
-  const decoder: Transform = format === 'zstd:chunked' ? createZstdDecompress() : createGunzip();
+  const decoder: Transform = format === 'zstd:chunked' ? zlib().createZstdDecompress() : zlib().createGunzip();
   const hash = chunk.digest === undefined ? undefined : createHash('sha256');
   const wanted = chunk.innerOffset + chunk.size;
   const kept: Buffer[] = [];

@@ -1,4 +1,4 @@
-import { gunzipSync, zstdDecompressSync } from 'node:zlib';
+import { zlib } from '../lazy-zlib.js';
 import type { ByteSource } from '../source/byte-source.js';
 import { readSmall } from '../source/read-small.js';
 import { checkDigest } from '../image/digest.js';
@@ -92,13 +92,13 @@ export async function readToc(
       const stored = framed.subarray(8);
       checkedDigest = firstOf(annotations, CHECKSUM_KEYS);
       if (checkedDigest !== undefined) checkDigest(stored, checkedDigest, 'zstd:chunked TOC (manifest-checksum)', { offset: location.tocOffset });
-      json = decompress(() => zstdDecompressSync(stored, { maxOutputLength: limit }), limit, location);
+      json = decompress(() => zlib().zstdDecompressSync(stored, { maxOutputLength: limit }), limit, location);
       if (location.tocUncompressedLength !== undefined && json.length !== location.tocUncompressedLength) {
         throw tocError(`the TOC decompresses to ${json.length} bytes, the footer says ${location.tocUncompressedLength}`, location.tocOffset);
       }
     } else {
       const stored = await readExactly(blob, location.tocOffset, location.tocLength);
-      json = estargzTocJson(decompress(() => gunzipSync(stored, { maxOutputLength: limit + 3 * BLOCK_SIZE }), limit + 3 * BLOCK_SIZE, location), limit, location);
+      json = estargzTocJson(decompress(() => zlib().gunzipSync(stored, { maxOutputLength: limit + 3 * BLOCK_SIZE }), limit + 3 * BLOCK_SIZE, location), limit, location);
     }
     // stargz-snapshotter states the JSON's digest for eStargz and for its own zstd:chunked layers.
     const jsonDigest = annotations[TOC_DIGEST_ANNOTATION];
@@ -128,7 +128,7 @@ async function readTarSplit(blob: ByteSource, location: ZstdChunkedLocation, dig
   }
   const stored = await readExactly(blob, position.offset, position.length);
   checkDigest(stored, digest, 'zstd:chunked tar-split', { offset: position.offset });
-  return parseTarSplit(decompress(() => zstdDecompressSync(stored, { maxOutputLength: limit }), limit, location));
+  return parseTarSplit(decompress(() => zlib().zstdDecompressSync(stored, { maxOutputLength: limit }), limit, location));
 }
 
 async function readExactly(blob: ByteSource, offset: number, length: number): Promise<Buffer> {

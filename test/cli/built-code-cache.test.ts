@@ -54,7 +54,7 @@ beforeAll(() => {
 describe('the build code cache', () => {
   it('is made by training runs: it holds what they compiled, not only the top level', () => {
     // What V8 compiles before anything runs (the top level and what it compiles eagerly) makes a cache
-    // of ~210 KB; the training runs add what they ran: ~560 KB in all (one cold `cat`: ~390 KB).
+    // of ~210 KB; the training runs add what they ran: ~530 KB in all (one cold `cat`: ~400 KB).
     const topLevelOnly = spawnSync(process.execPath, ['-e', `
       const source = require('fs').readFileSync(process.argv[1], 'utf8');
       process.stdout.write(String(new (require('vm').Script)(source).createCachedData().length));`, join(install, 'dist/imgfs-cli.js')], { encoding: 'utf8' });

@@ -121,6 +121,50 @@ describe('start-up', () => {
     expect(await builtinsOf(['find', '--cache-dir', cache, image, '/srv'])).toContain('v8');
   });
 
+  it('a cold lookup in an uncompressed image does not load node:zlib; one in a gzip image does', async () => {
+    // node:zlib (and node:stream under it) cost ~4 ms of a ~35 ms top-layer `cat` when any module
+    // imported it; a docker-archive lookup with --no-cache decodes nothing and checks no CRC.
+    const docker = await builtinsOf(['cat', '--no-cache', 'fixtures/demo/demo.tar', '/etc/os-release']);
+    expect(docker).toContain('fs');
+    expect(docker).not.toContain('zlib');
+    // The same question walked in every layer (a find) still decodes nothing.
+    expect(await builtinsOf(['find', '--no-cache', 'fixtures/demo/demo.tar', '/'])).not.toContain('zlib');
+    const layer = buildLayer([file('etc/motd', 'hello\n')]);
+    const image = await writeImage(join(scratch, 'gzip-cold'), [layer], { format: 'oci-dir', compression: 'gzip' });
+    expect(await builtinsOf(['cat', '--no-cache', image, '/etc/motd'])).toContain('zlib');
+  });
+
+  it('a cat into a file or /dev/null loads no node:stream: it writes the descriptor itself, as Node would', () => {
+    const image = 'fixtures/demo/demo.tar';
+    const expected = spawnSync(process.execPath, [bin, 'cat', '--no-cache', image, '/etc/os-release'], { env: cliEnv() }).stdout;
+    expect(expected.toString()).toContain('ID=');
+    const out = join(scratch, 'cat-out');
+    for (const target of [out, '/dev/null']) {
+      const fd = openSync(target, 'w');
+      const child = spawnSync(process.execPath, [bin, 'cat', '--no-cache', image, '/etc/os-release'], {
+        stdio: ['ignore', fd, 'pipe'],
+        env: cliEnv({ NODE_OPTIONS: `--import=${pathToFileURL(probe).href}` }),
+      });
+      closeSync(fd);
+      expect(child.status).toBe(0);
+      const loaded = child.stderr.toString().replace(/^builtins: /, '').trim().split(' ');
+      expect(loaded).toContain('fs');
+      expect(loaded).not.toContain('stream');
+    }
+    expect(readFileSync(out)).toEqual(expected);
+  });
+
+  it('a cold cat tunes V8 (loads node:v8) before walking a large layer, even one of few members', async () => {
+    // 9 MiB in 3 members: past the CLI's 8 MiB, and far from the 512 members after which a walk
+    // reports progress (and a small layer's walk is tuned).
+    const large = buildLayer([file('big/one', compressibleBytes(9 * 1024 * 1024, 5)), file('etc/motd', 'large\n'), file('etc/issue', 'x\n')]);
+    const small = buildLayer([file('etc/motd', 'small\n')]);
+    const largeImage = await writeImage(join(scratch, 'large-top'), [large], { format: 'docker-archive' });
+    const smallImage = await writeImage(join(scratch, 'small-top'), [small], { format: 'docker-archive' });
+    expect(await builtinsOf(['cat', '--no-cache', largeImage, '/etc/motd'])).toContain('v8');
+    expect(await builtinsOf(['cat', '--no-cache', smallImage, '/etc/motd'])).not.toContain('v8');
+  });
+
   it('a command that hashes still gets node:crypto when it needs it', async () => {
     const loaded = await builtinsOf(['scan', '--hash', 'sha256', '--json', 'fixtures/demo/demo.tar']);
     expect(loaded).toContain('crypto');
