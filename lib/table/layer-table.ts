@@ -1,4 +1,6 @@
+import type { ByteSource } from '../source/byte-source.js';
 import type { SparseMap } from '../tar/sparse-map.js';
+import { walkTarBatches } from '../tar/walk-tar.js';
 import type { TarEntry, TarEntryType } from '../tar/tar-entry.js';
 import { ImgfsError, type LayerRef } from '../errors.js';
 import { LIMITS } from '../limits.js';
@@ -51,6 +53,19 @@ export interface LayerIndexOptions {
   layer?: LayerRef | undefined;
   /** Told of each member as it is read (progress), before it is indexed. */
   onEach?: ((member: TarEntry) => void) | undefined;
+}
+
+/** What `buildFromTar` takes: the index's options and the walk's limits. */
+export interface TarTableOptions extends LayerIndexOptions {
+  maxPaxSize?: number | undefined;
+  maxNameLength?: number | undefined;
+  /** Told how the members went (tests: that the plain-member lane was taken). */
+  stats?: TableBuildStats | undefined;
+}
+
+export interface TableBuildStats {
+  /** Members written into the columns straight from their header bytes. */
+  plainMembers: number;
 }
 
 const SLASH = 0x2f;
@@ -124,6 +139,15 @@ export class LayerTable {
      */
     readonly reachedDirs: readonly string[],
   ) {}
+
+  /**
+   * The table of the tar in `source`, walked here: what `buildFromBatches(walkTarBatches(source))`
+   * gives, the same table, warnings and errors.
+   */
+  static async buildFromTar(source: ByteSource, options: TarTableOptions = {}): Promise<LayerTable> {
+    const { maxPaxSize, maxNameLength, ...index } = options;
+    return LayerTable.buildFromBatches(walkTarBatches(source, { ...(maxPaxSize === undefined ? {} : { maxPaxSize }), ...(maxNameLength === undefined ? {} : { maxNameLength }) }), index);
+  }
 
   static async build(members: AsyncIterable<TarEntry>, options: LayerIndexOptions = {}): Promise<LayerTable> {
     return LayerTable.buildFromBatches(oneByOne(members), options);
