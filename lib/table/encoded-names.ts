@@ -143,13 +143,7 @@ export class NameColumnBuilder {
   }
 
   push(name: string): void {
-    if (this.used + 3 * name.length + 1 > this.bytes.length) this.bytes = grown(this.bytes, this.used, this.used + 3 * name.length + 1);
-    if (this.count + 2 > this.starts.length) {
-      const starts = new Uint32Array(this.starts.length * 2);
-      starts.set(this.starts);
-      this.starts = starts;
-    }
-    this.starts[this.count++] = this.used;
+    this.open(3 * name.length);
     if (name !== '') {
       // The encoder itself: `write(name, at, 'utf8')` checks and sorts its arguments in JavaScript
       // first, which cost more than the copy for a path (twice per member, in a cold walk's interpreter).
@@ -160,6 +154,31 @@ export class NameColumnBuilder {
       this.used += written;
     }
     this.bytes[this.used++] = 0;
+  }
+
+  /**
+   * Pushes the name whose bytes (no NUL among them) are `source[start, end)`, copied as they are: the
+   * plain-member lane's names, which never were strings.
+   */
+  pushBytes(source: Uint8Array, start: number, end: number): void {
+    this.open(end - start);
+    const bytes = this.bytes;
+    let used = this.used;
+    // Names are short: a loop costs less than a native copy's call.
+    for (let i = start; i < end; i++) bytes[used++] = source[i] as number;
+    bytes[used++] = 0;
+    this.used = used;
+  }
+
+  /** Starts the next name, with room for `length` bytes and its NUL. */
+  private open(length: number): void {
+    if (this.used + length + 1 > this.bytes.length) this.bytes = grown(this.bytes, this.used, this.used + length + 1);
+    if (this.count + 2 > this.starts.length) {
+      const starts = new Uint32Array(this.starts.length * 2);
+      starts.set(this.starts);
+      this.starts = starts;
+    }
+    this.starts[this.count++] = this.used;
   }
 
   seal(): EncodedNames {
