@@ -158,7 +158,7 @@ export class NameColumnBuilder {
 
   /**
    * Pushes the name whose bytes (no NUL among them) are `source[start, end)`, copied as they are: the
-   * plain-member lane's names, which never were strings.
+   * plain-member lane's link names, which never were strings.
    */
   pushBytes(source: Uint8Array, start: number, end: number): void {
     this.open(end - start);
@@ -168,6 +168,33 @@ export class NameColumnBuilder {
     for (let i = start; i < end; i++) bytes[used++] = source[i] as number;
     bytes[used++] = 0;
     this.used = used;
+  }
+
+  /**
+   * Room for `length` bytes after the last name: the buffer to write the next one into, from `end`
+   * on, before `commit` pushes it. Lets the plain-member lane copy a name from its header once.
+   */
+  reserve(length: number): Buffer {
+    if (this.used + length + 1 > this.bytes.length) this.bytes = grown(this.bytes, this.used, this.used + length + 1);
+    return this.bytes;
+  }
+
+  /** Where the next name's bytes go (see `reserve`). */
+  get end(): number {
+    return this.used;
+  }
+
+  /** Pushes the name written at `[from, to)` of the reserved room, moved to its start when `from` is past it. */
+  commit(from: number, to: number): void {
+    this.open(to - from);
+    if (from > this.used) this.bytes.copyWithin(this.used, from, to);
+    this.used += to - from;
+    this.bytes[this.used++] = 0;
+  }
+
+  /** Bytes `[start, end)` of the names pushed so far, as Latin-1 text (ASCII names: their text). */
+  latin1(start: number, end: number): string {
+    return latin1Slice.call(this.bytes, start, end);
   }
 
   /** Starts the next name, with room for `length` bytes and its NUL. */
@@ -188,6 +215,9 @@ export class NameColumnBuilder {
     return new EncodedNames(Buffer.from(this.bytes.subarray(0, end)), starts, this.holdsNul);
   }
 }
+
+/** Decodes bytes one to one into a string's code units (no argument checks: a cold walk's hot path). */
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
 
 /** Node's UTF-8 encoder into a buffer at an offset (there is room: callers grow the buffer first). */
 const utf8Write = (Buffer.prototype as unknown as { utf8Write: (this: Buffer, text: string, offset: number) => number }).utf8Write;

@@ -8,6 +8,8 @@ import type { EntryKind } from './layer-table.js';
 import type { MemberIntake } from './member-intake.js';
 
 const BLOCK = 512;
+/** The longest stored name a ustar header holds: a 155-byte prefix, '/', a 100-byte name. */
+const MAX_NAME = 256;
 const SLASH = 0x2f;
 const DOT = 0x2e;
 /** What `member` returns for a header it leaves to the general walk. */
@@ -20,7 +22,9 @@ const KIND_OF_FLAG: ReadonlyArray<EntryKind | undefined> = (() => {
   for (const [flag, kind] of [['\0', 'file'], ['0', 'file'], ['7', 'file'], ['1', 'hardlink'], ['2', 'symlink'], ['3', 'char'], ['4', 'block'], ['5', 'dir'], ['6', 'fifo']] as const) set(flag, kind);
   return kinds;
 })();
-const CODE_OF_KIND = new Map<EntryKind, number>((['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'] as const).map((kind) => [kind, kindCode(kind)]));
+/** The kind column's code of each typeflag byte the lane takes. */
+const KIND_CODE = Int8Array.from(KIND_OF_FLAG, (kind) => (kind === undefined ? -1 : kindCode(kind)));
+const DIR_CODE = kindCode('dir');
 
 const USTAR_MAGIC = [0x75, 0x73, 0x74, 0x61, 0x72, 0x00]; // "ustar\0"
 const GNU_MAGIC = [0x75, 0x73, 0x74, 0x61, 0x72, 0x20, 0x20, 0x00]; // "ustar  \0"
@@ -47,11 +51,14 @@ const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: nu
 export class PlainMemberLane implements PlainLane {
   /** Members taken so far. */
   taken = 0;
-  /** The current member's name as stored (ustar prefix joined). */
-  private name = new Uint8Array(2 * BLOCK);
-  private nameLength = 0;
-  /** The stored name of the last member with data taken by the current `take` (for `lastData`). */
-  private lastName = new Uint8Array(2 * BLOCK);
+  /**
+   * The stored name of the last member with data the current `take` took, when it is not the path
+   * pushed (a leading `./` or `/`, or a trailing `/`, was dropped): for `lastData`, which is rare.
+   */
+  private lastName = new Uint8Array(MAX_NAME);
+  /** The last member with data: its stored name's bytes in `lastName`, or else at `lastPathStart` of the path column. */
+  private lastNameInCopy = false;
+  private lastNameStart = 0;
   private lastNameLength = 0;
   private lastDataOffset = 0;
   private lastSize = 0;
@@ -81,18 +88,21 @@ export class PlainMemberLane implements PlainLane {
 
   lastData(): DataSpan | undefined {
     if (!this.tookData) return undefined;
-    return { name: latin1Slice.call(this.lastName, 0, this.lastNameLength), dataOffset: this.lastDataOffset, size: this.lastSize };
+    const { lastNameStart: start, lastNameLength: length } = this;
+    const name = this.lastNameInCopy ? latin1Slice.call(this.lastName, 0, length) : this.intake.builder.pathNames.latin1(start, start + length);
+    return { name, dataOffset: this.lastDataOffset, size: this.lastSize };
   }
 
   /**
    * Takes the member whose header is `bytes[at, at + 512)`, at `offset` in the tar, and returns the
-   * offset of the next header; or NOT_PLAIN, having changed nothing. Every check comes before the
-   * first write.
+   * offset of the next header; or NOT_PLAIN, having changed nothing the table keeps. Every check comes
+   * before the first write.
    */
   private member(bytes: Uint8Array, at: number, offset: number, end: number | undefined): number {
     const intake = this.intake;
     if (intake.memberCount >= intake.maxEntries || !checksumMatches(bytes, at)) return NOT_PLAIN;
-    let kind = KIND_OF_FLAG[bytes[at + 156] as number];
+    const flag = bytes[at + 156] as number;
+    let kind = KIND_OF_FLAG[flag];
     if (kind === undefined) return NOT_PLAIN;
     const gnu = matches(bytes, at + 257, GNU_MAGIC);
     const ustar = !gnu && matches(bytes, at + 257, USTAR_MAGIC);
@@ -107,22 +117,31 @@ export class PlainMemberLane implements PlainLane {
     const mtime = numberAt(bytes, at + 136, 12);
     if (size < 0 || uid < 0 || gid < 0 || devmajor < 0 || devminor < 0 || mode < 0 || mtime < 0) return NOT_PLAIN;
 
-    if (!this.readName(bytes, at, ustar)) return NOT_PLAIN;
     const linkStart = at + 157;
     const linkEnd = asciiFieldEnd(bytes, linkStart, linkStart + 100);
-    if (linkEnd < 0 || this.nameLength > this.maxNameLength || linkEnd - linkStart > this.maxNameLength) return NOT_PLAIN;
-    if (kind === 'file' && bytes[at + 156] !== 0x37 && this.name[this.nameLength - 1] === SLASH) kind = 'dir'; // v7 had no directory type
+    if (linkEnd < 0 || linkEnd - linkStart > this.maxNameLength) return NOT_PLAIN;
+    // The stored name, copied once: into the path column's room, where it stays when it is the path.
+    const paths = intake.builder.pathNames;
+    const names = paths.reserve(MAX_NAME);
+    const nameStart = paths.end;
+    const nameEnd = copyName(bytes, at, ustar, names, nameStart);
+    if (nameEnd < 0 || nameEnd - nameStart > this.maxNameLength) return NOT_PLAIN;
+    let code = KIND_CODE[flag] as number;
+    if (kind === 'file' && flag !== 0x37 && names[nameEnd - 1] === SLASH) {
+      kind = 'dir'; // v7 had no directory type
+      code = DIR_CODE;
+    }
     const dataSize = kind === 'file' ? size : 0;
     const dataOffset = offset + BLOCK;
     if (end !== undefined && dataOffset + dataSize > end) return NOT_PLAIN;
 
-    if (!plainSpan(this, this.name, 0, this.nameLength) || holdsWhiteoutPrefix(this.name, this.spanStart, this.spanEnd)) return NOT_PLAIN;
+    if (!plainSpan(this, names, nameStart, nameEnd, true)) return NOT_PLAIN;
     const pathStart = this.spanStart;
     const pathEnd = this.spanEnd;
     let targetStart = linkStart;
     let targetEnd = kind === 'symlink' ? linkEnd : linkStart;
     if (kind === 'hardlink') {
-      if (!plainSpan(this, bytes, linkStart, linkEnd)) return NOT_PLAIN;
+      if (!plainSpan(this, bytes, linkStart, linkEnd, false)) return NOT_PLAIN;
       targetStart = this.spanStart;
       targetEnd = this.spanEnd;
     }
@@ -131,51 +150,24 @@ export class PlainMemberLane implements PlainLane {
     intake.onDataOffset?.(dataOffset);
     const ordinal = intake.memberCount++;
     intake.tarEnd = Math.max(intake.tarEnd, dataOffset + dataSize);
+    if (dataSize > 0) this.rememberData(names, nameStart, nameEnd, pathStart !== nameStart || pathEnd !== nameEnd, dataOffset, dataSize);
     const builder = intake.builder;
     const unameId = extended ? this.uname.id(bytes, at + 265, builder) : builder.ownerId('');
     const gnameId = extended ? this.gname.id(bytes, at + 297, builder) : builder.ownerId('');
-    builder.pathNames.pushBytes(this.name, pathStart, pathEnd);
+    paths.commit(pathStart, pathEnd);
     builder.linkNames.pushBytes(bytes, targetStart, targetEnd);
-    builder.pushRow(CODE_OF_KIND.get(kind) as number, uid, gid, dataSize, mtime * 1000, dataOffset, devmajor, devminor, mode, ordinal, unameId, gnameId);
-    intake.check.add(latin1Slice.call(this.name, pathStart, pathEnd), kind);
+    builder.pushRow(code, uid, gid, dataSize, mtime * 1000, dataOffset, devmajor, devminor, mode, ordinal, unameId, gnameId);
+    intake.check.addBytes(names, nameStart, nameStart + pathEnd - pathStart, kind);
     this.taken++;
-    if (dataSize > 0) this.rememberData(dataOffset, dataSize);
     return dataOffset + Math.ceil(dataSize / BLOCK) * BLOCK;
   }
 
-  /**
-   * The stored name into `name`: the ustar prefix (when the header has one) and the name field joined
-   * by '/', as the general decoder joins them. False when a byte is not ASCII.
-   */
-  private readName(bytes: Uint8Array, at: number, ustar: boolean): boolean {
-    const name = this.name;
-    let length = 0;
-    if (ustar) {
-      const prefixEnd = at + (matches(bytes, at + 508, STAR_TRAILER) ? 476 : 500);
-      for (let i = at + 345; i < prefixEnd; i++) {
-        const byte = bytes[i] as number;
-        if (byte === 0) break;
-        if (byte >= 0x80) return false;
-        name[length++] = byte;
-      }
-      if (length > 0) name[length++] = SLASH;
-    }
-    for (let i = at; i < at + 100; i++) {
-      const byte = bytes[i] as number;
-      if (byte === 0) break;
-      if (byte >= 0x80) return false;
-      name[length++] = byte;
-    }
-    this.nameLength = length;
-    return true;
-  }
-
-  /** Keeps the current member's stored name for `lastData` (swapped, not copied). */
-  private rememberData(dataOffset: number, size: number): void {
-    const name = this.name;
-    this.name = this.lastName;
-    this.lastName = name;
-    this.lastNameLength = this.nameLength;
+  /** Notes the member with data just taken, for `lastData`: its stored name copied only when it is not its path. */
+  private rememberData(names: Uint8Array, start: number, end: number, copy: boolean, dataOffset: number, size: number): void {
+    this.lastNameInCopy = copy;
+    this.lastNameStart = start;
+    this.lastNameLength = end - start;
+    if (copy) for (let i = start; i < end; i++) this.lastName[i - start] = names[i] as number;
     this.lastDataOffset = dataOffset;
     this.lastSize = size;
     this.tookData = true;
@@ -187,6 +179,32 @@ export class PlainMemberLane implements PlainLane {
     this.spanEnd = end;
     return true;
   }
+}
+
+/**
+ * Copies the stored name of the header at `at` to `to[from...]`: the ustar prefix (when the header has
+ * one) and the name field joined by '/', as the general decoder joins them. Returns where it ends, or
+ * -1 when a byte is not ASCII.
+ */
+function copyName(bytes: Uint8Array, at: number, ustar: boolean, to: Uint8Array, from: number): number {
+  let next = from;
+  if (ustar) {
+    const prefixEnd = at + (matches(bytes, at + 508, STAR_TRAILER) ? 476 : 500);
+    for (let i = at + 345; i < prefixEnd; i++) {
+      const byte = bytes[i] as number;
+      if (byte === 0) break;
+      if (byte >= 0x80) return -1;
+      to[next++] = byte;
+    }
+    if (next > from) to[next++] = SLASH;
+  }
+  for (let i = at; i < at + 100; i++) {
+    const byte = bytes[i] as number;
+    if (byte === 0) break;
+    if (byte >= 0x80) return -1;
+    to[next++] = byte;
+  }
+  return next;
 }
 
 /**
@@ -241,9 +259,10 @@ function asciiFieldEnd(bytes: Uint8Array, start: number, end: number): number {
 /**
  * Where the normalised form of the name `bytes[start, end)` lies in it, when normalising only drops
  * leading `/` and `./` and one trailing `/` (entry-name.ts `normalizeEntryName`'s quick path, on bytes):
- * told to `lane.found`. False when it needs more (`.` or `..` components, `//`), or is the root.
+ * told to `lane.found`. False when it needs more (`.` or `..` components, `//`), is the root, or (a
+ * member's path, `path`) holds `.wh.`: a whiteout, an opaque marker or aufs bookkeeping.
  */
-function plainSpan(lane: PlainMemberLane, bytes: Uint8Array, start: number, end: number): boolean {
+function plainSpan(lane: PlainMemberLane, bytes: Uint8Array, start: number, end: number, path: boolean): boolean {
   let from = start;
   for (;;) {
     if (from < end && bytes[from] === SLASH) from++;
@@ -253,22 +272,19 @@ function plainSpan(lane: PlainMemberLane, bytes: Uint8Array, start: number, end:
   if (from >= end) return false;
   const to = bytes[end - 1] === SLASH ? end - 1 : end;
   if (bytes[to - 1] === SLASH) return false;
-  // Each component: not empty (`//`), not `.` or `..`.
+  // Each component: not empty (`//`), not `.` or `..`; and no `.wh.` anywhere in a path.
   let component = from;
   for (let i = from; i <= to; i++) {
-    if (i < to && bytes[i] !== SLASH) continue;
+    const byte = i < to ? (bytes[i] as number) : SLASH;
+    if (byte === DOT) {
+      if (path && i + 3 < to && bytes[i + 1] === 0x77 && bytes[i + 2] === 0x68 && bytes[i + 3] === DOT) return false;
+      continue;
+    }
+    if (byte !== SLASH) continue;
     const length = i - component;
     if (length === 0) return false;
     if (bytes[component] === DOT && (length === 1 || (length === 2 && bytes[component + 1] === DOT))) return false;
     component = i + 1;
   }
   return lane.found(from, to);
-}
-
-/** Whether the path holds `.wh.` (a whiteout, an opaque marker or aufs bookkeeping: the general path's). */
-function holdsWhiteoutPrefix(bytes: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i + 4 <= end; i++) {
-    if (bytes[i] === DOT && bytes[i + 1] === 0x77 && bytes[i + 2] === 0x68 && bytes[i + 3] === DOT) return true;
-  }
-  return false;
 }
