@@ -192,6 +192,15 @@ export class NameColumnBuilder {
     this.bytes[this.used++] = 0;
   }
 
+  /**
+   * The names pushed so far, as they lie: name `i` is `bytes[starts[i], starts[i + 1] - 1)` (each ends
+   * one byte, its NUL, before the next starts), for `i` below `length`. Valid until the next push.
+   */
+  layout(): { bytes: Buffer; starts: Uint32Array } {
+    this.starts[this.count] = this.used;
+    return { bytes: this.bytes, starts: this.starts };
+  }
+
   /** Bytes `[start, end)` of the names pushed so far, as Latin-1 text (ASCII names: their text). */
   latin1(start: number, end: number): string {
     return latin1Slice.call(this.bytes, start, end);

@@ -13,6 +13,11 @@ export function kindCode(kind: EntryKind): number {
   return KIND_CODE.get(kind) as number;
 }
 
+/** The kind of a code of the kind column. */
+export function kindOfCode(code: number): EntryKind {
+  return KINDS[code] as EntryKind;
+}
+
 /** The numeric fields kept per member, one column each (numeric-column.ts), in this order. */
 export const FIELDS = ['uid', 'gid', 'size', 'mtimeMs', 'dataOffset', 'devmajor', 'devminor', 'mode', 'ordinal', 'uname', 'gname'] as const;
 const [UID, GID, SIZE, MTIME, OFFSET, DEVMAJOR, DEVMINOR, MODE, ORDINAL, UNAME, GNAME] = FIELDS.map((_, i) => i) as number[] as [number, number, number, number, number, number, number, number, number, number, number];
@@ -78,6 +83,11 @@ export class LayerColumnsBuilder {
     this.pushRow(KIND_CODE.get(kind) as number, member.uid, member.gid, size, member.mtimeMs, member.dataOffset, member.devmajor, member.devminor, member.mode, ordinal, owners, this.ownerId(member.gname));
     if (hasAny(member.xattrs)) this.xattrs.set(slot, member.xattrs);
     if (kind === 'file' && member.sparse !== undefined) this.sparse.set(slot, member.sparse);
+  }
+
+  /** The kind column so far: its first `pathNames.length` codes (valid until the next push). */
+  get kindCodes(): Uint8Array {
+    return this.kinds;
   }
 
   /** The path column, for a member pushed as bytes (`pushRow` then completes it). */

@@ -5,7 +5,7 @@ import type { TarEntry, TarEntryType } from '../tar/tar-entry.js';
 import type { LayerRef } from '../errors.js';
 import type { WarningSink } from '../warnings.js';
 import { parentOf, ROOT } from './entry-name.js';
-import type { InOrderTreeCheck } from './in-order-tree-check.js';
+import { InOrderTreeCheck } from './in-order-tree-check.js';
 import { LayerColumns, type LayerSnapshot } from './layer-columns.js';
 import { MemberIntake } from './member-intake.js';
 import { PlainMemberLane } from './plain-member-lane.js';
@@ -165,7 +165,9 @@ export class LayerTable {
 
   /** The table of the members an intake took, checked and sealed. */
   private static sealed(intake: MemberIntake): LayerTable {
-    const { builder, check, whiteouts, opaques, label, layer, onWarning } = intake;
+    const { builder, whiteouts, opaques, label, layer, onWarning } = intake;
+    const check = new InOrderTreeCheck();
+    check.addColumn(builder.pathNames.layout(), builder.kindCodes, builder.pathNames.length);
     const conflict = (message: string, path: string): void => onWarning?.({ code: 'ECONFLICT', message: `${label}: ${message}`, layer, path: `/${path}` });
     const columns = check.ordered ? dropBlocked(builder.seal(true), check, conflict) : dropUnreachable(builder.seal(), conflict);
     warnLinksToReplacedVersions(columns, builder.replaced, (message, path) => onWarning?.({ code: 'EHARDLINK', message: `${label}: ${message}`, layer, path: `/${path}` }));

@@ -3,7 +3,6 @@ import { LIMITS } from '../limits.js';
 import type { TarEntry, TarEntryType } from '../tar/tar-entry.js';
 import type { WarningSink } from '../warnings.js';
 import { classifyName, normalizeEntryName, ROOT } from './entry-name.js';
-import { InOrderTreeCheck } from './in-order-tree-check.js';
 import { LayerColumnsBuilder } from './layer-columns.js';
 import type { EntryKind } from './layer-table.js';
 
@@ -27,13 +26,12 @@ export interface IntakeOptions {
 
 /**
  * A layer's members as they are read, in tar order, turned into what its table is sealed from: the
- * columns, the tree check, the whiteouts and opaque markers, the counts. Members come as TarEntry
+ * columns, the whiteouts and opaque markers, the counts. Members come as TarEntry
  * objects (`add`) or, for plain ones, straight from their header bytes (plain-member-lane.ts), which
  * writes the same fields in the same order.
  */
 export class MemberIntake {
   readonly builder = new LayerColumnsBuilder();
-  readonly check = new InOrderTreeCheck();
   /** Whited-out path → ordinal of its first whiteout member. */
   readonly whiteouts = new Map<string, number>();
   /** Opaque directory → ordinal of its first marker. */
@@ -92,7 +90,6 @@ export class MemberIntake {
     if (path === ROOT && kind !== 'dir') return;
     const link = kind === 'hardlink' ? normalizeEntryName(member.linkname) : kind === 'symlink' ? member.linkname : '';
     this.builder.push(path, kind, member, link, ordinal);
-    this.check.add(path, kind);
   }
 }
 

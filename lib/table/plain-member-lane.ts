@@ -157,7 +157,6 @@ export class PlainMemberLane implements PlainLane {
     paths.commit(pathStart, pathEnd);
     builder.linkNames.pushBytes(bytes, targetStart, targetEnd);
     builder.pushRow(code, uid, gid, dataSize, mtime * 1000, dataOffset, devmajor, devminor, mode, ordinal, unameId, gnameId);
-    intake.check.addBytes(names, nameStart, nameStart + pathEnd - pathStart, kind);
     this.taken++;
     return dataOffset + Math.ceil(dataSize / BLOCK) * BLOCK;
   }
