@@ -21,12 +21,12 @@ export interface BlockedMember {
  * per member and no name decoded again once sealed: on a cold lookup the checks made after sealing
  * (binary searches by parent directory) had cost a third of building a table.
  *
- * It works on the paths' bytes (as the path column stores them, name-bytes.ts): every path on either
- * stack is a prefix of the last path (or of the last kept one), so the stacks hold lengths, and one
- * comparison of a path with the last one, which stops where they differ, tells both the order and
- * which of them the new path still starts with. No string per member: the plain-member lane
- * (plain-member-lane.ts) hands over bytes it has never decoded. '/' is never part of a multi-byte
- * sequence, so a prefix that ends where the path has a '/' is the same directory as text.
+ * It works on the paths' bytes, as the path column holds them (name-bytes.ts), once the layer has been
+ * read (`addColumn`): every path on either stack is a prefix of the last path (or of the last kept
+ * one), so the stacks hold lengths, and one comparison of a path with the last one, which stops where
+ * they differ, tells both the order and which of them the new path still starts with. No string per
+ * member: the plain-member lane (plain-member-lane.ts) writes paths it never decodes. '/' is never part
+ * of a multi-byte sequence, so a prefix that ends where the path has a '/' is the same directory as text.
  *
  * Gives up (`ordered` false) at the first member not strictly after the one before it (out of order,
  * or a path repeated: R2); the table then checks the sealed, sorted columns instead, with the same

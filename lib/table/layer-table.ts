@@ -1,7 +1,7 @@
 import type { ByteSource } from '../source/byte-source.js';
 import type { SparseMap } from '../tar/sparse-map.js';
 import { DEFAULT_MAX_NAME_LENGTH, walkTarBatches, walkTarInto } from '../tar/walk-tar.js';
-import type { TarEntry, TarEntryType } from '../tar/tar-entry.js';
+import type { TarEntry } from '../tar/tar-entry.js';
 import type { LayerRef } from '../errors.js';
 import type { WarningSink } from '../warnings.js';
 import { parentOf, ROOT } from './entry-name.js';
@@ -75,7 +75,6 @@ const RECENT_EMPTY = 4;
 
 /** Directories a layer remembers answers for (what it hides, whether it holds anything) before starting over. */
 const MAX_REMEMBERED_DIRS = 100_000;
-
 
 /**
  * One layer's table: what the layer adds (R2: the last member for a path wins), which lower paths it
@@ -555,7 +554,6 @@ function reachedDirs(columns: LayerColumns, whiteouts: readonly string[], opaque
 async function* oneByOne(members: AsyncIterable<TarEntry>): AsyncGenerator<readonly TarEntry[]> {
   for await (const member of members) yield [member];
 }
-
 
 /** `dropUnreachable` with the members to drop already found as they came in path order. */
 function dropBlocked(columns: LayerColumns, check: InOrderTreeCheck, warn: (message: string, path: string) => void): LayerColumns {

@@ -14,6 +14,7 @@ import type { ImgfsWarning } from '../../lib/warnings.js';
 import { fixChecksums } from '../hostile/fuzz/fuzz-harness.js';
 import { gnuTar, scratchDir } from '../tar/gnu-tar.js';
 import { base256, BLOCK, END, member, padded, paxMember, rawHeader, withChecksum, type RawHeaderFields } from '../tar/raw-tar.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 // The cold table build takes plain members straight from their header bytes into the columns (the
 // plain-member lane) and hands everything else to the general walk, member by member. The general
@@ -90,19 +91,6 @@ async function expectSame(source: ByteSource, limits: Limits = {}, label = sourc
   return plain;
 }
 
-/** A small deterministic generator (xorshift), so that a failure names its seed. */
-function random(seed: number): () => number {
-  let state = Math.imul(seed + 1, 0x9e37_79b1) | 1;
-  const next = (): number => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 0x1_0000_0000;
-  };
-  for (let i = 0; i < 8; i++) next();
-  return next;
-}
-
 /** Flips one random bit of `bytes`. */
 function flip(bytes: Buffer, next: () => number): void {
   const at = Math.floor(next() * bytes.length);
@@ -123,7 +111,7 @@ const ODD_NAMES = ['./a', '/abs', 'a//b', 'a/./b', 'a/../b', '.', './', '..', '.
  * leaves to the general walk, and sometimes damaged. `limits` are drawn with it.
  */
 function randomLayer(seed: number): { tar: Buffer; limits: Limits } {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T;
   const chance = (p: number): boolean => next() < p;
   const parts: Buffer[] = [];
