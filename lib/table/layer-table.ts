@@ -1,6 +1,5 @@
-import type { ByteSource } from '../source/byte-source.js';
 import type { SparseMap } from '../tar/sparse-map.js';
-import { DEFAULT_MAX_NAME_LENGTH, walkTarBatches, walkTarInto } from '../tar/walk-tar.js';
+import { DEFAULT_MAX_NAME_LENGTH, walkTarBatches, walkTarInto, type TarBytes } from '../tar/walk-tar.js';
 import type { TarEntry } from '../tar/tar-entry.js';
 import type { LayerRef } from '../errors.js';
 import type { WarningSink } from '../warnings.js';
@@ -135,7 +134,7 @@ export class LayerTable {
    * The table of the tar in `source`, walked here: what `buildFromBatches(walkTarBatches(source))`
    * gives, the same table, warnings and errors.
    */
-  static async buildFromTar(source: ByteSource, options: TarTableOptions = {}): Promise<LayerTable> {
+  static async buildFromTar(source: TarBytes, options: TarTableOptions = {}): Promise<LayerTable> {
     const { maxPaxSize, maxNameLength, stats, ...index } = options;
     const walk = { ...(maxPaxSize === undefined ? {} : { maxPaxSize }), ...(maxNameLength === undefined ? {} : { maxNameLength }) };
     // The lane pays where headers are read synchronously, one after another; elsewhere (a decoded

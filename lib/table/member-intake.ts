@@ -32,9 +32,9 @@ export interface IntakeOptions {
  */
 export class MemberIntake {
   readonly builder = new LayerColumnsBuilder();
-  /** Whited-out path → ordinal of its first whiteout member. */
+  /** Whited-out path, and the ordinal of its first whiteout member. */
   readonly whiteouts = new Map<string, number>();
-  /** Opaque directory → ordinal of its first marker. */
+  /** Opaque directory, and the ordinal of its first marker. */
   readonly opaques = new Map<string, number>();
   memberCount = 0;
   whiteoutCount = 0;

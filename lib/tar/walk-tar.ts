@@ -32,6 +32,9 @@ interface PendingMeta {
   needsEntry: boolean;
 }
 
+/** What a walk reads: the bytes of a tar stream (the name the table stage builds from). */
+export type TarBytes = ByteSource;
+
 /** The last entry that had data, to check at the end of the source that its data really exists. */
 export type DataSpan = Pick<TarEntry, 'name' | 'dataOffset' | 'size'>;
 
