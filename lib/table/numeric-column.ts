@@ -59,7 +59,8 @@ export class NumericColumnBuilder {
     // The usual cases first, without working out a type: the same value again, or a value that fits.
     const values = this.values;
     if (values === undefined) {
-      if (value === this.first && value !== 0) {
+      // 0 and -0 are equal but not the same value (typeFor keeps -0 apart): 1 / value tells them apart.
+      if (value === this.first && (value !== 0 || 1 / value === 1 / this.first)) {
         this.count++;
         return;
       }
