@@ -6,7 +6,7 @@ import { classifyName, normalizeEntryName, ROOT } from './entry-name.js';
 import { LayerColumnsBuilder } from './layer-columns.js';
 import type { EntryKind } from './layer-table.js';
 
-export const kindOfType: Partial<Record<TarEntryType, EntryKind>> = {
+const kindOfType: Partial<Record<TarEntryType, EntryKind>> = {
   file: 'file',
   directory: 'dir',
   symlink: 'symlink',
@@ -26,9 +26,9 @@ export interface IntakeOptions {
 
 /**
  * A layer's members as they are read, in tar order, turned into what its table is sealed from: the
- * columns, the whiteouts and opaque markers, the counts. Members come as TarEntry
- * objects (`add`) or, for plain ones, straight from their header bytes (plain-member-lane.ts), which
- * writes the same fields in the same order.
+ * columns, the whiteouts and opaque markers, the counts. Members come as TarEntry objects (`add`) or,
+ * for plain ones, straight from their header bytes (plain-member-lane.ts), which writes the same
+ * fields in the same order.
  */
 export class MemberIntake {
   readonly builder = new LayerColumnsBuilder();
@@ -57,7 +57,7 @@ export class MemberIntake {
   }
 
   /** ELIMIT for the member at `headerOffset` when the layer already has `maxEntries`. */
-  checkRoom(headerOffset: number): void {
+  private checkRoom(headerOffset: number): void {
     if (this.memberCount >= this.maxEntries) {
       throw new ImgfsError('ELIMIT', `layer has more than ${this.maxEntries} entries; raise the limit with option maxEntries`, { offset: headerOffset });
     }
