@@ -9,7 +9,6 @@ import { parentPort } from 'node:worker_threads';
 import { isImgfsError, type LayerRef } from '../errors.js';
 import { LayerTable } from '../table/layer-table.js';
 import { encodeSnapshot } from '../table/snapshot-codec.js';
-import { walkTarBatches } from '../tar/walk-tar.js';
 import type { ImgfsWarning } from '../warnings.js';
 import { DescriptorSource } from './descriptor-source.js';
 import { WORKER_READY } from './table-workers.js';
@@ -44,8 +43,8 @@ async function build(job: TableJob): Promise<TableReply> {
   const warnings: ImgfsWarning[] = [];
   try {
     const source = new DescriptorSource(job.fd, job.start, job.size, job.name);
-    const members = walkTarBatches(source, { maxPaxSize: job.maxPaxSize, maxNameLength: job.maxNameLength });
-    const table = await LayerTable.buildFromBatches(members, { maxEntries: job.maxEntries, layer: job.layer, onWarning: (warning) => warnings.push(warning) });
+    const { maxPaxSize, maxNameLength, maxEntries, layer } = job;
+    const table = await LayerTable.buildFromTar(source, { maxPaxSize, maxNameLength, maxEntries, layer, onWarning: (warning) => warnings.push(warning) });
     const encoded = encodeSnapshot(table.snapshot());
     // Transferred only when the buffer is the whole of its memory (a small one may share Node's pool).
     const bytes = encoded.byteOffset === 0 && encoded.byteLength === encoded.buffer.byteLength ? (encoded.buffer as ArrayBuffer) : Uint8Array.from(encoded).buffer;

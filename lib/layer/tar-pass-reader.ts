@@ -76,19 +76,18 @@ class TarPassReader implements LayerReader {
     // that are not a positional read away (a registry blob) record them even without a cache, so that a
     // read after the pass fetches and decodes from near its offset, not from the start.
     if (this.decoded !== undefined && (this.sidecar !== undefined || !this.stored.seekable)) this.decoded.checkpointPolicy = 'eager';
-    const walked = walkTarBatches(this.tar, { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength });
-    const shown = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
-    const kept = this.keeping === undefined ? shown : keepingWanted(shown, this.keeping, this.tar);
-    const members = onMember === undefined ? kept : tapped(kept, (member) => onMember(member, this.tar));
+    const walk = { maxPaxSize: limits.maxPaxSize, maxNameLength: limits.maxNameLength };
+    const index = { onDataOffset: onWalked === undefined ? undefined : this.progress(onWalked), maxEntries: limits.maxEntries, onWarning: warn, layer };
     // A walk is announced before its first member: a listener may prepare for a long one (the CLI
     // tunes V8 for a walk of a large layer then: lib/cli/main.ts).
     onWalked?.(0);
-    return LayerTable.buildFromBatches(members, {
-      onEach: onWalked === undefined ? undefined : this.progress(onWalked),
-      maxEntries: limits.maxEntries,
-      onWarning: warn,
-      layer,
-    });
+    // Nothing to do per member object: the table is built straight from the tar (plain-member lane).
+    if (this.hidden === undefined && this.keeping === undefined && onMember === undefined) return LayerTable.buildFromTar(this.tar, { ...walk, ...index });
+    const walked = walkTarBatches(this.tar, walk);
+    const shown = this.hidden === undefined ? walked : withoutHidden(walked, this.hidden);
+    const kept = this.keeping === undefined ? shown : keepingWanted(shown, this.keeping, this.tar);
+    const members = onMember === undefined ? kept : tapped(kept, (member) => onMember(member, this.tar));
+    return LayerTable.buildFromBatches(members, index);
   }
 
   keepData(path: string): void {
@@ -142,12 +141,12 @@ class TarPassReader implements LayerReader {
    * bytes read so far, or the offset reached in an uncompressed tar. Called by the build for each
    * member, in step (no generator of its own: a million members would each cost one more promise).
    */
-  private progress(onWalked: (storedBytes: number) => void): (member: TarEntry) => void {
+  private progress(onWalked: (storedBytes: number) => void): (dataOffset: number) => void {
     let count = 0;
     const size = this.stored.size ?? Infinity;
-    return (member) => {
+    return (dataOffset) => {
       if (++count % PROGRESS_EVERY !== 0) return;
-      const read = this.decoded !== undefined ? this.decoded.stats.rawBytesRead : member.dataOffset;
+      const read = this.decoded !== undefined ? this.decoded.stats.rawBytesRead : dataOffset;
       onWalked(Math.min(read, size));
     };
   }

@@ -143,13 +143,7 @@ export class NameColumnBuilder {
   }
 
   push(name: string): void {
-    if (this.used + 3 * name.length + 1 > this.bytes.length) this.bytes = grown(this.bytes, this.used, this.used + 3 * name.length + 1);
-    if (this.count + 2 > this.starts.length) {
-      const starts = new Uint32Array(this.starts.length * 2);
-      starts.set(this.starts);
-      this.starts = starts;
-    }
-    this.starts[this.count++] = this.used;
+    this.open(3 * name.length);
     if (name !== '') {
       // The encoder itself: `write(name, at, 'utf8')` checks and sorts its arguments in JavaScript
       // first, which cost more than the copy for a path (twice per member, in a cold walk's interpreter).
@@ -162,6 +156,67 @@ export class NameColumnBuilder {
     this.bytes[this.used++] = 0;
   }
 
+  /**
+   * Pushes the name whose bytes (no NUL among them) are `source[start, end)`, copied as they are: the
+   * plain-member lane's link names, which never were strings.
+   */
+  pushBytes(source: Uint8Array, start: number, end: number): void {
+    this.open(end - start);
+    const bytes = this.bytes;
+    let used = this.used;
+    // Names are short: a loop costs less than a native copy's call.
+    for (let i = start; i < end; i++) bytes[used++] = source[i] as number;
+    bytes[used++] = 0;
+    this.used = used;
+  }
+
+  /**
+   * Room for `length` bytes after the last name: the buffer to write the next one into, from `end`
+   * on, before `commit` pushes it. Lets the plain-member lane copy a name from its header once.
+   */
+  reserve(length: number): Buffer {
+    if (this.used + length + 1 > this.bytes.length) this.bytes = grown(this.bytes, this.used, this.used + length + 1);
+    return this.bytes;
+  }
+
+  /** Where the next name's bytes go (see `reserve`). */
+  get end(): number {
+    return this.used;
+  }
+
+  /** Pushes the name written at `[from, to)` of the reserved room, moved to its start when `from` is past it. */
+  commit(from: number, to: number): void {
+    this.open(to - from);
+    if (from > this.used) this.bytes.copyWithin(this.used, from, to);
+    this.used += to - from;
+    this.bytes[this.used++] = 0;
+  }
+
+  /**
+   * The names pushed so far, as they lie: name `i` is `bytes[starts[i], starts[i + 1] - 1)` (each ends
+   * one byte, its NUL, before the next starts), for `i` below `length`. Valid until the next push.
+   */
+  layout(): { bytes: Buffer; starts: Uint32Array } {
+    this.starts[this.count] = this.used;
+    return { bytes: this.bytes, starts: this.starts };
+  }
+
+  /** Bytes `[start, end)` of the names pushed so far, as Latin-1 text (ASCII names: their text). */
+  latin1(start: number, end: number): string {
+    return latin1Slice.call(this.bytes, start, end);
+  }
+
+  /** Starts the next name, with room for `length` bytes and its NUL. */
+  private open(length: number): void {
+    if (this.used + length + 1 > this.bytes.length) this.bytes = grown(this.bytes, this.used, this.used + length + 1);
+    if (this.count + 2 > this.starts.length) {
+      const starts = new Uint32Array(this.starts.length * 2);
+      starts.set(this.starts);
+      this.starts = starts;
+    }
+    this.starts[this.count++] = this.used;
+  }
+
   seal(): EncodedNames {
     const end = Math.max(0, this.used - 1); // without the last name's NUL
     const starts = this.starts.slice(0, this.count + 1);
@@ -169,6 +224,9 @@ export class NameColumnBuilder {
     return new EncodedNames(Buffer.from(this.bytes.subarray(0, end)), starts, this.holdsNul);
   }
 }
+
+/** Decodes bytes one to one into a string's code units (no argument checks: a cold walk's hot path). */
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
 
 /** Node's UTF-8 encoder into a buffer at an offset (there is room: callers grow the buffer first). */
 const utf8Write = (Buffer.prototype as unknown as { utf8Write: (this: Buffer, text: string, offset: number) => number }).utf8Write;

@@ -1,3 +1,6 @@
+import { isAscii as isAsciiBuffer } from 'node:buffer';
+import { nameFromBytes, nameToBytes } from '../tar/name-bytes.js';
+import { kindOfCode } from './layer-columns.js';
 import type { EntryKind } from './layer-table.js';
 
 const SLASH = 0x2f;
@@ -18,6 +21,13 @@ export interface BlockedMember {
  * per member and no name decoded again once sealed: on a cold lookup the checks made after sealing
  * (binary searches by parent directory) had cost a third of building a table.
  *
+ * It works on the paths' bytes, as the path column holds them (name-bytes.ts), once the layer has been
+ * read (`addColumn`): every path on either stack is a prefix of the last path (or of the last kept
+ * one), so the stacks hold lengths, and one comparison of a path with the last one, which stops where
+ * they differ, tells both the order and which of them the new path still starts with. No string per
+ * member: the plain-member lane (plain-member-lane.ts) writes paths it never decodes. '/' is never part
+ * of a multi-byte sequence, so a prefix that ends where the path has a '/' is the same directory as text.
+ *
  * Gives up (`ordered` false) at the first member not strictly after the one before it (out of order,
  * or a path repeated: R2); the table then checks the sealed, sorted columns instead, with the same
  * answers (test/table/in-order-tree-check.test.ts holds the two against each other).
@@ -31,64 +41,148 @@ export class InOrderTreeCheck {
   readonly reached: string[] = [];
 
   private count = 0;
-  private last: string | undefined;
-  /** Members that are prefixes of the last path (not always ancestors: `a` of `a-b`), shallowest first. */
-  private prefixPaths: string[] = [];
+  /** The last path's bytes (with room to spare), and whether they are all ASCII (then byte order is code unit order). */
+  private last = new Uint8Array(256);
+  private lastLength = -1;
+  private lastAscii = true;
+  /** The last path as text, when the caller gave it and it is not ASCII (for the order of such paths). */
+  private lastText: string | undefined;
+  /** Lengths of the members that are prefixes of the last path (not always ancestors: `a` of `a-b`), shortest first. */
+  private prefixLengths: number[] = [];
   private prefixKinds: EntryKind[] = [];
-  /** How many of `prefixPaths` are not directories (usually none, so no scan). */
+  /** How many of `prefixLengths` are not directories (usually none, so no scan). */
   private prefixNonDirs = 0;
-  /** The ancestors (root excluded) of the last kept member, shallowest first. */
-  private chain: string[] = [];
+  /** Lengths of the ancestors (root excluded) of the last kept member, shortest first: prefixes of `chainBase`. */
+  private chain: number[] = [];
+  /** The last kept member's parent directory, from the last time the chain grew. */
+  private chainBase = new Uint8Array(256);
+  /** The last member was kept: the chain's lengths are prefixes of the last path too. */
+  private lastKept = true;
+
+  /**
+   * Checks the members of a path column in order (`names`: its bytes and starts, NameColumnBuilder
+   * `layout`; `kinds`: their kind codes), as `add` would one by one. The check runs once over the
+   * column when the layer has been read, in one loop: in a cold V8 a loop in one call is compiled
+   * after a few hundred turns (on-stack replacement), where a call per member waits for hundreds of
+   * calls and then for its feedback to settle.
+   */
+  addColumn(names: { bytes: Uint8Array; starts: Uint32Array }, kinds: Uint8Array, count: number): void {
+    const { bytes, starts } = names;
+    // Text is needed only to order names that are not ASCII (see `after`).
+    const ascii = isAsciiBuffer(Buffer.from(bytes.buffer, bytes.byteOffset, count === 0 ? 0 : (starts[count] as number)));
+    for (let slot = 0; slot < count && this.ordered; slot++) {
+      const start = starts[slot] as number;
+      const end = (starts[slot + 1] as number) - 1;
+      const text = ascii || isAscii(bytes, start, end) ? undefined : nameFromBytes(bytes, start, end);
+      this.addBytes(bytes, start, end, kindOfCode(kinds[slot] as number), text);
+    }
+  }
 
   /** The next member pushed to the columns, with its normalised path (the root is ''). */
   add(path: string, kind: EntryKind): void {
+    const bytes = nameToBytes(path);
+    this.addBytes(bytes, 0, bytes.length, kind, path);
+  }
+
+  /**
+   * `add` of the path whose bytes are `bytes[start, end)`. `text`: the path as a string, when the
+   * caller has it; without it the bytes must be ASCII.
+   */
+  addBytes(bytes: Uint8Array, start: number, end: number, kind: EntryKind, text?: string): void {
     if (!this.ordered) return;
     const slot = this.count++;
-    if (this.last !== undefined && !(this.last < path)) {
+    const length = end - start;
+    if (length > this.last.length) this.last = grown(this.last, length);
+    const last = this.last;
+    const lastLength = this.lastLength;
+    // Where the path and the last one part: the order, and which stacked prefixes the path keeps.
+    let common = 0;
+    const shorter = Math.min(length, lastLength);
+    while (common < shorter && bytes[start + common] === last[common]) common++;
+    const ascii = text === undefined || isAscii(bytes, start, end);
+    if (lastLength >= 0 && !this.after(bytes, start, common, length, lastLength, ascii, text)) {
       this.giveUp();
       return;
     }
-    this.last = path;
-    const paths = this.prefixPaths;
-    while (paths.length > 0 && !path.startsWith(paths[paths.length - 1] as string)) {
-      paths.pop();
+    for (let i = common; i < length; i++) last[i] = bytes[start + i] as number;
+    this.lastLength = length;
+    this.lastAscii = ascii;
+    this.lastText = ascii ? undefined : (text ?? nameFromBytes(last, 0, length));
+
+    const kept = this.lastKept;
+    const prefixes = this.prefixLengths;
+    while (prefixes.length > 0 && (prefixes[prefixes.length - 1] as number) > common) {
+      prefixes.pop();
       if (this.prefixKinds.pop() !== 'dir') this.prefixNonDirs--;
     }
-    const holder = this.prefixNonDirs > 0 ? this.nearestNonDirAncestor(path) : -1;
-    paths.push(path);
+    const holder = this.prefixNonDirs > 0 ? this.nearestNonDirAncestor(length) : -1;
+    prefixes.push(length);
     this.prefixKinds.push(kind);
     if (kind !== 'dir') this.prefixNonDirs++;
     if (holder >= 0) {
-      this.blocked.push({ slot, holder: paths[holder] as string, holderKind: this.prefixKinds[holder] as EntryKind });
+      this.blocked.push({ slot, holder: nameFromBytes(last, 0, prefixes[holder] as number), holderKind: this.prefixKinds[holder] as EntryKind });
+      this.lastKept = false;
       return;
     }
-    this.climb(path);
+    this.lastKept = true;
+    this.climb(length, kept ? common : this.sharedWithChainBase(length));
   }
 
-  /** Index in `prefixPaths` of the deepest non-directory that is a proper ancestor of `path`, or -1. */
-  private nearestNonDirAncestor(path: string): number {
-    for (let i = this.prefixPaths.length - 1; i >= 0; i--) {
-      const prefix = this.prefixPaths[i] as string;
-      if (this.prefixKinds[i] !== 'dir' && path.charCodeAt(prefix.length) === SLASH) return i;
+  /** Whether the path (its first `common` bytes shared with the last path) sorts strictly after the last path. */
+  private after(bytes: Uint8Array, start: number, common: number, length: number, lastLength: number, ascii: boolean, text: string | undefined): boolean {
+    if (ascii && this.lastAscii) {
+      // ASCII: code unit order is byte order.
+      if (common === length || common === lastLength) return length > lastLength;
+      return (bytes[start + common] as number) > (this.last[common] as number);
+    }
+    const previous = this.lastText ?? nameFromBytes(this.last, 0, lastLength);
+    return previous < (text ?? nameFromBytes(bytes, start, start + length));
+  }
+
+  /** Index in `prefixLengths` of the deepest non-directory that is a proper ancestor of the path (in `last`), or -1. */
+  private nearestNonDirAncestor(length: number): number {
+    for (let i = this.prefixLengths.length - 1; i >= 0; i--) {
+      const prefix = this.prefixLengths[i] as number;
+      if (this.prefixKinds[i] !== 'dir' && prefix < length && this.last[prefix] === SLASH) return i;
     }
     return -1;
   }
 
-  /** Takes `path`'s ancestors that no earlier kept member had into the chain, noting those without a member. */
-  private climb(path: string): void {
+  /** How many leading bytes the path (in `last`) shares with `chainBase` (after a member that was not kept). */
+  private sharedWithChainBase(length: number): number {
+    const top = this.chain.length === 0 ? 0 : (this.chain[this.chain.length - 1] as number);
+    let shared = 0;
+    while (shared < top && shared < length && this.chainBase[shared] === this.last[shared]) shared++;
+    return shared;
+  }
+
+  /**
+   * Takes the path's ancestors that no earlier kept member had into the chain, noting those without a
+   * member. `shared`: how many leading bytes the path has in common with every chain entry's directory.
+   */
+  private climb(length: number, shared: number): void {
     const chain = this.chain;
-    while (chain.length > 0 && !isAncestor(chain[chain.length - 1] as string, path)) chain.pop();
-    const from = chain.length === 0 ? 0 : (chain[chain.length - 1] as string).length + 1;
-    let slash = path.indexOf('/', from);
-    if (slash < 0) return; // the usual case: a sibling of the last member
-    const fresh: string[] = [];
-    for (; slash >= 0; slash = path.indexOf('/', slash + 1)) fresh.push(path.slice(0, slash));
-    for (const dir of fresh) chain.push(dir);
+    const last = this.last;
+    // An ancestor: a prefix the path shares that ends where the path has a '/'.
+    while (chain.length > 0) {
+      const dir = chain[chain.length - 1] as number;
+      if (dir <= shared && dir < length && last[dir] === SLASH) break;
+      chain.pop();
+    }
+    const from = chain.length === 0 ? 0 : (chain[chain.length - 1] as number) + 1;
+    let slash = from;
+    while (slash < length && last[slash] !== SLASH) slash++;
+    if (slash >= length) return; // the usual case: a sibling of the last member
+    const first = chain.length;
+    for (; slash < length; slash++) if (last[slash] === SLASH) chain.push(slash);
+    const parent = chain[chain.length - 1] as number;
+    if (parent > this.chainBase.length) this.chainBase = grown(this.chainBase, parent);
+    for (let i = 0; i < parent; i++) this.chainBase[i] = last[i] as number;
     // Deepest first, as a climb from the parent finds them. A directory member that is an ancestor of
-    // `path` is a prefix of it and still stacked: among the stacked prefixes, the one as long as `dir`.
-    for (let i = fresh.length - 1; i >= 0; i--) {
-      const dir = fresh[i] as string;
-      if (!this.prefixPaths.some((prefix) => prefix.length === dir.length)) this.reached.push(dir);
+    // the path is a prefix of it and still stacked: among the stacked prefixes, the one as long as `dir`.
+    for (let i = chain.length - 1; i >= first; i--) {
+      const dir = chain[i] as number;
+      if (!this.prefixLengths.includes(dir)) this.reached.push(nameFromBytes(last, 0, dir));
     }
   }
 
@@ -96,12 +190,20 @@ export class InOrderTreeCheck {
     this.ordered = false;
     this.blocked.length = 0;
     this.reached.length = 0;
-    this.prefixPaths = [];
+    this.prefixLengths = [];
     this.prefixKinds = [];
     this.chain = [];
   }
 }
 
-function isAncestor(dir: string, path: string): boolean {
-  return path.length > dir.length && path.charCodeAt(dir.length) === SLASH && path.startsWith(dir);
+function isAscii(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if ((bytes[i] as number) >= 0x80) return false;
+  return true;
+}
+
+/** A copy of `bytes` with room for at least `length`. */
+function grown(bytes: Uint8Array, length: number): Uint8Array<ArrayBuffer> {
+  const to = new Uint8Array(Math.max(length, 2 * bytes.length));
+  to.set(bytes);
+  return to;
 }

@@ -8,6 +8,16 @@ import { NumericColumnBuilder, pickColumn, valueAt, type NumericColumn } from '.
 const KINDS: readonly EntryKind[] = ['file', 'dir', 'symlink', 'hardlink', 'char', 'block', 'fifo'];
 const KIND_CODE = new Map(KINDS.map((kind, code) => [kind, code]));
 
+/** A kind's code in the kind column (`pushRow`). */
+export function kindCode(kind: EntryKind): number {
+  return KIND_CODE.get(kind) as number;
+}
+
+/** The kind of a code of the kind column. */
+export function kindOfCode(code: number): EntryKind {
+  return KINDS[code] as EntryKind;
+}
+
 /** The numeric fields kept per member, one column each (numeric-column.ts), in this order. */
 export const FIELDS = ['uid', 'gid', 'size', 'mtimeMs', 'dataOffset', 'devmajor', 'devminor', 'mode', 'ordinal', 'uname', 'gname'] as const;
 const [UID, GID, SIZE, MTIME, OFFSET, DEVMAJOR, DEVMINOR, MODE, ORDINAL, UNAME, GNAME] = FIELDS.map((_, i) => i) as number[] as [number, number, number, number, number, number, number, number, number, number, number];
@@ -59,29 +69,58 @@ export class LayerColumnsBuilder {
   /** After `seal`: paths with more than one member (R2), and the ordinal of the first of them. */
   readonly replaced = new Map<string, number>();
   private readonly sparse = new Map<number, SparseMap>();
+  /** Rows pushed to `kinds` (the path column counts them too, but gets its name first). */
+  private kindCount = 0;
   private lastName: string | undefined;
   private lastNameId = 0;
 
   push(path: string, kind: EntryKind, member: TarEntry, linkname: string, ordinal: number): void {
     const slot = this.paths.length;
-    if (slot === this.kinds.length) this.grow();
     this.paths.push(path);
     this.linknames.push(linkname);
-    this.kinds[slot] = KIND_CODE.get(kind) as number;
-    const fields = this.fields;
-    (fields[UID] as NumericColumnBuilder).push(member.uid);
-    (fields[GID] as NumericColumnBuilder).push(member.gid);
-    (fields[SIZE] as NumericColumnBuilder).push(kind === 'file' ? (member.sparse?.realSize ?? member.size) : 0);
-    (fields[MTIME] as NumericColumnBuilder).push(member.mtimeMs);
-    (fields[OFFSET] as NumericColumnBuilder).push(member.dataOffset);
-    (fields[DEVMAJOR] as NumericColumnBuilder).push(member.devmajor);
-    (fields[DEVMINOR] as NumericColumnBuilder).push(member.devminor);
-    (fields[MODE] as NumericColumnBuilder).push(member.mode & 0o7777);
-    (fields[ORDINAL] as NumericColumnBuilder).push(ordinal);
-    (fields[UNAME] as NumericColumnBuilder).push(this.nameId(member.uname));
-    (fields[GNAME] as NumericColumnBuilder).push(this.nameId(member.gname));
+    const size = kind === 'file' ? (member.sparse?.realSize ?? member.size) : 0;
+    const owners = this.ownerId(member.uname);
+    this.pushRow(KIND_CODE.get(kind) as number, member.uid, member.gid, size, member.mtimeMs, member.dataOffset, member.devmajor, member.devminor, member.mode, ordinal, owners, this.ownerId(member.gname));
     if (hasAny(member.xattrs)) this.xattrs.set(slot, member.xattrs);
     if (kind === 'file' && member.sparse !== undefined) this.sparse.set(slot, member.sparse);
+  }
+
+  /** The kind column so far: its first `pathNames.length` codes (valid until the next push). */
+  get kindCodes(): Uint8Array {
+    return this.kinds;
+  }
+
+  /** The path column, for a member pushed as bytes (`pushRow` then completes it). */
+  get pathNames(): NameColumnBuilder {
+    return this.paths;
+  }
+
+  /** The link name column, for a member pushed as bytes (`pushRow` then completes it). */
+  get linkNames(): NameColumnBuilder {
+    return this.linknames;
+  }
+
+  /**
+   * Everything of a member but its names, which the caller has just pushed to `pathNames` and
+   * `linkNames`: `kind` as its code (`kindCode`), owner names as ids (`ownerId`), `size` as the table
+   * keeps it (0 for anything but a file).
+   */
+  pushRow(kind: number, uid: number, gid: number, size: number, mtimeMs: number, dataOffset: number, devmajor: number, devminor: number, mode: number, ordinal: number, uname: number, gname: number): void {
+    const slot = this.kindCount++;
+    if (slot === this.kinds.length) this.grow();
+    this.kinds[slot] = kind;
+    const fields = this.fields;
+    (fields[UID] as NumericColumnBuilder).push(uid);
+    (fields[GID] as NumericColumnBuilder).push(gid);
+    (fields[SIZE] as NumericColumnBuilder).push(size);
+    (fields[MTIME] as NumericColumnBuilder).push(mtimeMs);
+    (fields[OFFSET] as NumericColumnBuilder).push(dataOffset);
+    (fields[DEVMAJOR] as NumericColumnBuilder).push(devmajor);
+    (fields[DEVMINOR] as NumericColumnBuilder).push(devminor);
+    (fields[MODE] as NumericColumnBuilder).push(mode & 0o7777);
+    (fields[ORDINAL] as NumericColumnBuilder).push(ordinal);
+    (fields[UNAME] as NumericColumnBuilder).push(uname);
+    (fields[GNAME] as NumericColumnBuilder).push(gname);
   }
 
   /**
@@ -124,7 +163,8 @@ export class LayerColumnsBuilder {
     this.kinds = grown;
   }
 
-  private nameId(name: string): number {
+  /** The id of an owner name in the table's list of them (added at its first use). */
+  ownerId(name: string): number {
     // Most members share one or two owner names: the last one answered is checked first.
     if (name === this.lastName) return this.lastNameId;
     let id = this.nameIds.get(name);

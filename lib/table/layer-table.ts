@@ -1,11 +1,13 @@
 import type { SparseMap } from '../tar/sparse-map.js';
-import type { TarEntry, TarEntryType } from '../tar/tar-entry.js';
-import { ImgfsError, type LayerRef } from '../errors.js';
-import { LIMITS } from '../limits.js';
+import { DEFAULT_MAX_NAME_LENGTH, walkTarBatches, walkTarInto, type TarBytes } from '../tar/walk-tar.js';
+import type { TarEntry } from '../tar/tar-entry.js';
+import type { LayerRef } from '../errors.js';
 import type { WarningSink } from '../warnings.js';
-import { classifyName, normalizeEntryName, parentOf, ROOT } from './entry-name.js';
+import { parentOf, ROOT } from './entry-name.js';
 import { InOrderTreeCheck } from './in-order-tree-check.js';
-import { LayerColumns, LayerColumnsBuilder, type LayerSnapshot } from './layer-columns.js';
+import { LayerColumns, type LayerSnapshot } from './layer-columns.js';
+import { MemberIntake } from './member-intake.js';
+import { PlainMemberLane } from './plain-member-lane.js';
 
 /** Entry kinds of a layer; hard links stay links here, the merge resolves them (R7). */
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
@@ -49,8 +51,21 @@ export interface LayerIndexOptions {
   onWarning?: WarningSink | undefined;
   /** The layer, named in warnings. */
   layer?: LayerRef | undefined;
-  /** Told of each member as it is read (progress), before it is indexed. */
-  onEach?: ((member: TarEntry) => void) | undefined;
+  /** Told of each member's data offset as it is read (progress), before it is indexed. */
+  onDataOffset?: ((dataOffset: number) => void) | undefined;
+}
+
+/** What `buildFromTar` takes: the index's options and the walk's limits. */
+export interface TarTableOptions extends LayerIndexOptions {
+  maxPaxSize?: number | undefined;
+  maxNameLength?: number | undefined;
+  /** Told how the members went (tests: that the plain-member lane was taken). */
+  stats?: TableBuildStats | undefined;
+}
+
+export interface TableBuildStats {
+  /** Members written into the columns straight from their header bytes. */
+  plainMembers: number;
 }
 
 const SLASH = 0x2f;
@@ -59,16 +74,6 @@ const RECENT_EMPTY = 4;
 
 /** Directories a layer remembers answers for (what it hides, whether it holds anything) before starting over. */
 const MAX_REMEMBERED_DIRS = 100_000;
-
-const kindOfType: Partial<Record<TarEntryType, EntryKind>> = {
-  file: 'file',
-  directory: 'dir',
-  symlink: 'symlink',
-  hardlink: 'hardlink',
-  'character-device': 'char',
-  'block-device': 'block',
-  fifo: 'fifo',
-};
 
 /**
  * One layer's table: what the layer adds (R2: the last member for a path wins), which lower paths it
@@ -125,66 +130,47 @@ export class LayerTable {
     readonly reachedDirs: readonly string[],
   ) {}
 
+  /**
+   * The table of the tar in `source`, walked here: what `buildFromBatches(walkTarBatches(source))`
+   * gives, the same table, warnings and errors.
+   */
+  static async buildFromTar(source: TarBytes, options: TarTableOptions = {}): Promise<LayerTable> {
+    const { maxPaxSize, maxNameLength, stats, ...index } = options;
+    const walk = { ...(maxPaxSize === undefined ? {} : { maxPaxSize }), ...(maxNameLength === undefined ? {} : { maxNameLength }) };
+    // The lane pays where headers are read synchronously, one after another; elsewhere (a decoded
+    // stream) the walk waits for bytes between headers anyway, and hands them over in batches.
+    if (source.readIntoSync === undefined) return LayerTable.buildFromBatches(walkTarBatches(source, walk), index);
+    const intake = new MemberIntake(index);
+    const lane = new PlainMemberLane(intake, maxNameLength ?? DEFAULT_MAX_NAME_LENGTH);
+    try {
+      await walkTarInto(source, { add: (member) => intake.add(member), lane }, walk);
+    } finally {
+      if (stats !== undefined) stats.plainMembers += lane.taken;
+    }
+    return LayerTable.sealed(intake);
+  }
+
   static async build(members: AsyncIterable<TarEntry>, options: LayerIndexOptions = {}): Promise<LayerTable> {
     return LayerTable.buildFromBatches(oneByOne(members), options);
   }
 
   /** `build` from members handed over in batches (walk-tar.ts `walkTarBatches`): no promise per member. */
   static async buildFromBatches(batches: AsyncIterable<readonly TarEntry[]>, options: LayerIndexOptions = {}): Promise<LayerTable> {
-    const maxEntries = options.maxEntries ?? LIMITS.maxEntries.default;
-    const { layer } = options;
-    const label = layer === undefined ? 'layer' : `layer ${layer.index}`;
-    const builder = new LayerColumnsBuilder();
+    const intake = new MemberIntake(options);
+    for await (const batch of batches) for (const member of batch) intake.add(member);
+    return LayerTable.sealed(intake);
+  }
+
+  /** The table of the members an intake took, checked and sealed. */
+  private static sealed(intake: MemberIntake): LayerTable {
+    const { builder, whiteouts, opaques, label, layer, onWarning } = intake;
     const check = new InOrderTreeCheck();
-    const whiteouts = new Map<string, number>();
-    const opaques = new Map<string, number>();
-    let memberCount = 0;
-    let whiteoutCount = 0;
-    let tarEnd = 0;
-    const onEach = options.onEach;
-    for await (const batch of batches) {
-      for (const member of batch) {
-        onEach?.(member);
-        if (memberCount >= maxEntries) {
-          throw new ImgfsError('ELIMIT', `layer has more than ${maxEntries} entries; raise the limit with option maxEntries`, {
-            offset: member.headerOffset,
-          });
-        }
-        const ordinal = memberCount++;
-        tarEnd = Math.max(tarEnd, member.dataOffset + member.size);
-        const path = normalizeEntryName(member.name);
-        const role = classifyName(path);
-        if (role.role !== 'path') {
-          whiteoutCount++;
-          if (role.role === 'whiteout') setFirst(whiteouts, role.hides, ordinal);
-          else if (role.role === 'opaque') setFirst(opaques, role.dir, ordinal);
-          continue;
-        }
-        const kind = kindOfType[member.type];
-        if (kind === undefined) {
-          options.onWarning?.({
-            code: 'EUNSUPPORTED',
-            message: `${label}: ${member.name}: unsupported tar entry type '${member.typeflag}' skipped`,
-            layer,
-            path: `/${path}`,
-          });
-          continue;
-        }
-        // The root can only ever be a directory; a non-directory member named `./` is meaningless.
-        if (path === ROOT && kind !== 'dir') continue;
-        const link = kind === 'hardlink' ? normalizeEntryName(member.linkname) : kind === 'symlink' ? member.linkname : '';
-        builder.push(path, kind, member, link, ordinal);
-        check.add(path, kind);
-      }
-    }
-    const conflict = (message: string, path: string): void =>
-      options.onWarning?.({ code: 'ECONFLICT', message: `${label}: ${message}`, layer, path: `/${path}` });
+    check.addColumn(builder.pathNames.layout(), builder.kindCodes, builder.pathNames.length);
+    const conflict = (message: string, path: string): void => onWarning?.({ code: 'ECONFLICT', message: `${label}: ${message}`, layer, path: `/${path}` });
     const columns = check.ordered ? dropBlocked(builder.seal(true), check, conflict) : dropUnreachable(builder.seal(), conflict);
-    warnLinksToReplacedVersions(columns, builder.replaced, (message, path) =>
-      options.onWarning?.({ code: 'EHARDLINK', message: `${label}: ${message}`, layer, path: `/${path}` }),
-    );
+    warnLinksToReplacedVersions(columns, builder.replaced, (message, path) => onWarning?.({ code: 'EHARDLINK', message: `${label}: ${message}`, layer, path: `/${path}` }));
     const reached = reachedDirs(columns, [...whiteouts.keys()], [...opaques.keys()], check.ordered ? check.reached : undefined);
-    return new LayerTable(columns, whiteouts, opaques, memberCount, whiteoutCount, tarEnd, reached);
+    return new LayerTable(columns, whiteouts, opaques, intake.memberCount, intake.whiteoutCount, intake.tarEnd, reached);
   }
 
   /** Rebuilds an index from what `snapshot()` produced (the persisted index cache). */
@@ -566,11 +552,6 @@ function reachedDirs(columns: LayerColumns, whiteouts: readonly string[], opaque
 /** Members one by one as batches of one, for `build`. */
 async function* oneByOne(members: AsyncIterable<TarEntry>): AsyncGenerator<readonly TarEntry[]> {
   for await (const member of members) yield [member];
-}
-
-/** Records the first ordinal seen for a key. */
-function setFirst(map: Map<string, number>, key: string, ordinal: number): void {
-  if (!map.has(key)) map.set(key, ordinal);
 }
 
 /** `dropUnreachable` with the members to drop already found as they came in path order. */

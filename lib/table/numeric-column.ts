@@ -38,6 +38,9 @@ function typeFor(value: number): ColumnType {
   return value <= 0xffff_ffff ? 'u32' : 'f64';
 }
 
+/** Per type, the largest value `push` stores without asking `typeFor` (f64: up to 2^32 - 1, as the quick check reads). */
+const MAX_QUICK: Readonly<Record<ColumnType, number>> = { u8: 0xff, u16: 0xffff, u32: 0xffff_ffff, f64: 0xffff_ffff };
+
 const WIDTH: Readonly<Record<ColumnType, number>> = { u8: 1, u16: 2, u32: 3, f64: 4 };
 
 /**
@@ -48,9 +51,27 @@ export class NumericColumnBuilder {
   private first: number | undefined;
   private values: NumericArray | undefined;
   private type: ColumnType = 'u8';
+  /** The largest value `values` takes as it is without a check of its own (`push`'s quick case). */
+  private max = -1;
   private count = 0;
 
   push(value: number): void {
+    // The usual cases first, without working out a type: the same value again, or a value that fits.
+    const values = this.values;
+    if (values === undefined) {
+      // 0 and -0 are equal but not the same value (typeFor keeps -0 apart): 1 / value tells them apart.
+      if (value === this.first && (value !== 0 || 1 / value === 1 / this.first)) {
+        this.count++;
+        return;
+      }
+    } else if (this.count < values.length && value <= this.max && (value >>> 0) === value && (value !== 0 || 1 / value > 0)) {
+      values[this.count++] = value;
+      return;
+    }
+    this.pushAny(value);
+  }
+
+  private pushAny(value: number): void {
     if (this.values === undefined) {
       if (this.count === 0 || Object.is(value, this.first)) {
         this.first ??= value;
@@ -58,6 +79,7 @@ export class NumericColumnBuilder {
         return;
       }
       this.type = widest(typeFor(this.first as number), typeFor(value));
+      this.max = MAX_QUICK[this.type];
       this.values = new COLUMN_ARRAYS[this.type](Math.max(1024, this.count * 2));
       this.values.fill(this.first as number, 0, this.count);
     } else {
@@ -79,6 +101,7 @@ export class NumericColumnBuilder {
     const to = new COLUMN_ARRAYS[type](length);
     to.set((this.values as NumericArray).subarray(0, this.count));
     this.type = type;
+    this.max = MAX_QUICK[type];
     return to;
   }
 }

@@ -132,8 +132,39 @@ export class HeaderWindow {
    */
   readNow(offset: number, length: number): Buffer | undefined {
     const held = this.held(offset, length);
-    if (held !== undefined || !this.sync || this.source.readView !== undefined || length > this.windowSize) return held;
-    if ((this.syncReads + 1) % SYNC_READS_PER_TURN === 0) return undefined;
+    if (held !== undefined || !this.refillsNow(length)) return held;
+    this.refillNow(offset, length);
+    return this.buffer.subarray(0, Math.min(length, this.filled));
+  }
+
+  /**
+   * Where in `bytes` the `length` bytes at `offset` lie, read as `readNow` reads them; -1 when
+   * `readNow` would not give them whole at once (the source ends first, or only `read` can answer).
+   * No view is cut: the plain-member lane reads each header where it lies.
+   */
+  locate(offset: number, length: number): number {
+    if (offset >= this.start && offset + length <= this.start + this.filled) return offset - this.start;
+    const end = this.end;
+    if ((end !== undefined && offset + length > end) || !this.refillsNow(length)) return -1;
+    this.refillNow(offset, length);
+    return this.filled >= length ? 0 : -1;
+  }
+
+  /** The window's bytes (valid until the next read): where `locate` points. */
+  get bytes(): Buffer {
+    return this.buffer;
+  }
+
+  /**
+   * Whether a read the window does not hold can be made at once: a source read synchronously, and
+   * not when the walk owes the event loop a turn.
+   */
+  private refillsNow(length: number): boolean {
+    return this.sync && this.source.readView === undefined && length <= this.windowSize && (this.syncReads + 1) % SYNC_READS_PER_TURN !== 0;
+  }
+
+  /** One synchronous refill of the window at `offset` (see `refillsNow`). */
+  private refillNow(offset: number, length: number): void {
     this.track(offset);
     this.adapt(offset, this.start + this.filled);
     const end = this.end;
@@ -143,7 +174,6 @@ export class HeaderWindow {
     this.readSyncInto(offset, want);
     this.note(offset, this.filled, want);
     this.start = offset;
-    return this.buffer.subarray(0, Math.min(length, this.filled));
   }
 
   /** What the window already holds of [offset, offset + length), or EMPTY past the known end; else undefined. */

@@ -1,4 +1,4 @@
-import { parseNumeric, parseOctal } from './large-numbers.js';
+import { parseNumeric, scanOctal } from './large-numbers.js';
 import { nameFromBytes } from './name-bytes.js';
 import { NOT_A_HEADER, tarCorrupt, type TarLocation } from './tar-errors.js';
 
@@ -142,18 +142,23 @@ function bytesAt(block: Buffer, at: number, expected: Buffer): boolean {
   return true;
 }
 
-/**
- * POSIX says the sum is of unsigned bytes, but old BSD-derived tars (Sun, NeXT) summed signed chars;
- * GNU tar accepts either and so do we, so that archives with non-ASCII names from those tars open.
- */
 function verifyChecksum(block: Buffer, where: TarLocation): void {
+  if (!checksumMatches(block, 0)) throw tarCorrupt(NOT_A_HEADER, where);
+}
+
+/**
+ * Whether the header block at `bytes[at, at + 512)` holds its own checksum. POSIX says the sum is of
+ * unsigned bytes, but old BSD-derived tars (Sun, NeXT) summed signed chars; GNU tar accepts either and
+ * so do we, so that archives with non-ASCII names from those tars open.
+ */
+export function checksumMatches(bytes: Uint8Array, at: number): boolean {
   let unsigned = 8 * 0x20;
   let high = 0;
-  const words = wordsOf(block);
+  const words = wordsOf(bytes, at);
   if (words !== undefined) {
     // Four bytes a step: two 16-bit lanes add up alternate bytes, a byte lane counts high bits; none
     // can overflow in 128 words. About four times fewer steps than byte by byte.
-    const first = block.byteOffset >>> 2;
+    const first = (bytes.byteOffset + at) >>> 2;
     let evenOdd = 0;
     let oddEven = 0;
     let highBits = 0;
@@ -166,32 +171,28 @@ function verifyChecksum(block: Buffer, where: TarLocation): void {
     unsigned += (evenOdd & 0xffff) + (evenOdd >>> 16) + (oddEven & 0xffff) + (oddEven >>> 16);
     high += (highBits & 0xff) + ((highBits >>> 8) & 0xff) + ((highBits >>> 16) & 0xff) + (highBits >>> 24);
     // The checksum field counts as the eight spaces already added, not as its own bytes.
-    for (let i = 148; i < 156; i++) {
-      const byte = block[i] as number;
+    for (let i = at + 148; i < at + 156; i++) {
+      const byte = bytes[i] as number;
       unsigned -= byte;
       high -= byte >> 7;
     }
   } else {
-    for (let i = 0; i < 148; i++) {
-      const byte = block[i] as number;
+    for (let i = at; i < at + 148; i++) {
+      const byte = bytes[i] as number;
       unsigned += byte;
       high += byte >> 7;
     }
-    for (let i = 156; i < BLOCK_SIZE; i++) {
-      const byte = block[i] as number;
+    for (let i = at + 156; i < at + BLOCK_SIZE; i++) {
+      const byte = bytes[i] as number;
       unsigned += byte;
       high += byte >> 7;
     }
   }
   // Old writers summed signed chars: each byte ≥ 0x80 then counts 256 less.
   const signed = unsigned - 256 * high;
-  let recorded: number;
-  try {
-    recorded = parseOctal(block, 'checksum', where, 148, 156);
-  } catch {
-    recorded = -1;
-  }
-  if (recorded !== unsigned && recorded !== signed) throw tarCorrupt(NOT_A_HEADER, where);
+  // A checksum field that is no octal number matches nothing (scanOctal gives a negative number).
+  const recorded = scanOctal(bytes, at + 148, at + 156);
+  return recorded === unsigned || recorded === signed;
 }
 
 /**
@@ -201,8 +202,8 @@ function verifyChecksum(block: Buffer, where: TarLocation): void {
  */
 let wordsBuffer: ArrayBufferLike | undefined;
 let words: Uint32Array | undefined;
-function wordsOf(block: Buffer): Uint32Array | undefined {
-  if ((block.byteOffset & 3) !== 0) return undefined;
+function wordsOf(block: Uint8Array, at: number): Uint32Array | undefined {
+  if (((block.byteOffset + at) & 3) !== 0) return undefined;
   if (block.buffer !== wordsBuffer) {
     wordsBuffer = block.buffer;
     words = new Uint32Array(block.buffer, 0, block.buffer.byteLength >>> 2);

@@ -17,21 +17,36 @@ export function parseNumeric(field: Buffer, what: string, where: TarLocation, st
  * tar does. An empty or blank field is 0: v7 headers leave unused fields as NULs, some writers blanks.
  */
 export function parseOctal(field: Buffer, what: string, where: TarLocation, start = 0, end = field.length): number {
+  const value = scanOctal(field, start, end);
+  if (value >= 0) return value;
+  if (value === BAD_TERMINATOR) {
+    throw tarCorrupt(`invalid octal number in ${what} field: ${JSON.stringify(printable(field.subarray(start, end)))}`, where);
+  }
+  throw tooLarge(what, where);
+}
+
+/** What `scanOctal` returns for a field `parseOctal` rejects for what follows its digits. */
+const BAD_TERMINATOR = -1;
+/** What `scanOctal` returns for a number beyond 2^53 - 1. */
+const TOO_LARGE = -2;
+
+/**
+ * `parseOctal` without an error: the value, or a negative number where `parseOctal` throws. For
+ * callers that only need to know whether a field is plain octal (the plain-member lane, a checksum).
+ */
+export function scanOctal(field: Uint8Array, start: number, end: number): number {
   // Reads `field[start, end)` in place: a header's eight numeric fields cost no views.
   let i = start;
   while (i < end && field[i] === 0x20) i++;
   let value = 0;
   for (; i < end; i++) {
-    const c = field[i] ?? 0;
+    const c = field[i] as number;
     if (c < 0x30 || c > 0x37) break;
     value = value * 8 + (c - 0x30);
   }
   const terminator = i < end ? field[i] : undefined;
-  if (terminator !== undefined && terminator !== 0 && terminator !== 0x20) {
-    throw tarCorrupt(`invalid octal number in ${what} field: ${JSON.stringify(printable(field.subarray(start, end)))}`, where);
-  }
-  if (!Number.isSafeInteger(value)) throw tooLarge(what, where);
-  return value;
+  if (terminator !== undefined && terminator !== 0 && terminator !== 0x20) return BAD_TERMINATOR;
+  return Number.isSafeInteger(value) ? value : TOO_LARGE;
 }
 
 /**

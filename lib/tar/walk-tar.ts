@@ -32,8 +32,38 @@ interface PendingMeta {
   needsEntry: boolean;
 }
 
+/** What a walk reads: the bytes of a tar stream (the name the table stage builds from). */
+export type TarBytes = ByteSource;
+
 /** The last entry that had data, to check at the end of the source that its data really exists. */
-type DataSpan = Pick<TarEntry, 'name' | 'dataOffset' | 'size'>;
+export type DataSpan = Pick<TarEntry, 'name' | 'dataOffset' | 'size'>;
+
+/** Where `walkTarInto` hands each member, in order, as soon as it is read. */
+export interface TarSink {
+  add(member: TarEntry): void;
+  /** Optional: takes plain members straight from their header bytes (see PlainLane). */
+  readonly lane?: PlainLane | undefined;
+}
+
+/**
+ * Takes members whose headers need nothing of the general walk (no extension header before them, no
+ * damage, nothing unusual) straight from the window's bytes, and leaves every other header to the walk,
+ * which decodes it into a TarEntry as usual; the walk then asks the lane again at the next header.
+ */
+export interface PlainLane {
+  /** Takes the members from `offset` on while they are plain; returns the offset of the first header it did not take. */
+  take(window: HeaderWindow, offset: number): number;
+  /** The last member with data the last `take` took, or undefined when it took none with data. */
+  lastData(): DataSpan | undefined;
+}
+
+/**
+ * `walkTar` into a sink: each member handed over as it is read, and nothing batched, so that a lane
+ * taking plain members straight from their bytes keeps the members in tar order. Resolves at the end.
+ */
+export async function walkTarInto(source: ByteSource, sink: TarSink, options: TarWalkOptions = {}): Promise<void> {
+  for await (const batch of walkBatches(source, options, [], sink)) void batch; // never yields: the sink has them
+}
 
 /**
  * Yields the entries of a tar archive with PAX and GNU extensions applied, reading headers only:
@@ -77,7 +107,7 @@ export async function* walkTarBatches(source: ByteSource, options: TarWalkOption
 }
 
 /** The walk itself; `pending[0]` is the batch being filled, so that `walkTarBatches` can hand it over when the walk fails. */
-async function* walkBatches(source: ByteSource, options: TarWalkOptions, pending: TarEntry[][]): AsyncGenerator<TarEntry[]> {
+async function* walkBatches(source: ByteSource, options: TarWalkOptions, pending: TarEntry[][], sink?: TarSink): AsyncGenerator<TarEntry[]> {
   const maxPaxSize = options.maxPaxSize ?? DEFAULT_MAX_PAX_SIZE;
   const maxNameLength = options.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
   const archive = source.name;
@@ -100,10 +130,20 @@ async function* walkBatches(source: ByteSource, options: TarWalkOptions, pending
     if (length > maxNameLength) throw tarLimit(what, length, 'maxNameLength', maxNameLength, where);
   };
 
+  // Not with a signal: the lane does not stop between headers to look at it.
+  const lane = options.signal === undefined ? sink?.lane : undefined;
   let batch: TarEntry[] = [];
   pending[0] = batch;
   for (;;) {
     options.signal?.throwIfAborted();
+    // After the first header, whose bytes are looked at for a compressed stream first.
+    if (lane !== undefined && meta === undefined && offset > 0) {
+      const next = lane.take(window, offset);
+      if (next !== offset) {
+        offset = next;
+        last = lane.lastData() ?? last;
+      }
+    }
     let block = window.readNow(offset, BLOCK_SIZE);
     if (block === undefined || batch.length >= MAX_BATCH) {
       if (batch.length > 0) yield batch;
@@ -231,7 +271,8 @@ async function* walkBatches(source: ByteSource, options: TarWalkOptions, pending
       dataOffset,
       sparse,
     };
-    batch.push(entry);
+    if (sink === undefined) batch.push(entry);
+    else sink.add(entry);
 
     if (size > 0) last = entry;
     offset = dataOffset + padToBlock(size);

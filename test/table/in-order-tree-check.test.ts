@@ -4,6 +4,7 @@ import { tarMember } from '../helpers/tar-member.js';
 import { LayerTable } from '../../lib/table/layer-table.js';
 import { InOrderTreeCheck } from '../../lib/table/in-order-tree-check.js';
 import { LayerColumns } from '../../lib/table/layer-columns.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 // A layer in path order is checked as it is read (InOrderTreeCheck); any other order is checked after
 // sorting, by runs of the sorted column (forEachParentRun). Both must give the same table: the same
@@ -25,21 +26,6 @@ async function build(specs: ReadonlyArray<readonly [string, TarEntryType]>): Pro
   return { paths: [...table.allEntries()].map((entry) => `${entry.path}:${entry.kind}`), reached: table.reachedDirs, warnings };
 }
 
-/** A small deterministic generator (xorshift), so that a failure names its seed. */
-function random(seed: number): () => number {
-  // Spread the small seed over all bits and drop the first outputs: from a small state xorshift's first
-  // numbers are tiny (every layer would have had one member).
-  let state = Math.imul(seed, 0x9e37_79b1) | 1;
-  const next = (): number => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 0x1_0000_0000;
-  };
-  for (let i = 0; i < 8; i++) next();
-  return next;
-}
-
 // Names that sort on either side of '/' ('-', '.', ' ' before it; '0', 'b' after), a prefix of another
 // ('a' of 'a-b'), non-ASCII (two-byte and astral), and a raw byte that is not UTF-8 (0xc3, kept as an
 // escape, name-bytes.ts) whose byte is also the first of 'é': bytes and code units sort differently.
@@ -47,7 +33,7 @@ const NAMES = ['a', 'a-b', 'a.c', 'a0', 'b', 'x y', 'é', 'x\udcc3', 'xé', '\u{
 const TYPES: TarEntryType[] = ['directory', 'directory', 'file', 'symlink', 'fifo'];
 
 function randomLayer(seed: number): Array<[string, TarEntryType]> {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pick = <T,>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T;
   const byPath = new Map<string, TarEntryType>();
   const count = 1 + Math.floor(next() * 40);
