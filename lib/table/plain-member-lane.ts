@@ -92,7 +92,9 @@ export class PlainMemberLane implements PlainLane {
     let staging = false;
     /** The kernel stopped at this header: this lane looks at it. */
     let kernelStopped = false;
+    let guard = 0;
     for (;;) {
+      if (guard++ > 100000) throw new Error(`loop at ${offset} stop ${kernel?.exports.stopReason()} staging ${staging} filled ${window.filledLength} end ${window.end}`);
       const at = window.locate(offset, BLOCK);
       if (at < 0) break;
       const bytes = window.bytes;

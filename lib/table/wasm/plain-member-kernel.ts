@@ -225,6 +225,7 @@ function sameOwner(field: u32, owner: u32): bool {
  * offset; or -1, having staged nothing, when it is not one the kernel takes.
  */
 function member(at: u32, offset: f64, end: f64, room: u32, maxNameLength: u32, ordinalBase: f64, pathBase: u32, linkBase: u32): f64 {
+  // At the layer's maxEntries: the lane leaves the member to the walk, which raises ELIMIT.
   if (rows >= room || !checksumMatches(at)) return -1;
   const flag = <u32>load<u8>(at + 156);
   let code = kindOf(flag);
@@ -313,14 +314,13 @@ function member(at: u32, offset: f64, end: f64, room: u32, maxNameLength: u32, o
  * next member's ordinal; `room`: how many rows the layer may still have. All as at `begin`.
  */
 export function walk(windowStart: f64, windowLength: u32, offset: f64, end: f64, room: u32, maxNameLength: u32, ordinalBase: f64, pathBase: u32, linkBase: u32): f64 {
-  if (room > STAGE) room = STAGE;
   for (;;) {
     const relative = offset - windowStart;
     if (relative < 0 || relative + <f64>BLOCK > <f64>windowLength) {
       stop = STOP_OUTSIDE;
       break;
     }
-    if (rows >= room) {
+    if (rows >= STAGE) {
       stop = STOP_FULL;
       break;
     }
