@@ -32,6 +32,16 @@ interface KernelExports {
   lastNameLengthOf(): number;
   begin(): void;
   summarise(): void;
+  treeNamesAt(): number;
+  treeNameRoom(): number;
+  treeRows(): number;
+  treeStartsAt(): number;
+  treeKindsAt(): number;
+  reachedAt(): number;
+  blockedAt(): number;
+  reachedCount(): number;
+  blockedCount(): number;
+  treeCheck(count: number): number;
   walk(windowStart: number, windowLength: number, offset: number, end: number, room: number, maxNameLength: number, ordinalBase: number, pathBase: number, linkBase: number): number;
 }
 
@@ -64,8 +74,9 @@ export class PlainMemberKernel {
   private readonly numbers: Int32Array;
   private readonly largest: Float64Array;
   private readonly same: Uint32Array;
-  /** Rows this kernel has staged since it was loaded (tests: that it was used). */
+  /** Rows this kernel has staged, and path columns it has checked, since it was loaded (tests: that it was used). */
   staged = 0;
+  treeChecks = 0;
 
   constructor(readonly exports: KernelExports) {
     const buffer = exports.memory.buffer;
@@ -123,6 +134,45 @@ interface WebAssemblyApi {
   Instance: new (module: object, imports: object) => { exports: unknown };
 }
 const wasm = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
+
+/**
+ * What in-order-tree-check.ts finds in a path column, found by the kernel: whether it is in order,
+ * and (when it is) each directory reached without a member as (slot of the path, its length) and each
+ * blocked member as (slot, its holder's length, the holder's kind code), flat, in the order found.
+ */
+export interface KernelTreeCheck {
+  ordered: boolean;
+  reached: Uint32Array;
+  blocked: Uint32Array;
+}
+
+/**
+ * The tree check of a whole path column of ASCII names (NameColumnBuilder `layout`) by the kernel,
+ * when it is there, free, and the column fits its memory; else undefined (the caller checks it).
+ */
+export function kernelTreeCheck(bytes: Uint8Array, starts: Uint32Array, kinds: Uint8Array, count: number): KernelTreeCheck | undefined {
+  const kernel = acquirePlainKernel();
+  if (kernel === undefined) return undefined;
+  try {
+    const exports = kernel.exports;
+    const length = starts[count] as number;
+    if (count > exports.treeRows() || length > exports.treeNameRoom()) return undefined;
+    kernel.bytes.set(bytes.subarray(0, length), exports.treeNamesAt());
+    new Uint32Array(kernel.bytes.buffer, exports.treeStartsAt(), count + 1).set(starts.subarray(0, count + 1));
+    kernel.bytes.set(kinds.subarray(0, count), exports.treeKindsAt());
+    const result = exports.treeCheck(count);
+    if (result === 2) return undefined;
+    kernel.treeChecks++;
+    const buffer = kernel.bytes.buffer;
+    return {
+      ordered: result === 1,
+      reached: new Uint32Array(buffer, exports.reachedAt(), exports.reachedCount() * 2).slice(),
+      blocked: new Uint32Array(buffer, exports.blockedAt(), exports.blockedCount() * 3).slice(),
+    };
+  } finally {
+    releasePlainKernel(kernel);
+  }
+}
 
 let loaded: PlainMemberKernel | null | undefined;
 let lent = false;

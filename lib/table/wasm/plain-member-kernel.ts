@@ -29,7 +29,24 @@ const OWNERS: u32 = LINKS + LINK_ROOM;
 const LAST_NAME: u32 = OWNERS + 80;
 /** Per column: the largest staged value (f64), then whether all are the same (u32). */
 const STATS: u32 = LAST_NAME + 256;
-const END: u32 = STATS + COLUMN_COUNT * 12;
+// The in-order tree check (in-order-tree-check.ts) over a whole path column, copied in: its names,
+// starts and kind codes, the stacks, and what it finds.
+const TREE_NAMES: u32 = 0x140000;
+const TREE_NAME_ROOM: u32 = 0x400000;
+const TREE_ROWS: u32 = 65536;
+const TREE_STARTS: u32 = TREE_NAMES + TREE_NAME_ROOM; // u32, TREE_ROWS + 1
+const TREE_KINDS: u32 = TREE_STARTS + (TREE_ROWS + 1) * 4 + 12;
+/** Longest path the tree check takes (its stacks hold at most one entry per byte). */
+const TREE_PATH: u32 = 4096;
+const PREFIX_LENGTHS: u32 = TREE_KINDS + TREE_ROWS;
+const PREFIX_KINDS: u32 = PREFIX_LENGTHS + (TREE_PATH + 1) * 4;
+const CHAIN: u32 = PREFIX_KINDS + TREE_PATH + 4;
+const CHAIN_BASE: u32 = CHAIN + (TREE_PATH + 1) * 4;
+/** Found: (slot, length) per directory reached without a member; (slot, holder length, holder kind) per blocked member. */
+const REACHED: u32 = CHAIN_BASE + TREE_PATH;
+const REACHED_ROOM: u32 = 65536;
+const BLOCKED: u32 = REACHED + REACHED_ROOM * 8;
+const END: u32 = BLOCKED + TREE_ROWS * 12;
 
 const BLOCK: u32 = 512;
 const MAX_NAME: u32 = 256;
@@ -58,6 +75,15 @@ let spanStart: u32 = 0;
 let spanEnd: u32 = 0;
 
 export function layoutEnd(): u32 { return END; }
+export function treeNamesAt(): u32 { return TREE_NAMES; }
+export function treeNameRoom(): u32 { return TREE_NAME_ROOM; }
+export function treeRows(): u32 { return TREE_ROWS; }
+export function treeStartsAt(): u32 { return TREE_STARTS; }
+export function treeKindsAt(): u32 { return TREE_KINDS; }
+export function reachedAt(): u32 { return REACHED; }
+export function blockedAt(): u32 { return BLOCKED; }
+export function reachedCount(): u32 { return reachedFound; }
+export function blockedCount(): u32 { return blockedFound; }
 export function windowAt(): u32 { return WINDOW; }
 export function windowSize(): u32 { return WINDOW_SIZE; }
 export function stageRows(): u32 { return STAGE; }
@@ -358,4 +384,118 @@ export function summarise(): void {
     store<f64>(STATS + column * 8, largest);
     store<u32>(STATS + COLUMN_COUNT * 8 + column * 4, same);
   }
+}
+
+// ---- The in-order tree check (in-order-tree-check.ts `addColumn`, ASCII paths) ----
+
+let prefixCount: u32 = 0;
+let prefixNonDirs: u32 = 0;
+let chainCount: u32 = 0;
+let reachedFound: u32 = 0;
+let blockedFound: u32 = 0;
+/** The check ran out of room for what it found: JavaScript checks the column instead. */
+let overflow: bool = false;
+
+/** in-order-tree-check.ts `climb`, for the path at `path` (`length` bytes), of `slot`. */
+function climb(path: u32, length: u32, shared: u32, slot: u32): void {
+  while (chainCount > 0) {
+    const dir = load<u32>(CHAIN + (chainCount - 1) * 4);
+    if (dir <= shared && dir < length && load<u8>(path + dir) == SLASH) break;
+    chainCount--;
+  }
+  const from: u32 = chainCount == 0 ? 0 : load<u32>(CHAIN + (chainCount - 1) * 4) + 1;
+  let slash = from;
+  while (slash < length && load<u8>(path + slash) != SLASH) slash++;
+  if (slash >= length) return;
+  const first = chainCount;
+  for (; slash < length; slash++) if (load<u8>(path + slash) == SLASH) store<u32>(CHAIN + chainCount++ * 4, slash);
+  const parent = load<u32>(CHAIN + (chainCount - 1) * 4);
+  memory.copy(CHAIN_BASE, path, parent);
+  for (let i = <i32>chainCount - 1; i >= <i32>first; i--) {
+    const dir = load<u32>(CHAIN + i * 4);
+    let member = false;
+    for (let j: u32 = 0; j < prefixCount; j++) {
+      if (load<u32>(PREFIX_LENGTHS + j * 4) == dir) {
+        member = true;
+        break;
+      }
+    }
+    if (member) continue;
+    if (reachedFound >= REACHED_ROOM) {
+      overflow = true;
+      return;
+    }
+    store<u32>(REACHED + reachedFound * 8, slot);
+    store<u32>(REACHED + reachedFound * 8 + 4, dir);
+    reachedFound++;
+  }
+}
+
+/**
+ * Checks the `count` ASCII paths copied in (TREE_NAMES, TREE_STARTS as NameColumnBuilder `layout`
+ * gives them, TREE_KINDS) as in-order-tree-check.ts does: 1 in order (REACHED and BLOCKED hold what it
+ * found), 0 not in order, 2 not checked here (a path too long, too much found).
+ */
+export function treeCheck(count: u32): i32 {
+  prefixCount = 0;
+  prefixNonDirs = 0;
+  chainCount = 0;
+  reachedFound = 0;
+  blockedFound = 0;
+  overflow = false;
+  let lastKept = true;
+  let last: u32 = 0;
+  let lastLength: i32 = -1;
+  for (let slot: u32 = 0; slot < count; slot++) {
+    const path = TREE_NAMES + load<u32>(TREE_STARTS + slot * 4);
+    const length = TREE_NAMES + load<u32>(TREE_STARTS + (slot + 1) * 4) - 1 - path;
+    if (length > TREE_PATH) return 2;
+    let common: u32 = 0;
+    if (lastLength >= 0) {
+      const shorter = min(length, <u32>lastLength);
+      while (common < shorter && load<u8>(path + common) == load<u8>(last + common)) common++;
+      const after = common == length || common == <u32>lastLength ? length > <u32>lastLength : load<u8>(path + common) > load<u8>(last + common);
+      if (!after) return 0;
+    }
+    last = path;
+    lastLength = <i32>length;
+    const kind = load<u8>(TREE_KINDS + slot);
+    const kept = lastKept;
+    while (prefixCount > 0 && load<u32>(PREFIX_LENGTHS + (prefixCount - 1) * 4) > common) {
+      prefixCount--;
+      if (load<u8>(PREFIX_KINDS + prefixCount) != <u8>DIR) prefixNonDirs--;
+    }
+    let holder: i32 = -1;
+    if (prefixNonDirs > 0) {
+      for (let i = <i32>prefixCount - 1; i >= 0; i--) {
+        const prefix = load<u32>(PREFIX_LENGTHS + i * 4);
+        if (load<u8>(PREFIX_KINDS + i) != <u8>DIR && prefix < length && load<u8>(path + prefix) == SLASH) {
+          holder = i;
+          break;
+        }
+      }
+    }
+    store<u32>(PREFIX_LENGTHS + prefixCount * 4, length);
+    store<u8>(PREFIX_KINDS + prefixCount, kind);
+    prefixCount++;
+    if (kind != <u8>DIR) prefixNonDirs++;
+    if (holder >= 0) {
+      store<u32>(BLOCKED + blockedFound * 12, slot);
+      store<u32>(BLOCKED + blockedFound * 12 + 4, load<u32>(PREFIX_LENGTHS + holder * 4));
+      store<u32>(BLOCKED + blockedFound * 12 + 8, load<u8>(PREFIX_KINDS + holder));
+      blockedFound++;
+      lastKept = false;
+      continue;
+    }
+    lastKept = true;
+    let shared = common;
+    if (!kept) {
+      const top: u32 = chainCount == 0 ? 0 : load<u32>(CHAIN + (chainCount - 1) * 4);
+      shared = 0;
+      while (shared < top && shared < length && load<u8>(CHAIN_BASE + shared) == load<u8>(path + shared)) shared++;
+    }
+    climb(path, length, shared, slot);
+    if (overflow) return 2;
+  }
+  return 1;
 }
