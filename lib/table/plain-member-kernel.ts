@@ -200,9 +200,9 @@ export function usePlainKernel(bytes: Uint8Array | null): PlainMemberKernel | un
   return loaded ?? undefined;
 }
 
-/** The built kernel's bytes: beside this module (dist/table/), or under table/ beside the bundle (dist/). */
+/** The built kernel's bytes: under table/ beside the CLI's bundle (dist/), or beside this module (dist/table/). */
 function readBuilt(): Uint8Array | null {
-  for (const candidate of [FILE, `table/${FILE}`]) {
+  for (const candidate of [`table/${FILE}`, FILE]) {
     try {
       return readFileSync(fileURLToPath(new URL(candidate, import.meta.url)));
     } catch {
