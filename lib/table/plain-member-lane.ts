@@ -13,6 +13,8 @@ const BLOCK = 512;
 const MAX_NAME = 256;
 const SLASH = 0x2f;
 const DOT = 0x2e;
+/** The largest limit handed to the kernel (see `take`). */
+const U32_LIMIT = 0x7fff_ffff;
 /** What `member` returns for a header it leaves to the general walk. */
 const NOT_PLAIN = -1;
 
@@ -92,9 +94,7 @@ export class PlainMemberLane implements PlainLane {
     let staging = false;
     /** The kernel stopped at this header: this lane looks at it. */
     let kernelStopped = false;
-    let guard = 0;
     for (;;) {
-      if (guard++ > 100000) throw new Error(`loop at ${offset} stop ${kernel?.exports.stopReason()} staging ${staging} filled ${window.filledLength} end ${window.end}`);
       const at = window.locate(offset, BLOCK);
       if (at < 0) break;
       const bytes = window.bytes;
@@ -103,7 +103,9 @@ export class PlainMemberLane implements PlainLane {
         staging = true;
         const intake = this.intake;
         const builder = intake.builder;
-        offset = kernel.walk(offset - at, window.filledLength, offset, window.end ?? Infinity, intake.maxEntries - intake.memberCount, this.maxNameLength, intake.memberCount, builder.pathNames.end, builder.linkNames.end);
+        // Limits as the kernel's u32 (an Infinity would become 0 there); beyond 2^31 - 1 they cannot bind.
+        const room = Math.min(intake.maxEntries - intake.memberCount, U32_LIMIT);
+        offset = kernel.walk(offset - at, window.filledLength, offset, window.end ?? Infinity, room, Math.min(this.maxNameLength, U32_LIMIT), intake.memberCount, builder.pathNames.end, builder.linkNames.end);
         const stop = kernel.exports.stopReason();
         if (stop === STOP_FULL) {
           this.flush(kernel);

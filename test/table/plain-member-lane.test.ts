@@ -377,6 +377,9 @@ describe.each([
     const general = await offsets((onDataOffset) => LayerTable.buildFromBatches(walkTarBatches(source), { onDataOffset }));
     expect(await offsets((onDataOffset) => LayerTable.buildFromTar(source, { onDataOffset }))).toEqual(general);
     expect(general).toHaveLength(9000);
+    // Limits beyond the kernel's 32 bits (Infinity) bind nothing there either.
+    const unlimited = await stagedBy(() => LayerTable.buildFromTar(source, { maxEntries: Infinity, maxNameLength: Infinity }));
+    if (withKernel) expect(unlimited).toBeGreaterThan(8990);
   });
 
   it('two layers built at once: one walk has the kernel, the other the lane alone, both right', async () => {
