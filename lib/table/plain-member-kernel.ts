@@ -53,8 +53,9 @@ export const STOP_FULL = 2;
 const COLUMN_COUNT = 9;
 
 /**
- * The plain-member lane's per-header work in WebAssembly, and views of its memory, which is fixed in
- * size (never detached). One instance per thread, lent to one walk at a time (`acquirePlainKernel`).
+ * The plain-member lane's per-header work, and the in-order tree check of an ASCII path column, in
+ * WebAssembly; with views of its memory, which is fixed in size (never detached). One instance per
+ * thread, lent to one walk (or one tree check) at a time (`acquirePlainKernel`).
  */
 export class PlainMemberKernel {
   readonly walk: KernelExports['walk'];

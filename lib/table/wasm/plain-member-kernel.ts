@@ -4,7 +4,8 @@
 // interpreter for most of a layer. It walks consecutive plain headers of the header window (which the
 // walk reads straight into this memory) and stages their rows; JavaScript appends the staged rows to
 // the columns in bulk (plain-member-kernel-lane.ts). It takes a subset of what the JavaScript lane
-// takes, each the same way: wherever it stops, the JavaScript lane looks at that header itself.
+// takes, each the same way: wherever it stops, the JavaScript lane looks at that header itself. It also
+// runs in-order-tree-check.ts's loop over a whole column of ASCII paths (`treeCheck`).
 // Memory is fixed (no memory.grow), so JavaScript's views of it are never detached.
 
 /** The header window: SYNC_WINDOW_SIZE (header-window.ts) bytes. */
