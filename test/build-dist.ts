@@ -1,6 +1,7 @@
 /**
  * vitest globalSetup: builds dist/ once for the whole run, before any test file starts, when it is
- * missing or older than a source under lib/ (the CLI tests run dist/imgfs-cli.js through bin/imgfs.js).
+ * missing or older than a source under lib/ (the CLI tests run dist/imgfs-cli.js through bin/imgfs.js;
+ * the table tests load dist/table/plain-member-kernel.wasm).
  * One build per run, in one process: no test file builds, and none waits for another.
  */
 import { spawnSync } from 'node:child_process';
@@ -20,7 +21,8 @@ export default function buildDist(): void {
 function isStale(): boolean {
   let built: number;
   try {
-    built = statSync(join(repoRoot, 'dist/imgfs-cli.js')).mtimeMs;
+    // The CLI, and the plain-member lane's WebAssembly kernel that the table tests load from dist/.
+    built = Math.min(statSync(join(repoRoot, 'dist/imgfs-cli.js')).mtimeMs, statSync(join(repoRoot, 'dist/table/plain-member-kernel.wasm')).mtimeMs);
   } catch {
     return true;
   }

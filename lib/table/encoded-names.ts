@@ -171,6 +171,23 @@ export class NameColumnBuilder {
   }
 
   /**
+   * Pushes `count` names staged elsewhere (plain-member-kernel.ts), in bulk: their bytes, each with its
+   * NUL, and where each starts in this column (staged knowing `end`; no push came between).
+   */
+  pushStaged(bytes: Uint8Array, starts: Uint32Array, count: number): void {
+    if (this.used + bytes.length + 1 > this.bytes.length) this.bytes = grown(this.bytes, this.used, this.used + bytes.length + 1);
+    if (this.count + count + 2 > this.starts.length) {
+      const grownStarts = new Uint32Array(Math.max(this.starts.length * 2, this.count + count + 2));
+      grownStarts.set(this.starts);
+      this.starts = grownStarts;
+    }
+    this.bytes.set(bytes, this.used);
+    this.starts.set(starts.subarray(0, count), this.count);
+    this.count += count;
+    this.used += bytes.length;
+  }
+
+  /**
    * Room for `length` bytes after the last name: the buffer to write the next one into, from `end`
    * on, before `commit` pushes it. Lets the plain-member lane copy a name from its header once.
    */

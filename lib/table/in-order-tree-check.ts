@@ -1,6 +1,7 @@
 import { isAscii as isAsciiBuffer } from 'node:buffer';
 import { nameFromBytes, nameToBytes } from '../tar/name-bytes.js';
 import { kindOfCode } from './layer-columns.js';
+import { kernelTreeCheck } from './plain-member-kernel.js';
 import type { EntryKind } from './layer-table.js';
 
 const SLASH = 0x2f;
@@ -58,6 +59,8 @@ export class InOrderTreeCheck {
   private chainBase = new Uint8Array(256);
   /** The last member was kept: the chain's lengths are prefixes of the last path too. */
   private lastKept = true;
+  /** The kernel checked the whole column (`addColumn`): its stacks are not here to add to. */
+  private checkedWhole = false;
 
   /**
    * Checks the members of a path column in order (`names`: its bytes and starts, NameColumnBuilder
@@ -70,12 +73,34 @@ export class InOrderTreeCheck {
     const { bytes, starts } = names;
     // Text is needed only to order names that are not ASCII (see `after`).
     const ascii = isAsciiBuffer(Buffer.from(bytes.buffer, bytes.byteOffset, count === 0 ? 0 : (starts[count] as number)));
+    // A whole column of ASCII paths: the same loop in WebAssembly (plain-member-kernel.ts), when built.
+    if (ascii && this.count === 0 && count > 0 && this.tookFromKernel(bytes, starts, kinds, count)) return;
     for (let slot = 0; slot < count && this.ordered; slot++) {
       const start = starts[slot] as number;
       const end = (starts[slot + 1] as number) - 1;
       const text = ascii || isAscii(bytes, start, end) ? undefined : nameFromBytes(bytes, start, end);
       this.addBytes(bytes, start, end, kindOfCode(kinds[slot] as number), text);
     }
+  }
+
+  /** `addColumn` by the kernel: false when it did not check the column. */
+  private tookFromKernel(bytes: Uint8Array, starts: Uint32Array, kinds: Uint8Array, count: number): boolean {
+    const found = kernelTreeCheck(bytes, starts, kinds, count);
+    if (found === undefined) return false;
+    this.count = count;
+    this.checkedWhole = true;
+    if (!found.ordered) {
+      this.giveUp();
+      return true;
+    }
+    const prefix = (slot: number, length: number): string => latin1Slice.call(bytes, starts[slot] as number, (starts[slot] as number) + length);
+    const { reached, blocked } = found;
+    for (let i = 0; i < reached.length; i += 2) this.reached.push(prefix(reached[i] as number, reached[i + 1] as number));
+    for (let i = 0; i < blocked.length; i += 3) {
+      const slot = blocked[i] as number;
+      this.blocked.push({ slot, holder: prefix(slot, blocked[i + 1] as number), holderKind: kindOfCode(blocked[i + 2] as number) });
+    }
+    return true;
   }
 
   /** The next member pushed to the columns, with its normalised path (the root is ''). */
@@ -90,6 +115,7 @@ export class InOrderTreeCheck {
    */
   addBytes(bytes: Uint8Array, start: number, end: number, kind: EntryKind, text?: string): void {
     if (!this.ordered) return;
+    if (this.checkedWhole) throw new Error('InOrderTreeCheck: a member added after a column the kernel checked');
     const slot = this.count++;
     const length = end - start;
     if (length > this.last.length) this.last = grown(this.last, length);
@@ -195,6 +221,9 @@ export class InOrderTreeCheck {
     this.chain = [];
   }
 }
+
+/** Decodes bytes one to one into a string (ASCII paths: their text). */
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
 
 function isAscii(bytes: Uint8Array, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if ((bytes[i] as number) >= 0x80) return false;

@@ -124,6 +124,20 @@ export class LayerColumnsBuilder {
   }
 
   /**
+   * `pushRow` of `count` rows staged elsewhere (plain-member-kernel.ts), in bulk, after their names:
+   * their kind codes, the first nine fields (uid to ordinal, in FIELDS order) each with its largest
+   * value and whether all are the same, and one uname and gname id for them all.
+   */
+  pushStagedRows(kinds: Uint8Array, fields: readonly StagedField[], uname: number, gname: number, count: number): void {
+    while (this.kindCount + count > this.kinds.length) this.grow();
+    this.kinds.set(kinds.subarray(0, count), this.kindCount);
+    this.kindCount += count;
+    fields.forEach(({ values, largest, same }, field) => (this.fields[field] as NumericColumnBuilder).pushStaged(values, count, largest, same));
+    (this.fields[UNAME] as NumericColumnBuilder).pushRepeated(uname, count);
+    (this.fields[GNAME] as NumericColumnBuilder).pushRepeated(gname, count);
+  }
+
+  /**
    * Sorts by path and keeps, of members sharing a path, the last one in the tar (R2). The result is
    * the column store in its final form. `ascending`: the caller saw every path come strictly after the
    * one before it, so there is nothing to sort or check.
@@ -177,6 +191,13 @@ export class LayerColumnsBuilder {
     this.lastNameId = id;
     return id;
   }
+}
+
+/** A staged field (`pushStagedRows`): its values, the largest of them, whether all are the same. */
+export interface StagedField {
+  values: Float64Array;
+  largest: number;
+  same: boolean;
 }
 
 /** Whether an object has any own key, without listing them (one array per member otherwise). */

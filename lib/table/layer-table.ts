@@ -7,6 +7,7 @@ import { parentOf, ROOT } from './entry-name.js';
 import { InOrderTreeCheck } from './in-order-tree-check.js';
 import { LayerColumns, type LayerSnapshot } from './layer-columns.js';
 import { MemberIntake } from './member-intake.js';
+import { acquirePlainKernel, releasePlainKernel } from './plain-member-kernel.js';
 import { PlainMemberLane } from './plain-member-lane.js';
 
 /** Entry kinds of a layer; hard links stay links here, the merge resolves them (R7). */
@@ -141,10 +142,12 @@ export class LayerTable {
     // stream) the walk waits for bytes between headers anyway, and hands them over in batches.
     if (source.readIntoSync === undefined) return LayerTable.buildFromBatches(walkTarBatches(source, walk), index);
     const intake = new MemberIntake(index);
-    const lane = new PlainMemberLane(intake, maxNameLength ?? DEFAULT_MAX_NAME_LENGTH);
+    const kernel = acquirePlainKernel();
+    const lane = new PlainMemberLane(intake, maxNameLength ?? DEFAULT_MAX_NAME_LENGTH, kernel);
     try {
       await walkTarInto(source, { add: (member) => intake.add(member), lane }, walk);
     } finally {
+      if (kernel !== undefined) releasePlainKernel(kernel);
       if (stats !== undefined) stats.plainMembers += lane.taken;
     }
     return LayerTable.sealed(intake);

@@ -91,6 +91,51 @@ export class NumericColumnBuilder {
     this.values[this.count++] = value;
   }
 
+  /**
+   * `push` of each of `staged[0, count)`, in bulk (plain-member-kernel.ts): the same column, given the
+   * largest of them and whether they are all the same. The values are integers from 0 to 2^53 - 1, so
+   * `typeFor(largest)` is the widest type any of them needs.
+   */
+  pushStaged(staged: Float64Array, count: number, largest: number, same: boolean): void {
+    if (count === 0) return;
+    const first = staged[0] as number;
+    if (same && this.values === undefined && (this.count === 0 || Object.is(first, this.first))) {
+      this.first ??= first;
+      this.count += count;
+      return;
+    }
+    const type = this.values === undefined && this.count > 0 ? widest(typeFor(this.first as number), typeFor(largest)) : typeFor(largest);
+    this.room(type, this.count + count).set(staged.subarray(0, count), this.count);
+    this.count += count;
+  }
+
+  /** `push(value)` `count` times, in bulk. */
+  pushRepeated(value: number, count: number): void {
+    if (count === 0) return;
+    if (this.values === undefined && (this.count === 0 || Object.is(value, this.first))) {
+      this.first ??= value;
+      this.count += count;
+      return;
+    }
+    const type = this.values === undefined ? widest(typeFor(this.first as number), typeFor(value)) : typeFor(value);
+    this.room(type, this.count + count).fill(value, this.count, this.count + count);
+    this.count += count;
+  }
+
+  /** `values`, at least as wide as `type` and with room for `needed` values in all (made from `first` when there was none). */
+  private room(type: ColumnType, needed: number): NumericArray {
+    if (this.values === undefined) {
+      this.type = type;
+      this.max = MAX_QUICK[type];
+      this.values = new COLUMN_ARRAYS[type](Math.max(1024, needed * 2));
+      if (this.count > 0) this.values.fill(this.first as number, 0, this.count);
+      return this.values;
+    }
+    const wider = widest(this.type, type);
+    if (wider !== this.type || needed > this.values.length) this.values = this.copied(Math.max(needed, this.values.length * 2), wider);
+    return this.values;
+  }
+
   /** The column, exactly as long as the values pushed (a copy when the array has room to spare). */
   seal(): NumericColumn {
     if (this.values === undefined) return this.first ?? 0;

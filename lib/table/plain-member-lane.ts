@@ -6,12 +6,15 @@ import type { DataSpan, PlainLane } from '../tar/walk-tar.js';
 import { kindCode } from './layer-columns.js';
 import type { EntryKind } from './layer-table.js';
 import type { MemberIntake } from './member-intake.js';
+import { STOP_FULL, STOP_OUTSIDE, type PlainMemberKernel } from './plain-member-kernel.js';
 
 const BLOCK = 512;
 /** The longest stored name a ustar header holds: a 155-byte prefix, '/', a 100-byte name. */
 const MAX_NAME = 256;
 const SLASH = 0x2f;
 const DOT = 0x2e;
+/** The largest limit handed to the kernel (see `take`). */
+const U32_LIMIT = 0x7fff_ffff;
 /** What `member` returns for a header it leaves to the general walk. */
 const NOT_PLAIN = -1;
 
@@ -73,17 +76,90 @@ export class PlainMemberLane implements PlainLane {
     private readonly intake: MemberIntake,
     /** The walk's maxNameLength: a longer name or link name is the walk's ELIMIT to raise. */
     private readonly maxNameLength: number,
+    /**
+     * The same work in WebAssembly (plain-member-kernel.ts), when built: it takes runs of plain
+     * headers, and this lane each header it stops at. Its rows join the columns before any other.
+     */
+    private readonly kernel?: PlainMemberKernel | undefined,
   ) {}
+
+  /** The walk's window is refilled into the kernel's memory, where it reads the headers. */
+  get windowBuffer(): Buffer | undefined {
+    return this.kernel?.window;
+  }
 
   take(window: HeaderWindow, offset: number): number {
     this.tookData = false;
+    const kernel = this.kernel;
+    let staging = false;
+    /** The kernel stopped at this header: this lane looks at it. */
+    let kernelStopped = false;
     for (;;) {
       const at = window.locate(offset, BLOCK);
-      if (at < 0) return offset;
-      const next = this.member(window.bytes, at, offset, window.end);
-      if (next === NOT_PLAIN) return offset;
+      if (at < 0) break;
+      const bytes = window.bytes;
+      if (kernel !== undefined && !kernelStopped && bytes.buffer === kernel.window.buffer && bytes.byteOffset === kernel.window.byteOffset) {
+        if (!staging) this.beginStage(kernel);
+        staging = true;
+        const intake = this.intake;
+        const builder = intake.builder;
+        // Limits as the kernel's u32 (an Infinity would become 0 there); beyond 2^31 - 1 they cannot bind.
+        const room = Math.min(intake.maxEntries - intake.memberCount, U32_LIMIT);
+        offset = kernel.walk(offset - at, window.filledLength, offset, window.end ?? Infinity, room, Math.min(this.maxNameLength, U32_LIMIT), intake.memberCount, builder.pathNames.end, builder.linkNames.end);
+        const stop = kernel.exports.stopReason();
+        if (stop === STOP_FULL) {
+          this.flush(kernel);
+          staging = false;
+        } else if (stop !== STOP_OUTSIDE) kernelStopped = true;
+        continue;
+      }
+      kernelStopped = false;
+      if (staging) this.flush(kernel as PlainMemberKernel);
+      staging = false;
+      const next = this.member(bytes, at, offset, window.end);
+      if (next === NOT_PLAIN) break;
       offset = next;
     }
+    if (staging) this.flush(kernel as PlainMemberKernel);
+    return offset;
+  }
+
+  /** Starts the kernel's stage: its rows must have the owner names this lane has just seen. */
+  private beginStage(kernel: PlainMemberKernel): void {
+    kernel.begin();
+    kernel.setOwner(0, this.uname.bytes, this.uname.length);
+    kernel.setOwner(1, this.gname.bytes, this.gname.length);
+  }
+
+  /** Appends the rows the kernel staged to the columns, in bulk, as `member` would have one by one. */
+  private flush(kernel: PlainMemberKernel): void {
+    const exports = kernel.exports;
+    const rows = exports.rowCount();
+    if (rows === 0) return;
+    exports.summarise();
+    const intake = this.intake;
+    const builder = intake.builder;
+    const fields = kernel.stagedFields();
+    if (intake.onDataOffset !== undefined) {
+      const offsets = (fields[4] as (typeof fields)[number]).values; // FIELDS' dataOffset
+      for (let row = 0; row < rows; row++) intake.onDataOffset(offsets[row] as number);
+    }
+    builder.pathNames.pushStaged(kernel.pathBytes(), kernel.pathStarts, rows);
+    builder.linkNames.pushStaged(kernel.linkBytes(), kernel.linkStarts, rows);
+    builder.pushStagedRows(kernel.kinds, fields, this.uname.cachedId, this.gname.cachedId, rows);
+    intake.memberCount += rows;
+    intake.tarEnd = Math.max(intake.tarEnd, exports.stagedTarEnd());
+    if (exports.stagedData() !== 0) {
+      const length = exports.lastNameLengthOf();
+      this.lastName.set(kernel.bytes.subarray(kernel.lastNameAt, kernel.lastNameAt + length));
+      this.lastNameInCopy = true;
+      this.lastNameLength = length;
+      this.lastDataOffset = exports.lastDataOffsetOf();
+      this.lastSize = exports.lastSizeOf();
+      this.tookData = true;
+    }
+    this.taken += rows;
+    kernel.staged += rows;
   }
 
   lastData(): DataSpan | undefined {
@@ -211,10 +287,10 @@ function copyName(bytes: Uint8Array, at: number, ustar: boolean, to: Uint8Array,
  * bytes are: a layer's members nearly all share one or two owners.
  */
 class OwnerCache {
-  private readonly bytes = new Uint8Array(32);
+  readonly bytes = new Uint8Array(32);
   /** Bytes before the NUL of the cached field; -1 before the first. */
-  private length = -1;
-  private cachedId = 0;
+  length = -1;
+  cachedId = 0;
 
   id(bytes: Uint8Array, start: number, builder: MemberIntake['builder']): number {
     let nul = start;

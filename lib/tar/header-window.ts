@@ -61,9 +61,14 @@ export class HeaderWindow {
   private gap = 0;
   private syncReads = 0;
 
-  constructor(private readonly source: ByteSource) {
+  constructor(
+    private readonly source: ByteSource,
+    /** The buffer synchronous refills go into, when the caller wants them in its memory (plain-member-kernel.ts). */
+    reused?: Buffer,
+  ) {
     this.sync = source.readIntoSync !== undefined;
     this.maxWindowSize = this.sync ? SYNC_WINDOW_SIZE : SEEKABLE_WINDOW_SIZE;
+    if (reused !== undefined && reused.length >= this.maxWindowSize) this.reused = reused;
     this.exactEnd = source.size;
     if (this.exactEnd !== undefined) this.known = this.exactEnd;
   }
@@ -148,6 +153,11 @@ export class HeaderWindow {
     if ((end !== undefined && offset + length > end) || !this.refillsNow(length)) return -1;
     this.refillNow(offset, length);
     return this.filled >= length ? 0 : -1;
+  }
+
+  /** How many of `bytes` hold the window. */
+  get filledLength(): number {
+    return this.filled;
   }
 
   /** The window's bytes (valid until the next read): where `locate` points. */

@@ -55,6 +55,8 @@ export interface PlainLane {
   take(window: HeaderWindow, offset: number): number;
   /** The last member with data the last `take` took, or undefined when it took none with data. */
   lastData(): DataSpan | undefined;
+  /** Optional: the buffer the walk's window is to be refilled into (see HeaderWindow). */
+  readonly windowBuffer?: Buffer | undefined;
 }
 
 /**
@@ -111,7 +113,7 @@ async function* walkBatches(source: ByteSource, options: TarWalkOptions, pending
   const maxPaxSize = options.maxPaxSize ?? DEFAULT_MAX_PAX_SIZE;
   const maxNameLength = options.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
   const archive = source.name;
-  const window = new HeaderWindow(source);
+  const window = new HeaderWindow(source, sink?.lane?.windowBuffer);
   let meta: PendingMeta | undefined;
   let last: DataSpan | undefined;
   let offset = 0;

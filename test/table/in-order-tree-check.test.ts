@@ -1,15 +1,19 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TarEntry, TarEntryType } from '../../lib/tar/tar-entry.js';
 import { tarMember } from '../helpers/tar-member.js';
 import { LayerTable } from '../../lib/table/layer-table.js';
 import { InOrderTreeCheck } from '../../lib/table/in-order-tree-check.js';
 import { LayerColumns } from '../../lib/table/layer-columns.js';
+import { usePlainKernel, type PlainMemberKernel } from '../../lib/table/plain-member-kernel.js';
 import { seededRandom } from '../helpers/seeded-random.js';
 
 // A layer in path order is checked as it is read (InOrderTreeCheck); any other order is checked after
 // sorting, by runs of the sorted column (forEachParentRun). Both must give the same table: the same
 // members dropped under a non-directory, with the same warnings, and the same directories reached
-// without a member, in the same order.
+// without a member, in the same order. A column of ASCII paths is checked by the WebAssembly kernel
+// when it is built (dist/, `npm run build`): each case runs without it and with it.
 
 interface Built {
   paths: string[];
@@ -30,16 +34,18 @@ async function build(specs: ReadonlyArray<readonly [string, TarEntryType]>): Pro
 // ('a' of 'a-b'), non-ASCII (two-byte and astral), and a raw byte that is not UTF-8 (0xc3, kept as an
 // escape, name-bytes.ts) whose byte is also the first of 'é': bytes and code units sort differently.
 const NAMES = ['a', 'a-b', 'a.c', 'a0', 'b', 'x y', 'é', 'x\udcc3', 'xé', '\u{1f600}', '.wh.a', '.wh.b', '.wh..wh..opq'];
+/** Half the random layers have ASCII names only, which the kernel checks. */
+const ASCII_NAMES = NAMES.filter((name) => /^[\x00-\x7f]*$/.test(name));
 const TYPES: TarEntryType[] = ['directory', 'directory', 'file', 'symlink', 'fifo'];
 
-function randomLayer(seed: number): Array<[string, TarEntryType]> {
+function randomLayer(seed: number, names: readonly string[]): Array<[string, TarEntryType]> {
   const next = seededRandom(seed);
   const pick = <T,>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T;
   const byPath = new Map<string, TarEntryType>();
   const count = 1 + Math.floor(next() * 40);
   for (let i = 0; i < count; i++) {
     const depth = 1 + Math.floor(next() * 4);
-    const parts = Array.from({ length: depth }, () => pick(NAMES));
+    const parts = Array.from({ length: depth }, () => pick(names));
     byPath.set(parts.join('/'), pick(TYPES));
   }
   if (next() < 0.3) byPath.set('.', 'directory');
@@ -52,7 +58,16 @@ const byCodeUnits = (a: readonly [string, TarEntryType], b: readonly [string, Ta
   return x < y ? -1 : x > y ? 1 : 0;
 };
 
-describe('InOrderTreeCheck', () => {
+describe.each([
+  { checker: 'JavaScript', withKernel: false },
+  { checker: 'the WebAssembly kernel for ASCII paths', withKernel: true },
+])('InOrderTreeCheck, $checker', ({ withKernel }) => {
+  let kernel: PlainMemberKernel | undefined;
+  beforeAll(() => {
+    kernel = usePlainKernel(withKernel ? readFileSync(resolve('dist/table/plain-member-kernel.wasm')) : null);
+    if (withKernel) expect(kernel, 'dist/table/plain-member-kernel.wasm (npm run build) loads').toBeDefined();
+  });
+  afterAll(() => usePlainKernel(null));
   afterEach(() => {
     vi.restoreAllMocks();
   });
@@ -101,8 +116,9 @@ describe('InOrderTreeCheck', () => {
     let members = 0;
     let dropped = 0;
     let reached = 0;
+    const kernelChecks = kernel?.treeChecks ?? 0;
     for (let seed = 1; seed <= 300; seed++) {
-      const specs = randomLayer(seed);
+      const specs = randomLayer(seed, seed % 2 === 0 ? ASCII_NAMES : NAMES);
       const sorted = [...specs].sort(byCodeUnits);
       const shuffled = [...sorted].reverse();
       const calls = sortedChecks.mock.calls.length;
@@ -122,5 +138,7 @@ describe('InOrderTreeCheck', () => {
     expect(members).toBeGreaterThan(3_000);
     expect(dropped).toBeGreaterThan(300);
     expect(reached).toBeGreaterThan(300);
+    // With the kernel, it checked the ASCII layers (each in order once, reversed once).
+    if (withKernel) expect((kernel?.treeChecks ?? 0) - kernelChecks).toBeGreaterThan(250);
   });
 });

@@ -8,11 +8,13 @@
  *   npx vitest run --config test/table/lane-crosscheck.config.ts test/hostile test/conformance ...
  *
  * Each comparison is counted in LANE_CROSSCHECK_LOG (when set), so a run shows how many tables it held.
+ * The lane runs with its WebAssembly kernel when it is built (dist/, `npm run build`), as the CLI does.
  */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { afterAll } from 'vitest';
 import { isImgfsError } from '../../lib/errors.js';
 import { LayerTable, type TarTableOptions } from '../../lib/table/layer-table.js';
+import { usePlainKernel } from '../../lib/table/plain-member-kernel.js';
 import { encodeSnapshot } from '../../lib/table/snapshot-codec.js';
 import { walkTarBatches, type TarBytes } from '../../lib/tar/walk-tar.js';
 import type { ImgfsWarning } from '../../lib/warnings.js';
@@ -22,6 +24,9 @@ interface Built {
   error?: unknown;
   warnings: ImgfsWarning[];
 }
+
+const KERNEL_FILE = 'dist/table/plain-member-kernel.wasm';
+if (existsSync(KERNEL_FILE)) usePlainKernel(readFileSync(KERNEL_FILE));
 
 const laneBuild = LayerTable.buildFromTar.bind(LayerTable);
 

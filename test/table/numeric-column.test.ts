@@ -3,6 +3,7 @@ import { NumericColumnBuilder, valueAt, type NumericColumn } from '../../lib/tab
 import { decodeSnapshot, encodeSnapshot } from '../../lib/table/snapshot-codec.js';
 import { LayerTable } from '../../lib/table/layer-table.js';
 import type { TarEntry } from '../../lib/tar/tar-entry.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 function built(values: readonly number[]): NumericColumn {
   const builder = new NumericColumnBuilder();
@@ -54,5 +55,40 @@ describe('NumericColumnBuilder', () => {
     expect(loaded.get('b')).toMatchObject({ mode: 0o4755, uid: 70_000, mtimeMs: 1_700_000_000_500, uname: 'x' });
     expect(loaded.get('c')?.size).toBe(2 ** 40);
     expect(loaded.get('a')).toMatchObject({ mtimeMs: -5000, dataOffset: 2 ** 33 });
+  });
+
+  it('bulk appends (pushStaged, pushRepeated) give exactly the column per-value pushes give', () => {
+    const VALUES = [0, 0, 1, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 53 - 1];
+    // What the general path may have pushed before a bulk run: a fraction, a negative, -0.
+    const EARLIER = [...VALUES, 0.5, -5, -0];
+    for (let seed = 1; seed <= 400; seed++) {
+      const next = seededRandom(seed);
+      const pick = (list: readonly number[]): number => list[Math.floor(next() * list.length)] as number;
+      const one = new NumericColumnBuilder();
+      const bulk = new NumericColumnBuilder();
+      const runs = 1 + Math.floor(next() * 6);
+      for (let run = 0; run < runs; run++) {
+        const roll = next();
+        const count = Math.floor(next() * (next() < 0.2 ? 3000 : 20));
+        const same = next() < 0.4;
+        const first = pick(VALUES);
+        if (roll < 0.3) {
+          const value = pick(EARLIER);
+          one.push(value);
+          bulk.push(value);
+        } else if (roll < 0.5) {
+          for (let i = 0; i < count; i++) one.push(first);
+          bulk.pushRepeated(first, count);
+        } else {
+          const staged = Float64Array.from({ length: count }, () => (same ? first : pick(VALUES)));
+          for (const value of staged) one.push(value);
+          bulk.pushStaged(staged, count, staged.reduce((a, b) => Math.max(a, b), 0), staged.every((value) => value === staged[0]));
+        }
+      }
+      const expected = one.seal();
+      const got = bulk.seal();
+      expect(got, `seed ${seed}`).toEqual(expected);
+      expect(typeof got === 'number' ? 'number' : got.constructor.name, `seed ${seed}`).toBe(typeof expected === 'number' ? 'number' : expected.constructor.name);
+    }
   });
 });

@@ -1,13 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, statSync, symlinkSync, linkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, linkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isImgfsError } from '../../lib/errors.js';
 import type { ByteSource } from '../../lib/source/byte-source.js';
 import { FileSource } from '../../lib/source/file-source.js';
 import { SliceSource } from '../../lib/source/slice-source.js';
 import { LayerTable, type TableBuildStats } from '../../lib/table/layer-table.js';
+import { usePlainKernel, type PlainMemberKernel } from '../../lib/table/plain-member-kernel.js';
 import { encodeSnapshot } from '../../lib/table/snapshot-codec.js';
 import { walkTarBatches } from '../../lib/tar/walk-tar.js';
 import type { ImgfsWarning } from '../../lib/warnings.js';
@@ -19,7 +20,11 @@ import { seededRandom } from '../helpers/seeded-random.js';
 // The cold table build takes plain members straight from their header bytes into the columns (the
 // plain-member lane) and hands everything else to the general walk, member by member. The general
 // path (walkTarBatches into buildFromBatches) is the reference: for every tar here both must give the
-// same index file bytes, the same warnings in the same order, and the same error.
+// same index file bytes, the same warnings in the same order, and the same error. Each case runs twice:
+// with the lane in JavaScript alone, and with its WebAssembly kernel (built by `npm run build` into
+// dist/, as the CLI tests need it built) taking the runs of plain headers it can.
+
+const KERNEL_FILE = resolve('dist/table/plain-member-kernel.wasm');
 
 /** A source over bytes that reads synchronously, as a file or a slice of one does. */
 class SyncMemorySource implements ByteSource {
@@ -142,7 +147,12 @@ function randomLayer(seed: number): { tar: Buffer; limits: Limits } {
     const spell = chance(bad) ? pick([`${digits}9`, `-${digits}`]) : pick([` ${digits} `, `  ${digits}\0`, digits.padStart(width, '0'), `${digits} junk`, value === 0 ? '' : digits]);
     return Buffer.from(spell.slice(0, width).padEnd(width, '\0'), 'latin1');
   };
+  // Owner names change now and then, as between the runs of a real layer (the kernel stops at each change).
+  let uname = pick(OWNERS);
+  let gname = pick(OWNERS);
   for (let i = 0; i < count; i++) {
+    if (chance(0.1)) uname = pick(OWNERS);
+    if (chance(0.1)) gname = pick(OWNERS);
     const roll = next();
     let name = roll < 0.08 ? pick(ODD_NAMES) : roll < 0.12 && names.length > 0 ? pick(names) : roll < 0.15 && names.length > 0 ? `${pick(names)}/under` : plainName();
     if (chance(0.02)) name = `${name}/`;
@@ -162,8 +172,8 @@ function randomLayer(seed: number): { tar: Buffer; limits: Limits } {
       gid: number(pick([0, 0, 1000, 70_000]), 8),
       mtime: chance(0.03) ? base256(pick([-5, 2 ** 40]), 12) : number(pick([1_700_000_000, 0, 1_600_000_000 + i]), 12),
       size: chance(0.02) ? base256(data.length, 12) : number(data.length, 12),
-      uname: pick(OWNERS),
-      gname: pick(OWNERS),
+      uname,
+      gname,
       linkname: (typeflag === '1' || typeflag === '2' ? (chance(0.2) ? pick(ODD_NAMES) : names.length > 0 ? pick(names) : 'target') : chance(0.02) ? 'stray' : '').slice(0, 90),
       devmajor: number(typeflag === '3' || typeflag === '4' ? 8 : 0, 8),
       devminor: number(typeflag === '3' || typeflag === '4' ? 1 : 0, 8),
@@ -206,9 +216,26 @@ function randomLayer(seed: number): { tar: Buffer; limits: Limits } {
   return { tar, limits };
 }
 
-describe('plain-member lane: the same table as the general walk', () => {
+describe.each([
+  { lane: 'JavaScript alone', withKernel: false },
+  { lane: 'with its WebAssembly kernel', withKernel: true },
+])('plain-member lane, $lane: the same table as the general walk', ({ withKernel }) => {
   const scratch = scratchDir();
-  afterAll(() => scratch.remove());
+  let kernel: PlainMemberKernel | undefined;
+  /** Rows the kernel staged during `run`. */
+  const stagedBy = async (run: () => Promise<unknown>): Promise<number> => {
+    const before = kernel?.staged ?? 0;
+    await run();
+    return (kernel?.staged ?? 0) - before;
+  };
+  beforeAll(() => {
+    kernel = usePlainKernel(withKernel ? readFileSync(KERNEL_FILE) : null);
+    if (withKernel) expect(kernel, `${KERNEL_FILE} (npm run build) loads`).toBeDefined();
+  });
+  afterAll(() => {
+    usePlainKernel(null);
+    scratch.remove();
+  });
 
   it('takes the plain members of an ordinary layer, and builds the same table', async () => {
     const tar = Buffer.concat([
@@ -225,13 +252,18 @@ describe('plain-member lane: the same table as the general walk', () => {
 
   it('a random mix of plain members and every case the lane leaves to the general walk', async () => {
     let plain = 0;
-    for (let seed = 0; seed < SEEDS; seed++) {
-      const { tar, limits } = randomLayer(seed);
-      const got = await expectSame(new SyncMemorySource(tar, `seed-${seed}.tar`, seed % 7 !== 3), limits, `seed ${seed}`);
-      plain += got;
-    }
+    const staged = await stagedBy(async () => {
+      for (let seed = 0; seed < SEEDS; seed++) {
+        const { tar, limits } = randomLayer(seed);
+        const got = await expectSame(new SyncMemorySource(tar, `seed-${seed}.tar`, seed % 7 !== 3), limits, `seed ${seed}`);
+        plain += got;
+      }
+    });
     // Most members are plain: the lane really was taken, not just the general walk compared with itself.
     expect(plain).toBeGreaterThan(4000);
+    // And with the kernel, it took many of them (it leaves each header with a new owner name to the lane).
+    if (withKernel) expect(staged).toBeGreaterThan(1000);
+    else expect(staged).toBe(0);
   }, 60_000);
 
   it('many far-apart headers: the walk gives the event loop its turns in the middle of the lane', async () => {
@@ -314,5 +346,47 @@ describe('plain-member lane: the same table as the general walk', () => {
       [member({ name: 'p', typeflag: '6' }), member({ name: 'c', typeflag: '3', devmajor: 1, devminor: 3 }), member({ name: 'p/q' })],
     ];
     for (const [i, layer] of layers.entries()) await expectSame(new SyncMemorySource(Buffer.concat([...layer, END]), `hand-${i}.tar`));
+  });
+  it("a large layer: the kernel's stage fills and is taken in bulk several times; progress hears every member", async () => {
+    const owners = ['root', 'daemon', 'a-much-longer-owner-name-of-32b!'];
+    const members = Array.from({ length: 9000 }, (_, i) =>
+      member(
+        {
+          name: `tree/${String(i >> 6).padStart(3, '0')}/${i % 64 === 0 ? '' : `f${i}`}`,
+          typeflag: i % 64 === 0 ? '5' : i % 97 === 0 ? '2' : '0',
+          linkname: i % 97 === 0 ? '../target' : '',
+          uid: i < 7000 ? 0 : 70000 + i,
+          mode: i < 5000 ? 0o644 : 0o100755,
+          mtime: i < 6000 ? 1_700_000_000 : 1_700_000_000 + i,
+          uname: owners[Math.floor(i / 3000)] as string,
+          gname: 'root',
+        },
+        i % 64 === 0 || i % 97 === 0 ? '' : 'x'.repeat(i % 700),
+      ),
+    );
+    const source = new SyncMemorySource(Buffer.concat([...members, END]));
+    let plain = 0;
+    const staged = await stagedBy(async () => (plain = await expectSame(source)));
+    expect(plain).toBeGreaterThan(8990);
+    if (withKernel) expect(staged).toBeGreaterThan(8990);
+    const offsets = async (build: (onDataOffset: (offset: number) => void) => Promise<unknown>): Promise<number[]> => {
+      const seen: number[] = [];
+      await build((offset) => seen.push(offset));
+      return seen;
+    };
+    const general = await offsets((onDataOffset) => LayerTable.buildFromBatches(walkTarBatches(source), { onDataOffset }));
+    expect(await offsets((onDataOffset) => LayerTable.buildFromTar(source, { onDataOffset }))).toEqual(general);
+    expect(general).toHaveLength(9000);
+    // Limits beyond the kernel's 32 bits (Infinity) bind nothing there either.
+    const unlimited = await stagedBy(() => LayerTable.buildFromTar(source, { maxEntries: Infinity, maxNameLength: Infinity }));
+    if (withKernel) expect(unlimited).toBeGreaterThan(8990);
+  });
+
+  it('two layers built at once: one walk has the kernel, the other the lane alone, both right', async () => {
+    const layer = (tag: string): Buffer => Buffer.concat([...Array.from({ length: 300 }, (_, i) => member({ name: `${tag}/${i}`, uname: 'root', gname: 'root' }, 'y'.repeat(i))), END]);
+    const sources = [new SyncMemorySource(layer('a'), 'a.tar'), new SyncMemorySource(layer('b'), 'b.tar')];
+    const [a, b] = await Promise.all(sources.map((source) => both(source)));
+    expect(a?.lane).toEqual(a?.general);
+    expect(b?.lane).toEqual(b?.general);
   });
 });
