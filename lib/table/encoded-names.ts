@@ -175,12 +175,7 @@ export class NameColumnBuilder {
    * NUL, and where each starts in this column (staged knowing `end`; no push came between).
    */
   pushStaged(bytes: Uint8Array, starts: Uint32Array, count: number): void {
-    if (this.used + bytes.length + 1 > this.bytes.length) this.bytes = grown(this.bytes, this.used, this.used + bytes.length + 1);
-    if (this.count + count + 2 > this.starts.length) {
-      const grownStarts = new Uint32Array(Math.max(this.starts.length * 2, this.count + count + 2));
-      grownStarts.set(this.starts);
-      this.starts = grownStarts;
-    }
+    this.room(bytes.length, count);
     this.bytes.set(bytes, this.used);
     this.starts.set(starts.subarray(0, count), this.count);
     this.count += count;
@@ -192,7 +187,7 @@ export class NameColumnBuilder {
    * on, before `commit` pushes it. Lets the plain-member lane copy a name from its header once.
    */
   reserve(length: number): Buffer {
-    if (this.used + length + 1 > this.bytes.length) this.bytes = grown(this.bytes, this.used, this.used + length + 1);
+    this.room(length, 0);
     return this.bytes;
   }
 
@@ -225,13 +220,21 @@ export class NameColumnBuilder {
 
   /** Starts the next name, with room for `length` bytes and its NUL. */
   private open(length: number): void {
+    this.room(length, 1);
+    this.starts[this.count++] = this.used;
+  }
+
+  /**
+   * Room for `length` more bytes and a NUL, and for `names` more names' starts and the end's (the
+   * `starts` entry `layout` and `seal` write after the last name).
+   */
+  private room(length: number, names: number): void {
     if (this.used + length + 1 > this.bytes.length) this.bytes = grown(this.bytes, this.used, this.used + length + 1);
-    if (this.count + 2 > this.starts.length) {
-      const starts = new Uint32Array(this.starts.length * 2);
+    if (this.count + names + 1 > this.starts.length) {
+      const starts = new Uint32Array(Math.max(this.starts.length * 2, this.count + names + 1));
       starts.set(this.starts);
       this.starts = starts;
     }
-    this.starts[this.count++] = this.used;
   }
 
   seal(): EncodedNames {

@@ -1,4 +1,4 @@
-import { checksumMatches } from '../tar/header.js';
+import { bytesAt, checksumMatches, GNU_MAGIC, STAR_TRAILER, USTAR_MAGIC } from '../tar/header.js';
 import type { HeaderWindow } from '../tar/header-window.js';
 import { scanOctal } from '../tar/large-numbers.js';
 import { nameFromBytes } from '../tar/name-bytes.js';
@@ -28,10 +28,6 @@ const KIND_OF_FLAG: ReadonlyArray<EntryKind | undefined> = (() => {
 /** The kind column's code of each typeflag byte the lane takes. */
 const KIND_CODE = Int8Array.from(KIND_OF_FLAG, (kind) => (kind === undefined ? -1 : kindCode(kind)));
 const DIR_CODE = kindCode('dir');
-
-const USTAR_MAGIC = [0x75, 0x73, 0x74, 0x61, 0x72, 0x00]; // "ustar\0"
-const GNU_MAGIC = [0x75, 0x73, 0x74, 0x61, 0x72, 0x20, 0x20, 0x00]; // "ustar  \0"
-const STAR_TRAILER = [0x74, 0x61, 0x72, 0x00]; // "tar\0" at 508: star's shorter prefix
 
 /** Decodes ASCII bytes one to one into a string. */
 const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
@@ -180,8 +176,8 @@ export class PlainMemberLane implements PlainLane {
     const flag = bytes[at + 156] as number;
     let kind = KIND_OF_FLAG[flag];
     if (kind === undefined) return NOT_PLAIN;
-    const gnu = matches(bytes, at + 257, GNU_MAGIC);
-    const ustar = !gnu && matches(bytes, at + 257, USTAR_MAGIC);
+    const gnu = bytesAt(bytes, at + 257, GNU_MAGIC);
+    const ustar = !gnu && bytesAt(bytes, at + 257, USTAR_MAGIC);
     const extended = gnu || ustar;
 
     const size = numberAt(bytes, at + 124, 12);
@@ -264,7 +260,7 @@ export class PlainMemberLane implements PlainLane {
 function copyName(bytes: Uint8Array, at: number, ustar: boolean, to: Uint8Array, from: number): number {
   let next = from;
   if (ustar) {
-    const prefixEnd = at + (matches(bytes, at + 508, STAR_TRAILER) ? 476 : 500);
+    const prefixEnd = at + (bytesAt(bytes, at + 508, STAR_TRAILER) ? 476 : 500);
     for (let i = at + 345; i < prefixEnd; i++) {
       const byte = bytes[i] as number;
       if (byte === 0) break;
@@ -306,12 +302,6 @@ class OwnerCache {
     this.cachedId = builder.ownerId(length === 0 ? '' : nameFromBytes(bytes, start, nul));
     return this.cachedId;
   }
-}
-
-/** Whether `bytes` holds `expected` at `at`. */
-function matches(bytes: Uint8Array, at: number, expected: readonly number[]): boolean {
-  for (let i = 0; i < expected.length; i++) if (bytes[at + i] !== expected[i]) return false;
-  return true;
 }
 
 /** A numeric field as the general decoder reads it, or -1 where it reads it otherwise (base-256) or throws. */

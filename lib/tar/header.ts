@@ -31,10 +31,10 @@ export interface TarHeader {
   devminor: number;
 }
 
-const USTAR_MAGIC = Buffer.from('ustar\0', 'latin1');
-const GNU_MAGIC = Buffer.from('ustar  \0', 'latin1');
+export const USTAR_MAGIC = Buffer.from('ustar\0', 'latin1');
+export const GNU_MAGIC = Buffer.from('ustar  \0', 'latin1');
 /** star's "xstar" trailer: its prefix is shortened to 131 bytes to make room for atime/ctime. */
-const STAR_TRAILER = Buffer.from('tar\0', 'latin1');
+export const STAR_TRAILER = Buffer.from('tar\0', 'latin1');
 
 export function isZeroBlock(block: Buffer): boolean {
   for (let i = 0; i < BLOCK_SIZE; i++) if (block[i] !== 0) return false;
@@ -137,7 +137,7 @@ function headerFormat(block: Buffer): TarHeaderFormat {
 }
 
 /** Whether `block` holds `expected` at `at` (compared in place: this runs for every header). */
-function bytesAt(block: Buffer, at: number, expected: Buffer): boolean {
+export function bytesAt(block: Uint8Array, at: number, expected: Uint8Array): boolean {
   for (let i = 0; i < expected.length; i++) if (block[at + i] !== expected[i]) return false;
   return true;
 }
