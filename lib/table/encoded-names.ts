@@ -1,5 +1,5 @@
 import { isAscii } from 'node:buffer';
-import { nameFromBytes, nameToBytes } from '../tar/name-bytes.js';
+import { latin1Slice, nameFromBytes, nameToBytes } from '../tar/name-bytes.js';
 
 /**
  * A column of names (paths, link targets): an array of strings while a layer is built; its encoded
@@ -244,9 +244,6 @@ export class NameColumnBuilder {
     return new EncodedNames(Buffer.from(this.bytes.subarray(0, end)), starts, this.holdsNul);
   }
 }
-
-/** Decodes bytes one to one into a string's code units (no argument checks: a cold walk's hot path). */
-const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
 
 /** Node's UTF-8 encoder into a buffer at an offset (there is room: callers grow the buffer first). */
 const utf8Write = (Buffer.prototype as unknown as { utf8Write: (this: Buffer, text: string, offset: number) => number }).utf8Write;

@@ -1,5 +1,5 @@
 import { isAscii as isAsciiBuffer } from 'node:buffer';
-import { nameFromBytes, nameToBytes } from '../tar/name-bytes.js';
+import { isAscii, latin1Slice, nameFromBytes, nameToBytes } from '../tar/name-bytes.js';
 import { kindOfCode } from './layer-columns.js';
 import { kernelTreeCheck } from './plain-member-kernel.js';
 import type { EntryKind } from './layer-table.js';
@@ -220,14 +220,6 @@ export class InOrderTreeCheck {
     this.prefixKinds = [];
     this.chain = [];
   }
-}
-
-/** Decodes bytes one to one into a string (ASCII paths: their text). */
-const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
-
-function isAscii(bytes: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if ((bytes[i] as number) >= 0x80) return false;
-  return true;
 }
 
 /** A copy of `bytes` with room for at least `length`. */

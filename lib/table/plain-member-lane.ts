@@ -1,7 +1,7 @@
 import { bytesAt, checksumMatches, GNU_MAGIC, STAR_TRAILER, USTAR_MAGIC } from '../tar/header.js';
 import type { HeaderWindow } from '../tar/header-window.js';
 import { scanOctal } from '../tar/large-numbers.js';
-import { nameFromBytes } from '../tar/name-bytes.js';
+import { latin1Slice, nameFromBytes } from '../tar/name-bytes.js';
 import type { DataSpan, PlainLane } from '../tar/walk-tar.js';
 import { kindCode } from './layer-columns.js';
 import type { EntryKind } from './layer-table.js';
@@ -28,9 +28,6 @@ const KIND_OF_FLAG: ReadonlyArray<EntryKind | undefined> = (() => {
 /** The kind column's code of each typeflag byte the lane takes. */
 const KIND_CODE = Int8Array.from(KIND_OF_FLAG, (kind) => (kind === undefined ? -1 : kindCode(kind)));
 const DIR_CODE = kindCode('dir');
-
-/** Decodes ASCII bytes one to one into a string. */
-const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
 
 /**
  * The cold table build's fast lane: a plain member (a ustar, GNU or v7 header with its checksum, no

@@ -44,9 +44,10 @@ export function nameFromBytes(bytes: Uint8Array, start = 0, end = bytes.length):
  */
 const SHORT_NAME = 256;
 /** Decodes bytes one to one into a string's code units; for ASCII that is the UTF-8 reading too. */
-const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
+export const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
 
-function isAscii(bytes: Uint8Array, start: number, end: number): boolean {
+/** Whether `bytes[start, end)` are all ASCII (a loop: the short runs of a header cost no native call). */
+export function isAscii(bytes: Uint8Array, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if ((bytes[i] as number) >= 0x80) return false;
   return true;
 }
